@@ -1,0 +1,29 @@
+# Autopack developer commands. `make install` once, then `make demo` / `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: install test check serve demo clean
+
+$(BIN)/autopack: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/autopack ## Create .venv and install Autopack with its dev extras.
+
+test: install ## Run the whole test suite (PostgreSQL tests need AUTOPACK_TEST_POSTGRES_URL).
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+check: install ## Lint and type-check: ruff + mypy --strict on src.
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+serve: install ## Run the API on the embedded SQLite default (AUTOPACK_HOME, default ~/.autopack).
+	$(BIN)/autopack serve
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

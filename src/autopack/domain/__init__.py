@@ -1,0 +1,1 @@
+"""Pure domain types and rules: no I/O, no frameworks."""

@@ -1,0 +1,245 @@
+"""The plan contract: a RunSpec of tiers and phases, each phase with its scope and budgets.
+
+Everything but ids and names has a default, so the smallest valid plan is a run id, one
+phase id and its name. Legacy shapes the original accepted are normalized on the way in:
+``read_only_context`` entries as plain strings, ``deliverables`` as a bucketed dict
+(``{"code": [...], "tests": [...], "docs": [...]}``), flat phase lists without tiers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from autopack.domain.states import Complexity, SafetyProfile
+from autopack.errors import PlanError
+
+#: Run and phase ids appear in URLs and git branch names.
+SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+DEFAULT_TIER_ID = "T1"
+
+
+def check_slug(value: str) -> str:
+    value = value.strip()
+    if not SLUG_RE.fullmatch(value) or ".." in value or value.endswith((".", ".lock")):
+        raise ValueError(
+            f"{value!r} is not a valid id: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no '..', not ending in '.' or '.lock')"
+        )
+    return value
+
+
+def check_tier_id(value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 100:
+        raise ValueError("a tier id is 1-100 characters of text, e.g. 'T1' or 'Auth & Security'")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(check_slug)]
+TierId = Annotated[str, AfterValidator(check_tier_id)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ReadOnlyContext(_Model):
+    path: str
+    reason: str = ""
+
+
+class Scope(_Model):
+    """What a phase may change and what it may read."""
+
+    paths: list[str] = Field(default_factory=list,
+                             description="Allowed paths; a path ending in '/' is a directory.")
+    read_only_context: list[ReadOnlyContext] = Field(default_factory=list)
+    deliverables: list[str] = Field(default_factory=list,
+                                    description="Files the phase must create or change; "
+                                    "'path::symbol' also requires a named symbol.")
+    protected_paths: list[str] = Field(default_factory=list)
+    acceptance_criteria: list[str] = Field(default_factory=list)
+    tests: list[str] = Field(default_factory=list,
+                             description="Test commands; when given they replace detection.")
+
+    @field_validator("read_only_context", mode="before")
+    @classmethod
+    def _legacy_context(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"path": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("deliverables", mode="before")
+    @classmethod
+    def _legacy_deliverables(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            flat: list[Any] = []
+            for bucket in value.values():
+                flat.extend(bucket if isinstance(bucket, list) else [bucket])
+            return flat
+        return value
+
+    @field_validator("paths", "protected_paths", "tests", "acceptance_criteria", mode="before")
+    @classmethod
+    def _single_string(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class PhaseBudgets(_Model):
+    max_builder_attempts: int = Field(default=5, ge=1, le=50)
+    max_auditor_attempts: int = Field(default=2, ge=0, le=20)
+    incident_token_cap: int | None = Field(default=None, ge=1)
+
+
+class RunBudgets(_Model):
+    token_cap: int = Field(default=5_000_000, ge=1)
+    max_phases: int = Field(default=25, ge=1)
+    max_duration_minutes: int = Field(default=120, ge=1)
+    ci_run_cap: int | None = Field(default=None, ge=1,
+                                   description="Test-suite runs allowed; default: no cap.")
+    max_minor_issues_total: int | None = Field(
+        default=None, ge=0, description="Default: 3 per phase."
+    )
+
+
+class TierSpec(_Model):
+    tier_id: TierId
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    tier_index: int | None = Field(default=None, ge=0)
+
+
+class PhaseSpec(_Model):
+    phase_id: Slug
+    tier_id: TierId | None = Field(default=None, description="Default: the run's only tier.")
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    task_category: str = Field(default="feature", min_length=1, max_length=64)
+    complexity: Complexity = Complexity.MEDIUM
+    builder_mode: str | None = Field(default=None, max_length=64)
+    phase_index: int | None = Field(default=None, ge=0)
+    scope: Scope = Field(default_factory=Scope)
+    budgets: PhaseBudgets = Field(default_factory=PhaseBudgets)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_flat_scope(cls, data: Any) -> Any:
+        """Accept scope fields written at the phase's top level, as the original did."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        moved = {k: data.pop(k) for k in list(data) if k in Scope.model_fields}
+        if moved:
+            scope = dict(data.get("scope") or {})
+            for key, val in moved.items():
+                scope.setdefault(key, val)
+            data["scope"] = scope
+        budget_keys = [k for k in list(data) if k in PhaseBudgets.model_fields]
+        if budget_keys:
+            budgets = dict(data.get("budgets") or {})
+            for key in budget_keys:
+                budgets.setdefault(key, data.pop(key))
+            data["budgets"] = budgets
+        if isinstance(data.get("complexity"), str):
+            data["complexity"] = data["complexity"].strip().lower()
+        return data
+
+
+class RunSpec(_Model):
+    """A plan, normalized: what `create_run` stores and the executor executes."""
+
+    run_id: Slug
+    name: str = Field(default="", max_length=200, description="Default: the run id.")
+    goal: str = ""
+    safety_profile: SafetyProfile = SafetyProfile.NORMAL
+    run_scope: str = Field(default="multi_tier", max_length=64)
+    budgets: RunBudgets = Field(default_factory=RunBudgets)
+    tiers: list[TierSpec] = Field(default_factory=list)
+    phases: list[PhaseSpec] = Field(default_factory=list)
+    verify: str | None = Field(default=None,
+                               description="Run-level test command; wins over detection.")
+    protected_paths: list[str] = Field(default_factory=list)
+    repo: str | None = Field(default=None, description="Target git repository (a local path).")
+    base_ref: str | None = Field(default=None, description="Default: the repository's HEAD.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_budgets(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        flat = [k for k in list(data) if k in RunBudgets.model_fields]
+        if flat:
+            budgets = dict(data.get("budgets") or {})
+            for key in flat:
+                value = data.pop(key)
+                if value is not None:
+                    budgets.setdefault(key, value)
+            data["budgets"] = budgets
+        return data
+
+    @model_validator(mode="after")
+    def _normalize(self) -> RunSpec:
+        if not self.name:
+            self.name = self.run_id
+        if not self.tiers and self.phases:
+            used = [p.tier_id for p in self.phases if p.tier_id]
+            if used:
+                # Phases name tiers that were not declared: a plan error, named precisely.
+                first = next(i for i, p in enumerate(self.phases) if p.tier_id)
+                raise PlanError(
+                    f"phases[{first}].tier_id names tier {self.phases[first].tier_id!r}, but the "
+                    "plan declares no tiers; add it under 'tiers' or drop tier_id",
+                    field=f"phases[{first}].tier_id",
+                )
+            self.tiers = [TierSpec(tier_id=DEFAULT_TIER_ID, name="Default tier")]
+        tier_ids: set[str] = set()
+        for i, tier in enumerate(self.tiers):
+            if tier.tier_id in tier_ids:
+                raise PlanError(f"tiers[{i}].tier_id {tier.tier_id!r} appears twice",
+                                field=f"tiers[{i}].tier_id")
+            tier_ids.add(tier.tier_id)
+            if tier.tier_index is None:
+                tier.tier_index = i
+        seen: set[str] = set()
+        for i, phase in enumerate(self.phases):
+            if phase.phase_id in seen:
+                raise PlanError(f"phases[{i}].phase_id {phase.phase_id!r} is not unique in the run",
+                                field=f"phases[{i}].phase_id")
+            seen.add(phase.phase_id)
+            if phase.tier_id is None:
+                if len(self.tiers) != 1:
+                    raise PlanError(
+                        f"phases[{i}].tier_id is missing and the run has {len(self.tiers)} "
+                        "tiers; say which tier the phase belongs to",
+                        field=f"phases[{i}].tier_id")
+                phase.tier_id = self.tiers[0].tier_id
+            elif phase.tier_id not in tier_ids:
+                raise PlanError(
+                    f"phases[{i}].tier_id {phase.tier_id!r} is not a tier of this run; known "
+                    f"tiers: {', '.join(sorted(tier_ids))}",
+                    field=f"phases[{i}].tier_id")
+            if phase.phase_index is None:
+                phase.phase_index = i
+        return self
+
+    def ordered_phases(self) -> list[PhaseSpec]:
+        """Phases in execution order: by tier index, then phase index."""
+        tier_order = {t.tier_id: t.tier_index or 0 for t in self.tiers}
+        return sorted(self.phases,
+                      key=lambda p: (tier_order[p.tier_id or ""], p.phase_index or 0))
+
+    def effective_max_minor_issues(self) -> int:
+        if self.budgets.max_minor_issues_total is not None:
+            return self.budgets.max_minor_issues_total
+        return 3 * len(self.phases)

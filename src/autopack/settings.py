@@ -1,0 +1,115 @@
+"""Settings: the one place Autopack reads its environment.
+
+Every variable has the prefix ``AUTOPACK_``. Code receives a :class:`Settings` object
+explicitly (``get_settings()`` at the entry points); nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class Settings(BaseSettings):
+    """Autopack configuration, read from ``AUTOPACK_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTOPACK_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".autopack",
+        description="Data directory: database, worktrees, run artifacts, audit logs.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: a SQLite file `autopack.db` in HOME. "
+        "Production: postgresql+psycopg://user@host/db",
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated API keys accepted by the server, besides keys created "
+        "with `autopack apikey create`.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    # Request limits.
+    max_body_bytes: int = Field(default=5_000_000, ge=1024)
+    run_create_rate_per_minute: int = Field(default=30, ge=1)
+
+    # Executor limits.
+    executor_pool_size: int = Field(default=2, ge=1, le=64)
+    lease_seconds: int = Field(default=120, ge=5)
+    command_timeout_seconds: float = Field(default=600.0, gt=0)
+
+    # LLM selection.
+    llm_provider: str | None = Field(
+        default=None,
+        description="Force one provider (anthropic, openai, scripted, or a name from "
+        "config/models.yaml). Default: route by config.",
+    )
+    llm_script: Path | None = Field(default=None, description="JSONL script for `scripted`.")
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1"
+    )
+    llm_model: str | None = Field(default=None, description="Model for llm_base_url.")
+    models_config: Path | None = Field(
+        default=None, description="Path to models.yaml. Default: the bundled config."
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in use: the configured one, or the embedded SQLite default."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'autopack.db'}"
+
+    @property
+    def is_embedded_database(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where run artifacts live: ``HOME/.autonomous_runs/<run_id>/``."""
+        return self.home / ".autonomous_runs"
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.home / "worktrees"
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.home / "db_repair_audit.jsonl"
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+    def plain_api_keys(self) -> list[str]:
+        return [k.get_secret_value() for k in self.api_keys]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings. Tests call ``get_settings.cache_clear()`` after changing env."""
+    return Settings()
