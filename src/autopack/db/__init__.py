@@ -1,0 +1,1 @@
+"""Persistence: ORM, engine/session, migrations and schema checks. Used by services only."""

@@ -1,0 +1,469 @@
+"""The typed ORM (SQLAlchemy 2.0).
+
+Rules that keep the original's failures impossible:
+
+* Every NOT NULL column has a default, so rows are created from a spec with only its ids
+  and names; nobody guesses values in raw SQL.
+* State-like columns are plain strings guarded by CHECK constraints generated from the
+  enums in :mod:`autopack.domain.states`; raw SQL cannot write a value the code does not
+  know, and a value that got in anyway (constraints switched off, another tool) still
+  loads, to be reported by ``autopack db check`` instead of crashing a request.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DefaultClause,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    func,
+    text,
+    true,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from autopack.domain.states import (
+    STATE_COLUMNS,
+    ApprovalStatus,
+    Complexity,
+    IssueStatus,
+    PhaseState,
+    RunState,
+    TierState,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def known_values(enum: type[StrEnum], column: str) -> CheckConstraint:
+    """A CHECK constraint that admits exactly the enum's values."""
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_known")
+
+
+def _checks(table: str) -> tuple[CheckConstraint, ...]:
+    return tuple(known_values(enum, col) for (tbl, col), enum in STATE_COLUMNS.items()
+                 if tbl == table)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Run(TimestampMixin, Base):
+    __tablename__ = "runs"
+    __table_args__ = _checks("runs")
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    goal: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(48), default=RunState.RUN_CREATED.value, index=True)
+    safety_profile: Mapped[str] = mapped_column(String(32), default="normal")
+    run_scope: Mapped[str] = mapped_column(String(64), default="multi_tier")
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    token_cap: Mapped[int] = mapped_column(Integer, default=5_000_000)
+    max_phases: Mapped[int] = mapped_column(Integer, default=25)
+    max_duration_minutes: Mapped[int] = mapped_column(Integer, default=120)
+    ci_run_cap: Mapped[int | None] = mapped_column(Integer)
+    max_minor_issues_total: Mapped[int] = mapped_column(Integer, default=0)
+
+    tokens_used: Mapped[int] = mapped_column(Integer, default=0)
+    ci_runs_used: Mapped[int] = mapped_column(Integer, default=0)
+    minor_issues_count: Mapped[int] = mapped_column(Integer, default=0)
+    major_issues_count: Mapped[int] = mapped_column(Integer, default=0)
+    doctor_calls: Mapped[int] = mapped_column(Integer, default=0)
+    provider_errors: Mapped[int] = mapped_column(Integer, default=0)
+    apply_failures: Mapped[int] = mapped_column(Integer, default=0)
+    total_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+    promotion_eligible_to_main: Mapped[str] = mapped_column(String(8), default="false")
+    debt_status: Mapped[str | None] = mapped_column(String(64))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+
+    repo_path: Mapped[str | None] = mapped_column(Text)
+    base_ref: Mapped[str | None] = mapped_column(String(256))
+    branch: Mapped[str | None] = mapped_column(String(256))
+    worktree_path: Mapped[str | None] = mapped_column(Text)
+    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    model_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    started_at: Mapped[datetime | None] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+    tiers: Mapped[list[Tier]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="Tier.tier_index",
+        passive_deletes=True)
+    phases: Mapped[list[Phase]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="Phase.phase_index")
+
+
+class Tier(TimestampMixin, Base):
+    __tablename__ = "tiers"
+    __table_args__ = (UniqueConstraint("run_id", "tier_id", name="uq_tiers_run_tier"),
+                      *_checks("tiers"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    tier_id: Mapped[str] = mapped_column(String(100), default="")
+    tier_index: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(32), default=TierState.PENDING.value)
+
+    token_cap: Mapped[int | None] = mapped_column(Integer)
+    ci_run_cap: Mapped[int | None] = mapped_column(Integer)
+    max_minor_issues_tolerated: Mapped[int | None] = mapped_column(Integer)
+    max_major_issues_tolerated: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_used: Mapped[int] = mapped_column(Integer, default=0)
+    ci_runs_used: Mapped[int] = mapped_column(Integer, default=0)
+    minor_issues_count: Mapped[int] = mapped_column(Integer, default=0)
+    major_issues_count: Mapped[int] = mapped_column(Integer, default=0)
+    cleanliness: Mapped[str] = mapped_column(String(16), default="clean")
+
+    started_at: Mapped[datetime | None] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+    run: Mapped[Run] = relationship(back_populates="tiers")
+    phases: Mapped[list[Phase]] = relationship(back_populates="tier",
+                                               order_by="Phase.phase_index")
+
+
+class Phase(TimestampMixin, Base):
+    __tablename__ = "phases"
+    __table_args__ = (
+        UniqueConstraint("run_id", "phase_id", name="uq_phases_run_phase"),
+        *_checks("phases"),
+        known_values(Complexity, "complexity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    tier_pk: Mapped[int] = mapped_column(ForeignKey("tiers.id", ondelete="CASCADE"), index=True)
+    phase_id: Mapped[str] = mapped_column(String(128), default="")
+    phase_index: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(32), default=PhaseState.QUEUED.value)
+    task_category: Mapped[str] = mapped_column(String(64), default="feature")
+    complexity: Mapped[str] = mapped_column(String(16), default=Complexity.MEDIUM.value)
+    builder_mode: Mapped[str | None] = mapped_column(String(64))
+    scope: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    max_builder_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    max_auditor_attempts: Mapped[int] = mapped_column(Integer, default=2)
+    incident_token_cap: Mapped[int | None] = mapped_column(Integer)
+
+    builder_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    auditor_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    doctor_calls: Mapped[int] = mapped_column(Integer, default=0)
+    replans: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_used: Mapped[int] = mapped_column(Integer, default=0)
+    minor_issues_count: Mapped[int] = mapped_column(Integer, default=0)
+    major_issues_count: Mapped[int] = mapped_column(Integer, default=0)
+    issue_state: Mapped[str] = mapped_column(String(32), default="no_issues")
+    quality_level: Mapped[str | None] = mapped_column(String(32))
+    quality_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_failure: Mapped[str | None] = mapped_column(Text)
+    commit_sha: Mapped[str | None] = mapped_column(String(64))
+
+    started_at: Mapped[datetime | None] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+    run: Mapped[Run] = relationship(back_populates="phases")
+    tier: Mapped[Tier] = relationship(back_populates="phases")
+    attempts: Mapped[list[PhaseAttempt]] = relationship(
+        back_populates="phase", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="PhaseAttempt.id")
+
+
+class PhaseAttempt(Base):
+    """One Builder, Auditor or Doctor result, with its full payload, stored before any use."""
+
+    __tablename__ = "phase_attempts"
+    __table_args__ = _checks("phase_attempts")
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    phase_pk: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"),
+                                          index=True)
+    role: Mapped[str] = mapped_column(String(16), default="builder")
+    attempt_number: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(32), default="")
+    model: Mapped[str | None] = mapped_column(String(128))
+    tokens_used: Mapped[int] = mapped_column(Integer, default=0)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    apply_status: Mapped[str | None] = mapped_column(String(32))
+    apply_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    phase: Mapped[Phase] = relationship(back_populates="attempts")
+
+
+class PhaseIssue(TimestampMixin, Base):
+    __tablename__ = "phase_issues"
+    __table_args__ = (UniqueConstraint("phase_pk", "issue_key", name="uq_phase_issues_key"),
+                      *_checks("phase_issues"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    phase_pk: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"))
+    issue_key: Mapped[str] = mapped_column(String(200), default="")
+    severity: Mapped[str] = mapped_column(String(16), default="minor")
+    source: Mapped[str] = mapped_column(String(64), default="builder")
+    category: Mapped[str] = mapped_column(String(64), default="general")
+    description: Mapped[str] = mapped_column(Text, default="")
+    evidence_refs: Mapped[list[Any]] = mapped_column(default=list)
+    occurrence_count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RunIssue(TimestampMixin, Base):
+    """The run's issue index: one row per distinct issue key."""
+
+    __tablename__ = "run_issues"
+    __table_args__ = (UniqueConstraint("run_id", "issue_key", name="uq_run_issues_key"),
+                      *_checks("run_issues"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    issue_key: Mapped[str] = mapped_column(String(200), default="")
+    severity: Mapped[str] = mapped_column(String(16), default="minor")
+    category: Mapped[str] = mapped_column(String(64), default="general")
+    occurrence_count: Mapped[int] = mapped_column(Integer, default=1)
+    phase_ids: Mapped[list[Any]] = mapped_column(default=list)
+    tier_ids: Mapped[list[Any]] = mapped_column(default=list)
+    first_seen_phase_id: Mapped[str] = mapped_column(String(128), default="")
+    last_seen_phase_id: Mapped[str] = mapped_column(String(128), default="")
+
+
+class ProjectIssue(TimestampMixin, Base):
+    """The project backlog: issues de-duplicated by key and aged across runs and tiers."""
+
+    __tablename__ = "project_issues"
+    __table_args__ = _checks("project_issues")
+
+    issue_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    base_severity: Mapped[str] = mapped_column(String(16), default="minor")
+    category: Mapped[str] = mapped_column(String(64), default="general")
+    status: Mapped[str] = mapped_column(String(16), default=IssueStatus.OPEN.value)
+    age_in_runs: Mapped[int] = mapped_column(Integer, default=0)
+    age_in_tiers: Mapped[int] = mapped_column(Integer, default=0)
+    occurrence_count: Mapped[int] = mapped_column(Integer, default=0)
+    seen_in_runs: Mapped[list[Any]] = mapped_column(default=list)
+    seen_in_tiers: Mapped[list[Any]] = mapped_column(default=list)
+    first_seen_run_id: Mapped[str] = mapped_column(String(128), default="")
+    last_seen_run_id: Mapped[str] = mapped_column(String(128), default="")
+
+
+class LlmUsageEvent(Base):
+    """One row per LLM call. Splits are NULL when the provider gave only a total."""
+
+    __tablename__ = "llm_usage_events"
+    __table_args__ = (Index("ix_llm_usage_events_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    provider: Mapped[str] = mapped_column(String(64), default="")
+    model: Mapped[str] = mapped_column(String(128), default="")
+    role: Mapped[str] = mapped_column(String(32), default="")
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    phase_id: Mapped[str | None] = mapped_column(String(128))
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    total_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    exact: Mapped[bool] = mapped_column(Boolean, default=True)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TokenEstimationEvent(Base):
+    __tablename__ = "token_estimation_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    phase_id: Mapped[str | None] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(128), default="")
+    task_category: Mapped[str] = mapped_column(String(64), default="feature")
+    complexity: Mapped[str] = mapped_column(String(16), default="medium")
+    builder_mode: Mapped[str | None] = mapped_column(String(64))
+    deliverables_count: Mapped[int] = mapped_column(Integer, default=0)
+    context_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    estimated_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    chosen_budget: Mapped[int] = mapped_column(Integer, default=0)
+    actual_output_tokens: Mapped[int | None] = mapped_column(Integer)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DecisionLog(Base):
+    __tablename__ = "decision_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    phase_id: Mapped[str | None] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(32), default="executor")
+    decision: Mapped[str] = mapped_column(String(64), default="")
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Approval(Base):
+    __tablename__ = "approvals"
+    __table_args__ = _checks("approvals")
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    phase_id: Mapped[str] = mapped_column(String(128), default="")
+    kind: Mapped[str] = mapped_column(String(32), default="large_deletion")
+    status: Mapped[str] = mapped_column(String(16), default=ApprovalStatus.PENDING.value)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class HumanNote(Base):
+    __tablename__ = "human_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True, default="")
+    prefix: Mapped[str] = mapped_column(String(16), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ModelOverride(Base):
+    """A global routing override (scope "global"); per-run overrides live on the run."""
+
+    __tablename__ = "model_overrides"
+    __table_args__ = (UniqueConstraint("role", "category", "complexity",
+                                       name="uq_model_overrides_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    role: Mapped[str] = mapped_column(String(32), default="builder")
+    category: Mapped[str] = mapped_column(String(64), default="general")
+    complexity: Mapped[str] = mapped_column(String(16), default="medium")
+    model: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def _server_default_for(column: Column[Any]) -> Any:
+    """The database-side twin of a column's Python default (None when it has none)."""
+    default = column.default
+    if default is None:
+        return None
+    arg = getattr(default, "arg", None)
+    if getattr(default, "is_callable", False):
+        name = getattr(arg, "__name__", "") or getattr(getattr(arg, "__wrapped__", None),
+                                                      "__name__", "")
+        if name == "utcnow":
+            return func.current_timestamp()
+        if "dict" in name:
+            return "{}"
+        if "list" in name:
+            return "[]"
+        return None
+    if isinstance(arg, bool):
+        return true() if arg else false()
+    if isinstance(arg, int | float):
+        return text(repr(arg))
+    if isinstance(arg, str):
+        return arg
+    return None
+
+
+def _install_server_defaults(metadata: MetaData) -> None:
+    """Give every NOT NULL column a server default, so even raw SQL needs no guesswork.
+
+    A raw ``INSERT INTO runs (id) VALUES ('x')`` gets the same values the ORM would give.
+    """
+    for table in metadata.tables.values():
+        for column in table.columns:
+            if (column.nullable or column.primary_key or column.foreign_keys
+                    or column.server_default is not None):
+                continue
+            value = _server_default_for(column)
+            if value is None:
+                raise RuntimeError(f"{table.name}.{column.name} is NOT NULL without a default")
+            DefaultClause(value)._set_parent_with_dispatch(column)
+
+
+_install_server_defaults(Base.metadata)

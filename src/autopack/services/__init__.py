@@ -1,0 +1,2 @@
+"""Use cases: the only writers. Functions take a Session and only flush(); the caller's unit
+of work commits."""
