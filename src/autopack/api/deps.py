@@ -1,14 +1,19 @@
-"""Dependency aliases for routes: ``SessionDep``, ``SettingsDep``, ``AuthDep``."""
+"""Dependency aliases for routes (``SessionDep``, ``SettingsDep``, ``FactoryDep``,
+``AuthDep``), API-key checking and run-creation rate limiting."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db.session import unit_of_work
+from autopack.services import apikeys
 from autopack.settings import Settings
 
 
@@ -25,5 +30,76 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_factory(request: Request) -> sessionmaker[Session]:
+    """The session factory, for use cases that need more than one transaction."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+FactoryDep = Annotated[sessionmaker[Session], Depends(get_factory)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def require_api_key(request: Request, session: SessionDep, settings: SettingsDep) -> str | None:
+    """Check ``X-API-Key`` or ``Authorization: Bearer`` against configured and stored keys.
+
+    With no key configured anywhere, requests pass: the server then listens on loopback
+    only (``autopack serve`` refuses anything else), so only local users can reach it.
+    """
+    presented = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    if not presented and auth.lower().startswith("bearer "):
+        presented = auth[7:].strip()
+    configured = settings.plain_api_keys()
+    if not configured and not apikeys.any_active_key(session):
+        return None
+    if presented and apikeys.verify_api_key(session, presented, configured):
+        return presented[:8]
+    raise HTTPException(
+        status_code=401,
+        detail="missing or invalid API key: send it as X-API-Key or Authorization: Bearer "
+        "(create one with `autopack apikey create`)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+AuthDep = Annotated[str | None, Depends(require_api_key)]
+
+
+class RateLimiter:
+    """A sliding one-minute window per client, in process memory."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._hits: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> float | None:
+        """Record a hit; return None if allowed, else the seconds until the next slot."""
+        now = self.clock()
+        with self._lock:
+            hits = self._hits[client]
+            while hits and now - hits[0] >= 60.0:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                return 60.0 - (now - hits[0])
+            hits.append(now)
+            return None
+
+
+def limit_run_creation(request: Request) -> None:
+    limiter: RateLimiter = request.app.state.run_rate_limiter
+    client = request.client.host if request.client else "unknown"
+    wait = limiter.check(client)
+    if wait is not None:
+        raise HTTPException(
+            status_code=429,
+            detail=f"too many runs created from {client}; at most {limiter.per_minute} per "
+            f"minute (AUTOPACK_RUN_CREATE_RATE_PER_MINUTE). Retry in {int(wait) + 1}s.",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+
+
+RunCreationLimit = Depends(limit_run_creation)

@@ -72,5 +72,5 @@ def main() -> None:
     try:
         app()
     except AutopackError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(exit_code_for(exc))

@@ -243,3 +243,14 @@ class RunSpec(_Model):
         if self.budgets.max_minor_issues_total is not None:
             return self.budgets.max_minor_issues_total
         return 3 * len(self.phases)
+
+
+def spec_from_run_start(payload: dict[str, Any]) -> RunSpec:
+    """Convert the original's ``RunStartRequest`` (``{"run": {...}, "tiers": [...],
+    "phases": [...]}``) into a RunSpec. ``None`` values mean "use the default"."""
+    run = {k: v for k, v in dict(payload.get("run") or {}).items() if v is not None}
+    tiers = [{k: v for k, v in dict(t).items() if v is not None}
+             for t in payload.get("tiers") or []]
+    phases = [{k: v for k, v in dict(p).items() if v is not None}
+              for p in payload.get("phases") or []]
+    return RunSpec.model_validate({**run, "tiers": tiers, "phases": phases})

@@ -1,0 +1,30 @@
+"""Dashboard data routes: run progress and human notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from autopack.api.deps import SessionDep, SettingsDep
+from autopack.api.schemas import HumanNoteRequest
+from autopack.services import notes, reports
+
+router = APIRouter(tags=["dashboard"])
+
+
+@router.get("/dashboard/runs/{run_id}/status", responses={404: {"description": "Unknown run"}})
+def dashboard_run_status(run_id: str, session: SessionDep) -> dict[str, Any]:
+    """Progress (percent complete, current tier and phase), budget use and quality flags."""
+    return reports.dashboard_run_status(session, run_id)
+
+
+@router.post("/dashboard/human-notes", responses={404: {"description": "Unknown run"}})
+def add_human_note(body: HumanNoteRequest, session: SessionDep,
+                   settings: SettingsDep) -> dict[str, Any]:
+    """Leave a note for Autopack (and for people): stored, and appended to
+    ``HOME/human_notes.md``. Notes are given to the Builder of later attempts."""
+    notes_file = settings.home / "human_notes.md"
+    row = notes.add_note(session, body.note, run_id=body.run_id, notes_file=notes_file)
+    return {"message": "Note added successfully", "id": row.id,
+            "timestamp": row.created_at.isoformat(), "notes_file": str(notes_file)}

@@ -1,0 +1,148 @@
+"""Operator commands: `serve`, `db upgrade|check|repair`, `apikey create`."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from autopack.cli.main import app
+from autopack.cli.output import console, database, err_console, print_json, settings
+from autopack.db import migrate
+from autopack.db.schema_check import check_database, repair_database
+from autopack.db.session import make_engine
+from autopack.errors import ConfigurationError
+from autopack.services import apikeys
+
+db_app = typer.Typer(help="Database schema: upgrade, check, repair.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option(None, help="Bind address (default AUTOPACK_HOST, 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default AUTOPACK_PORT, 8000)."),
+) -> None:
+    """Serve the REST API (and execute runs on a bounded in-process pool).
+
+    The embedded SQLite database is created and upgraded on first start. Another database
+    must be at the code's schema revision (`autopack db upgrade`). Without any API key the
+    server only listens on loopback.
+    """
+    import uvicorn
+
+    from autopack.api.app import create_app
+
+    cfg = settings()
+    if host:
+        cfg = cfg.model_copy(update={"host": host})
+    if port:
+        cfg = cfg.model_copy(update={"port": port})
+    db = database()
+    with db.factory() as session:
+        has_keys = bool(cfg.plain_api_keys()) or apikeys.any_active_key(session)
+    if not has_keys and not cfg.is_loopback:
+        raise ConfigurationError(
+            f"refusing to listen on {cfg.host} without an API key: create one with "
+            "`autopack apikey create` or set AUTOPACK_API_KEYS, or bind to 127.0.0.1")
+    report = check_database(db.engine)
+    for finding in report.findings:
+        err_console.print(f"[yellow]db check:[/] {finding.message}; repair: {finding.repair}")
+    if not has_keys:
+        err_console.print("No API key configured: listening on loopback only "
+                          f"({cfg.host}). Create keys with `autopack apikey create`.")
+    err_console.print(f"Autopack API on http://{cfg.host}:{cfg.port}  database: "
+                      f"{db.engine.url.render_as_string(hide_password=True)}")
+    uvicorn.run(create_app(cfg, database=db), host=cfg.host, port=cfg.port,
+                log_level=cfg.log_level.lower())
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Upgrade the database schema to this version of Autopack."""
+    engine = make_engine(settings().effective_database_url)
+    if settings().is_embedded_database:
+        settings().home.mkdir(parents=True, exist_ok=True)
+    before = migrate.current_revision(engine)
+    migrate.upgrade(engine, revision)
+    console.print(f"schema: {before or 'empty'} -> {migrate.current_revision(engine)}")
+    engine.dispose()
+
+
+@db_app.command("check")
+def db_check(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Report unknown state values, orphan rows and a schema revision behind the code.
+    Exits 1 when anything is found."""
+    engine = make_engine(settings().effective_database_url)
+    report = check_database(engine)
+    engine.dispose()
+    if as_json:
+        print_json(report.to_dict())
+    elif report.ok:
+        console.print(f"[green]ok[/]: schema {report.revision}, no unknown states, no orphans")
+    else:
+        for finding in report.findings:
+            console.print(f"[red]{finding.kind}[/] {finding.table}: {finding.message}")
+            for row in finding.rows[:20]:
+                console.print(f"    {row}")
+            if len(finding.rows) > 20:
+                console.print(f"    ... and {len(finding.rows) - 20} more")
+            console.print(f"  suggested repair: {finding.repair}")
+        console.print("Apply the repairs with `autopack db repair --yes`.")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@db_app.command("repair")
+def db_repair(yes: bool = typer.Option(False, "--yes", help="Apply the repairs.")) -> None:
+    """Apply the repairs `db check` suggests; each is appended to the audit log
+    (HOME/db_repair_audit.jsonl). Without --yes, shows what would change."""
+    cfg = settings()
+    engine = make_engine(cfg.effective_database_url)
+    report = check_database(engine)
+    if report.ok:
+        console.print("nothing to repair")
+        engine.dispose()
+        return
+    if not yes:
+        for finding in report.findings:
+            console.print(f"would repair {finding.table}: {finding.repair}")
+        console.print("Run again with --yes to apply.")
+        engine.dispose()
+        raise typer.Exit(1)
+    applied = repair_database(engine, cfg.audit_log_path)
+    engine.dispose()
+    for entry in applied:
+        console.print(f"repaired: {entry}")
+    console.print(f"{len(applied)} repair(s) applied; audit log: {cfg.audit_log_path}")
+
+
+@apikey_app.command("create")
+def apikey_create(name: str = typer.Option("default", help="A label for the key.")) -> None:
+    """Create an API key. It is printed once; only its hash is stored."""
+    db = database()
+    with db.factory.begin() as session:
+        plain, row = apikeys.create_api_key(session, name)
+        prefix = row.prefix
+    db.dispose()
+    console.print(f"API key {name!r} ({prefix}...) created. Send it as X-API-Key:")
+    print(plain)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """List API keys (prefixes only)."""
+    from sqlalchemy import select
+
+    from autopack.db.orm import ApiKey
+
+    db = database()
+    table = Table("id", "name", "prefix", "created", "last used", "revoked")
+    with db.factory() as session:
+        for key in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+            table.add_row(str(key.id), key.name, key.prefix, key.created_at.isoformat(),
+                          key.last_used_at.isoformat() if key.last_used_at else "-",
+                          "yes" if key.revoked else "no")
+    db.dispose()
+    console.print(table)

@@ -1,0 +1,1 @@
+"""The autonomous executor: runs a run's tiers and phases through the attempt loop."""
