@@ -141,6 +141,7 @@ class Run(TimestampMixin, Base):
     baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     model_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
+    phases_executed: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -225,6 +226,8 @@ class Phase(TimestampMixin, Base):
     quality_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     last_failure: Mapped[str | None] = mapped_column(Text)
     commit_sha: Mapped[str | None] = mapped_column(String(64))
+    savepoint: Mapped[str | None] = mapped_column(String(256))
+    hints: Mapped[list[Any]] = mapped_column(default=list)
 
     started_at: Mapped[datetime | None] = mapped_column()
     completed_at: Mapped[datetime | None] = mapped_column()

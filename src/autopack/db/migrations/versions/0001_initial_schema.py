@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-21 23:23:41.091669
+Create Date: 2026-11-21 23:29:58.999836
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ def upgrade() -> None:
         sa.Column("worktree_path", sa.Text(), nullable=True),
         sa.Column("baseline", sa.JSON(), nullable=True),
         sa.Column("model_overrides", sa.JSON(), server_default="{}", nullable=False),
+        sa.Column("phases_executed", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("lease_owner", sa.String(length=128), nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("cancel_requested", sa.Boolean(), server_default=sa.false(), nullable=False),
@@ -410,6 +411,8 @@ def upgrade() -> None:
         sa.Column("quality_blocked", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("last_failure", sa.Text(), nullable=True),
         sa.Column("commit_sha", sa.String(length=64), nullable=True),
+        sa.Column("savepoint", sa.String(length=256), nullable=True),
+        sa.Column("hints", sa.JSON(), server_default="[]", nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
