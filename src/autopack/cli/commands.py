@@ -1,3 +1,8 @@
 """Registers every command group on the root app. One import per group module."""
 
 from __future__ import annotations
+
+import autopack.cli.apply_cmd
+import autopack.cli.telemetry_cmd
+import autopack.cli.toolchain_cmd  # noqa: F401
+from autopack.cli import admin_cmd, plan_cmd, runs_cmd  # noqa: F401

@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from autopack import __version__
 from autopack.errors import (
@@ -72,5 +73,6 @@ def main() -> None:
     try:
         app()
     except AutopackError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False,
+                          soft_wrap=True)
         sys.exit(exit_code_for(exc))
