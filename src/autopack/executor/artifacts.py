@@ -81,8 +81,9 @@ class RunArtifacts:
         write_atomic(path, text)
         return path
 
-    def write_tier_summary(self, tier_index: int, tier_id: str, fields: Mapping[str, Any],
-                           *, body: str = "") -> Path:
+    def write_tier_summary(
+        self, tier_index: int, tier_id: str, fields: Mapping[str, Any], *, body: str = ""
+    ) -> Path:
         path = self.tier_path(tier_index, tier_id)
         text = f"# Tier {tier_id}\n\n{_table(fields.items())}\n"
         if body:
@@ -90,8 +91,9 @@ class RunArtifacts:
         write_atomic(path, text)
         return path
 
-    def write_phase_summary(self, phase_index: int, phase_id: str, fields: Mapping[str, Any],
-                            *, body: str = "") -> Path:
+    def write_phase_summary(
+        self, phase_index: int, phase_id: str, fields: Mapping[str, Any], *, body: str = ""
+    ) -> Path:
         path = self.phase_path(phase_index, phase_id)
         text = f"# Phase {phase_id}\n\n{_table(fields.items())}\n"
         if body:
@@ -116,9 +118,14 @@ class RunArtifacts:
         with (self.root / "decision_log.jsonl").open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
-    def write_error(self, *, component: str, error: BaseException | str,
-                    phase_id: str | None = None, context: Mapping[str, Any] | None = None
-                    ) -> Path:
+    def write_error(
+        self,
+        *,
+        component: str,
+        error: BaseException | str,
+        phase_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Path:
         """A JSON and a readable text report for one error: run, phase, component, stack."""
         errors = self.root / "errors"
         errors.mkdir(parents=True, exist_ok=True)
@@ -128,12 +135,20 @@ class RunArtifacts:
             stack = "".join(traceback.format_exception(error))
         else:
             message, stack = error, ""
-        report = {"run_id": self.run_id, "phase_id": phase_id, "component": component,
-                  "message": message, "stack": stack, "context": dict(context or {}),
-                  "at": datetime.now(UTC).isoformat()}
+        report = {
+            "run_id": self.run_id,
+            "phase_id": phase_id,
+            "component": component,
+            "message": message,
+            "stack": stack,
+            "context": dict(context or {}),
+            "at": datetime.now(UTC).isoformat(),
+        }
         base = errors / f"{n:03d}_{_slug(component)}"
         write_atomic(base.with_suffix(".json"), json.dumps(report, indent=2, default=str))
-        text = (f"Error in {component}\nrun: {self.run_id}\nphase: {phase_id or '-'}\n"
-                f"at: {report['at']}\n\n{message}\n\n{stack}")
+        text = (
+            f"Error in {component}\nrun: {self.run_id}\nphase: {phase_id or '-'}\n"
+            f"at: {report['at']}\n\n{message}\n\n{stack}"
+        )
         write_atomic(base.with_suffix(".txt"), text)
         return base.with_suffix(".json")

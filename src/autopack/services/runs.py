@@ -26,14 +26,18 @@ from autopack.errors import (
 from autopack.executor.artifacts import RunArtifacts
 
 
-def known_state(enum: type[RunState] | type[TierState] | type[PhaseState], value: str, *,
-                table: str, row_id: str) -> str:
+def known_state(
+    enum: type[RunState] | type[TierState] | type[PhaseState],
+    value: str,
+    *,
+    table: str,
+    row_id: str,
+) -> str:
     """Return ``value`` if the code knows it; otherwise raise InvalidStoredState."""
     try:
         return enum(value).value
     except ValueError:
-        raise InvalidStoredState(table=table, row_id=row_id, column="state",
-                                 value=value) from None
+        raise InvalidStoredState(table=table, row_id=row_id, column="state", value=value) from None
 
 
 def check_run_states(run: Run) -> None:
@@ -42,57 +46,78 @@ def check_run_states(run: Run) -> None:
     for tier in run.tiers:
         known_state(TierState, tier.state, table="tiers", row_id=f"{run.id}/{tier.tier_id}")
     for phase in run.phases:
-        known_state(PhaseState, phase.state, table="phases",
-                    row_id=f"{run.id}/{phase.phase_id}")
+        known_state(PhaseState, phase.state, table="phases", row_id=f"{run.id}/{phase.phase_id}")
 
 
-def create_run(session: Session, spec: RunSpec, *, runs_dir: Path,
-               repo_path: str | None = None) -> Run:
+def create_run(
+    session: Session, spec: RunSpec, *, runs_dir: Path, repo_path: str | None = None
+) -> Run:
     """Create a run with its tiers and phases in the caller's transaction, and lay out its
     artifact directory in the data dir. Raises DuplicateError for an existing run id."""
     if session.get(Run, spec.run_id) is not None:
-        raise DuplicateError(f"run {spec.run_id!r} already exists; choose another run_id or "
-                             f"resume it with `autopack run --resume {spec.run_id}`",
-                             run_id=spec.run_id)
+        raise DuplicateError(
+            f"run {spec.run_id!r} already exists; choose another run_id or "
+            f"resume it with `autopack run --resume {spec.run_id}`",
+            run_id=spec.run_id,
+        )
     if len(spec.phases) > spec.budgets.max_phases:
-        raise PlanError(f"the plan has {len(spec.phases)} phases but budgets.max_phases is "
-                        f"{spec.budgets.max_phases}; raise the cap or split the plan",
-                        field="budgets.max_phases")
+        raise PlanError(
+            f"the plan has {len(spec.phases)} phases but budgets.max_phases is "
+            f"{spec.budgets.max_phases}; raise the cap or split the plan",
+            field="budgets.max_phases",
+        )
     run = Run(
-        id=spec.run_id, name=spec.name, goal=spec.goal, state=RunState.RUN_CREATED.value,
-        safety_profile=spec.safety_profile.value, run_scope=spec.run_scope,
+        id=spec.run_id,
+        name=spec.name,
+        goal=spec.goal,
+        state=RunState.RUN_CREATED.value,
+        safety_profile=spec.safety_profile.value,
+        run_scope=spec.run_scope,
         spec=spec.model_dump(mode="json"),
-        token_cap=spec.budgets.token_cap, max_phases=spec.budgets.max_phases,
+        token_cap=spec.budgets.token_cap,
+        max_phases=spec.budgets.max_phases,
         max_duration_minutes=spec.budgets.max_duration_minutes,
         ci_run_cap=spec.budgets.ci_run_cap,
         max_minor_issues_total=spec.effective_max_minor_issues(),
-        repo_path=repo_path or spec.repo, base_ref=spec.base_ref,
+        repo_path=repo_path or spec.repo,
+        base_ref=spec.base_ref,
     )
     session.add(run)
     tiers: dict[str, Tier] = {}
     for tier_spec in spec.tiers:
-        tier = Tier(run=run, tier_id=tier_spec.tier_id, tier_index=tier_spec.tier_index or 0,
-                    name=tier_spec.name, description=tier_spec.description,
-                    state=TierState.PENDING.value)
+        tier = Tier(
+            run=run,
+            tier_id=tier_spec.tier_id,
+            tier_index=tier_spec.tier_index or 0,
+            name=tier_spec.name,
+            description=tier_spec.description,
+            state=TierState.PENDING.value,
+        )
         session.add(tier)
         tiers[tier_spec.tier_id] = tier
     for phase_spec in spec.phases:
-        session.add(Phase(
-            run=run, tier=tiers[phase_spec.tier_id or ""], phase_id=phase_spec.phase_id,
-            phase_index=phase_spec.phase_index or 0, name=phase_spec.name,
-            description=phase_spec.description, state=PhaseState.QUEUED.value,
-            task_category=phase_spec.task_category, complexity=phase_spec.complexity.value,
-            builder_mode=phase_spec.builder_mode,
-            scope=phase_spec.scope.model_dump(mode="json"),
-            max_builder_attempts=phase_spec.budgets.max_builder_attempts,
-            max_auditor_attempts=phase_spec.budgets.max_auditor_attempts,
-            incident_token_cap=phase_spec.budgets.incident_token_cap,
-        ))
+        session.add(
+            Phase(
+                run=run,
+                tier=tiers[phase_spec.tier_id or ""],
+                phase_id=phase_spec.phase_id,
+                phase_index=phase_spec.phase_index or 0,
+                name=phase_spec.name,
+                description=phase_spec.description,
+                state=PhaseState.QUEUED.value,
+                task_category=phase_spec.task_category,
+                complexity=phase_spec.complexity.value,
+                builder_mode=phase_spec.builder_mode,
+                scope=phase_spec.scope.model_dump(mode="json"),
+                max_builder_attempts=phase_spec.budgets.max_builder_attempts,
+                max_auditor_attempts=phase_spec.budgets.max_auditor_attempts,
+                incident_token_cap=phase_spec.budgets.incident_token_cap,
+            )
+        )
     try:
         session.flush()
     except IntegrityError as exc:  # a concurrent create with the same id
-        raise DuplicateError(f"run {spec.run_id!r} already exists",
-                             run_id=spec.run_id) from exc
+        raise DuplicateError(f"run {spec.run_id!r} already exists", run_id=spec.run_id) from exc
     write_layout(run, runs_dir)
     return run
 
@@ -101,53 +126,85 @@ def write_layout(run: Run, runs_dir: Path) -> RunArtifacts:
     """(Re)write the run's summary files from the database rows."""
     artifacts = RunArtifacts(runs_dir, run.id)
     artifacts.ensure()
-    artifacts.write_run_summary({
-        "run_id": run.id, "name": run.name, "state": run.state,
-        "safety_profile": run.safety_profile, "run_scope": run.run_scope,
-        "tiers": len(run.tiers), "phases": len(run.phases),
-        "tokens_used": f"{run.tokens_used} / {run.token_cap}",
-        "branch": run.branch or "-", "failure_reason": run.failure_reason or "-",
-        "created_at": run.created_at.isoformat() if run.created_at else "-",
-    }, body=f"## Goal\n\n{run.goal}" if run.goal else "")
+    artifacts.write_run_summary(
+        {
+            "run_id": run.id,
+            "name": run.name,
+            "state": run.state,
+            "safety_profile": run.safety_profile,
+            "run_scope": run.run_scope,
+            "tiers": len(run.tiers),
+            "phases": len(run.phases),
+            "tokens_used": f"{run.tokens_used} / {run.token_cap}",
+            "branch": run.branch or "-",
+            "failure_reason": run.failure_reason or "-",
+            "created_at": run.created_at.isoformat() if run.created_at else "-",
+        },
+        body=f"## Goal\n\n{run.goal}" if run.goal else "",
+    )
     for tier in run.tiers:
-        artifacts.write_tier_summary(tier.tier_index, tier.tier_id, {
-            "name": tier.name, "state": tier.state, "cleanliness": tier.cleanliness,
-            "phases": len(tier.phases), "tokens_used": tier.tokens_used,
-            "minor_issues": tier.minor_issues_count, "major_issues": tier.major_issues_count,
-        })
+        artifacts.write_tier_summary(
+            tier.tier_index,
+            tier.tier_id,
+            {
+                "name": tier.name,
+                "state": tier.state,
+                "cleanliness": tier.cleanliness,
+                "phases": len(tier.phases),
+                "tokens_used": tier.tokens_used,
+                "minor_issues": tier.minor_issues_count,
+                "major_issues": tier.major_issues_count,
+            },
+        )
     for phase in run.phases:
         write_phase_layout(artifacts, phase)
     return artifacts
 
 
 def write_phase_layout(artifacts: RunArtifacts, phase: Phase, *, body: str = "") -> None:
-    artifacts.write_phase_summary(phase.phase_index, phase.phase_id, {
-        "name": phase.name, "state": phase.state, "tier": phase.tier.tier_id,
-        "task_category": phase.task_category, "complexity": phase.complexity,
-        "builder_attempts": phase.builder_attempts, "auditor_attempts": phase.auditor_attempts,
-        "tokens_used": phase.tokens_used, "minor_issues": phase.minor_issues_count,
-        "major_issues": phase.major_issues_count, "commit": phase.commit_sha or "-",
-        "last_failure": (phase.last_failure or "-").splitlines()[0][:200] if phase.last_failure
-        else "-",
-    }, body=body)
+    artifacts.write_phase_summary(
+        phase.phase_index,
+        phase.phase_id,
+        {
+            "name": phase.name,
+            "state": phase.state,
+            "tier": phase.tier.tier_id,
+            "task_category": phase.task_category,
+            "complexity": phase.complexity,
+            "builder_attempts": phase.builder_attempts,
+            "auditor_attempts": phase.auditor_attempts,
+            "tokens_used": phase.tokens_used,
+            "minor_issues": phase.minor_issues_count,
+            "major_issues": phase.major_issues_count,
+            "commit": phase.commit_sha or "-",
+            "last_failure": (phase.last_failure or "-").splitlines()[0][:200]
+            if phase.last_failure
+            else "-",
+        },
+        body=body,
+    )
 
 
 def get_run(session: Session, run_id: str, *, check_states: bool = True) -> Run:
     """Load a run with its tiers and phases. Raises NotFoundError / InvalidStoredState."""
     run = session.scalars(
-        select(Run).where(Run.id == run_id).options(
-            selectinload(Run.tiers).selectinload(Tier.phases), selectinload(Run.phases))
+        select(Run)
+        .where(Run.id == run_id)
+        .options(selectinload(Run.tiers).selectinload(Tier.phases), selectinload(Run.phases))
     ).one_or_none()
     if run is None:
-        raise NotFoundError(f"run {run_id!r} not found; list runs with GET /runs or "
-                            "`autopack runs list`", run_id=run_id)
+        raise NotFoundError(
+            f"run {run_id!r} not found; list runs with GET /runs or `autopack runs list`",
+            run_id=run_id,
+        )
     if check_states:
         check_run_states(run)
     return run
 
 
-def list_runs(session: Session, *, state: RunState | None = None, limit: int = 50,
-              offset: int = 0) -> tuple[list[Run], int]:
+def list_runs(
+    session: Session, *, state: RunState | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[Run], int]:
     """A page of runs, newest first, and the total count for the filter."""
     query = select(Run)
     count = select(func.count()).select_from(Run)
@@ -156,20 +213,33 @@ def list_runs(session: Session, *, state: RunState | None = None, limit: int = 5
         count = count.where(Run.state == state.value)
     total = session.scalar(count) or 0
     rows = session.scalars(
-        query.order_by(Run.created_at.desc(), Run.id).limit(limit).offset(offset)
+        query.order_by(Run.created_at.desc(), Run.id)
+        .limit(limit)
+        .offset(offset)
         .options(selectinload(Run.phases), selectinload(Run.tiers))
     ).all()
     return list(rows), total
 
 
-def set_run_state(session: Session, run: Run, requested: RunState, *,
-                  reason: str | None = None, via: str | None = None,
-                  now: datetime | None = None) -> None:
+def set_run_state(
+    session: Session,
+    run: Run,
+    requested: RunState,
+    *,
+    reason: str | None = None,
+    via: str | None = None,
+    now: datetime | None = None,
+) -> None:
     """Move a run through the state machine; IllegalTransition when it refuses."""
     result = transition("run", run.state, requested.value, via=via)
     if not result.accepted:
-        raise IllegalTransition(result.reason, current=run.state, requested=requested.value,
-                                allowed=result.allowed, run_id=run.id)
+        raise IllegalTransition(
+            result.reason,
+            current=run.state,
+            requested=requested.value,
+            allowed=result.allowed,
+            run_id=run.id,
+        )
     now = now or utcnow()
     run.state = requested.value
     if requested.is_terminal:
@@ -186,12 +256,19 @@ def set_run_state(session: Session, run: Run, requested: RunState, *,
     session.flush()
 
 
-def set_tier_state(session: Session, tier: Tier, requested: TierState, *,
-                   via: str | None = None, now: datetime | None = None) -> None:
+def set_tier_state(
+    session: Session,
+    tier: Tier,
+    requested: TierState,
+    *,
+    via: str | None = None,
+    now: datetime | None = None,
+) -> None:
     result = transition("tier", tier.state, requested.value, via=via)
     if not result.accepted:
-        raise IllegalTransition(result.reason, current=tier.state, requested=requested.value,
-                                allowed=result.allowed)
+        raise IllegalTransition(
+            result.reason, current=tier.state, requested=requested.value, allowed=result.allowed
+        )
     now = now or utcnow()
     tier.state = requested.value
     if requested is TierState.IN_PROGRESS and tier.started_at is None:
@@ -201,20 +278,36 @@ def set_tier_state(session: Session, tier: Tier, requested: TierState, *,
     session.flush()
 
 
-def acquire_lease(session: Session, run_id: str, owner: str, *, seconds: int,
-                  now: datetime | None = None) -> Run:
+def acquire_lease(
+    session: Session,
+    run_id: str,
+    owner: str,
+    *,
+    seconds: int,
+    now: datetime | None = None,
+    takeover: str | None = None,
+) -> Run:
     """Take the run's lease for ``owner``. A live lease held by someone else is refused
-    (LeaseHeld); an expired one is taken over. Renewing one's own lease is allowed."""
+    (LeaseHeld); an expired one is taken over, as is one held by ``takeover`` (a holder the
+    caller knows is dead). Renewing one's own lease is allowed."""
     now = now or utcnow()
     run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).one_or_none()
     if run is None:
         raise NotFoundError(f"run {run_id!r} not found", run_id=run_id)
-    if (run.lease_owner and run.lease_owner != owner and run.lease_expires_at
-            and run.lease_expires_at > now):
+    if (
+        run.lease_owner
+        and run.lease_owner not in (owner, takeover)
+        and run.lease_expires_at
+        and run.lease_expires_at > now
+    ):
         left = int((run.lease_expires_at - now).total_seconds())
-        raise LeaseHeld(f"run {run_id!r} is being executed by {run.lease_owner} (lease expires "
-                        f"in {left}s); wait for it to finish, or cancel it with "
-                        f"POST /runs/{run_id}/cancel", run_id=run_id, owner=run.lease_owner)
+        raise LeaseHeld(
+            f"run {run_id!r} is being executed by {run.lease_owner} (lease expires "
+            f"in {left}s); wait for it to finish, or cancel it with "
+            f"POST /runs/{run_id}/cancel",
+            run_id=run_id,
+            owner=run.lease_owner,
+        )
     run.lease_owner = owner
     run.lease_expires_at = now + timedelta(seconds=seconds)
     session.flush()
@@ -235,7 +328,10 @@ def request_cancel(session: Session, run_id: str) -> Run:
     if RunState(run.state).is_terminal:
         raise IllegalTransition(
             f"run {run_id!r} already ended in {run.state}; nothing to cancel",
-            current=run.state, requested=RunState.DONE_CANCELLED.value, allowed=[])
+            current=run.state,
+            requested=RunState.DONE_CANCELLED.value,
+            allowed=[],
+        )
     run.cancel_requested = True
     if run.lease_owner is None:
         set_run_state(session, run, RunState.DONE_CANCELLED, reason="cancelled by request")
@@ -254,10 +350,22 @@ def run_spec(run: Run) -> RunSpec:
     """The RunSpec the run was created from."""
     data: dict[str, Any] = dict(run.spec or {})
     if not data:  # a run written by an older tool: rebuild from rows
-        data = {"run_id": run.id, "name": run.name or run.id,
-                "tiers": [{"tier_id": t.tier_id, "name": t.name or t.tier_id,
-                           "tier_index": t.tier_index} for t in run.tiers],
-                "phases": [{"phase_id": p.phase_id, "tier_id": p.tier.tier_id,
-                            "name": p.name or p.phase_id, "phase_index": p.phase_index,
-                            "scope": p.scope or {}} for p in run.phases]}
+        data = {
+            "run_id": run.id,
+            "name": run.name or run.id,
+            "tiers": [
+                {"tier_id": t.tier_id, "name": t.name or t.tier_id, "tier_index": t.tier_index}
+                for t in run.tiers
+            ],
+            "phases": [
+                {
+                    "phase_id": p.phase_id,
+                    "tier_id": p.tier.tier_id,
+                    "name": p.name or p.phase_id,
+                    "phase_index": p.phase_index,
+                    "scope": p.scope or {},
+                }
+                for p in run.phases
+            ],
+        }
     return RunSpec.model_validate(data)

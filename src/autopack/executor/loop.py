@@ -1,0 +1,346 @@
+"""The run loop: lease, worktree, baseline, tiers and phases in order, budgets, the end.
+
+:func:`execute_run` is the one entry point (CLI, API pool and workers all call it). It
+returns a :class:`RunOutcome`; the run's state in the database says how it ended:
+``DONE_SUCCESS``, a ``DONE_FAILED_*`` state with its reason, ``DONE_CANCELLED``, or still
+``PHASE_EXECUTION`` when a phase is parked waiting for a person's approval.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from autopack.db.database import Database
+from autopack.db.orm import Phase, Run, Tier
+from autopack.db.session import unit_of_work
+from autopack.domain.states import PhaseState, RunState, TierState
+from autopack.errors import (
+    AuthenticationFailed,
+    BudgetExhausted,
+    ConfigurationError,
+    LeaseHeld,
+    ToolchainError,
+    WorkspaceError,
+)
+from autopack.executor.artifacts import RunArtifacts
+from autopack.executor.phase import PhaseExecution, RunFailed
+from autopack.executor.runtime import (
+    Cancelled,
+    ExecutorDeps,
+    ProgressListener,
+    RunContext,
+    no_progress,
+    owner_is_dead,
+)
+from autopack.llm.client import LLMClient
+from autopack.llm.factory import build_client, effective_config
+from autopack.services import runs as run_service
+from autopack.services.phases import set_phase_state
+from autopack.services.runs import acquire_lease, release_lease, set_run_state, set_tier_state
+from autopack.services.usage import make_estimation_sink, make_usage_sink
+from autopack.settings import Settings
+from autopack.toolchains.detect import plan_test_commands
+from autopack.verify.baseline import Baseline
+from autopack.verify.suite import run_tests
+from autopack.workspace.git import GitWorkspace
+
+#: Which run state a spent budget ends in.
+BUDGET_STATES: dict[str, RunState] = {
+    "token_cap": RunState.DONE_FAILED_TOKEN_CAP_EXCEEDED,
+    "max_phases": RunState.DONE_FAILED_PHASE_LIMIT_EXCEEDED,
+}
+ENVIRONMENT_ERRORS = (ToolchainError, WorkspaceError, ConfigurationError, AuthenticationFailed)
+
+
+class PhaseResult(BaseModel):
+    phase_id: str
+    tier_id: str
+    name: str
+    state: str
+    builder_attempts: int
+    auditor_attempts: int
+    doctor_calls: int
+    tokens_used: int
+    commit_sha: str | None
+    last_failure: str | None
+
+
+class RunOutcome(BaseModel):
+    run_id: str
+    state: str
+    failure_reason: str | None
+    tokens_used: int
+    token_cap: int
+    branch: str | None
+    worktree: str | None
+    artifacts: str
+    awaiting_approval: list[str] = Field(default_factory=list)
+    phases: list[PhaseResult] = Field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == RunState.DONE_SUCCESS.value
+
+
+def execute_run(deps: ExecutorDeps, run_id: str) -> RunOutcome:
+    """Execute (or resume) ``run_id`` until it ends or parks for approval.
+
+    Raises LeaseHeld when another live executor holds the run, NotFoundError for an
+    unknown run, and ConfigurationError when the run has no target repository.
+    """
+    _take_lease(deps, run_id)
+    stop = threading.Event()
+    heartbeat = threading.Thread(target=_heartbeat, args=(deps, run_id, stop), daemon=True)
+    heartbeat.start()
+    try:
+        return _RunExecution(deps, run_id).run()
+    finally:
+        stop.set()
+        heartbeat.join(timeout=5)
+        with unit_of_work(deps.db.factory) as session:
+            release_lease(session, run_id, deps.owner)
+
+
+def _take_lease(deps: ExecutorDeps, run_id: str) -> None:
+    try:
+        with unit_of_work(deps.db.factory) as session:
+            acquire_lease(session, run_id, deps.owner, seconds=deps.settings.lease_seconds,
+                          now=deps.clock())
+    except LeaseHeld as exc:
+        holder = str(exc.context.get("owner", ""))
+        if not owner_is_dead(holder):
+            raise
+        with unit_of_work(deps.db.factory) as session:  # its process is gone: take over
+            acquire_lease(session, run_id, deps.owner, seconds=deps.settings.lease_seconds,
+                          now=deps.clock(), takeover=holder)
+
+
+def _heartbeat(deps: ExecutorDeps, run_id: str, stop: threading.Event) -> None:
+    """Renew the lease while a long step (a test suite, a model call) runs."""
+    interval = max(1.0, deps.settings.lease_seconds / 3)
+    while not stop.wait(interval):
+        try:
+            with unit_of_work(deps.db.factory) as session:
+                acquire_lease(session, run_id, deps.owner,
+                              seconds=deps.settings.lease_seconds, now=deps.clock())
+        except Exception:  # a missed renewal only shortens the lease; the next one retries
+            continue
+
+
+class _RunExecution:
+    def __init__(self, deps: ExecutorDeps, run_id: str) -> None:
+        self.deps = deps
+        self.run_id = run_id
+        self.artifacts = RunArtifacts(deps.settings.runs_dir, run_id)
+
+    def run(self) -> RunOutcome:
+        try:
+            ctx = self._start()
+            if ctx is None:
+                return self.outcome()
+            baseline = self._baseline(ctx)
+            for tier_pk in self._tier_ids():
+                if self._run_tier(ctx, tier_pk, baseline) == "parked":
+                    return self.outcome()
+            self._end(RunState.DONE_SUCCESS, None)
+        except Cancelled:
+            self._end(RunState.DONE_CANCELLED, "cancelled by request")
+        except BudgetExhausted as exc:
+            self._end(BUDGET_STATES.get(exc.budget, RunState.DONE_FAILED_BUDGET_EXHAUSTED),
+                      exc.message)
+        except RunFailed as exc:
+            self._end(RunState(exc.state), exc.reason)
+        except ENVIRONMENT_ERRORS as exc:
+            self.artifacts.write_error(component="executor", error=exc)
+            self._end(RunState.DONE_FAILED_ENVIRONMENT, exc.message)
+        except Exception as exc:
+            self.artifacts.write_error(component="executor", error=exc)
+            self._end(RunState.DONE_FAILED_ENVIRONMENT,
+                      f"internal error: {type(exc).__name__}: {exc}")
+            raise
+        return self.outcome()
+
+    # -- start ------------------------------------------------------------------------
+    def _start(self) -> RunContext | None:
+        deps = self.deps
+        with unit_of_work(deps.db.factory) as session:
+            run = run_service.get_run(session, self.run_id)
+            state = RunState(run.state)
+            if state is RunState.DONE_SUCCESS:
+                return None
+            if state.is_terminal:
+                set_run_state(session, run, RunState.PHASE_EXECUTION, via="resume",
+                              now=deps.clock())
+                run.cancel_requested = False
+                for tier in run.tiers:
+                    if tier.state == TierState.FAILED.value:
+                        set_tier_state(session, tier, TierState.IN_PROGRESS, via="retry")
+                for phase in run.phases:
+                    if phase.state == PhaseState.FAILED.value:
+                        set_phase_state(session, phase, PhaseState.QUEUED, via="retry")
+                        phase.builder_attempts = 0
+                        phase.hints = []
+            if not run.repo_path:
+                raise ConfigurationError(
+                    f"run {self.run_id!r} has no target repository; run it with "
+                    "`autopack run PLAN --repo DIR`")
+            workspace = GitWorkspace.create(Path(run.repo_path), self.run_id,
+                                            deps.settings.worktrees_dir, run.base_ref)
+            run.branch = workspace.branch_name
+            run.worktree_path = str(workspace.path)
+            if run.state in (RunState.RUN_CREATED.value, RunState.QUEUED.value,
+                             RunState.PLAN_BOOTSTRAP.value, RunState.PHASE_QUEUEING.value):
+                set_run_state(session, run, RunState.PHASE_EXECUTION, now=deps.clock())
+            self.artifacts.ensure()
+        deps.progress("run_started", run_id=self.run_id, branch=workspace.branch_name,
+                      worktree=str(workspace.path))
+        return RunContext(deps=deps, run_id=self.run_id, client=deps.client_factory(),
+                          artifacts=self.artifacts, worktree=workspace.path,
+                          workspace=workspace)
+
+    def _baseline(self, ctx: RunContext) -> Baseline | None:
+        """The verification baseline, captured once when the run starts."""
+        with unit_of_work(ctx.factory) as session:
+            run = session.get(Run, self.run_id)
+            assert run is not None
+            if run.baseline is not None:
+                return Baseline.model_validate(run.baseline)
+            spec = run_service.run_spec(run)
+        commands = plan_test_commands(ctx.worktree, run_verify=spec.verify)
+        if not commands:
+            return None
+        ctx.checkpoint(before="ci")
+        self.deps.progress("baseline", run_id=self.run_id)
+        report = run_tests(ctx.worktree, commands,
+                           timeout=self.deps.settings.command_timeout_seconds,
+                           env=self.deps.test_env)
+        baseline = Baseline.from_report(report)
+        self.artifacts.write_ci_log("000_baseline", report.log_tail or report.summary())
+        with unit_of_work(ctx.factory) as session:
+            run = session.get(Run, self.run_id)
+            assert run is not None
+            run.baseline = baseline.model_dump(mode="json")
+            run.ci_runs_used += 1
+            ctx.decide(session, "baseline", report.summary())
+        return baseline
+
+    # -- tiers and phases -------------------------------------------------------------
+    def _tier_ids(self) -> list[int]:
+        with unit_of_work(self.deps.db.factory) as session:
+            return list(session.scalars(select(Tier.id).where(Tier.run_id == self.run_id)
+                                        .order_by(Tier.tier_index, Tier.id)).all())
+
+    def _run_tier(self, ctx: RunContext, tier_pk: int, baseline: Baseline | None) -> str:
+        with unit_of_work(ctx.factory) as session:
+            tier = session.get(Tier, tier_pk)
+            assert tier is not None
+            if tier.state in (TierState.COMPLETE.value, TierState.SKIPPED.value):
+                return "done"
+            if tier.state == TierState.PENDING.value:
+                set_tier_state(session, tier, TierState.IN_PROGRESS, now=self.deps.clock())
+            phases = [(p.phase_id, p.state) for p in
+                      sorted(tier.phases, key=lambda p: (p.phase_index, p.id))]
+            tier_id = tier.tier_id
+        self.deps.progress("tier_started", tier_id=tier_id)
+        for phase_id, state in phases:
+            if state in (PhaseState.COMPLETE.value, PhaseState.SKIPPED.value):
+                continue
+            self._count_phase(phase_id)
+            outcome = PhaseExecution(ctx, phase_id, baseline).run()
+            if outcome == "parked":
+                self._summary()
+                return "parked"
+            if outcome == "failed":
+                with unit_of_work(ctx.factory) as session:
+                    tier = session.get(Tier, tier_pk)
+                    assert tier is not None
+                    set_tier_state(session, tier, TierState.FAILED, now=self.deps.clock())
+                    phase = session.scalars(select(Phase).where(
+                        Phase.run_id == self.run_id, Phase.phase_id == phase_id)).one()
+                    reason = f"phase {phase_id} failed: {phase.last_failure or 'no reason'}"
+                raise RunFailed(RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW.value, reason)
+        with unit_of_work(ctx.factory) as session:
+            tier = session.get(Tier, tier_pk)
+            assert tier is not None
+            set_tier_state(session, tier, TierState.COMPLETE, now=self.deps.clock())
+        self.deps.progress("tier_complete", tier_id=tier_id)
+        return "done"
+
+    def _count_phase(self, phase_id: str) -> None:
+        """Count phases started against ``max_phases`` (a resumed phase counts once)."""
+        with unit_of_work(self.deps.db.factory) as session:
+            run = session.get(Run, self.run_id)
+            phase = session.scalars(select(Phase).where(
+                Phase.run_id == self.run_id, Phase.phase_id == phase_id)).one()
+            assert run is not None
+            if phase.state == PhaseState.QUEUED.value:
+                if run.phases_executed >= run.max_phases:
+                    raise BudgetExhausted(
+                        f"phase limit reached: {run.phases_executed} of {run.max_phases} "
+                        "phases executed", budget="max_phases")
+                run.phases_executed += 1
+
+    # -- the end ----------------------------------------------------------------------
+    def _end(self, state: RunState, reason: str | None) -> None:
+        with unit_of_work(self.deps.db.factory) as session:
+            run = run_service.get_run(session, self.run_id, check_states=False)
+            if RunState(run.state).is_terminal:
+                return
+            if state is not RunState.DONE_SUCCESS:
+                for tier in run.tiers:
+                    if tier.state == TierState.IN_PROGRESS.value:
+                        set_tier_state(session, tier, TierState.FAILED, now=self.deps.clock())
+            set_run_state(session, run, state, reason=reason, now=self.deps.clock())
+        self._summary()
+        self.deps.progress("run_finished", run_id=self.run_id, state=state.value,
+                           reason=reason)
+
+    def _summary(self) -> None:
+        with unit_of_work(self.deps.db.factory) as session:
+            run = run_service.get_run(session, self.run_id, check_states=False)
+            run_service.write_layout(run, self.deps.settings.runs_dir)
+
+    def outcome(self) -> RunOutcome:
+        return run_outcome(self.deps, self.run_id)
+
+
+def run_outcome(deps: ExecutorDeps, run_id: str) -> RunOutcome:
+    """The run's current outcome, read from the database."""
+    with unit_of_work(deps.db.factory) as session:
+        run = run_service.get_run(session, run_id, check_states=False)
+        phases = sorted(run.phases, key=lambda p: (p.tier.tier_index, p.phase_index))
+        data: dict[str, Any] = {
+            "run_id": run.id, "state": run.state, "failure_reason": run.failure_reason,
+            "tokens_used": run.tokens_used, "token_cap": run.token_cap, "branch": run.branch,
+            "worktree": run.worktree_path,
+            "artifacts": str(deps.settings.runs_dir / run.id),
+            "awaiting_approval": [p.phase_id for p in phases
+                                  if p.state == PhaseState.AWAITING_APPROVAL.value],
+            "phases": [PhaseResult(
+                phase_id=p.phase_id, tier_id=p.tier.tier_id, name=p.name, state=p.state,
+                builder_attempts=p.builder_attempts, auditor_attempts=p.auditor_attempts,
+                doctor_calls=p.doctor_calls, tokens_used=p.tokens_used,
+                commit_sha=p.commit_sha, last_failure=p.last_failure) for p in phases],
+        }
+    return RunOutcome.model_validate(data)
+
+
+def build_deps(settings: Settings, db: Database, *,
+               progress: ProgressListener = no_progress) -> ExecutorDeps:
+    """Executor dependencies for ``settings``: an LLM client per run whose every call is
+    recorded (usage and estimation events, committed as they happen)."""
+    config = effective_config(settings)
+    usage_sink = make_usage_sink(db.factory, config.price_table())
+    estimation_sink = make_estimation_sink(db.factory)
+
+    def client_factory() -> LLMClient:
+        return build_client(settings, usage_sink=usage_sink, estimation_sink=estimation_sink,
+                            config=config)
+
+    return ExecutorDeps(db=db, settings=settings, client_factory=client_factory,
+                        progress=progress)

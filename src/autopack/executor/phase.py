@@ -1,0 +1,614 @@
+"""One phase's attempt loop: context, Builder, parse, governed apply, verify, Auditor,
+finalize; on failure, the recovery table, deterministic hardening, then the Doctor.
+
+Every step is persisted before the next begins. A Builder attempt's row records its stage
+(``answered`` -> ``applied`` -> ``verified`` -> ``audited`` -> ``done`` or ``failed``), so a
+killed executor resumes an attempt at its last completed step: the Builder's answer is never
+asked for twice, and a half-written apply is discarded (the worktree is reset to the
+phase's savepoint) and redone from the stored answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from autopack.agents.auditor import AuditorContext, run_auditor
+from autopack.agents.builder import BuilderContext, ContextRef, FileContext, run_builder
+from autopack.agents.doctor import DoctorContext, run_doctor
+from autopack.agents.output import parse_model_output
+from autopack.db.orm import Phase, PhaseAttempt, Run
+from autopack.db.session import unit_of_work
+from autopack.domain.plan import Scope
+from autopack.domain.states import AttemptRole, IssueSeverity, PhaseState
+from autopack.errors import (
+    AutopackError,
+    BudgetExhausted,
+    ProviderError,
+)
+from autopack.executor import recovery
+from autopack.executor.context import select_context
+from autopack.executor.recovery import Action, FailureHistory, FailureKind, PhaseRecoveryBudget
+from autopack.executor.runtime import RunContext
+from autopack.llm.router import Routing
+from autopack.services import approvals as approval_service
+from autopack.services import issues as issue_service
+from autopack.services import notes as note_service
+from autopack.services.phases import get_phase, set_phase_state
+from autopack.services.routing import overrides_for
+from autopack.services.runs import run_spec, write_phase_layout
+from autopack.toolchains.detect import plan_test_commands
+from autopack.toolchains.results import TestReport
+from autopack.verify.baseline import Baseline, TestDelta, compute_delta
+from autopack.verify.finalizer import FinalizerInputs, GuardOutcome, PhaseFinalizer
+from autopack.verify.hardening import FailureContext, harden
+from autopack.verify.suite import run_tests
+from autopack.workspace.apply import apply_edits
+from autopack.workspace.guards import ApplyPolicy
+
+PhaseOutcome = Literal["complete", "failed", "skipped", "parked"]
+CONTEXT_TOKEN_BUDGET = 24_000
+MAX_HINTS = 6
+
+
+class RunFailed(Exception):
+    """A failure that ends the run in ``state`` (environment, provider auth, ...)."""
+
+    def __init__(self, state: str, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+
+
+@dataclass
+class Failure:
+    kind: FailureKind
+    message: str
+    logs: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def phase_commit_message(run_id: str, phase: Phase) -> str:
+    return f"{phase.phase_id}: {phase.name}\n\nAutopack run {run_id}, phase {phase.phase_id}."
+
+
+class PhaseExecution:
+    """Executes one phase to a terminal state (or parks it for a person's approval)."""
+
+    def __init__(self, ctx: RunContext, phase_id: str, baseline: Baseline | None) -> None:
+        self.ctx = ctx
+        self.phase_id = phase_id
+        self.baseline = baseline
+        self.history = FailureHistory()
+        self.finalizer = PhaseFinalizer()
+
+    # -- the loop ---------------------------------------------------------------------
+    def run(self) -> PhaseOutcome:
+        ctx = self.ctx
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            if phase.state == PhaseState.AWAITING_APPROVAL.value:
+                return "parked"
+            if phase.state == PhaseState.QUEUED.value:
+                set_phase_state(session, phase, PhaseState.EXECUTING, now=ctx.deps.clock())
+            if phase.savepoint is None:
+                phase.savepoint = ctx.workspace.savepoint()
+            if self._already_committed(phase):
+                return self._complete(session, phase, commit=False)
+        ctx.deps.progress("phase_started", phase_id=self.phase_id)
+        if (done := self._maybe_complete_without_edits()) is not None:
+            return done
+        while True:
+            attempt = self._open_attempt()
+            if attempt is None:
+                outcome = self._new_attempt()
+            else:
+                outcome = self._continue(attempt)
+            if outcome is not None:
+                return outcome
+
+    def _phase(self, session: Session) -> Phase:
+        return get_phase(session, self.ctx.run_id, self.phase_id)
+
+    def _already_committed(self, phase: Phase) -> bool:
+        """A phase whose squash commit landed before the executor died is complete."""
+        subject = phase_commit_message(self.ctx.run_id, phase).splitlines()[0]
+        commits = self.ctx.workspace.list_commits(limit=1)
+        return bool(commits) and commits[0].subject == subject and self.ctx.workspace.is_clean()
+
+    def _open_attempt(self) -> PhaseAttempt | None:
+        """The latest Builder attempt if it has not finished (resume point)."""
+        with unit_of_work(self.ctx.factory) as session:
+            phase = self._phase(session)
+            builders = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]
+            if builders and builders[-1].payload.get("stage") not in ("done", "failed"):
+                session.expunge(builders[-1])
+                return builders[-1]
+        return None
+
+    # -- a new attempt ----------------------------------------------------------------
+    def _new_attempt(self) -> PhaseOutcome | None:
+        ctx = self.ctx
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            if phase.builder_attempts >= phase.max_builder_attempts:
+                return self._fail(session, phase, f"all {phase.max_builder_attempts} Builder "
+                                  f"attempts used; last failure: {phase.last_failure or '-'}")
+            ctx.workspace.reset_to(phase.savepoint or "")
+            spec = run_spec(phase.run)
+            scope = Scope.model_validate(phase.scope)
+            bundle = select_context(ctx.worktree, scope, token_budget=CONTEXT_TOKEN_BUDGET)
+            notes = [n.note for n in note_service.notes_for_run(session, ctx.run_id)]
+            hints = list(phase.hints)
+            builder_ctx = BuilderContext(
+                run_id=ctx.run_id, phase_id=phase.phase_id, goal=spec.goal or spec.name,
+                phase_name=phase.name, phase_description=phase.description,
+                task_category=phase.task_category, complexity=phase.complexity,
+                builder_mode=phase.builder_mode, deliverables=scope.deliverables,
+                allowed_paths=scope.paths,
+                read_only_context=[ContextRef(c.path, c.reason)
+                                   for c in scope.read_only_context],
+                acceptance_criteria=scope.acceptance_criteria,
+                files=[FileContext(f.path, f.content, f.truncated, f.kind == "read_only")
+                       for f in bundle.files],
+                learned_rules=hints[:-1], human_notes=notes,
+                previous_failure=hints[-1] if hints else None,
+                attempt=phase.builder_attempts + 1)
+            routing = self._routing(session, phase, failures=self._failed_attempts(phase))
+            attempt_number = phase.builder_attempts + 1
+        ctx.checkpoint(before="llm", phase_id=self.phase_id)
+        ctx.deps.progress("builder", phase_id=self.phase_id, attempt=attempt_number)
+        try:
+            answer = run_builder(ctx.client, builder_ctx, routing)
+        except AutopackError as exc:
+            return self._on_failure(Failure(recovery.classify(exc), exc.message,
+                                            extra={"answer": exc.context.get("answer", "")}),
+                                    consumed_call=True)
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            phase.builder_attempts += 1
+            attempt = PhaseAttempt(
+                run_id=ctx.run_id, phase_pk=phase.id, role=AttemptRole.BUILDER.value,
+                attempt_number=phase.builder_attempts, status="answered", model=answer.model,
+                tokens_used=answer.total_tokens,
+                payload={"stage": "answered", "text": answer.text,
+                         "continued": answer.continued, "truncated": answer.truncated,
+                         "diagnostics": [str(d) for d in answer.diagnostics],
+                         "context": bundle.to_record(), "hints": hints})
+            session.add(attempt)
+            session.flush()
+            session.expunge(attempt)
+        return self._continue(attempt)
+
+    # -- resuming an attempt at its stage ---------------------------------------------
+    def _continue(self, attempt: PhaseAttempt) -> PhaseOutcome | None:
+        stage = attempt.payload.get("stage")
+        if stage == "answered":
+            outcome = self._apply(attempt)
+            if outcome is not None:
+                return outcome
+            stage = "applied"
+        if stage == "applied":
+            failure = self._verify(attempt)
+            if failure is not None:
+                return self._on_failure(failure, attempt_id=attempt.id)
+            stage = "verified"
+        if stage == "verified":
+            failure = self._audit(attempt)
+            if failure is not None:
+                return self._on_failure(failure, attempt_id=attempt.id)
+        return self._finalize(attempt)
+
+    def _stage(self, attempt_id: int, stage: str, **fields: Any) -> dict[str, Any]:
+        with unit_of_work(self.ctx.factory) as session:
+            row = session.get(PhaseAttempt, attempt_id)
+            assert row is not None
+            payload = {**row.payload, "stage": stage, **fields}
+            row.payload = payload
+            row.status = stage
+            return payload
+
+    def _apply(self, attempt: PhaseAttempt) -> PhaseOutcome | None:
+        ctx = self.ctx
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            # Anything uncommitted is a half-finished apply of this attempt: discard it.
+            ctx.workspace.reset_to(phase.savepoint or "")
+            approved = self._approved_for(session, attempt.id)
+            policy = ApplyPolicy.for_phase(Scope.model_validate(phase.scope),
+                                           run_protected=run_spec(phase.run).protected_paths,
+                                           deletion_approved=approved)
+            message = (f"autopack({ctx.run_id}): {phase.phase_id} attempt "
+                       f"{attempt.attempt_number} [attempt-id {attempt.id}]")
+        parsed = parse_model_output(attempt.payload.get("text", ""))
+        result = apply_edits(ctx.worktree, parsed.edits, policy, workspace=ctx.workspace,
+                             commit_message=message)
+        record = result.model_dump(mode="json")
+        with unit_of_work(ctx.factory) as session:
+            row = session.get(PhaseAttempt, attempt.id)
+            assert row is not None
+            row.apply_result = record
+            row.apply_status = result.status
+            if result.requires_approval:
+                phase = self._phase(session)
+                approval_service.request_approval(
+                    session, phase, kind="large_deletion",
+                    reason=result.reason or f"net deletion of {result.net_deleted_lines} lines",
+                    details={"attempt_id": attempt.id,
+                             "net_deleted_lines": result.net_deleted_lines,
+                             "files": result.files_changed,
+                             "then_state": PhaseState.EXECUTING.value})
+                ctx.decide(session, "park_for_approval", result.reason or "large deletion",
+                           phase_id=self.phase_id, attempt_id=attempt.id)
+                ctx.deps.progress("awaiting_approval", phase_id=self.phase_id)
+                return "parked"
+        for event in result.events:
+            ctx.deps.progress("apply_event", phase_id=self.phase_id, message=event.message)
+        if not result.ok:
+            self._stage(attempt.id, "failed", failure=result.reason)
+            failures = result.failures()
+            kind = (FailureKind.apply_no_match if failures and all(
+                f.get("code") in recovery.NO_MATCH_CODES for f in failures)
+                else FailureKind.apply_rejected)
+            detail = "; ".join(f"edit {f['index']} ({f['path']}): {f['reason']}"
+                               for f in failures[:5]) or (result.reason or "rejected")
+            return self._on_failure(Failure(kind, f"governed apply rejected the answer: "
+                                            f"{detail}"), attempt_id=attempt.id,
+                                    already_failed=True)
+        self._stage(attempt.id, "applied", files_changed=result.files_changed,
+                    lines_added=result.lines_added, lines_removed=result.lines_removed)
+        ctx.deps.progress("applied", phase_id=self.phase_id, files=result.files_changed)
+        return None
+
+    def _approved_for(self, session: Session, attempt_id: int) -> bool:
+        return any(a.status == "approved" and a.details.get("attempt_id") == attempt_id
+                   for a in approval_service.list_approvals(session, run_id=self.ctx.run_id))
+
+    def _tests(self) -> tuple[TestReport | None, TestDelta | None]:
+        """Run the phase's checks (counted against the CI budget) and compare to baseline."""
+        ctx = self.ctx
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            spec = run_spec(phase.run)
+            commands = plan_test_commands(ctx.worktree,
+                                          scope_tests=Scope.model_validate(phase.scope).tests,
+                                          run_verify=spec.verify)
+        if not commands:
+            return None, None
+        ctx.checkpoint(before="ci", phase_id=self.phase_id)
+        ctx.deps.progress("verify", phase_id=self.phase_id)
+        report = run_tests(ctx.worktree, commands,
+                           timeout=ctx.deps.settings.command_timeout_seconds,
+                           env=ctx.deps.test_env)
+        with unit_of_work(ctx.factory) as session:
+            run = session.get(Run, ctx.run_id)
+            assert run is not None
+            run.ci_runs_used += 1
+            phase = self._phase(session)
+            phase.tier.ci_runs_used += 1
+            count = run.ci_runs_used
+        ctx.artifacts.write_ci_log(f"{count:03d}_{self.phase_id}", report.log_tail or report.summary())
+        return report, compute_delta(report, self.baseline)
+
+    def _verify(self, attempt: PhaseAttempt) -> Failure | None:
+        report, delta = self._tests()
+        with unit_of_work(self.ctx.factory) as session:
+            phase = self._phase(session)
+            deliverables = Scope.model_validate(phase.scope).deliverables
+        decision = self.finalizer.decide(FinalizerInputs(
+            worktree=self.ctx.worktree, delta=delta, deliverables=deliverables))
+        self._stage(attempt.id, "verified",
+                    tests=delta.model_dump(mode="json") if delta else None,
+                    gates=[g.model_dump(mode="json") for g in decision.gates])
+        failed = {g.name: g for g in decision.failed_gates}
+        if "tests" in failed and delta is not None:
+            kind = (FailureKind.timeout if delta.timed_out else FailureKind.collection_error
+                    if delta.collection_errors or delta.no_tests_collected
+                    else FailureKind.tests_failed)
+            logs = (report.log_tail if report else "") or ""
+            self._stage(attempt.id, "failed", failure=failed["tests"].reason)
+            return Failure(kind, failed["tests"].reason, logs=logs)
+        if "deliverables" in failed:
+            self._stage(attempt.id, "failed", failure=failed["deliverables"].reason)
+            return Failure(FailureKind.deliverables_missing, failed["deliverables"].reason)
+        return None
+
+    def _audit(self, attempt: PhaseAttempt) -> Failure | None:
+        ctx = self.ctx
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            if phase.max_auditor_attempts == 0:
+                self._stage(attempt.id, "audited", verdict="approve", audit="skipped")
+                return None
+            if phase.auditor_attempts >= phase.max_auditor_attempts:
+                self._stage(attempt.id, "audited", verdict="approve",
+                            audit=f"auditor budget of {phase.max_auditor_attempts} used")
+                return None
+            spec = run_spec(phase.run)
+            scope = Scope.model_validate(phase.scope)
+            tests = attempt_payload(session, attempt.id).get("tests") or {}
+            audit_ctx = AuditorContext(
+                run_id=ctx.run_id, phase_id=phase.phase_id, goal=spec.goal or spec.name,
+                phase_name=phase.name, phase_description=phase.description,
+                diff=ctx.workspace.git("diff", self._savepoint_head(phase), "HEAD"),
+                test_summary=tests.get("summary") or "no test command for this phase",
+                deliverables=scope.deliverables, acceptance_criteria=scope.acceptance_criteria,
+                task_category=phase.task_category, complexity=phase.complexity)
+            routing = self._routing(session, phase, failures=0)
+        ctx.checkpoint(before="llm", phase_id=self.phase_id)
+        ctx.deps.progress("auditor", phase_id=self.phase_id)
+        try:
+            result = run_auditor(ctx.client, audit_ctx, routing)
+        except AutopackError as exc:
+            self._stage(attempt.id, "failed", failure=exc.message)
+            return Failure(recovery.classify(exc), f"auditor: {exc.message}")
+        verdict = result.verdict
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            phase.auditor_attempts += 1
+            session.add(PhaseAttempt(
+                run_id=ctx.run_id, phase_pk=phase.id, role=AttemptRole.AUDITOR.value,
+                attempt_number=phase.auditor_attempts, status=verdict.recommendation,
+                model=result.completions[-1].model if result.completions else None,
+                tokens_used=sum(c.usage.total_tokens for c in result.completions),
+                payload=verdict.model_dump(mode="json")))
+            for issue in verdict.issues:
+                issue_service.record_issue(
+                    session, phase, issue_key=issue.issue_key,
+                    severity=IssueSeverity(issue.severity), source="auditor",
+                    category=issue.category, description=issue.description,
+                    evidence_refs=list(issue.evidence_refs))
+        self._stage(attempt.id, "audited", verdict=verdict.recommendation,
+                    review_notes=verdict.review_notes)
+        ctx.deps.progress("audited", phase_id=self.phase_id, verdict=verdict.recommendation)
+        return None
+
+    def _finalize(self, attempt: PhaseAttempt) -> PhaseOutcome | None:
+        ctx = self.ctx
+        with unit_of_work(ctx.factory) as session:
+            payload = attempt_payload(session, attempt.id)
+            phase = self._phase(session)
+            deliverables = Scope.model_validate(phase.scope).deliverables
+        verdict = payload.get("verdict")
+        decision = self.finalizer.decide(FinalizerInputs(
+            worktree=ctx.worktree, deliverables=deliverables, auditor=verdict,
+            guard=GuardOutcome(status="ok")))
+        if decision.outcome == "complete":
+            self._stage(attempt.id, "done")
+            with unit_of_work(ctx.factory) as session:
+                return self._complete(session, self._phase(session), commit=True)
+        notes = payload.get("review_notes") or decision.reason
+        self._stage(attempt.id, "failed", failure=decision.reason)
+        kind = (FailureKind.auditor_escalate if verdict == "escalate"
+                else FailureKind.auditor_revise)
+        return self._on_failure(Failure(kind, f"auditor asked to {verdict}: {notes}"),
+                                attempt_id=attempt.id, already_failed=True)
+
+    # -- endings ----------------------------------------------------------------------
+    def _savepoint_head(self, phase: Phase) -> str:
+        match = next((s for s in self.ctx.workspace.list_savepoints()
+                      if s.name == phase.savepoint), None)
+        return match.head if match else "HEAD"
+
+    def _complete(self, session: Session, phase: Phase, *, commit: bool) -> PhaseOutcome:
+        """Squash the phase's attempt commits into one commit and mark it COMPLETE."""
+        ws = self.ctx.workspace
+        if commit:
+            base = self._savepoint_head(phase)
+            if ws.head() != base:
+                ws.git("reset", "--soft", base)
+            phase.commit_sha = ws.commit(phase_commit_message(self.ctx.run_id, phase))
+        else:
+            phase.commit_sha = ws.head()
+        set_phase_state(session, phase, PhaseState.COMPLETE, now=self.ctx.deps.clock())
+        self.ctx.decide(session, "phase_complete", f"phase {phase.phase_id} complete",
+                        phase_id=phase.phase_id, commit=phase.commit_sha)
+        write_phase_layout(self.ctx.artifacts, phase, body=phase_report(phase))
+        self.ctx.deps.progress("phase_complete", phase_id=phase.phase_id,
+                               commit=phase.commit_sha)
+        return "complete"
+
+    def _fail(self, session: Session, phase: Phase, reason: str) -> PhaseOutcome:
+        self.ctx.workspace.reset_to(phase.savepoint or "")
+        set_phase_state(session, phase, PhaseState.FAILED, reason=reason,
+                        now=self.ctx.deps.clock())
+        self.ctx.decide(session, "phase_failed", reason, phase_id=phase.phase_id)
+        write_phase_layout(self.ctx.artifacts, phase, body=phase_report(phase))
+        self.ctx.deps.progress("phase_failed", phase_id=phase.phase_id, reason=reason)
+        return "failed"
+
+    def _maybe_complete_without_edits(self) -> PhaseOutcome | None:
+        """Deliverables already present and checks passing: complete with no Builder call."""
+        with unit_of_work(self.ctx.factory) as session:
+            phase = self._phase(session)
+            deliverables = Scope.model_validate(phase.scope).deliverables
+            if phase.builder_attempts or not deliverables:
+                return None
+        present = self.finalizer.decide(FinalizerInputs(worktree=self.ctx.worktree,
+                                                        deliverables=deliverables))
+        if present.outcome != "complete":
+            return None
+        _, delta = self._tests()
+        decision = self.finalizer.decide(FinalizerInputs(
+            worktree=self.ctx.worktree, delta=delta, deliverables=deliverables))
+        if decision.outcome != "complete":
+            return None
+        with unit_of_work(self.ctx.factory) as session:
+            phase = self._phase(session)
+            self.ctx.decide(session, "already_done", "deliverables present and checks pass; "
+                            "no edits needed", phase_id=self.phase_id)
+            return self._complete(session, phase, commit=False)
+
+    # -- failure handling -------------------------------------------------------------
+    def _on_failure(self, failure: Failure, *, attempt_id: int | None = None,
+                    consumed_call: bool = False, already_failed: bool = False
+                    ) -> PhaseOutcome | None:
+        ctx = self.ctx
+        if attempt_id is not None and not already_failed:
+            self._stage(attempt_id, "failed", failure=failure.message)
+        self.history.add(failure.kind, failure.message)
+        ctx.deps.progress("attempt_failed", phase_id=self.phase_id, kind=failure.kind.value,
+                          message=failure.message[:300])
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            run = phase.run
+            health = recovery.RunHealth(provider_errors=run.provider_errors,
+                                        apply_failures=run.apply_failures,
+                                        total_failures=run.total_failures)
+            health.record(failure.kind)
+            run.provider_errors, run.apply_failures, run.total_failures = (
+                health.provider_errors, health.apply_failures, health.total_failures)
+            phase.last_failure = failure.message
+            budget = self._budget(phase, run)
+            decision = recovery.decide(failure.kind, history=self.history, phase_budget=budget)
+            if (exhausted := health.exhausted()) is not None:
+                raise BudgetExhausted(f"run health budget exhausted: {exhausted}",
+                                      budget="health")
+        hint = failure.message
+        if decision.hardening and failure.logs:
+            mitigations = harden(failure.logs, FailureContext(
+                worktree=ctx.worktree, allowed_paths=self._allowed_paths()))
+            if mitigations:
+                hint = " ".join(s for m in mitigations for s in m.suggestions) or hint
+                with unit_of_work(ctx.factory) as session:
+                    ctx.decide(session, "hardening", hint, phase_id=self.phase_id,
+                               patterns=[m.pattern for m in mitigations])
+                decision = recovery.RecoveryDecision(
+                    kind=failure.kind, action=Action.retry_with_hint,
+                    reason="deterministic mitigation: " + ", ".join(m.pattern
+                                                                    for m in mitigations),
+                    consume_attempt=True, call_doctor=False, hardening=False, run_state=None,
+                    health_counter=decision.health_counter)
+        if decision.call_doctor:
+            decision, hint = self._ask_doctor(failure, budget, hint)
+        return self._act(decision, failure, hint)
+
+    def _ask_doctor(self, failure: Failure, budget: PhaseRecoveryBudget, hint: str
+                    ) -> tuple[recovery.RecoveryDecision, str]:
+        ctx = self.ctx
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            spec = run_spec(phase.run)
+            scope = Scope.model_validate(phase.scope)
+            doctor_ctx = DoctorContext(
+                run_id=ctx.run_id, phase_id=phase.phase_id, goal=spec.goal or spec.name,
+                phase_name=phase.name, phase_description=phase.description,
+                failure_class=failure.kind.value, error_message=failure.message,
+                attempt_summaries=[f"{a.role} #{a.attempt_number}: {a.status} "
+                                   f"{(a.payload.get('failure') or '')[:200]}"
+                                   for a in phase.attempts],
+                logs=failure.logs, builder_attempts=phase.builder_attempts,
+                max_builder_attempts=phase.max_builder_attempts,
+                doctor_calls=phase.doctor_calls, replans=phase.replans,
+                allowed_paths=scope.paths, deliverables=scope.deliverables)
+            routing = self._routing(session, phase, failures=phase.doctor_calls)
+        ctx.checkpoint(before="llm", phase_id=self.phase_id)
+        ctx.deps.progress("doctor", phase_id=self.phase_id)
+        try:
+            result = run_doctor(ctx.client, doctor_ctx, routing)
+        except ProviderError as exc:
+            kind = recovery.classify(exc)
+            return recovery.decide(kind, history=self.history, phase_budget=budget), hint
+        except AutopackError as exc:
+            return recovery.decide(failure.kind, history=self.history,
+                                   phase_budget=budget.model_copy(
+                                       update={"doctor_calls_phase": 99})), (
+                f"{hint} (the Doctor's answer was unusable: {exc.message})")
+        verdict = result.verdict
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            phase.doctor_calls += 1
+            phase.run.doctor_calls += 1
+            session.add(PhaseAttempt(
+                run_id=ctx.run_id, phase_pk=phase.id, role=AttemptRole.DOCTOR.value,
+                attempt_number=phase.doctor_calls, status=verdict.action,
+                model=result.completions[-1].model if result.completions else None,
+                tokens_used=sum(c.usage.total_tokens for c in result.completions),
+                payload=verdict.model_dump(mode="json")))
+            ctx.decide(session, f"doctor_{verdict.action}", verdict.rationale,
+                       phase_id=self.phase_id, actor="doctor", hint=verdict.hint,
+                       confidence=verdict.confidence)
+        decision = recovery.decide(failure.kind, history=self.history, phase_budget=budget,
+                                   doctor_action=verdict.action)
+        return decision, verdict.hint or hint
+
+    def _act(self, decision: recovery.RecoveryDecision, failure: Failure, hint: str
+             ) -> PhaseOutcome | None:
+        ctx = self.ctx
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            ctx.decide(session, decision.action.value, decision.reason, phase_id=self.phase_id,
+                       failure=failure.kind.value)
+            action = decision.action
+            if action is Action.fail_run:
+                raise RunFailed(decision.run_state or "DONE_FAILED_ENVIRONMENT", failure.message)
+            if action is Action.fail_phase:
+                return self._fail(session, phase, failure.message)
+            if action is Action.skip_phase:
+                ctx.workspace.reset_to(phase.savepoint or "")
+                set_phase_state(session, phase, PhaseState.SKIPPED, reason=failure.message)
+                write_phase_layout(ctx.artifacts, phase, body=phase_report(phase))
+                return "skipped"
+            if action is Action.park_for_approval:
+                return "parked"
+            if action is Action.escalate_model:
+                phase.escalation_level += 1
+            if action is Action.replan:
+                phase.replans += 1
+                phase.description = (f"{phase.description}\n\nRevised approach (replan "
+                                     f"{phase.replans}): {hint}").strip()
+            phase.hints = [*list(phase.hints), hint][-MAX_HINTS:]
+        return None
+
+    # -- helpers ----------------------------------------------------------------------
+    def _routing(self, session: Session, phase: Phase, *, failures: int) -> Routing:
+        return Routing(category=phase.task_category, complexity=phase.complexity,
+                       failures=failures + 2 * phase.escalation_level,
+                       overrides=overrides_for(session, self.ctx.run_id))
+
+    @staticmethod
+    def _failed_attempts(phase: Phase) -> int:
+        return sum(1 for a in phase.attempts
+                   if a.role == AttemptRole.BUILDER.value and a.payload.get("stage") == "failed")
+
+    def _budget(self, phase: Phase, run: Run) -> PhaseRecoveryBudget:
+        return PhaseRecoveryBudget(
+            builder_attempts_used=phase.builder_attempts,
+            max_builder_attempts=phase.max_builder_attempts,
+            doctor_calls_phase=phase.doctor_calls, doctor_calls_run=run.doctor_calls,
+            replans_used=phase.replans, escalation_level=phase.escalation_level,
+            max_escalation_level=self._max_escalation(phase))
+
+    def _max_escalation(self, phase: Phase) -> int:
+        levels = ["low", "medium", "high"]
+        return max(0, len(levels) - 1 - levels.index(phase.complexity)) + 1
+
+    def _allowed_paths(self) -> list[str]:
+        with unit_of_work(self.ctx.factory) as session:
+            return list(Scope.model_validate(self._phase(session).scope).paths)
+
+
+def attempt_payload(session: Session, attempt_id: int) -> dict[str, Any]:
+    row = session.get(PhaseAttempt, attempt_id)
+    return dict(row.payload) if row is not None else {}
+
+
+def phase_report(phase: Phase) -> str:
+    """The readable part of a phase summary: attempts, decisions and test deltas."""
+    lines = ["## Attempts", "", "| # | role | status | model | tokens | apply | tests |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for a in phase.attempts:
+        tests = (a.payload.get("tests") or {}).get("summary", "") if a.payload else ""
+        lines.append(f"| {a.attempt_number} | {a.role} | {a.status} | {a.model or '-'} | "
+                     f"{a.tokens_used} | {a.apply_status or '-'} | "
+                     f"{str(tests).replace('|', '/')[:120] or '-'} |")
+    files = sorted({f for a in phase.attempts for f in (a.payload or {}).get(
+        "files_changed", [])})
+    if files:
+        lines += ["", "## Files changed", "", *[f"- {f}" for f in files]]
+    if phase.last_failure:
+        lines += ["", "## Last failure", "", phase.last_failure]
+    return "\n".join(lines)
+

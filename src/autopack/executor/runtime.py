@@ -1,0 +1,145 @@
+"""What one run's execution carries around: dependencies, budgets and progress events."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from autopack.db.database import Database
+from autopack.db.orm import DecisionLog, Phase, Run, utcnow
+from autopack.db.session import unit_of_work
+from autopack.errors import BudgetExhausted
+from autopack.executor.artifacts import RunArtifacts
+from autopack.llm.client import LLMClient
+from autopack.settings import Settings
+from autopack.workspace.git import GitWorkspace
+
+
+class ProgressListener(Protocol):
+    """Receives progress events (the CLI renders them live; tests collect them)."""
+
+    def __call__(self, event: str, **data: Any) -> None: ...
+
+
+def no_progress(event: str, **data: Any) -> None:
+    """The default listener: ignore events."""
+
+
+class Cancelled(Exception):
+    """The run was asked to stop; it ends in DONE_CANCELLED at the next step."""
+
+
+def default_owner() -> str:
+    """Lease owner id: host, process id and a random suffix (one per executor)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True when ``owner`` names a process on this host that no longer exists, so its
+    lease can be taken over at once instead of waiting for it to expire."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def command_env() -> dict[str, str]:
+    """Extra environment for the project's test commands: the interpreter running Autopack
+    comes first on PATH, so `python -m pytest` works inside a virtualenv that is not
+    activated (as under `make demo`)."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {"PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
+
+
+@dataclass
+class ExecutorDeps:
+    """Everything the executor needs, passed explicitly."""
+
+    db: Database
+    settings: Settings
+    client_factory: Callable[[], LLMClient]
+    progress: ProgressListener = no_progress
+    clock: Callable[[], datetime] = utcnow
+    owner: str = field(default_factory=default_owner)
+    test_env: dict[str, str] = field(default_factory=command_env)
+
+
+@dataclass
+class RunContext:
+    """Per-run execution state shared by the loop and the phase attempts."""
+
+    deps: ExecutorDeps
+    run_id: str
+    client: LLMClient
+    artifacts: RunArtifacts
+    worktree: Path
+    workspace: GitWorkspace
+
+    @property
+    def factory(self) -> sessionmaker[Session]:
+        return self.deps.db.factory
+
+    def decide(self, session: Session, decision: str, rationale: str, *,
+               phase_id: str | None = None, actor: str = "executor", **details: Any) -> None:
+        """Record an executor decision in the database and the artifact log."""
+        session.add(DecisionLog(run_id=self.run_id, phase_id=phase_id, actor=actor,
+                                decision=decision, rationale=rationale, details=details))
+        self.artifacts.append_decision({"phase_id": phase_id, "actor": actor,
+                                        "decision": decision, "rationale": rationale,
+                                        **details})
+
+    def checkpoint(self, *, before: str, phase_id: str | None = None) -> None:
+        """Between steps: renew the lease, honour a cancel request, and check the run's
+        budgets before an LLM call (``before="llm"``) or a test run (``before="ci"``)."""
+        now = self.deps.clock()
+        with unit_of_work(self.factory) as session:
+            run = session.get(Run, self.run_id)
+            assert run is not None
+            if run.cancel_requested:
+                raise Cancelled("cancel requested")
+            run.lease_owner = self.deps.owner
+            run.lease_expires_at = now + timedelta(seconds=self.deps.settings.lease_seconds)
+            check_run_budgets(run, now, before=before)
+            if before == "llm" and phase_id is not None:
+                phase = session.scalars(select(Phase).where(
+                    Phase.run_id == self.run_id, Phase.phase_id == phase_id)).one()
+                if phase.incident_token_cap and phase.tokens_used >= phase.incident_token_cap:
+                    raise BudgetExhausted(
+                        f"phase {phase_id} used {phase.tokens_used:,} tokens, its incident "
+                        f"token cap is {phase.incident_token_cap:,}", budget="incident_token_cap",
+                        phase_id=phase_id)
+
+
+def check_run_budgets(run: Run, now: datetime, *, before: str) -> None:
+    """Raise BudgetExhausted naming the first run budget that is spent."""
+    if run.tokens_used >= run.token_cap:
+        raise BudgetExhausted(f"token cap reached: {run.tokens_used:,} of {run.token_cap:,} "
+                              "tokens used", budget="token_cap")
+    if run.started_at is not None:
+        elapsed = (now - run.started_at).total_seconds() / 60
+        if elapsed >= run.max_duration_minutes:
+            raise BudgetExhausted(f"duration cap reached: {elapsed:.1f} of "
+                                  f"{run.max_duration_minutes} minutes", budget="max_duration")
+    if before == "ci" and run.ci_run_cap is not None and run.ci_runs_used >= run.ci_run_cap:
+        raise BudgetExhausted(f"CI run cap reached: {run.ci_runs_used} of {run.ci_run_cap} "
+                              "test runs", budget="ci_run_cap")
+    if run.minor_issues_count > run.max_minor_issues_total:
+        raise BudgetExhausted(f"too many minor issues: {run.minor_issues_count} (cap "
+                              f"{run.max_minor_issues_total})", budget="max_minor_issues")
