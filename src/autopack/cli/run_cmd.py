@@ -57,40 +57,74 @@ class LiveProgress:
             tokens = run.tokens_used if run else 0
         elapsed = time.monotonic() - self.started
         detail = " ".join(f"{k}={v}" for k, v in data.items() if k not in ("run_id",))
-        err_console.print(f"[dim]{elapsed:6.1f}s[/] tier {self.tier:<8} tokens {tokens:>8,}  "
-                          f"[bold]{event}[/] {detail}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[dim]{elapsed:6.1f}s[/] tier {self.tier:<8} tokens {tokens:>8,}  "
+            f"[bold]{event}[/] {detail}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _summary_table(outcome: RunOutcome) -> Table:
-    table = Table("phase", "tier", "state", "builder", "auditor", "doctor", "tokens", "commit",
-                  title=f"run {outcome.run_id}: {outcome.state}")
+    table = Table(
+        "phase",
+        "tier",
+        "state",
+        "builder",
+        "auditor",
+        "doctor",
+        "tokens",
+        "commit",
+        title=f"run {outcome.run_id}: {outcome.state}",
+    )
     for p in outcome.phases:
-        table.add_row(p.phase_id, p.tier_id, p.state, str(p.builder_attempts),
-                      str(p.auditor_attempts), str(p.doctor_calls), f"{p.tokens_used:,}",
-                      (p.commit_sha or "-")[:10])
+        table.add_row(
+            p.phase_id,
+            p.tier_id,
+            p.state,
+            str(p.builder_attempts),
+            str(p.auditor_attempts),
+            str(p.doctor_calls),
+            f"{p.tokens_used:,}",
+            (p.commit_sha or "-")[:10],
+        )
     return table
 
 
-def _execute(cfg: Settings, db: Database, run_id: str, *, as_json: bool,
-             test_env: dict[str, str] | None = None) -> RunOutcome:
+def _execute(
+    cfg: Settings,
+    db: Database,
+    run_id: str,
+    *,
+    as_json: bool,
+    test_env: dict[str, str] | None = None,
+) -> RunOutcome:
     deps = build_deps(cfg, db, progress=LiveProgress(db, run_id, quiet=as_json))
     if test_env:
         deps.test_env.update(test_env)
     outcome = execute_run(deps, run_id)
     if as_json:
-        print_json({**outcome.model_dump(mode="json"),
-                    "phases": [p.model_dump(mode="json") for p in outcome.phases]})
+        print_json(
+            {
+                **outcome.model_dump(mode="json"),
+                "phases": [p.model_dump(mode="json") for p in outcome.phases],
+            }
+        )
     else:
         console.print(_summary_table(outcome))
         if outcome.failure_reason:
             console.print(f"[red]reason:[/] {outcome.failure_reason}")
         if outcome.awaiting_approval:
-            console.print(f"[yellow]waiting for approval:[/] "
-                          f"{', '.join(outcome.awaiting_approval)}; decide with "
-                          f"`autopack approvals list` / `approve ID`, then "
-                          f"`autopack run --resume {run_id}`")
-        console.print(f"tokens {outcome.tokens_used:,} / {outcome.token_cap:,}   branch "
-                      f"{outcome.branch or '-'}   artifacts {outcome.artifacts}")
+            console.print(
+                f"[yellow]waiting for approval:[/] "
+                f"{', '.join(outcome.awaiting_approval)}; decide with "
+                f"`autopack approvals list` / `approve ID`, then "
+                f"`autopack run --resume {run_id}`"
+            )
+        console.print(
+            f"tokens {outcome.tokens_used:,} / {outcome.token_cap:,}   branch "
+            f"{outcome.branch or '-'}   artifacts {outcome.artifacts}"
+        )
     return outcome
 
 
@@ -100,16 +134,26 @@ def _with_provider(cfg: Settings, provider: str | None) -> Settings:
 
 @app.command("run")
 def run(
-    plan: Path = typer.Argument(None, exists=True, dir_okay=False,
-                                help="Plan: .yaml/.yml/.json RunSpec, or a Markdown plan."),
-    repo: Path = typer.Option(None, "--repo", help="The git repository to build in "
-                              "(never modified: Autopack works in its own worktree)."),
-    run_id: str = typer.Option(None, "--run-id", help="Run id (default: the plan's id, else "
-                               "one derived from the plan)."),
-    resume: str = typer.Option(None, "--resume", metavar="RUN_ID",
-                               help="Continue an existing run from its last step."),
-    provider: str = typer.Option(None, "--provider", help="Force one LLM provider "
-                                 "(anthropic, openai, custom, scripted)."),
+    plan: Path = typer.Argument(
+        None,
+        exists=True,
+        dir_okay=False,
+        help="Plan: .yaml/.yml/.json RunSpec, or a Markdown plan.",
+    ),
+    repo: Path = typer.Option(
+        None,
+        "--repo",
+        help="The git repository to build in (never modified: Autopack works in its own worktree).",
+    ),
+    run_id: str = typer.Option(
+        None, "--run-id", help="Run id (default: the plan's id, else one derived from the plan)."
+    ),
+    resume: str = typer.Option(
+        None, "--resume", metavar="RUN_ID", help="Continue an existing run from its last step."
+    ),
+    provider: str = typer.Option(
+        None, "--provider", help="Force one LLM provider (anthropic, openai, custom, scripted)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
 ) -> None:
     """Build a plan into a repository, phase by phase, and report the outcome.
@@ -125,8 +169,9 @@ def run(
             target = resume
         else:
             if plan is None or repo is None:
-                raise ValidationError("give a PLAN and --repo DIR, or --resume RUN_ID",
-                                      field="plan")
+                raise ValidationError(
+                    "give a PLAN and --repo DIR, or --resume RUN_ID", field="plan"
+                )
             target = _create_or_reuse(cfg, db, plan, repo, run_id)
         outcome = _execute(cfg, db, target, as_json=as_json)
     finally:
@@ -135,12 +180,15 @@ def run(
         raise typer.Exit(1)
 
 
-def _create_or_reuse(cfg: Settings, db: Database, plan: Path, repo: Path,
-                     run_id: str | None) -> str:
+def _create_or_reuse(
+    cfg: Settings, db: Database, plan: Path, repo: Path, run_id: str | None
+) -> str:
     repo = repo.resolve()
     if not (repo / ".git").exists():
-        raise ConfigurationError(f"{repo} is not a git repository (no .git); Autopack builds "
-                                 "on a branch of an existing repository")
+        raise ConfigurationError(
+            f"{repo} is not a git repository (no .git); Autopack builds "
+            "on a branch of an existing repository"
+        )
     spec = load_plan(plan, run_id=run_id)
     with unit_of_work(db.factory) as session:
         existing = session.get(Run, spec.run_id)
@@ -148,7 +196,8 @@ def _create_or_reuse(cfg: Settings, db: Database, plan: Path, repo: Path,
             if existing.repo_path and Path(existing.repo_path) != repo:
                 raise ConfigurationError(
                     f"run {spec.run_id!r} exists for {existing.repo_path}, not {repo}; pass "
-                    "--run-id to start a new run")
+                    "--run-id to start a new run"
+                )
             return existing.id
         run_service.create_run(session, spec, runs_dir=cfg.runs_dir, repo_path=str(repo))
     return spec.run_id
@@ -156,10 +205,18 @@ def _create_or_reuse(cfg: Settings, db: Database, plan: Path, repo: Path,
 
 @app.command("demo")
 def demo(
-    directory: Path = typer.Option(None, "--dir", help="Where to copy the example project "
-                                   "(default: a new directory under AUTOPACK_HOME/demos)."),
-    provider: str = typer.Option(None, "--provider", help="Run the same plan with a real "
-                                 "provider (anthropic, openai, custom) instead of the script."),
+    directory: Path = typer.Option(
+        None,
+        "--dir",
+        help="Where to copy the example project "
+        "(default: a new directory under AUTOPACK_HOME/demos).",
+    ),
+    provider: str = typer.Option(
+        None,
+        "--provider",
+        help="Run the same plan with a real "
+        "provider (anthropic, openai, custom) instead of the script.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
 ) -> None:
     """Run the bundled plan (2 tiers, 4 phases) on a copy of a small Python project.
@@ -178,15 +235,28 @@ def demo(
     if target.exists() and any(target.iterdir()):
         raise ValidationError(f"{target} is not empty; choose another --dir", field="--dir")
     if provider is None:
-        cfg = cfg.model_copy(update={"llm_provider": "scripted", "llm_script": assets / SCRIPT_FILE})
+        cfg = cfg.model_copy(
+            update={"llm_provider": "scripted", "llm_script": assets / SCRIPT_FILE}
+        )
         if not as_json:
             console.print(f"[bold yellow]Note:[/] {SCRIPTED_NOTICE}\n{REAL_MODEL_HELP}\n")
     else:
         cfg = _with_provider(cfg, provider)
     shutil.copytree(assets / EXAMPLE_PROJECT, target, dirs_exist_ok=True)
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"],
-                 ["-c", "user.name=Autopack Demo", "-c", "user.email=demo@autopack.local",
-                  "commit", "-q", "-m", "example project"]):
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        [
+            "-c",
+            "user.name=Autopack Demo",
+            "-c",
+            "user.email=demo@autopack.local",
+            "commit",
+            "-q",
+            "-m",
+            "example project",
+        ],
+    ):
         subprocess.run(["git", *args], cwd=target, check=True, capture_output=True)
     run_id = f"demo-{stamp}"
     db = database()
@@ -197,10 +267,12 @@ def demo(
         artifacts = cfg.runs_dir / run_id
         note = SCRIPTED_NOTICE if provider is None else f"Provider: {provider}."
         (artifacts / "ABOUT_THIS_RUN.md").write_text(
-            f"# About this run\n\n{note}\n\n{REAL_MODEL_HELP}\n", encoding="utf-8")
+            f"# About this run\n\n{note}\n\n{REAL_MODEL_HELP}\n", encoding="utf-8"
+        )
         # The example project needs no pytest plugins; skipping autoload keeps runs fast.
-        outcome = _execute(cfg, db, run_id, as_json=as_json,
-                           test_env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+        outcome = _execute(
+            cfg, db, run_id, as_json=as_json, test_env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        )
     finally:
         db.dispose()
     if not as_json:
@@ -214,6 +286,7 @@ def demo(
             "decision_log.jsonl)\n"
             f"  report       : autopack status {run_id}\n"
             f"  API          : autopack serve, then curl "
-            f"http://127.0.0.1:8000/reports/run_summary/{run_id}")
+            f"http://127.0.0.1:8000/reports/run_summary/{run_id}"
+        )
     if not outcome.succeeded:
         raise typer.Exit(1)

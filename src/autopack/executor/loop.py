@@ -109,15 +109,22 @@ def execute_run(deps: ExecutorDeps, run_id: str) -> RunOutcome:
 def _take_lease(deps: ExecutorDeps, run_id: str) -> None:
     try:
         with unit_of_work(deps.db.factory) as session:
-            acquire_lease(session, run_id, deps.owner, seconds=deps.settings.lease_seconds,
-                          now=deps.clock())
+            acquire_lease(
+                session, run_id, deps.owner, seconds=deps.settings.lease_seconds, now=deps.clock()
+            )
     except LeaseHeld as exc:
         holder = str(exc.context.get("owner", ""))
         if not owner_is_dead(holder):
             raise
         with unit_of_work(deps.db.factory) as session:  # its process is gone: take over
-            acquire_lease(session, run_id, deps.owner, seconds=deps.settings.lease_seconds,
-                          now=deps.clock(), takeover=holder)
+            acquire_lease(
+                session,
+                run_id,
+                deps.owner,
+                seconds=deps.settings.lease_seconds,
+                now=deps.clock(),
+                takeover=holder,
+            )
 
 
 def _heartbeat(deps: ExecutorDeps, run_id: str, stop: threading.Event) -> None:
@@ -126,8 +133,13 @@ def _heartbeat(deps: ExecutorDeps, run_id: str, stop: threading.Event) -> None:
     while not stop.wait(interval):
         try:
             with unit_of_work(deps.db.factory) as session:
-                acquire_lease(session, run_id, deps.owner,
-                              seconds=deps.settings.lease_seconds, now=deps.clock())
+                acquire_lease(
+                    session,
+                    run_id,
+                    deps.owner,
+                    seconds=deps.settings.lease_seconds,
+                    now=deps.clock(),
+                )
         except Exception:  # a missed renewal only shortens the lease; the next one retries
             continue
 
@@ -151,8 +163,9 @@ class _RunExecution:
         except Cancelled:
             self._end(RunState.DONE_CANCELLED, "cancelled by request")
         except BudgetExhausted as exc:
-            self._end(BUDGET_STATES.get(exc.budget, RunState.DONE_FAILED_BUDGET_EXHAUSTED),
-                      exc.message)
+            self._end(
+                BUDGET_STATES.get(exc.budget, RunState.DONE_FAILED_BUDGET_EXHAUSTED), exc.message
+            )
         except RunFailed as exc:
             self._end(RunState(exc.state), exc.reason)
         except ENVIRONMENT_ERRORS as exc:
@@ -160,8 +173,9 @@ class _RunExecution:
             self._end(RunState.DONE_FAILED_ENVIRONMENT, exc.message)
         except Exception as exc:
             self.artifacts.write_error(component="executor", error=exc)
-            self._end(RunState.DONE_FAILED_ENVIRONMENT,
-                      f"internal error: {type(exc).__name__}: {exc}")
+            self._end(
+                RunState.DONE_FAILED_ENVIRONMENT, f"internal error: {type(exc).__name__}: {exc}"
+            )
             raise
         return self.outcome()
 
@@ -174,8 +188,9 @@ class _RunExecution:
             if state is RunState.DONE_SUCCESS:
                 return None
             if state.is_terminal:
-                set_run_state(session, run, RunState.PHASE_EXECUTION, via="resume",
-                              now=deps.clock())
+                set_run_state(
+                    session, run, RunState.PHASE_EXECUTION, via="resume", now=deps.clock()
+                )
                 run.cancel_requested = False
                 for tier in run.tiers:
                     if tier.state == TierState.FAILED.value:
@@ -188,20 +203,35 @@ class _RunExecution:
             if not run.repo_path:
                 raise ConfigurationError(
                     f"run {self.run_id!r} has no target repository; run it with "
-                    "`autopack run PLAN --repo DIR`")
-            workspace = GitWorkspace.create(Path(run.repo_path), self.run_id,
-                                            deps.settings.worktrees_dir, run.base_ref)
+                    "`autopack run PLAN --repo DIR`"
+                )
+            workspace = GitWorkspace.create(
+                Path(run.repo_path), self.run_id, deps.settings.worktrees_dir, run.base_ref
+            )
             run.branch = workspace.branch_name
             run.worktree_path = str(workspace.path)
-            if run.state in (RunState.RUN_CREATED.value, RunState.QUEUED.value,
-                             RunState.PLAN_BOOTSTRAP.value, RunState.PHASE_QUEUEING.value):
+            if run.state in (
+                RunState.RUN_CREATED.value,
+                RunState.QUEUED.value,
+                RunState.PLAN_BOOTSTRAP.value,
+                RunState.PHASE_QUEUEING.value,
+            ):
                 set_run_state(session, run, RunState.PHASE_EXECUTION, now=deps.clock())
             self.artifacts.ensure()
-        deps.progress("run_started", run_id=self.run_id, branch=workspace.branch_name,
-                      worktree=str(workspace.path))
-        return RunContext(deps=deps, run_id=self.run_id, client=deps.client_factory(),
-                          artifacts=self.artifacts, worktree=workspace.path,
-                          workspace=workspace)
+        deps.progress(
+            "run_started",
+            run_id=self.run_id,
+            branch=workspace.branch_name,
+            worktree=str(workspace.path),
+        )
+        return RunContext(
+            deps=deps,
+            run_id=self.run_id,
+            client=deps.client_factory(),
+            artifacts=self.artifacts,
+            worktree=workspace.path,
+            workspace=workspace,
+        )
 
     def _baseline(self, ctx: RunContext) -> Baseline | None:
         """The verification baseline, captured once when the run starts."""
@@ -216,9 +246,12 @@ class _RunExecution:
             return None
         ctx.checkpoint(before="ci")
         self.deps.progress("baseline", run_id=self.run_id)
-        report = run_tests(ctx.worktree, commands,
-                           timeout=self.deps.settings.command_timeout_seconds,
-                           env=self.deps.test_env)
+        report = run_tests(
+            ctx.worktree,
+            commands,
+            timeout=self.deps.settings.command_timeout_seconds,
+            env=self.deps.test_env,
+        )
         baseline = Baseline.from_report(report)
         self.artifacts.write_ci_log("000_baseline", report.log_tail or report.summary())
         with unit_of_work(ctx.factory) as session:
@@ -232,8 +265,13 @@ class _RunExecution:
     # -- tiers and phases -------------------------------------------------------------
     def _tier_ids(self) -> list[int]:
         with unit_of_work(self.deps.db.factory) as session:
-            return list(session.scalars(select(Tier.id).where(Tier.run_id == self.run_id)
-                                        .order_by(Tier.tier_index, Tier.id)).all())
+            return list(
+                session.scalars(
+                    select(Tier.id)
+                    .where(Tier.run_id == self.run_id)
+                    .order_by(Tier.tier_index, Tier.id)
+                ).all()
+            )
 
     def _run_tier(self, ctx: RunContext, tier_pk: int, baseline: Baseline | None) -> str:
         with unit_of_work(ctx.factory) as session:
@@ -243,8 +281,10 @@ class _RunExecution:
                 return "done"
             if tier.state == TierState.PENDING.value:
                 set_tier_state(session, tier, TierState.IN_PROGRESS, now=self.deps.clock())
-            phases = [(p.phase_id, p.state) for p in
-                      sorted(tier.phases, key=lambda p: (p.phase_index, p.id))]
+            phases = [
+                (p.phase_id, p.state)
+                for p in sorted(tier.phases, key=lambda p: (p.phase_index, p.id))
+            ]
             tier_id = tier.tier_id
         self.deps.progress("tier_started", tier_id=tier_id)
         for phase_id, state in phases:
@@ -260,8 +300,9 @@ class _RunExecution:
                     tier = session.get(Tier, tier_pk)
                     assert tier is not None
                     set_tier_state(session, tier, TierState.FAILED, now=self.deps.clock())
-                    phase = session.scalars(select(Phase).where(
-                        Phase.run_id == self.run_id, Phase.phase_id == phase_id)).one()
+                    phase = session.scalars(
+                        select(Phase).where(Phase.run_id == self.run_id, Phase.phase_id == phase_id)
+                    ).one()
                     reason = f"phase {phase_id} failed: {phase.last_failure or 'no reason'}"
                 raise RunFailed(RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW.value, reason)
         with unit_of_work(ctx.factory) as session:
@@ -275,14 +316,17 @@ class _RunExecution:
         """Count phases started against ``max_phases`` (a resumed phase counts once)."""
         with unit_of_work(self.deps.db.factory) as session:
             run = session.get(Run, self.run_id)
-            phase = session.scalars(select(Phase).where(
-                Phase.run_id == self.run_id, Phase.phase_id == phase_id)).one()
+            phase = session.scalars(
+                select(Phase).where(Phase.run_id == self.run_id, Phase.phase_id == phase_id)
+            ).one()
             assert run is not None
             if phase.state == PhaseState.QUEUED.value:
                 if run.phases_executed >= run.max_phases:
                     raise BudgetExhausted(
                         f"phase limit reached: {run.phases_executed} of {run.max_phases} "
-                        "phases executed", budget="max_phases")
+                        "phases executed",
+                        budget="max_phases",
+                    )
                 run.phases_executed += 1
 
     # -- the end ----------------------------------------------------------------------
@@ -297,8 +341,7 @@ class _RunExecution:
                         set_tier_state(session, tier, TierState.FAILED, now=self.deps.clock())
             set_run_state(session, run, state, reason=reason, now=self.deps.clock())
         self._summary()
-        self.deps.progress("run_finished", run_id=self.run_id, state=state.value,
-                           reason=reason)
+        self.deps.progress("run_finished", run_id=self.run_id, state=state.value, reason=reason)
 
     def _summary(self) -> None:
         with unit_of_work(self.deps.db.factory) as session:
@@ -315,23 +358,39 @@ def run_outcome(deps: ExecutorDeps, run_id: str) -> RunOutcome:
         run = run_service.get_run(session, run_id, check_states=False)
         phases = sorted(run.phases, key=lambda p: (p.tier.tier_index, p.phase_index))
         data: dict[str, Any] = {
-            "run_id": run.id, "state": run.state, "failure_reason": run.failure_reason,
-            "tokens_used": run.tokens_used, "token_cap": run.token_cap, "branch": run.branch,
+            "run_id": run.id,
+            "state": run.state,
+            "failure_reason": run.failure_reason,
+            "tokens_used": run.tokens_used,
+            "token_cap": run.token_cap,
+            "branch": run.branch,
             "worktree": run.worktree_path,
             "artifacts": str(deps.settings.runs_dir / run.id),
-            "awaiting_approval": [p.phase_id for p in phases
-                                  if p.state == PhaseState.AWAITING_APPROVAL.value],
-            "phases": [PhaseResult(
-                phase_id=p.phase_id, tier_id=p.tier.tier_id, name=p.name, state=p.state,
-                builder_attempts=p.builder_attempts, auditor_attempts=p.auditor_attempts,
-                doctor_calls=p.doctor_calls, tokens_used=p.tokens_used,
-                commit_sha=p.commit_sha, last_failure=p.last_failure) for p in phases],
+            "awaiting_approval": [
+                p.phase_id for p in phases if p.state == PhaseState.AWAITING_APPROVAL.value
+            ],
+            "phases": [
+                PhaseResult(
+                    phase_id=p.phase_id,
+                    tier_id=p.tier.tier_id,
+                    name=p.name,
+                    state=p.state,
+                    builder_attempts=p.builder_attempts,
+                    auditor_attempts=p.auditor_attempts,
+                    doctor_calls=p.doctor_calls,
+                    tokens_used=p.tokens_used,
+                    commit_sha=p.commit_sha,
+                    last_failure=p.last_failure,
+                )
+                for p in phases
+            ],
         }
     return RunOutcome.model_validate(data)
 
 
-def build_deps(settings: Settings, db: Database, *,
-               progress: ProgressListener = no_progress) -> ExecutorDeps:
+def build_deps(
+    settings: Settings, db: Database, *, progress: ProgressListener = no_progress
+) -> ExecutorDeps:
     """Executor dependencies for ``settings``: an LLM client per run whose every call is
     recorded (usage and estimation events, committed as they happen)."""
     config = effective_config(settings)
@@ -339,8 +398,8 @@ def build_deps(settings: Settings, db: Database, *,
     estimation_sink = make_estimation_sink(db.factory)
 
     def client_factory() -> LLMClient:
-        return build_client(settings, usage_sink=usage_sink, estimation_sink=estimation_sink,
-                            config=config)
+        return build_client(
+            settings, usage_sink=usage_sink, estimation_sink=estimation_sink, config=config
+        )
 
-    return ExecutorDeps(db=db, settings=settings, client_factory=client_factory,
-                        progress=progress)
+    return ExecutorDeps(db=db, settings=settings, client_factory=client_factory, progress=progress)

@@ -134,8 +134,12 @@ class PhaseExecution:
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             if phase.builder_attempts >= phase.max_builder_attempts:
-                return self._fail(session, phase, f"all {phase.max_builder_attempts} Builder "
-                                  f"attempts used; last failure: {phase.last_failure or '-'}")
+                return self._fail(
+                    session,
+                    phase,
+                    f"all {phase.max_builder_attempts} Builder "
+                    f"attempts used; last failure: {phase.last_failure or '-'}",
+                )
             ctx.workspace.reset_to(phase.savepoint or "")
             spec = run_spec(phase.run)
             scope = Scope.model_validate(phase.scope)
@@ -143,19 +147,27 @@ class PhaseExecution:
             notes = [n.note for n in note_service.notes_for_run(session, ctx.run_id)]
             hints = list(phase.hints)
             builder_ctx = BuilderContext(
-                run_id=ctx.run_id, phase_id=phase.phase_id, goal=spec.goal or spec.name,
-                phase_name=phase.name, phase_description=phase.description,
-                task_category=phase.task_category, complexity=phase.complexity,
-                builder_mode=phase.builder_mode, deliverables=scope.deliverables,
+                run_id=ctx.run_id,
+                phase_id=phase.phase_id,
+                goal=spec.goal or spec.name,
+                phase_name=phase.name,
+                phase_description=phase.description,
+                task_category=phase.task_category,
+                complexity=phase.complexity,
+                builder_mode=phase.builder_mode,
+                deliverables=scope.deliverables,
                 allowed_paths=scope.paths,
-                read_only_context=[ContextRef(c.path, c.reason)
-                                   for c in scope.read_only_context],
+                read_only_context=[ContextRef(c.path, c.reason) for c in scope.read_only_context],
                 acceptance_criteria=scope.acceptance_criteria,
-                files=[FileContext(f.path, f.content, f.truncated, f.kind == "read_only")
-                       for f in bundle.files],
-                learned_rules=hints[:-1], human_notes=notes,
+                files=[
+                    FileContext(f.path, f.content, f.truncated, f.kind == "read_only")
+                    for f in bundle.files
+                ],
+                learned_rules=hints[:-1],
+                human_notes=notes,
                 previous_failure=hints[-1] if hints else None,
-                attempt=phase.builder_attempts + 1)
+                attempt=phase.builder_attempts + 1,
+            )
             routing = self._routing(session, phase, failures=self._failed_attempts(phase))
             attempt_number = phase.builder_attempts + 1
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
@@ -163,20 +175,35 @@ class PhaseExecution:
         try:
             answer = run_builder(ctx.client, builder_ctx, routing)
         except AutopackError as exc:
-            return self._on_failure(Failure(recovery.classify(exc), exc.message,
-                                            extra={"answer": exc.context.get("answer", "")}),
-                                    consumed_call=True)
+            return self._on_failure(
+                Failure(
+                    recovery.classify(exc),
+                    exc.message,
+                    extra={"answer": exc.context.get("answer", "")},
+                ),
+                consumed_call=True,
+            )
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             phase.builder_attempts += 1
             attempt = PhaseAttempt(
-                run_id=ctx.run_id, phase_pk=phase.id, role=AttemptRole.BUILDER.value,
-                attempt_number=phase.builder_attempts, status="answered", model=answer.model,
+                run_id=ctx.run_id,
+                phase_pk=phase.id,
+                role=AttemptRole.BUILDER.value,
+                attempt_number=phase.builder_attempts,
+                status="answered",
+                model=answer.model,
                 tokens_used=answer.total_tokens,
-                payload={"stage": "answered", "text": answer.text,
-                         "continued": answer.continued, "truncated": answer.truncated,
-                         "diagnostics": [str(d) for d in answer.diagnostics],
-                         "context": bundle.to_record(), "hints": hints})
+                payload={
+                    "stage": "answered",
+                    "text": answer.text,
+                    "continued": answer.continued,
+                    "truncated": answer.truncated,
+                    "diagnostics": [str(d) for d in answer.diagnostics],
+                    "context": bundle.to_record(),
+                    "hints": hints,
+                },
+            )
             session.add(attempt)
             session.flush()
             session.expunge(attempt)
@@ -217,14 +244,19 @@ class PhaseExecution:
             # Anything uncommitted is a half-finished apply of this attempt: discard it.
             ctx.workspace.reset_to(phase.savepoint or "")
             approved = self._approved_for(session, attempt.id)
-            policy = ApplyPolicy.for_phase(Scope.model_validate(phase.scope),
-                                           run_protected=run_spec(phase.run).protected_paths,
-                                           deletion_approved=approved)
-            message = (f"autopack({ctx.run_id}): {phase.phase_id} attempt "
-                       f"{attempt.attempt_number} [attempt-id {attempt.id}]")
+            policy = ApplyPolicy.for_phase(
+                Scope.model_validate(phase.scope),
+                run_protected=run_spec(phase.run).protected_paths,
+                deletion_approved=approved,
+            )
+            message = (
+                f"autopack({ctx.run_id}): {phase.phase_id} attempt "
+                f"{attempt.attempt_number} [attempt-id {attempt.id}]"
+            )
         parsed = parse_model_output(attempt.payload.get("text", ""))
-        result = apply_edits(ctx.worktree, parsed.edits, policy, workspace=ctx.workspace,
-                             commit_message=message)
+        result = apply_edits(
+            ctx.worktree, parsed.edits, policy, workspace=ctx.workspace, commit_message=message
+        )
         record = result.model_dump(mode="json")
         with unit_of_work(ctx.factory) as session:
             row = session.get(PhaseAttempt, attempt.id)
@@ -234,14 +266,24 @@ class PhaseExecution:
             if result.requires_approval:
                 phase = self._phase(session)
                 approval_service.request_approval(
-                    session, phase, kind="large_deletion",
+                    session,
+                    phase,
+                    kind="large_deletion",
                     reason=result.reason or f"net deletion of {result.net_deleted_lines} lines",
-                    details={"attempt_id": attempt.id,
-                             "net_deleted_lines": result.net_deleted_lines,
-                             "files": result.files_changed,
-                             "then_state": PhaseState.EXECUTING.value})
-                ctx.decide(session, "park_for_approval", result.reason or "large deletion",
-                           phase_id=self.phase_id, attempt_id=attempt.id)
+                    details={
+                        "attempt_id": attempt.id,
+                        "net_deleted_lines": result.net_deleted_lines,
+                        "files": result.files_changed,
+                        "then_state": PhaseState.EXECUTING.value,
+                    },
+                )
+                ctx.decide(
+                    session,
+                    "park_for_approval",
+                    result.reason or "large deletion",
+                    phase_id=self.phase_id,
+                    attempt_id=attempt.id,
+                )
                 ctx.deps.progress("awaiting_approval", phase_id=self.phase_id)
                 return "parked"
         for event in result.events:
@@ -249,22 +291,34 @@ class PhaseExecution:
         if not result.ok:
             self._stage(attempt.id, "failed", failure=result.reason)
             failures = result.failures()
-            kind = (FailureKind.apply_no_match if failures and all(
-                f.get("code") in recovery.NO_MATCH_CODES for f in failures)
-                else FailureKind.apply_rejected)
-            detail = "; ".join(f"edit {f['index']} ({f['path']}): {f['reason']}"
-                               for f in failures[:5]) or (result.reason or "rejected")
-            return self._on_failure(Failure(kind, f"governed apply rejected the answer: "
-                                            f"{detail}"), attempt_id=attempt.id,
-                                    already_failed=True)
-        self._stage(attempt.id, "applied", files_changed=result.files_changed,
-                    lines_added=result.lines_added, lines_removed=result.lines_removed)
+            kind = (
+                FailureKind.apply_no_match
+                if failures and all(f.get("code") in recovery.NO_MATCH_CODES for f in failures)
+                else FailureKind.apply_rejected
+            )
+            detail = "; ".join(
+                f"edit {f['index']} ({f['path']}): {f['reason']}" for f in failures[:5]
+            ) or (result.reason or "rejected")
+            return self._on_failure(
+                Failure(kind, f"governed apply rejected the answer: {detail}"),
+                attempt_id=attempt.id,
+                already_failed=True,
+            )
+        self._stage(
+            attempt.id,
+            "applied",
+            files_changed=result.files_changed,
+            lines_added=result.lines_added,
+            lines_removed=result.lines_removed,
+        )
         ctx.deps.progress("applied", phase_id=self.phase_id, files=result.files_changed)
         return None
 
     def _approved_for(self, session: Session, attempt_id: int) -> bool:
-        return any(a.status == "approved" and a.details.get("attempt_id") == attempt_id
-                   for a in approval_service.list_approvals(session, run_id=self.ctx.run_id))
+        return any(
+            a.status == "approved" and a.details.get("attempt_id") == attempt_id
+            for a in approval_service.list_approvals(session, run_id=self.ctx.run_id)
+        )
 
     def _tests(self) -> tuple[TestReport | None, TestDelta | None]:
         """Run the phase's checks (counted against the CI budget) and compare to baseline."""
@@ -272,16 +326,21 @@ class PhaseExecution:
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             spec = run_spec(phase.run)
-            commands = plan_test_commands(ctx.worktree,
-                                          scope_tests=Scope.model_validate(phase.scope).tests,
-                                          run_verify=spec.verify)
+            commands = plan_test_commands(
+                ctx.worktree,
+                scope_tests=Scope.model_validate(phase.scope).tests,
+                run_verify=spec.verify,
+            )
         if not commands:
             return None, None
         ctx.checkpoint(before="ci", phase_id=self.phase_id)
         ctx.deps.progress("verify", phase_id=self.phase_id)
-        report = run_tests(ctx.worktree, commands,
-                           timeout=ctx.deps.settings.command_timeout_seconds,
-                           env=ctx.deps.test_env)
+        report = run_tests(
+            ctx.worktree,
+            commands,
+            timeout=ctx.deps.settings.command_timeout_seconds,
+            env=ctx.deps.test_env,
+        )
         with unit_of_work(ctx.factory) as session:
             run = session.get(Run, ctx.run_id)
             assert run is not None
@@ -289,7 +348,9 @@ class PhaseExecution:
             phase = self._phase(session)
             phase.tier.ci_runs_used += 1
             count = run.ci_runs_used
-        ctx.artifacts.write_ci_log(f"{count:03d}_{self.phase_id}", report.log_tail or report.summary())
+        ctx.artifacts.write_ci_log(
+            f"{count:03d}_{self.phase_id}", report.log_tail or report.summary()
+        )
         return report, compute_delta(report, self.baseline)
 
     def _verify(self, attempt: PhaseAttempt) -> Failure | None:
@@ -297,16 +358,24 @@ class PhaseExecution:
         with unit_of_work(self.ctx.factory) as session:
             phase = self._phase(session)
             deliverables = Scope.model_validate(phase.scope).deliverables
-        decision = self.finalizer.decide(FinalizerInputs(
-            worktree=self.ctx.worktree, delta=delta, deliverables=deliverables))
-        self._stage(attempt.id, "verified",
-                    tests=delta.model_dump(mode="json") if delta else None,
-                    gates=[g.model_dump(mode="json") for g in decision.gates])
+        decision = self.finalizer.decide(
+            FinalizerInputs(worktree=self.ctx.worktree, delta=delta, deliverables=deliverables)
+        )
+        self._stage(
+            attempt.id,
+            "verified",
+            tests=delta.model_dump(mode="json") if delta else None,
+            gates=[g.model_dump(mode="json") for g in decision.gates],
+        )
         failed = {g.name: g for g in decision.failed_gates}
         if "tests" in failed and delta is not None:
-            kind = (FailureKind.timeout if delta.timed_out else FailureKind.collection_error
-                    if delta.collection_errors or delta.no_tests_collected
-                    else FailureKind.tests_failed)
+            kind = (
+                FailureKind.timeout
+                if delta.timed_out
+                else FailureKind.collection_error
+                if delta.collection_errors or delta.no_tests_collected
+                else FailureKind.tests_failed
+            )
             logs = (report.log_tail if report else "") or ""
             self._stage(attempt.id, "failed", failure=failed["tests"].reason)
             return Failure(kind, failed["tests"].reason, logs=logs)
@@ -323,19 +392,29 @@ class PhaseExecution:
                 self._stage(attempt.id, "audited", verdict="approve", audit="skipped")
                 return None
             if phase.auditor_attempts >= phase.max_auditor_attempts:
-                self._stage(attempt.id, "audited", verdict="approve",
-                            audit=f"auditor budget of {phase.max_auditor_attempts} used")
+                self._stage(
+                    attempt.id,
+                    "audited",
+                    verdict="approve",
+                    audit=f"auditor budget of {phase.max_auditor_attempts} used",
+                )
                 return None
             spec = run_spec(phase.run)
             scope = Scope.model_validate(phase.scope)
             tests = attempt_payload(session, attempt.id).get("tests") or {}
             audit_ctx = AuditorContext(
-                run_id=ctx.run_id, phase_id=phase.phase_id, goal=spec.goal or spec.name,
-                phase_name=phase.name, phase_description=phase.description,
+                run_id=ctx.run_id,
+                phase_id=phase.phase_id,
+                goal=spec.goal or spec.name,
+                phase_name=phase.name,
+                phase_description=phase.description,
                 diff=ctx.workspace.git("diff", self._savepoint_head(phase), "HEAD"),
                 test_summary=tests.get("summary") or "no test command for this phase",
-                deliverables=scope.deliverables, acceptance_criteria=scope.acceptance_criteria,
-                task_category=phase.task_category, complexity=phase.complexity)
+                deliverables=scope.deliverables,
+                acceptance_criteria=scope.acceptance_criteria,
+                task_category=phase.task_category,
+                complexity=phase.complexity,
+            )
             routing = self._routing(session, phase, failures=0)
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
         ctx.deps.progress("auditor", phase_id=self.phase_id)
@@ -348,20 +427,32 @@ class PhaseExecution:
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             phase.auditor_attempts += 1
-            session.add(PhaseAttempt(
-                run_id=ctx.run_id, phase_pk=phase.id, role=AttemptRole.AUDITOR.value,
-                attempt_number=phase.auditor_attempts, status=verdict.recommendation,
-                model=result.completions[-1].model if result.completions else None,
-                tokens_used=sum(c.usage.total_tokens for c in result.completions),
-                payload=verdict.model_dump(mode="json")))
+            session.add(
+                PhaseAttempt(
+                    run_id=ctx.run_id,
+                    phase_pk=phase.id,
+                    role=AttemptRole.AUDITOR.value,
+                    attempt_number=phase.auditor_attempts,
+                    status=verdict.recommendation,
+                    model=result.completions[-1].model if result.completions else None,
+                    tokens_used=sum(c.usage.total_tokens for c in result.completions),
+                    payload=verdict.model_dump(mode="json"),
+                )
+            )
             for issue in verdict.issues:
                 issue_service.record_issue(
-                    session, phase, issue_key=issue.issue_key,
-                    severity=IssueSeverity(issue.severity), source="auditor",
-                    category=issue.category, description=issue.description,
-                    evidence_refs=list(issue.evidence_refs))
-        self._stage(attempt.id, "audited", verdict=verdict.recommendation,
-                    review_notes=verdict.review_notes)
+                    session,
+                    phase,
+                    issue_key=issue.issue_key,
+                    severity=IssueSeverity(issue.severity),
+                    source="auditor",
+                    category=issue.category,
+                    description=issue.description,
+                    evidence_refs=list(issue.evidence_refs),
+                )
+        self._stage(
+            attempt.id, "audited", verdict=verdict.recommendation, review_notes=verdict.review_notes
+        )
         ctx.deps.progress("audited", phase_id=self.phase_id, verdict=verdict.recommendation)
         return None
 
@@ -372,24 +463,32 @@ class PhaseExecution:
             phase = self._phase(session)
             deliverables = Scope.model_validate(phase.scope).deliverables
         verdict = payload.get("verdict")
-        decision = self.finalizer.decide(FinalizerInputs(
-            worktree=ctx.worktree, deliverables=deliverables, auditor=verdict,
-            guard=GuardOutcome(status="ok")))
+        decision = self.finalizer.decide(
+            FinalizerInputs(
+                worktree=ctx.worktree,
+                deliverables=deliverables,
+                auditor=verdict,
+                guard=GuardOutcome(status="ok"),
+            )
+        )
         if decision.outcome == "complete":
             self._stage(attempt.id, "done")
             with unit_of_work(ctx.factory) as session:
                 return self._complete(session, self._phase(session), commit=True)
         notes = payload.get("review_notes") or decision.reason
         self._stage(attempt.id, "failed", failure=decision.reason)
-        kind = (FailureKind.auditor_escalate if verdict == "escalate"
-                else FailureKind.auditor_revise)
-        return self._on_failure(Failure(kind, f"auditor asked to {verdict}: {notes}"),
-                                attempt_id=attempt.id, already_failed=True)
+        kind = FailureKind.auditor_escalate if verdict == "escalate" else FailureKind.auditor_revise
+        return self._on_failure(
+            Failure(kind, f"auditor asked to {verdict}: {notes}"),
+            attempt_id=attempt.id,
+            already_failed=True,
+        )
 
     # -- endings ----------------------------------------------------------------------
     def _savepoint_head(self, phase: Phase) -> str:
-        match = next((s for s in self.ctx.workspace.list_savepoints()
-                      if s.name == phase.savepoint), None)
+        match = next(
+            (s for s in self.ctx.workspace.list_savepoints() if s.name == phase.savepoint), None
+        )
         return match.head if match else "HEAD"
 
     def _complete(self, session: Session, phase: Phase, *, commit: bool) -> PhaseOutcome:
@@ -403,19 +502,22 @@ class PhaseExecution:
         else:
             phase.commit_sha = ws.head()
         set_phase_state(session, phase, PhaseState.COMPLETE, now=self.ctx.deps.clock())
-        self.ctx.decide(session, "phase_complete", f"phase {phase.phase_id} complete",
-                        phase_id=phase.phase_id, commit=phase.commit_sha)
-        write_phase_layout(self.ctx.artifacts, phase, body=phase_report(phase))
-        self.ctx.deps.progress("phase_complete", phase_id=phase.phase_id,
-                               commit=phase.commit_sha)
+        self.ctx.decide(
+            session,
+            "phase_complete",
+            f"phase {phase.phase_id} complete",
+            phase_id=phase.phase_id,
+            commit=phase.commit_sha,
+        )
+        write_phase_layout(self.ctx.artifacts, phase)
+        self.ctx.deps.progress("phase_complete", phase_id=phase.phase_id, commit=phase.commit_sha)
         return "complete"
 
     def _fail(self, session: Session, phase: Phase, reason: str) -> PhaseOutcome:
         self.ctx.workspace.reset_to(phase.savepoint or "")
-        set_phase_state(session, phase, PhaseState.FAILED, reason=reason,
-                        now=self.ctx.deps.clock())
+        set_phase_state(session, phase, PhaseState.FAILED, reason=reason, now=self.ctx.deps.clock())
         self.ctx.decide(session, "phase_failed", reason, phase_id=phase.phase_id)
-        write_phase_layout(self.ctx.artifacts, phase, body=phase_report(phase))
+        write_phase_layout(self.ctx.artifacts, phase)
         self.ctx.deps.progress("phase_failed", phase_id=phase.phase_id, reason=reason)
         return "failed"
 
@@ -426,83 +528,124 @@ class PhaseExecution:
             deliverables = Scope.model_validate(phase.scope).deliverables
             if phase.builder_attempts or not deliverables:
                 return None
-        present = self.finalizer.decide(FinalizerInputs(worktree=self.ctx.worktree,
-                                                        deliverables=deliverables))
+        present = self.finalizer.decide(
+            FinalizerInputs(worktree=self.ctx.worktree, deliverables=deliverables)
+        )
         if present.outcome != "complete":
             return None
         _, delta = self._tests()
-        decision = self.finalizer.decide(FinalizerInputs(
-            worktree=self.ctx.worktree, delta=delta, deliverables=deliverables))
+        decision = self.finalizer.decide(
+            FinalizerInputs(worktree=self.ctx.worktree, delta=delta, deliverables=deliverables)
+        )
         if decision.outcome != "complete":
             return None
         with unit_of_work(self.ctx.factory) as session:
             phase = self._phase(session)
-            self.ctx.decide(session, "already_done", "deliverables present and checks pass; "
-                            "no edits needed", phase_id=self.phase_id)
+            self.ctx.decide(
+                session,
+                "already_done",
+                "deliverables present and checks pass; no edits needed",
+                phase_id=self.phase_id,
+            )
             return self._complete(session, phase, commit=False)
 
     # -- failure handling -------------------------------------------------------------
-    def _on_failure(self, failure: Failure, *, attempt_id: int | None = None,
-                    consumed_call: bool = False, already_failed: bool = False
-                    ) -> PhaseOutcome | None:
+    def _on_failure(
+        self,
+        failure: Failure,
+        *,
+        attempt_id: int | None = None,
+        consumed_call: bool = False,
+        already_failed: bool = False,
+    ) -> PhaseOutcome | None:
         ctx = self.ctx
         if attempt_id is not None and not already_failed:
             self._stage(attempt_id, "failed", failure=failure.message)
         self.history.add(failure.kind, failure.message)
-        ctx.deps.progress("attempt_failed", phase_id=self.phase_id, kind=failure.kind.value,
-                          message=failure.message[:300])
+        ctx.deps.progress(
+            "attempt_failed",
+            phase_id=self.phase_id,
+            kind=failure.kind.value,
+            message=failure.message[:300],
+        )
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             run = phase.run
-            health = recovery.RunHealth(provider_errors=run.provider_errors,
-                                        apply_failures=run.apply_failures,
-                                        total_failures=run.total_failures)
+            health = recovery.RunHealth(
+                provider_errors=run.provider_errors,
+                apply_failures=run.apply_failures,
+                total_failures=run.total_failures,
+            )
             health.record(failure.kind)
             run.provider_errors, run.apply_failures, run.total_failures = (
-                health.provider_errors, health.apply_failures, health.total_failures)
+                health.provider_errors,
+                health.apply_failures,
+                health.total_failures,
+            )
             phase.last_failure = failure.message
             budget = self._budget(phase, run)
             decision = recovery.decide(failure.kind, history=self.history, phase_budget=budget)
             if (exhausted := health.exhausted()) is not None:
-                raise BudgetExhausted(f"run health budget exhausted: {exhausted}",
-                                      budget="health")
+                raise BudgetExhausted(f"run health budget exhausted: {exhausted}", budget="health")
         hint = failure.message
         if decision.hardening and failure.logs:
-            mitigations = harden(failure.logs, FailureContext(
-                worktree=ctx.worktree, allowed_paths=self._allowed_paths()))
+            mitigations = harden(
+                failure.logs,
+                FailureContext(worktree=ctx.worktree, allowed_paths=self._allowed_paths()),
+            )
             if mitigations:
                 hint = " ".join(s for m in mitigations for s in m.suggestions) or hint
                 with unit_of_work(ctx.factory) as session:
-                    ctx.decide(session, "hardening", hint, phase_id=self.phase_id,
-                               patterns=[m.pattern for m in mitigations])
+                    ctx.decide(
+                        session,
+                        "hardening",
+                        hint,
+                        phase_id=self.phase_id,
+                        patterns=[m.pattern for m in mitigations],
+                    )
                 decision = recovery.RecoveryDecision(
-                    kind=failure.kind, action=Action.retry_with_hint,
-                    reason="deterministic mitigation: " + ", ".join(m.pattern
-                                                                    for m in mitigations),
-                    consume_attempt=True, call_doctor=False, hardening=False, run_state=None,
-                    health_counter=decision.health_counter)
+                    kind=failure.kind,
+                    action=Action.retry_with_hint,
+                    reason="deterministic mitigation: " + ", ".join(m.pattern for m in mitigations),
+                    consume_attempt=True,
+                    call_doctor=False,
+                    hardening=False,
+                    run_state=None,
+                    health_counter=decision.health_counter,
+                )
         if decision.call_doctor:
             decision, hint = self._ask_doctor(failure, budget, hint)
         return self._act(decision, failure, hint)
 
-    def _ask_doctor(self, failure: Failure, budget: PhaseRecoveryBudget, hint: str
-                    ) -> tuple[recovery.RecoveryDecision, str]:
+    def _ask_doctor(
+        self, failure: Failure, budget: PhaseRecoveryBudget, hint: str
+    ) -> tuple[recovery.RecoveryDecision, str]:
         ctx = self.ctx
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             spec = run_spec(phase.run)
             scope = Scope.model_validate(phase.scope)
             doctor_ctx = DoctorContext(
-                run_id=ctx.run_id, phase_id=phase.phase_id, goal=spec.goal or spec.name,
-                phase_name=phase.name, phase_description=phase.description,
-                failure_class=failure.kind.value, error_message=failure.message,
-                attempt_summaries=[f"{a.role} #{a.attempt_number}: {a.status} "
-                                   f"{(a.payload.get('failure') or '')[:200]}"
-                                   for a in phase.attempts],
-                logs=failure.logs, builder_attempts=phase.builder_attempts,
+                run_id=ctx.run_id,
+                phase_id=phase.phase_id,
+                goal=spec.goal or spec.name,
+                phase_name=phase.name,
+                phase_description=phase.description,
+                failure_class=failure.kind.value,
+                error_message=failure.message,
+                attempt_summaries=[
+                    f"{a.role} #{a.attempt_number}: {a.status} "
+                    f"{(a.payload.get('failure') or '')[:200]}"
+                    for a in phase.attempts
+                ],
+                logs=failure.logs,
+                builder_attempts=phase.builder_attempts,
                 max_builder_attempts=phase.max_builder_attempts,
-                doctor_calls=phase.doctor_calls, replans=phase.replans,
-                allowed_paths=scope.paths, deliverables=scope.deliverables)
+                doctor_calls=phase.doctor_calls,
+                replans=phase.replans,
+                allowed_paths=scope.paths,
+                deliverables=scope.deliverables,
+            )
             routing = self._routing(session, phase, failures=phase.doctor_calls)
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
         ctx.deps.progress("doctor", phase_id=self.phase_id)
@@ -512,35 +655,55 @@ class PhaseExecution:
             kind = recovery.classify(exc)
             return recovery.decide(kind, history=self.history, phase_budget=budget), hint
         except AutopackError as exc:
-            return recovery.decide(failure.kind, history=self.history,
-                                   phase_budget=budget.model_copy(
-                                       update={"doctor_calls_phase": 99})), (
-                f"{hint} (the Doctor's answer was unusable: {exc.message})")
+            return recovery.decide(
+                failure.kind,
+                history=self.history,
+                phase_budget=budget.model_copy(update={"doctor_calls_phase": 99}),
+            ), (f"{hint} (the Doctor's answer was unusable: {exc.message})")
         verdict = result.verdict
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             phase.doctor_calls += 1
             phase.run.doctor_calls += 1
-            session.add(PhaseAttempt(
-                run_id=ctx.run_id, phase_pk=phase.id, role=AttemptRole.DOCTOR.value,
-                attempt_number=phase.doctor_calls, status=verdict.action,
-                model=result.completions[-1].model if result.completions else None,
-                tokens_used=sum(c.usage.total_tokens for c in result.completions),
-                payload=verdict.model_dump(mode="json")))
-            ctx.decide(session, f"doctor_{verdict.action}", verdict.rationale,
-                       phase_id=self.phase_id, actor="doctor", hint=verdict.hint,
-                       confidence=verdict.confidence)
-        decision = recovery.decide(failure.kind, history=self.history, phase_budget=budget,
-                                   doctor_action=verdict.action)
+            session.add(
+                PhaseAttempt(
+                    run_id=ctx.run_id,
+                    phase_pk=phase.id,
+                    role=AttemptRole.DOCTOR.value,
+                    attempt_number=phase.doctor_calls,
+                    status=verdict.action,
+                    model=result.completions[-1].model if result.completions else None,
+                    tokens_used=sum(c.usage.total_tokens for c in result.completions),
+                    payload=verdict.model_dump(mode="json"),
+                )
+            )
+            ctx.decide(
+                session,
+                f"doctor_{verdict.action}",
+                verdict.rationale,
+                phase_id=self.phase_id,
+                actor="doctor",
+                hint=verdict.hint,
+                confidence=verdict.confidence,
+            )
+        decision = recovery.decide(
+            failure.kind, history=self.history, phase_budget=budget, doctor_action=verdict.action
+        )
         return decision, verdict.hint or hint
 
-    def _act(self, decision: recovery.RecoveryDecision, failure: Failure, hint: str
-             ) -> PhaseOutcome | None:
+    def _act(
+        self, decision: recovery.RecoveryDecision, failure: Failure, hint: str
+    ) -> PhaseOutcome | None:
         ctx = self.ctx
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
-            ctx.decide(session, decision.action.value, decision.reason, phase_id=self.phase_id,
-                       failure=failure.kind.value)
+            ctx.decide(
+                session,
+                decision.action.value,
+                decision.reason,
+                phase_id=self.phase_id,
+                failure=failure.kind.value,
+            )
             action = decision.action
             if action is Action.fail_run:
                 raise RunFailed(decision.run_state or "DONE_FAILED_ENVIRONMENT", failure.message)
@@ -549,7 +712,7 @@ class PhaseExecution:
             if action is Action.skip_phase:
                 ctx.workspace.reset_to(phase.savepoint or "")
                 set_phase_state(session, phase, PhaseState.SKIPPED, reason=failure.message)
-                write_phase_layout(ctx.artifacts, phase, body=phase_report(phase))
+                write_phase_layout(ctx.artifacts, phase)
                 return "skipped"
             if action is Action.park_for_approval:
                 return "parked"
@@ -557,29 +720,39 @@ class PhaseExecution:
                 phase.escalation_level += 1
             if action is Action.replan:
                 phase.replans += 1
-                phase.description = (f"{phase.description}\n\nRevised approach (replan "
-                                     f"{phase.replans}): {hint}").strip()
+                phase.description = (
+                    f"{phase.description}\n\nRevised approach (replan {phase.replans}): {hint}"
+                ).strip()
             phase.hints = [*list(phase.hints), hint][-MAX_HINTS:]
         return None
 
     # -- helpers ----------------------------------------------------------------------
     def _routing(self, session: Session, phase: Phase, *, failures: int) -> Routing:
-        return Routing(category=phase.task_category, complexity=phase.complexity,
-                       failures=failures + 2 * phase.escalation_level,
-                       overrides=overrides_for(session, self.ctx.run_id))
+        return Routing(
+            category=phase.task_category,
+            complexity=phase.complexity,
+            failures=failures + 2 * phase.escalation_level,
+            overrides=overrides_for(session, self.ctx.run_id),
+        )
 
     @staticmethod
     def _failed_attempts(phase: Phase) -> int:
-        return sum(1 for a in phase.attempts
-                   if a.role == AttemptRole.BUILDER.value and a.payload.get("stage") == "failed")
+        return sum(
+            1
+            for a in phase.attempts
+            if a.role == AttemptRole.BUILDER.value and a.payload.get("stage") == "failed"
+        )
 
     def _budget(self, phase: Phase, run: Run) -> PhaseRecoveryBudget:
         return PhaseRecoveryBudget(
             builder_attempts_used=phase.builder_attempts,
             max_builder_attempts=phase.max_builder_attempts,
-            doctor_calls_phase=phase.doctor_calls, doctor_calls_run=run.doctor_calls,
-            replans_used=phase.replans, escalation_level=phase.escalation_level,
-            max_escalation_level=self._max_escalation(phase))
+            doctor_calls_phase=phase.doctor_calls,
+            doctor_calls_run=run.doctor_calls,
+            replans_used=phase.replans,
+            escalation_level=phase.escalation_level,
+            max_escalation_level=self._max_escalation(phase),
+        )
 
     def _max_escalation(self, phase: Phase) -> int:
         levels = ["low", "medium", "high"]
@@ -593,22 +766,3 @@ class PhaseExecution:
 def attempt_payload(session: Session, attempt_id: int) -> dict[str, Any]:
     row = session.get(PhaseAttempt, attempt_id)
     return dict(row.payload) if row is not None else {}
-
-
-def phase_report(phase: Phase) -> str:
-    """The readable part of a phase summary: attempts, decisions and test deltas."""
-    lines = ["## Attempts", "", "| # | role | status | model | tokens | apply | tests |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for a in phase.attempts:
-        tests = (a.payload.get("tests") or {}).get("summary", "") if a.payload else ""
-        lines.append(f"| {a.attempt_number} | {a.role} | {a.status} | {a.model or '-'} | "
-                     f"{a.tokens_used} | {a.apply_status or '-'} | "
-                     f"{str(tests).replace('|', '/')[:120] or '-'} |")
-    files = sorted({f for a in phase.attempts for f in (a.payload or {}).get(
-        "files_changed", [])})
-    if files:
-        lines += ["", "## Files changed", "", *[f"- {f}" for f in files]]
-    if phase.last_failure:
-        lines += ["", "## Last failure", "", phase.last_failure]
-    return "\n".join(lines)
-

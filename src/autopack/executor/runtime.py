@@ -96,14 +96,36 @@ class RunContext:
     def factory(self) -> sessionmaker[Session]:
         return self.deps.db.factory
 
-    def decide(self, session: Session, decision: str, rationale: str, *,
-               phase_id: str | None = None, actor: str = "executor", **details: Any) -> None:
+    def decide(
+        self,
+        session: Session,
+        decision: str,
+        rationale: str,
+        *,
+        phase_id: str | None = None,
+        actor: str = "executor",
+        **details: Any,
+    ) -> None:
         """Record an executor decision in the database and the artifact log."""
-        session.add(DecisionLog(run_id=self.run_id, phase_id=phase_id, actor=actor,
-                                decision=decision, rationale=rationale, details=details))
-        self.artifacts.append_decision({"phase_id": phase_id, "actor": actor,
-                                        "decision": decision, "rationale": rationale,
-                                        **details})
+        session.add(
+            DecisionLog(
+                run_id=self.run_id,
+                phase_id=phase_id,
+                actor=actor,
+                decision=decision,
+                rationale=rationale,
+                details=details,
+            )
+        )
+        self.artifacts.append_decision(
+            {
+                "phase_id": phase_id,
+                "actor": actor,
+                "decision": decision,
+                "rationale": rationale,
+                **details,
+            }
+        )
 
     def checkpoint(self, *, before: str, phase_id: str | None = None) -> None:
         """Between steps: renew the lease, honour a cancel request, and check the run's
@@ -118,28 +140,39 @@ class RunContext:
             run.lease_expires_at = now + timedelta(seconds=self.deps.settings.lease_seconds)
             check_run_budgets(run, now, before=before)
             if before == "llm" and phase_id is not None:
-                phase = session.scalars(select(Phase).where(
-                    Phase.run_id == self.run_id, Phase.phase_id == phase_id)).one()
+                phase = session.scalars(
+                    select(Phase).where(Phase.run_id == self.run_id, Phase.phase_id == phase_id)
+                ).one()
                 if phase.incident_token_cap and phase.tokens_used >= phase.incident_token_cap:
                     raise BudgetExhausted(
                         f"phase {phase_id} used {phase.tokens_used:,} tokens, its incident "
-                        f"token cap is {phase.incident_token_cap:,}", budget="incident_token_cap",
-                        phase_id=phase_id)
+                        f"token cap is {phase.incident_token_cap:,}",
+                        budget="incident_token_cap",
+                        phase_id=phase_id,
+                    )
 
 
 def check_run_budgets(run: Run, now: datetime, *, before: str) -> None:
     """Raise BudgetExhausted naming the first run budget that is spent."""
     if run.tokens_used >= run.token_cap:
-        raise BudgetExhausted(f"token cap reached: {run.tokens_used:,} of {run.token_cap:,} "
-                              "tokens used", budget="token_cap")
+        raise BudgetExhausted(
+            f"token cap reached: {run.tokens_used:,} of {run.token_cap:,} tokens used",
+            budget="token_cap",
+        )
     if run.started_at is not None:
         elapsed = (now - run.started_at).total_seconds() / 60
         if elapsed >= run.max_duration_minutes:
-            raise BudgetExhausted(f"duration cap reached: {elapsed:.1f} of "
-                                  f"{run.max_duration_minutes} minutes", budget="max_duration")
+            raise BudgetExhausted(
+                f"duration cap reached: {elapsed:.1f} of {run.max_duration_minutes} minutes",
+                budget="max_duration",
+            )
     if before == "ci" and run.ci_run_cap is not None and run.ci_runs_used >= run.ci_run_cap:
-        raise BudgetExhausted(f"CI run cap reached: {run.ci_runs_used} of {run.ci_run_cap} "
-                              "test runs", budget="ci_run_cap")
+        raise BudgetExhausted(
+            f"CI run cap reached: {run.ci_runs_used} of {run.ci_run_cap} test runs",
+            budget="ci_run_cap",
+        )
     if run.minor_issues_count > run.max_minor_issues_total:
-        raise BudgetExhausted(f"too many minor issues: {run.minor_issues_count} (cap "
-                              f"{run.max_minor_issues_total})", budget="max_minor_issues")
+        raise BudgetExhausted(
+            f"too many minor issues: {run.minor_issues_count} (cap {run.max_minor_issues_total})",
+            budget="max_minor_issues",
+        )

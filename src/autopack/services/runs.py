@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
-from autopack.db.orm import Phase, Run, Tier, utcnow
+from autopack.db.orm import DecisionLog, Phase, Run, Tier, utcnow
 from autopack.domain.plan import RunSpec
 from autopack.domain.states import PhaseState, RunState, TierState
 from autopack.domain.transitions import transition
@@ -158,10 +158,21 @@ def write_layout(run: Run, runs_dir: Path) -> RunArtifacts:
         )
     for phase in run.phases:
         write_phase_layout(artifacts, phase)
+    session = object_session(run)
+    if session is not None:
+        from autopack.services import issues as issue_service
+
+        index = issue_service.run_issue_index(session, run.id)
+        if index["issues_by_key"]:
+            artifacts.write_issues("run_issue_index", index)
+        for phase in run.phases:
+            found = issue_service.phase_issues(session, phase)
+            if found:
+                artifacts.write_issues(f"phase_{phase.phase_index:02d}_{phase.phase_id}", found)
     return artifacts
 
 
-def write_phase_layout(artifacts: RunArtifacts, phase: Phase, *, body: str = "") -> None:
+def write_phase_layout(artifacts: RunArtifacts, phase: Phase) -> None:
     artifacts.write_phase_summary(
         phase.phase_index,
         phase.phase_id,
@@ -181,7 +192,7 @@ def write_phase_layout(artifacts: RunArtifacts, phase: Phase, *, body: str = "")
             if phase.last_failure
             else "-",
         },
-        body=body,
+        body=phase_report(phase),
     )
 
 
@@ -369,3 +380,41 @@ def run_spec(run: Run) -> RunSpec:
             ],
         }
     return RunSpec.model_validate(data)
+
+
+def phase_report(phase: Phase) -> str:
+    """The readable part of a phase summary: attempts (with apply and test outcomes),
+    decisions, files changed and the last failure."""
+    lines = [
+        "## Attempts",
+        "",
+        "| # | role | status | model | tokens | apply | tests |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for a in phase.attempts:
+        payload = a.payload or {}
+        tests = (payload.get("tests") or {}).get("summary", "")
+        lines.append(
+            f"| {a.attempt_number} | {a.role} | {a.status} | {a.model or '-'} | "
+            f"{a.tokens_used} | {a.apply_status or '-'} | "
+            f"{str(tests).replace('|', '/')[:160] or '-'} |"
+        )
+    session = object_session(phase)
+    if session is not None:
+        decisions = session.scalars(
+            select(DecisionLog)
+            .where(DecisionLog.run_id == phase.run_id, DecisionLog.phase_id == phase.phase_id)
+            .order_by(DecisionLog.id)
+        ).all()
+        if decisions:
+            lines += ["", "## Decisions", ""]
+            lines += [
+                f"- {d.created_at:%H:%M:%S} {d.actor}: **{d.decision}** {d.rationale}"
+                for d in decisions
+            ]
+    files = sorted({f for a in phase.attempts for f in (a.payload or {}).get("files_changed", [])})
+    if files:
+        lines += ["", "## Files changed", "", *[f"- {f}" for f in files]]
+    if phase.last_failure:
+        lines += ["", "## Last failure", "", phase.last_failure]
+    return "\n".join(lines)
