@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install test check serve demo clean
+.PHONY: install test check serve demo bench clean
 
 $(BIN)/autopack: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ check: install ## Lint and type-check: ruff + mypy --strict on src.
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+
+demo: install ## The offline demo: a bundled plan built into a copy of a small project.
+	$(BIN)/autopack demo
+
+bench: install ## Benchmarks (they print their numbers).
+	$(BIN)/python benchmarks/apply_robustness.py
+	$(BIN)/python benchmarks/executor_overhead.py
 
 serve: install ## Run the API on the embedded SQLite default (AUTOPACK_HOME, default ~/.autopack).
 	$(BIN)/autopack serve

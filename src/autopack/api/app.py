@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,12 +50,31 @@ STATUS_BY_ERROR: list[tuple[type[AutopackError], int]] = [
 ]
 
 
-def problem(request: Request | None, status: int, code: str, detail: str,
-            **extra: Any) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", None) if request else None
-    body = {"type": f"https://autopack.dev/problems/{code}", "title": code.replace("_", " "),
-            "status": status, "code": code, "detail": detail, "request_id": request_id,
-            **extra}
+def request_id_for(incoming: str) -> str:
+    """The request id: the client's ``X-Request-ID`` when it is sane, else a new one."""
+    return incoming if 0 < len(incoming) <= 128 and incoming.isascii() else uuid.uuid4().hex
+
+
+def problem(
+    request: Request | None,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    request_id: str | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    if request is not None:
+        request_id = getattr(request.state, "request_id", None)
+    body = {
+        "type": f"https://autopack.dev/problems/{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "request_id": request_id,
+        **extra,
+    }
     headers = {"X-Request-ID": request_id} if request_id else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
@@ -65,8 +85,11 @@ def _status_for(exc: AutopackError) -> int:
 
 async def _autopack_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutopackError)
-    extra: dict[str, Any] = {k: v for k, v in exc.context.items()
-                             if isinstance(v, str | int | float | bool | list | dict)}
+    extra: dict[str, Any] = {
+        k: v
+        for k, v in exc.context.items()
+        if isinstance(v, str | int | float | bool | list | dict)
+    }
     if isinstance(exc, InvalidStoredState):
         extra["repair"] = "autopack db repair --yes"
     response = problem(request, _status_for(exc), exc.code, exc.message, **extra)
@@ -88,20 +111,33 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
-            return problem(request, 400, "malformed_json",
-                           f"the request body is not valid JSON: {err.get('msg', '')} "
-                           f"(at position {err.get('loc', ['', '?'])[-1]})")
-        errors.append({"field": _field_path(err.get("loc", ())), "message": err.get("msg", ""),
-                       "type": err.get("type", "")})
+            return problem(
+                request,
+                400,
+                "malformed_json",
+                f"the request body is not valid JSON: {err.get('msg', '')} "
+                f"(at position {err.get('loc', ['', '?'])[-1]})",
+            )
+        errors.append(
+            {
+                "field": _field_path(err.get("loc", ())),
+                "message": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+        )
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-    return problem(request, 422, "validation_error", f"invalid request: {summary}",
-                   errors=errors)
+    return problem(request, 422, "validation_error", f"invalid request: {summary}", errors=errors)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
-            413: "payload_too_large", 429: "rate_limited"}.get(exc.status_code, "http_error")
+    code = {
+        404: "not_found",
+        405: "method_not_allowed",
+        401: "unauthorized",
+        413: "payload_too_large",
+        429: "rate_limited",
+    }.get(exc.status_code, "http_error")
     detail = str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route {request.method} {request.url.path}; see /docs for the API"
@@ -113,19 +149,66 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, IntegrityError):
-        return problem(request, 409, "conflict",
-                       "the change conflicts with stored data (a duplicate or a missing "
-                       "reference); reload and retry")
+        return problem(
+            request,
+            409,
+            "conflict",
+            "the change conflicts with stored data (a duplicate or a missing "
+            "reference); reload and retry",
+        )
+    if isinstance(exc, DataError):
+        # The database refused a value (out of range for its column, a NUL character in
+        # text on PostgreSQL): bad input, not an unavailable database.
+        return problem(
+            request,
+            422,
+            "invalid_value",
+            "the database refused a value in the request (out of range, or a "
+            f"character it cannot store): {str(exc.orig).splitlines()[0]}",
+        )
     log.exception("database error", exc_info=exc)
-    return problem(request, 503, "storage_unavailable",
-                   "the database could not complete the request; check GET /health")
+    return problem(
+        request,
+        503,
+        "storage_unavailable",
+        "the database could not complete the request; check GET /health",
+    )
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(request, 500, "internal_error",
-                   "Autopack hit an unexpected error; nothing you sent was lost if it was "
-                   "acknowledged. Report this with the request id.")
+    return problem(
+        request,
+        500,
+        "internal_error",
+        "Autopack hit an unexpected error; nothing you sent was lost if it was "
+        "acknowledged. Report this with the request id.",
+    )
+
+
+class RequestIdMiddleware:
+    """Give every request an id (``request.state.request_id`` and the ``X-Request-ID``
+    response header). Plain ASGI, not BaseHTTPMiddleware: that one runs the app in a task
+    group, which wraps exceptions raised while the body is read (the 413 below) in an
+    ExceptionGroup that FastAPI then answers with a 400."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"")
+        request_id = request_id_for(incoming.decode("latin-1"))
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 class BodyLimitMiddleware:
@@ -142,7 +225,14 @@ class BodyLimitMiddleware:
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._reject(scope, receive, send)
+            response = problem(
+                None,
+                413,
+                "payload_too_large",
+                self._detail(),
+                request_id=scope.get("state", {}).get("request_id"),
+            )
+            await response(scope, receive, send)
             return
         seen = 0
 
@@ -152,23 +242,15 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    # An HTTPException: FastAPI re-raises it from body parsing (any other
+                    # exception there becomes a 400), and the app's handler answers it.
+                    raise StarletteHTTPException(413, self._detail())
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._reject(scope, receive, send)
+        await self.app(scope, limited, send)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(None, 413, "payload_too_large",
-                           f"the request body exceeds {self.limit} bytes "
-                           "(AUTOPACK_MAX_BODY_BYTES)")
-        await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+    def _detail(self) -> str:
+        return f"the request body exceeds {self.limit} bytes (AUTOPACK_MAX_BODY_BYTES)"
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
@@ -196,18 +278,11 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.settings = settings
     app.state.database = db
     app.state.session_factory = db.factory
+    _wire_execution(app, settings, db)
 
-    @app.middleware("http")
-    async def request_id(request: Request,
-                         call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        incoming = request.headers.get("x-request-id", "")
-        request.state.request_id = (incoming if 0 < len(incoming) <= 128 and incoming.isascii()
-                                    else uuid.uuid4().hex)
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
-
+    # The last added is the outermost: request ids first, so a 413 carries one too.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(AutopackError, _autopack_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -219,3 +294,23 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     register_routes(app)
     return app
+
+
+def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
+    """Governed apply for submitted patches, and the bounded pool that executes runs."""
+    from functools import partial
+
+    from autopack.executor.loop import build_deps, execute_run
+    from autopack.executor.pool import ExecutionPool
+    from autopack.services import integration
+
+    def apply_hook(session: Any, phase: Any, patch: str, message: str) -> Any:
+        return integration.apply_patch(session, phase, patch, message, settings=settings)
+
+    app.state.apply_hook = apply_hook
+    app.state.approve_hook = partial(integration.apply_approved, settings=settings)
+
+    def execute(run_id: str) -> object:
+        return execute_run(build_deps(settings, db), run_id)
+
+    app.state.executor_pool = ExecutionPool(execute, settings.executor_pool_size)

@@ -41,20 +41,26 @@ FactoryDep = Annotated[sessionmaker[Session], Depends(get_factory)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def require_api_key(request: Request, session: SessionDep, settings: SettingsDep) -> str | None:
+def require_api_key(request: Request, factory: FactoryDep, settings: SettingsDep) -> str | None:
     """Check ``X-API-Key`` or ``Authorization: Bearer`` against configured and stored keys.
 
     With no key configured anywhere, requests pass: the server then listens on loopback
     only (``autopack serve`` refuses anything else), so only local users can reach it.
+
+    The check is its own short transaction, committed before the route runs: it writes
+    ``last_used_at``, and on SQLite a write held open for the whole request would lock
+    out the route's own transactions (a submitted result would wait, then be lost).
     """
     presented = request.headers.get("x-api-key")
     auth = request.headers.get("authorization", "")
     if not presented and auth.lower().startswith("bearer "):
         presented = auth[7:].strip()
     configured = settings.plain_api_keys()
-    if not configured and not apikeys.any_active_key(session):
-        return None
-    if presented and apikeys.verify_api_key(session, presented, configured):
+    with unit_of_work(factory) as session:
+        if not configured and not apikeys.any_active_key(session):
+            return None
+        valid = bool(presented) and apikeys.verify_api_key(session, presented or "", configured)
+    if valid and presented:
         return presented[:8]
     raise HTTPException(
         status_code=401,

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.db.orm import Phase, Run, Tier
+from autopack.domain.plan import MAX_COUNT
 from autopack.domain.states import IssueSeverity, PhaseState
 
 
@@ -57,10 +58,10 @@ class RunStartRequest(BaseModel):
 
 class PhaseStatusUpdate(BaseModel):
     state: PhaseState = Field(..., description="New phase state")
-    builder_attempts: int | None = Field(None, ge=0)
-    tokens_used: int | None = Field(None, ge=0)
-    minor_issues_count: int | None = Field(None, ge=0)
-    major_issues_count: int | None = Field(None, ge=0)
+    builder_attempts: int | None = Field(None, ge=0, le=MAX_COUNT)
+    tokens_used: int | None = Field(None, ge=0, le=MAX_COUNT)
+    minor_issues_count: int | None = Field(None, ge=0, le=MAX_COUNT)
+    major_issues_count: int | None = Field(None, ge=0, le=MAX_COUNT)
     quality_level: Literal["ok", "needs_review", "blocked"] | None = None
     quality_blocked: bool | None = None
 
@@ -162,9 +163,14 @@ class RunResponse(_Out):
     def of(cls, run: Run) -> RunResponse:
         skip = {"tiers", "phases", "run_id"}
         data = {name: getattr(run, name) for name in cls.model_fields if name not in skip}
-        return cls.model_validate({
-            **data, "run_id": run.id, "tiers": [TierResponse.of(t) for t in run.tiers],
-            "phases": [PhaseResponse.of(p) for p in run.phases]})
+        return cls.model_validate(
+            {
+                **data,
+                "run_id": run.id,
+                "tiers": [TierResponse.of(t) for t in run.tiers],
+                "phases": [PhaseResponse.of(p) for p in run.phases],
+            }
+        )
 
 
 class RunListItem(_Out):
@@ -179,9 +185,16 @@ class RunListItem(_Out):
 
     @classmethod
     def of(cls, run: Run) -> RunListItem:
-        return cls(run_id=run.id, name=run.name, state=run.state, created_at=run.created_at,
-                   tokens_used=run.tokens_used, token_cap=run.token_cap,
-                   phase_count=len(run.phases), failure_reason=run.failure_reason)
+        return cls(
+            run_id=run.id,
+            name=run.name,
+            state=run.state,
+            created_at=run.created_at,
+            tokens_used=run.tokens_used,
+            token_cap=run.token_cap,
+            phase_count=len(run.phases),
+            failure_reason=run.failure_reason,
+        )
 
 
 class RunList(BaseModel):

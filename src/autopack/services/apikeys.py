@@ -36,8 +36,9 @@ def verify_api_key(session: Session, presented: str, configured: list[str]) -> b
     """True if ``presented`` is a configured key or an active stored key."""
     if any(hmac.compare_digest(presented, key) for key in configured):
         return True
-    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(presented),
-                                               ApiKey.revoked.is_(False))).one_or_none()
+    row = session.scalars(
+        select(ApiKey).where(ApiKey.key_hash == hash_key(presented), ApiKey.revoked.is_(False))
+    ).one_or_none()
     if row is None:
         return False
     row.last_used_at = utcnow()

@@ -21,26 +21,40 @@ from autopack.errors import IllegalTransition, NotFoundError
 from autopack.services.phases import get_phase, set_phase_state
 
 #: Applies an approved change: (session, phase, approval) -> apply result dict.
-ApproveHook = Callable[[Session, Phase, Approval], dict[str, Any]]
+ApproveHook = Callable[[Session, Phase, Approval], dict[str, Any] | None]
 
 
-def request_approval(session: Session, phase: Phase, *, kind: str, reason: str,
-                     details: dict[str, Any]) -> Approval:
+def request_approval(
+    session: Session, phase: Phase, *, kind: str, reason: str, details: dict[str, Any]
+) -> Approval:
     """Park ``phase`` in AWAITING_APPROVAL with a pending approval (flush only)."""
-    approval = Approval(run_id=phase.run_id, phase_id=phase.phase_id, kind=kind,
-                        status=ApprovalStatus.PENDING.value, reason=reason, details=details)
+    approval = Approval(
+        run_id=phase.run_id,
+        phase_id=phase.phase_id,
+        kind=kind,
+        status=ApprovalStatus.PENDING.value,
+        reason=reason,
+        details=details,
+    )
     session.add(approval)
     set_phase_state(session, phase, PhaseState.AWAITING_APPROVAL)
-    session.add(DecisionLog(run_id=phase.run_id, phase_id=phase.phase_id, actor="guard",
-                            decision="approval_requested", rationale=reason,
-                            details={"kind": kind, **{k: v for k, v in details.items()
-                                                      if k != "patch"}}))
+    session.add(
+        DecisionLog(
+            run_id=phase.run_id,
+            phase_id=phase.phase_id,
+            actor="guard",
+            decision="approval_requested",
+            rationale=reason,
+            details={"kind": kind, **{k: v for k, v in details.items() if k != "patch"}},
+        )
+    )
     session.flush()
     return approval
 
 
-def list_approvals(session: Session, *, status: ApprovalStatus | None = None,
-                   run_id: str | None = None) -> list[Approval]:
+def list_approvals(
+    session: Session, *, status: ApprovalStatus | None = None, run_id: str | None = None
+) -> list[Approval]:
     query = select(Approval).order_by(Approval.id)
     if status is not None:
         query = query.where(Approval.status == status.value)
@@ -52,13 +66,23 @@ def list_approvals(session: Session, *, status: ApprovalStatus | None = None,
 def get_approval(session: Session, approval_id: int) -> Approval:
     approval = session.get(Approval, approval_id)
     if approval is None:
-        raise NotFoundError(f"approval {approval_id} not found; list them with GET /approvals "
-                            "or `autopack approvals list`", approval_id=approval_id)
+        raise NotFoundError(
+            f"approval {approval_id} not found; list them with GET /approvals "
+            "or `autopack approvals list`",
+            approval_id=approval_id,
+        )
     return approval
 
 
-def decide(session: Session, approval_id: int, *, approve: bool, by: str, note: str = "",
-           apply: ApproveHook | None = None) -> Approval:
+def decide(
+    session: Session,
+    approval_id: int,
+    *,
+    approve: bool,
+    by: str,
+    note: str = "",
+    apply: ApproveHook | None = None,
+) -> Approval:
     """Approve or reject a pending approval; IllegalTransition if it was already decided."""
     approval = get_approval(session, approval_id)
     if approval.status != ApprovalStatus.PENDING.value:
@@ -66,7 +90,8 @@ def decide(session: Session, approval_id: int, *, approve: bool, by: str, note: 
             f"approval {approval_id} was already {approval.status}",
             current=approval.status,
             requested=(ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED).value,
-            allowed=[])
+            allowed=[],
+        )
     phase = get_phase(session, approval.run_id, approval.phase_id)
     approval.status = (ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED).value
     approval.decided_at = utcnow()
@@ -80,30 +105,48 @@ def decide(session: Session, approval_id: int, *, approve: bool, by: str, note: 
             attempt = session.get(PhaseAttempt, details.get("attempt_id"))
             if attempt is not None:
                 attempt.apply_result = outcome
-                attempt.apply_status = "applied" if outcome.get("applied") else (
-                    "no_op" if outcome.get("no_op") else "not_applied")
+                attempt.apply_status = (
+                    "applied"
+                    if outcome.get("applied")
+                    else ("no_op" if outcome.get("no_op") else "not_applied")
+                )
             if outcome.get("commit_sha"):
                 phase.commit_sha = outcome["commit_sha"]
         next_state = PhaseState(details.get("then_state", PhaseState.EXECUTING.value))
     else:
-        phase.last_failure = (f"a person rejected the change ({approval.reason})"
-                              + (f": {note}" if note else ""))
+        phase.last_failure = f"a person rejected the change ({approval.reason})" + (
+            f": {note}" if note else ""
+        )
         next_state = PhaseState.EXECUTING
     details["decided"] = approval.status
     approval.details = details
     set_phase_state(session, phase, next_state)
-    session.add(DecisionLog(run_id=approval.run_id, phase_id=approval.phase_id, actor=by,
-                            decision=f"approval_{approval.status}",
-                            rationale=note or approval.reason,
-                            details={"approval_id": approval.id, "kind": approval.kind}))
+    session.add(
+        DecisionLog(
+            run_id=approval.run_id,
+            phase_id=approval.phase_id,
+            actor=by,
+            decision=f"approval_{approval.status}",
+            rationale=note or approval.reason,
+            details={"approval_id": approval.id, "kind": approval.kind},
+        )
+    )
     session.flush()
     return approval
 
 
 def approval_view(approval: Approval) -> dict[str, Any]:
     details = {k: v for k, v in approval.details.items() if k != "patch"}
-    return {"id": approval.id, "run_id": approval.run_id, "phase_id": approval.phase_id,
-            "kind": approval.kind, "status": approval.status, "reason": approval.reason,
-            "details": details, "requested_at": approval.requested_at.isoformat(),
-            "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
-            "decided_by": approval.decided_by, "decision_note": approval.decision_note}
+    return {
+        "id": approval.id,
+        "run_id": approval.run_id,
+        "phase_id": approval.phase_id,
+        "kind": approval.kind,
+        "status": approval.status,
+        "reason": approval.reason,
+        "details": details,
+        "requested_at": approval.requested_at.isoformat(),
+        "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
+        "decided_by": approval.decided_by,
+        "decision_note": approval.decision_note,
+    }

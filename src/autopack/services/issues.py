@@ -28,9 +28,17 @@ def _append_unique(values: list[Any], value: Any) -> tuple[list[Any], bool]:
     return [*values, value], True
 
 
-def record_issue(session: Session, phase: Phase, *, issue_key: str, severity: IssueSeverity,
-                 source: str, category: str, description: str = "",
-                 evidence_refs: list[str] | None = None) -> dict[str, Any]:
+def record_issue(
+    session: Session,
+    phase: Phase,
+    *,
+    issue_key: str,
+    severity: IssueSeverity,
+    source: str,
+    category: str,
+    description: str = "",
+    evidence_refs: list[str] | None = None,
+) -> dict[str, Any]:
     """Record one issue for ``phase`` at phase, run and project level (flush only).
 
     Returns the three entries, shaped like the original's record_issue response.
@@ -39,13 +47,21 @@ def record_issue(session: Session, phase: Phase, *, issue_key: str, severity: Is
     tier_key = f"{run.id}:{phase.tier.tier_id}"
     evidence = list(evidence_refs or [])
 
-    phase_issue = session.scalars(select(PhaseIssue).where(
-        PhaseIssue.phase_pk == phase.id, PhaseIssue.issue_key == issue_key)).one_or_none()
+    phase_issue = session.scalars(
+        select(PhaseIssue).where(PhaseIssue.phase_pk == phase.id, PhaseIssue.issue_key == issue_key)
+    ).one_or_none()
     if phase_issue is None:
-        phase_issue = PhaseIssue(run_id=run.id, phase_pk=phase.id, issue_key=issue_key,
-                                 severity=severity.value, source=source, category=category,
-                                 description=description, evidence_refs=evidence,
-                                 occurrence_count=1)
+        phase_issue = PhaseIssue(
+            run_id=run.id,
+            phase_pk=phase.id,
+            issue_key=issue_key,
+            severity=severity.value,
+            source=source,
+            category=category,
+            description=description,
+            evidence_refs=evidence,
+            occurrence_count=1,
+        )
         session.add(phase_issue)
     else:
         phase_issue.occurrence_count += 1
@@ -54,12 +70,20 @@ def record_issue(session: Session, phase: Phase, *, issue_key: str, severity: Is
         phase_issue.evidence_refs = sorted({*phase_issue.evidence_refs, *evidence})
         phase_issue.description = description or phase_issue.description
 
-    run_issue = session.scalars(select(RunIssue).where(
-        RunIssue.run_id == run.id, RunIssue.issue_key == issue_key)).one_or_none()
+    run_issue = session.scalars(
+        select(RunIssue).where(RunIssue.run_id == run.id, RunIssue.issue_key == issue_key)
+    ).one_or_none()
     if run_issue is None:
-        run_issue = RunIssue(run_id=run.id, issue_key=issue_key, severity=severity.value,
-                             category=category, occurrence_count=0, phase_ids=[], tier_ids=[],
-                             first_seen_phase_id=phase.phase_id)
+        run_issue = RunIssue(
+            run_id=run.id,
+            issue_key=issue_key,
+            severity=severity.value,
+            category=category,
+            occurrence_count=0,
+            phase_ids=[],
+            tier_ids=[],
+            first_seen_phase_id=phase.phase_id,
+        )
         session.add(run_issue)
     run_issue.occurrence_count += 1
     run_issue.last_seen_phase_id = phase.phase_id
@@ -70,10 +94,18 @@ def record_issue(session: Session, phase: Phase, *, issue_key: str, severity: Is
 
     backlog = session.get(ProjectIssue, issue_key)
     if backlog is None:
-        backlog = ProjectIssue(issue_key=issue_key, base_severity=severity.value,
-                               category=category, status=IssueStatus.OPEN.value,
-                               seen_in_runs=[], seen_in_tiers=[], first_seen_run_id=run.id,
-                               age_in_runs=0, age_in_tiers=0, occurrence_count=0)
+        backlog = ProjectIssue(
+            issue_key=issue_key,
+            base_severity=severity.value,
+            category=category,
+            status=IssueStatus.OPEN.value,
+            seen_in_runs=[],
+            seen_in_tiers=[],
+            first_seen_run_id=run.id,
+            age_in_runs=0,
+            age_in_tiers=0,
+            occurrence_count=0,
+        )
         session.add(backlog)
     backlog.occurrence_count += 1
     backlog.last_seen_run_id = run.id
@@ -95,8 +127,11 @@ def record_issue(session: Session, phase: Phase, *, issue_key: str, severity: Is
 
 
 def _backlog_status(entry: ProjectIssue) -> IssueStatus:
-    runs_limit = (CLEANUP_AFTER_RUNS_MAJOR if entry.base_severity == IssueSeverity.MAJOR.value
-                  else CLEANUP_AFTER_RUNS)
+    runs_limit = (
+        CLEANUP_AFTER_RUNS_MAJOR
+        if entry.base_severity == IssueSeverity.MAJOR.value
+        else CLEANUP_AFTER_RUNS
+    )
     if entry.age_in_runs >= runs_limit or entry.age_in_tiers >= CLEANUP_AFTER_TIERS:
         return IssueStatus.NEEDS_CLEANUP
     return IssueStatus.OPEN
@@ -104,29 +139,47 @@ def _backlog_status(entry: ProjectIssue) -> IssueStatus:
 
 def _refresh_counts(session: Session, phase: Phase) -> None:
     """Recompute distinct-issue counts for the phase, its tier and its run."""
+
     def counts(where: Any) -> tuple[int, int]:
         rows = session.scalars(select(PhaseIssue.severity).where(where)).all()
-        return (sum(1 for s in rows if s == IssueSeverity.MINOR.value),
-                sum(1 for s in rows if s == IssueSeverity.MAJOR.value))
+        return (
+            sum(1 for s in rows if s == IssueSeverity.MINOR.value),
+            sum(1 for s in rows if s == IssueSeverity.MAJOR.value),
+        )
 
     phase.minor_issues_count, phase.major_issues_count = counts(PhaseIssue.phase_pk == phase.id)
-    phase.issue_state = ("has_major_issues" if phase.major_issues_count
-                         else "has_minor_issues" if phase.minor_issues_count else "no_issues")
+    phase.issue_state = (
+        "has_major_issues"
+        if phase.major_issues_count
+        else "has_minor_issues"
+        if phase.minor_issues_count
+        else "no_issues"
+    )
     tier = phase.tier
     tier_phase_ids = [p.id for p in tier.phases]
     tier.minor_issues_count, tier.major_issues_count = counts(
-        PhaseIssue.phase_pk.in_(tier_phase_ids))
-    minor_ok = (tier.max_minor_issues_tolerated is None
-                or tier.minor_issues_count <= tier.max_minor_issues_tolerated)
-    tier.cleanliness = ("clean" if minor_ok
-                        and tier.major_issues_count <= tier.max_major_issues_tolerated
-                        else "not_clean")
+        PhaseIssue.phase_pk.in_(tier_phase_ids)
+    )
+    minor_ok = (
+        tier.max_minor_issues_tolerated is None
+        or tier.minor_issues_count <= tier.max_minor_issues_tolerated
+    )
+    tier.cleanliness = (
+        "clean"
+        if minor_ok and tier.major_issues_count <= tier.max_major_issues_tolerated
+        else "not_clean"
+    )
     run = phase.run
     run.minor_issues_count, run.major_issues_count = counts(PhaseIssue.run_id == run.id)
-    run.debt_status = ("excess_minor_issues" if run.minor_issues_count
-                       > run.max_minor_issues_total else "has_major_issues"
-                       if run.major_issues_count else "has_minor_issues"
-                       if run.minor_issues_count else "clean")
+    run.debt_status = (
+        "excess_minor_issues"
+        if run.minor_issues_count > run.max_minor_issues_total
+        else "has_major_issues"
+        if run.major_issues_count
+        else "has_minor_issues"
+        if run.minor_issues_count
+        else "clean"
+    )
     session.flush()
 
 
@@ -139,36 +192,56 @@ def close_issue(session: Session, issue_key: str) -> ProjectIssue | None:
 
 
 def issue_view(issue: PhaseIssue, phase: Phase) -> dict[str, Any]:
-    return {"phase_id": phase.phase_id, "phase_index": phase.phase_index,
-            "tier_id": phase.tier.tier_id, "issue_key": issue.issue_key,
-            "severity": issue.severity, "source": issue.source, "category": issue.category,
-            "description": issue.description, "evidence_refs": list(issue.evidence_refs),
-            "occurrence_count": issue.occurrence_count,
-            "minor_issue_count": phase.minor_issues_count,
-            "major_issue_count": phase.major_issues_count, "issue_state": phase.issue_state}
+    return {
+        "phase_id": phase.phase_id,
+        "phase_index": phase.phase_index,
+        "tier_id": phase.tier.tier_id,
+        "issue_key": issue.issue_key,
+        "severity": issue.severity,
+        "source": issue.source,
+        "category": issue.category,
+        "description": issue.description,
+        "evidence_refs": list(issue.evidence_refs),
+        "occurrence_count": issue.occurrence_count,
+        "minor_issue_count": phase.minor_issues_count,
+        "major_issue_count": phase.major_issues_count,
+        "issue_state": phase.issue_state,
+    }
 
 
 def run_issue_view(entry: RunIssue) -> dict[str, Any]:
-    return {"issue_key": entry.issue_key, "severity": entry.severity,
-            "category": entry.category, "occurrence_count": entry.occurrence_count,
-            "phase_ids": list(entry.phase_ids), "tier_ids": list(entry.tier_ids),
-            "first_seen_phase_id": entry.first_seen_phase_id,
-            "last_seen_phase_id": entry.last_seen_phase_id}
+    return {
+        "issue_key": entry.issue_key,
+        "severity": entry.severity,
+        "category": entry.category,
+        "occurrence_count": entry.occurrence_count,
+        "phase_ids": list(entry.phase_ids),
+        "tier_ids": list(entry.tier_ids),
+        "first_seen_phase_id": entry.first_seen_phase_id,
+        "last_seen_phase_id": entry.last_seen_phase_id,
+    }
 
 
 def backlog_view(entry: ProjectIssue) -> dict[str, Any]:
-    return {"issue_key": entry.issue_key, "base_severity": entry.base_severity,
-            "category": entry.category, "status": entry.status,
-            "age_in_runs": entry.age_in_runs, "age_in_tiers": entry.age_in_tiers,
-            "occurrence_count": entry.occurrence_count,
-            "seen_in_runs": list(entry.seen_in_runs), "seen_in_tiers": list(entry.seen_in_tiers),
-            "first_seen_run_id": entry.first_seen_run_id,
-            "last_seen_run_id": entry.last_seen_run_id}
+    return {
+        "issue_key": entry.issue_key,
+        "base_severity": entry.base_severity,
+        "category": entry.category,
+        "status": entry.status,
+        "age_in_runs": entry.age_in_runs,
+        "age_in_tiers": entry.age_in_tiers,
+        "occurrence_count": entry.occurrence_count,
+        "seen_in_runs": list(entry.seen_in_runs),
+        "seen_in_tiers": list(entry.seen_in_tiers),
+        "first_seen_run_id": entry.first_seen_run_id,
+        "last_seen_run_id": entry.last_seen_run_id,
+    }
 
 
 def run_issue_index(session: Session, run_id: str) -> dict[str, Any]:
-    rows = session.scalars(select(RunIssue).where(RunIssue.run_id == run_id)
-                           .order_by(RunIssue.issue_key)).all()
+    rows = session.scalars(
+        select(RunIssue).where(RunIssue.run_id == run_id).order_by(RunIssue.issue_key)
+    ).all()
     return {"run_id": run_id, "issues_by_key": {r.issue_key: run_issue_view(r) for r in rows}}
 
 
@@ -178,6 +251,7 @@ def project_backlog(session: Session) -> dict[str, Any]:
 
 
 def phase_issues(session: Session, phase: Phase) -> list[dict[str, Any]]:
-    rows = session.scalars(select(PhaseIssue).where(PhaseIssue.phase_pk == phase.id)
-                           .order_by(PhaseIssue.id)).all()
+    rows = session.scalars(
+        select(PhaseIssue).where(PhaseIssue.phase_pk == phase.id).order_by(PhaseIssue.id)
+    ).all()
     return [issue_view(r, phase) for r in rows]

@@ -14,8 +14,9 @@ from autopack.errors import NotFoundError
 def add_note(session: Session, note: str, *, run_id: str | None, notes_file: Path) -> HumanNote:
     """Store a note (optionally for a run) and append it to ``notes_file`` (Markdown)."""
     if run_id is not None and session.get(Run, run_id) is None:
-        raise NotFoundError(f"run {run_id!r} not found; omit run_id for a project-wide note",
-                            run_id=run_id)
+        raise NotFoundError(
+            f"run {run_id!r} not found; omit run_id for a project-wide note", run_id=run_id
+        )
     row = HumanNote(note=note, run_id=run_id)
     session.add(row)
     session.flush()

@@ -7,7 +7,8 @@ illegal transition, a crash) never loses what was submitted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,42 +21,62 @@ from autopack.db.session import unit_of_work
 from autopack.domain.results import AuditorRequest, AuditorResult, BuilderResult
 from autopack.domain.states import AttemptRole, IssueSeverity, PhaseState
 from autopack.domain.transitions import transition
-from autopack.errors import ApplyRejected, IllegalTransition, NotFoundError
+from autopack.errors import ApplyRejected, AutopackError, IllegalTransition, NotFoundError
 from autopack.services import issues as issue_service
 from autopack.services.runs import known_state
 
 
-def get_phase(session: Session, run_id: str, phase_id: str) -> Phase:
-    """Load a phase; NotFoundError names whichever of run or phase is missing."""
-    phase = session.scalars(select(Phase).where(
-        Phase.run_id == run_id, Phase.phase_id == phase_id)).one_or_none()
+def get_phase(session: Session, run_id: str, phase_id: str, *, check_state: bool = True) -> Phase:
+    """Load a phase; NotFoundError names whichever of run or phase is missing, and
+    InvalidStoredState a stored state the code does not know (unless ``check_state`` is
+    off, for writes that must not depend on the state, like storing a result)."""
+    phase = session.scalars(
+        select(Phase).where(Phase.run_id == run_id, Phase.phase_id == phase_id)
+    ).one_or_none()
     if phase is None:
         if session.get(Run, run_id) is None:
             raise NotFoundError(f"run {run_id!r} not found", run_id=run_id)
-        raise NotFoundError(f"phase {phase_id!r} not found in run {run_id!r}; "
-                            f"GET /runs/{run_id} lists its phases",
-                            run_id=run_id, phase_id=phase_id)
-    known_state(PhaseState, phase.state, table="phases", row_id=f"{run_id}/{phase_id}")
+        raise NotFoundError(
+            f"phase {phase_id!r} not found in run {run_id!r}; GET /runs/{run_id} lists its phases",
+            run_id=run_id,
+            phase_id=phase_id,
+        )
+    if check_state:
+        known_state(PhaseState, phase.state, table="phases", row_id=f"{run_id}/{phase_id}")
     return phase
 
 
-def set_phase_state(session: Session, phase: Phase, requested: PhaseState, *,
-                    reason: str | None = None, via: str | None = None,
-                    now: datetime | None = None) -> None:
+def set_phase_state(
+    session: Session,
+    phase: Phase,
+    requested: PhaseState,
+    *,
+    reason: str | None = None,
+    via: str | None = None,
+    now: datetime | None = None,
+) -> None:
     """Move a phase through the state machine; IllegalTransition (409) when refused.
 
     A QUEUED phase that receives a result has evidently started, so it passes through
     EXECUTING on the way, each step checked by the same table.
     """
-    if (phase.state == PhaseState.QUEUED.value and requested is not PhaseState.EXECUTING
-            and not transition("phase", phase.state, requested.value).accepted
-            and transition("phase", PhaseState.EXECUTING.value, requested.value).accepted):
+    if (
+        phase.state == PhaseState.QUEUED.value
+        and requested is not PhaseState.EXECUTING
+        and not transition("phase", phase.state, requested.value).accepted
+        and transition("phase", PhaseState.EXECUTING.value, requested.value).accepted
+    ):
         set_phase_state(session, phase, PhaseState.EXECUTING, now=now)
     result = transition("phase", phase.state, requested.value, via=via)
     if not result.accepted:
-        raise IllegalTransition(result.reason, current=phase.state, requested=requested.value,
-                                allowed=result.allowed, run_id=phase.run_id,
-                                phase_id=phase.phase_id)
+        raise IllegalTransition(
+            result.reason,
+            current=phase.state,
+            requested=requested.value,
+            allowed=result.allowed,
+            run_id=phase.run_id,
+            phase_id=phase.phase_id,
+        )
     now = now or utcnow()
     phase.state = requested.value
     if requested is PhaseState.EXECUTING and phase.started_at is None:
@@ -67,11 +88,19 @@ def set_phase_state(session: Session, phase: Phase, requested: PhaseState, *,
     session.flush()
 
 
-def update_phase_status(session: Session, run_id: str, phase_id: str, *, state: PhaseState,
-                        builder_attempts: int | None = None, tokens_used: int | None = None,
-                        minor_issues_count: int | None = None,
-                        major_issues_count: int | None = None, quality_level: str | None = None,
-                        quality_blocked: bool | None = None) -> Phase:
+def update_phase_status(
+    session: Session,
+    run_id: str,
+    phase_id: str,
+    *,
+    state: PhaseState,
+    builder_attempts: int | None = None,
+    tokens_used: int | None = None,
+    minor_issues_count: int | None = None,
+    major_issues_count: int | None = None,
+    quality_level: str | None = None,
+    quality_blocked: bool | None = None,
+) -> Phase:
     """The original's update_status, with the state change checked by the state machine."""
     phase = get_phase(session, run_id, phase_id)
     set_phase_state(session, phase, state)
@@ -98,24 +127,52 @@ def add_tokens(phase: Phase, tokens: int) -> None:
     phase.run.tokens_used += tokens
 
 
-def record_attempt(factory: sessionmaker[Session], run_id: str, phase_id: str, *,
-                   role: AttemptRole, status: str, payload: dict[str, Any],
-                   model: str | None = None, tokens_used: int = 0) -> int:
-    """Persist one agent result in its own transaction and return the attempt id."""
+def record_attempt(
+    factory: sessionmaker[Session],
+    run_id: str,
+    phase_id: str,
+    *,
+    role: AttemptRole,
+    status: str,
+    payload: dict[str, Any],
+    model: str | None = None,
+    tokens_used: int = 0,
+) -> int:
+    """Persist one agent result in its own transaction and return the attempt id.
+
+    Stored whatever the phase's state, even one the code does not know: the result must
+    never be lost to a problem that a later step reports."""
     with unit_of_work(factory) as session:
-        phase = get_phase(session, run_id, phase_id)
+        phase = get_phase(session, run_id, phase_id, check_state=False)
         number = 1 + len([a for a in phase.attempts if a.role == role.value])
-        attempt = PhaseAttempt(run_id=run_id, phase_pk=phase.id, role=role.value,
-                               attempt_number=number, status=status, payload=payload,
-                               model=model, tokens_used=tokens_used)
+        attempt = PhaseAttempt(
+            run_id=run_id,
+            phase_pk=phase.id,
+            role=role.value,
+            attempt_number=number,
+            status=status,
+            payload=payload,
+            model=model,
+            tokens_used=tokens_used,
+        )
         session.add(attempt)
         session.flush()
         return attempt.id
 
 
+@contextmanager
+def _after_attempt(attempt_id: int) -> Iterator[None]:
+    """Errors after an attempt was stored name it, so the caller knows nothing was lost."""
+    try:
+        yield
+    except AutopackError as exc:
+        exc.context.setdefault("attempt_id", attempt_id)
+        raise
+
+
 #: Applies a patch for a phase and returns the apply result (a JSON-able dict with at least
 #: ``applied``, ``no_op``, ``requires_approval``, ``commit_sha``), or raises ApplyRejected.
-ApplyHook = Callable[[Session, Phase, str, str], dict[str, Any]]
+ApplyHook = Callable[[Session, Phase, str, str], dict[str, Any] | None]
 
 
 @dataclass
@@ -128,9 +185,14 @@ class ResultOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def submit_builder_result(factory: sessionmaker[Session], run_id: str, phase_id: str,
-                          result: BuilderResult, *, apply: ApplyHook | None = None
-                          ) -> ResultOutcome:
+def submit_builder_result(
+    factory: sessionmaker[Session],
+    run_id: str,
+    phase_id: str,
+    result: BuilderResult,
+    *,
+    apply: ApplyHook | None = None,
+) -> ResultOutcome:
     """Store a Builder result, then apply its patch (when the run has a workspace), record
     its suggested issues and move the phase: success -> COMPLETE, needs_review -> GATE,
     failed -> stays EXECUTING while attempts remain, else FAILED.
@@ -138,36 +200,61 @@ def submit_builder_result(factory: sessionmaker[Session], run_id: str, phase_id:
     The attempt row is committed first; an apply rejection is stored on it and re-raised
     (ApplyRejected -> 422), and the phase state is left as it was.
     """
-    attempt_id = record_attempt(factory, run_id, phase_id, role=AttemptRole.BUILDER,
-                                status=result.status, payload=result.model_dump(mode="json"),
-                                tokens_used=result.tokens_used)
+    attempt_id = record_attempt(
+        factory,
+        run_id,
+        phase_id,
+        role=AttemptRole.BUILDER,
+        status=result.status,
+        payload=result.model_dump(mode="json"),
+        tokens_used=result.tokens_used,
+    )
     apply_result: dict[str, Any] | None = None
     if result.patch_content and apply is not None:
         try:
             with unit_of_work(factory) as session:
                 phase = get_phase(session, run_id, phase_id)
-                apply_result = apply(session, phase, result.patch_content,
-                                     f"[Builder] {phase_id}: {result.notes}".strip())
-                _store_apply(session, attempt_id, apply_result)
+                apply_result = apply(
+                    session,
+                    phase,
+                    result.patch_content,
+                    f"[Builder] {phase_id}: {result.notes}".strip(),
+                )
+                if apply_result is not None:
+                    _store_apply(session, attempt_id, apply_result)
         except ApplyRejected as exc:
             with unit_of_work(factory) as session:
-                _store_apply(session, attempt_id, {"applied": False, "rejected": True,
-                                                   "reason": exc.message,
-                                                   "failures": exc.failures, **exc.context})
+                _store_apply(
+                    session,
+                    attempt_id,
+                    {
+                        "applied": False,
+                        "rejected": True,
+                        "reason": exc.message,
+                        "failures": exc.failures,
+                        **exc.context,
+                    },
+                )
                 run = session.get(Run, run_id)
                 if run is not None:
                     run.apply_failures += 1
             exc.context["attempt_id"] = attempt_id
             raise
-    with unit_of_work(factory) as session:
+    with _after_attempt(attempt_id), unit_of_work(factory) as session:
         phase = get_phase(session, run_id, phase_id)
         phase.builder_attempts = max(phase.builder_attempts + 1, result.builder_attempts)
         add_tokens(phase, result.tokens_used)
         for issue in result.suggested_issues:
             issue_service.record_issue(
-                session, phase, issue_key=issue.issue_key, severity=issue.severity,
-                source=issue.source, category=issue.category, description=issue.description,
-                evidence_refs=issue.evidence_refs)
+                session,
+                phase,
+                issue_key=issue.issue_key,
+                severity=issue.severity,
+                source=issue.source,
+                category=issue.category,
+                description=issue.description,
+                evidence_refs=issue.evidence_refs,
+            )
         if apply_result and apply_result.get("requires_approval"):
             target = PhaseState.AWAITING_APPROVAL
         elif result.status == "success":
@@ -181,11 +268,34 @@ def submit_builder_result(factory: sessionmaker[Session], run_id: str, phase_id:
         reason = f"builder reported failure: {result.notes}" if result.status == "failed" else None
         if apply_result and apply_result.get("commit_sha"):
             phase.commit_sha = apply_result["commit_sha"]
-        set_phase_state(session, phase, target, reason=reason)
-        return ResultOutcome(attempt_id=attempt_id, phase_state=phase.state,
-                             message=f"Builder result processed for phase {phase_id}",
-                             commit_sha=(apply_result or {}).get("commit_sha"),
-                             apply=apply_result)
+        if target is PhaseState.AWAITING_APPROVAL:
+            from autopack.services.approvals import request_approval  # approvals imports us
+
+            then = {"success": PhaseState.COMPLETE, "needs_review": PhaseState.GATE}.get(
+                result.status, PhaseState.EXECUTING
+            )
+            request_approval(
+                session,
+                phase,
+                kind="large_deletion",
+                reason=(apply_result or {}).get("reason") or "large deletion",
+                details={
+                    "attempt_id": attempt_id,
+                    "patch": result.patch_content,
+                    "message": f"[Builder] {phase_id}: {result.notes}".strip(),
+                    "then_state": then.value,
+                    "net_deleted_lines": (apply_result or {}).get("net_deleted_lines"),
+                },
+            )
+        else:
+            set_phase_state(session, phase, target, reason=reason)
+        return ResultOutcome(
+            attempt_id=attempt_id,
+            phase_state=phase.state,
+            message=f"Builder result processed for phase {phase_id}",
+            commit_sha=(apply_result or {}).get("commit_sha"),
+            apply=apply_result,
+        )
 
 
 def _store_apply(session: Session, attempt_id: int, outcome: dict[str, Any]) -> None:
@@ -193,71 +303,134 @@ def _store_apply(session: Session, attempt_id: int, outcome: dict[str, Any]) -> 
     if attempt is None:
         return
     attempt.apply_result = outcome
-    attempt.apply_status = ("rejected" if outcome.get("rejected") else
-                            "requires_approval" if outcome.get("requires_approval") else
-                            "no_op" if outcome.get("no_op") else
-                            "applied" if outcome.get("applied") else "not_applied")
+    attempt.apply_status = (
+        "rejected"
+        if outcome.get("rejected")
+        else "requires_approval"
+        if outcome.get("requires_approval")
+        else "no_op"
+        if outcome.get("no_op")
+        else "applied"
+        if outcome.get("applied")
+        else "not_applied"
+    )
     session.flush()
 
 
-def request_auditor_review(session: Session, run_id: str, phase_id: str,
-                           request: AuditorRequest) -> Phase:
+def request_auditor_review(
+    session: Session, run_id: str, phase_id: str, request: AuditorRequest
+) -> Phase:
     """Mark a phase as waiting for the Auditor (GATE)."""
     phase = get_phase(session, run_id, phase_id)
     set_phase_state(session, phase, PhaseState.GATE)
     return phase
 
 
-def submit_auditor_result(factory: sessionmaker[Session], run_id: str, phase_id: str,
-                          result: AuditorResult, *, apply: ApplyHook | None = None
-                          ) -> ResultOutcome:
+def submit_auditor_result(
+    factory: sessionmaker[Session],
+    run_id: str,
+    phase_id: str,
+    result: AuditorResult,
+    *,
+    apply: ApplyHook | None = None,
+) -> ResultOutcome:
     """Store an Auditor verdict, record its issues, apply its suggested patches, and move
     the phase: approve -> COMPLETE, revise -> EXECUTING (back to the Builder),
     escalate -> FAILED (a person must look)."""
-    attempt_id = record_attempt(factory, run_id, phase_id, role=AttemptRole.AUDITOR,
-                                status=result.recommendation,
-                                payload=result.model_dump(mode="json"),
-                                tokens_used=result.tokens_used)
+    attempt_id = record_attempt(
+        factory,
+        run_id,
+        phase_id,
+        role=AttemptRole.AUDITOR,
+        status=result.recommendation,
+        payload=result.model_dump(mode="json"),
+        tokens_used=result.tokens_used,
+    )
     commit_shas: list[str] = []
-    with unit_of_work(factory) as session:
+    with _after_attempt(attempt_id), unit_of_work(factory) as session:
         phase = get_phase(session, run_id, phase_id)
         phase.auditor_attempts = max(phase.auditor_attempts + 1, result.auditor_attempts)
         add_tokens(phase, result.tokens_used)
         for issue in result.issues_found:
             issue_service.record_issue(
-                session, phase, issue_key=issue.issue_key, severity=issue.severity,
-                source="auditor", category=issue.category, description=issue.description,
-                evidence_refs=issue.evidence_refs)
+                session,
+                phase,
+                issue_key=issue.issue_key,
+                severity=issue.severity,
+                source="auditor",
+                category=issue.category,
+                description=issue.description,
+                evidence_refs=issue.evidence_refs,
+            )
         if apply is not None:
             for patch in result.suggested_patches:
-                outcome = apply(session, phase, patch.patch_content,
-                                f"[Auditor] {phase_id}: {patch.description}")
-                if outcome.get("commit_sha"):
+                outcome = apply(
+                    session,
+                    phase,
+                    patch.patch_content,
+                    f"[Auditor] {phase_id}: {patch.description}",
+                )
+                if outcome and outcome.get("commit_sha"):
                     commit_shas.append(outcome["commit_sha"])
-        target = {"approve": PhaseState.COMPLETE, "revise": PhaseState.EXECUTING,
-                  "escalate": PhaseState.FAILED}[result.recommendation]
-        reason = (f"auditor escalated: {result.review_notes}"
-                  if result.recommendation == "escalate" else None)
+        target = {
+            "approve": PhaseState.COMPLETE,
+            "revise": PhaseState.EXECUTING,
+            "escalate": PhaseState.FAILED,
+        }[result.recommendation]
+        reason = (
+            f"auditor escalated: {result.review_notes}"
+            if result.recommendation == "escalate"
+            else None
+        )
         set_phase_state(session, phase, target, reason=reason)
         return ResultOutcome(
-            attempt_id=attempt_id, phase_state=phase.state,
+            attempt_id=attempt_id,
+            phase_state=phase.state,
             message=f"Auditor result processed for phase {phase_id}",
-            extra={"recommendation": result.recommendation,
-                   "patches_applied": len(commit_shas), "commit_shas": commit_shas})
+            extra={
+                "recommendation": result.recommendation,
+                "patches_applied": len(commit_shas),
+                "commit_shas": commit_shas,
+            },
+        )
 
 
-def record_phase_issue(session: Session, run_id: str, phase_id: str, *, issue_key: str,
-                       severity: IssueSeverity, source: str, category: str,
-                       description: str = "", evidence_refs: list[str] | None = None
-                       ) -> dict[str, Any]:
+def record_phase_issue(
+    session: Session,
+    run_id: str,
+    phase_id: str,
+    *,
+    issue_key: str,
+    severity: IssueSeverity,
+    source: str,
+    category: str,
+    description: str = "",
+    evidence_refs: list[str] | None = None,
+) -> dict[str, Any]:
     phase = get_phase(session, run_id, phase_id)
-    return issue_service.record_issue(session, phase, issue_key=issue_key, severity=severity,
-                                      source=source, category=category,
-                                      description=description, evidence_refs=evidence_refs)
+    return issue_service.record_issue(
+        session,
+        phase,
+        issue_key=issue_key,
+        severity=severity,
+        source=source,
+        category=category,
+        description=description,
+        evidence_refs=evidence_refs,
+    )
 
 
 def attempts_view(phase: Phase) -> list[dict[str, Any]]:
-    return [{"id": a.id, "role": a.role, "attempt_number": a.attempt_number,
-             "status": a.status, "model": a.model, "tokens_used": a.tokens_used,
-             "apply_status": a.apply_status, "created_at": a.created_at.isoformat()}
-            for a in phase.attempts]
+    return [
+        {
+            "id": a.id,
+            "role": a.role,
+            "attempt_number": a.attempt_number,
+            "status": a.status,
+            "model": a.model,
+            "tokens_used": a.tokens_used,
+            "apply_status": a.apply_status,
+            "created_at": a.created_at.isoformat(),
+        }
+        for a in phase.attempts
+    ]

@@ -12,9 +12,11 @@ from autopack.domain.states import IssueStatus, PhaseState, RunState
 from autopack.services.issues import backlog_view
 from autopack.services.runs import get_run
 
-BUDGET_FAILURE_STATES = (RunState.DONE_FAILED_BUDGET_EXHAUSTED,
-                         RunState.DONE_FAILED_PHASE_LIMIT_EXCEEDED,
-                         RunState.DONE_FAILED_TOKEN_CAP_EXCEEDED)
+BUDGET_FAILURE_STATES = (
+    RunState.DONE_FAILED_BUDGET_EXHAUSTED,
+    RunState.DONE_FAILED_PHASE_LIMIT_EXCEEDED,
+    RunState.DONE_FAILED_TOKEN_CAP_EXCEEDED,
+)
 
 
 def _iso(value: Any) -> str | None:
@@ -30,14 +32,24 @@ def run_metrics(session: Session, state: RunState | None = None) -> dict[str, An
     if state is not None:
         query = query.where(Run.state == state.value)
     runs = session.scalars(query.order_by(Run.created_at)).all()
-    items = [{
-        "run_id": r.id, "state": r.state, "safety_profile": r.safety_profile,
-        "tokens_used": r.tokens_used, "token_cap": r.token_cap,
-        "token_utilization": _utilization(r), "minor_issues_count": r.minor_issues_count,
-        "major_issues_count": r.major_issues_count,
-        "max_minor_issues_total": r.max_minor_issues_total, "phase_count": len(r.phases),
-        "tier_count": len(r.tiers), "started_at": _iso(r.started_at),
-        "completed_at": _iso(r.completed_at)} for r in runs]
+    items = [
+        {
+            "run_id": r.id,
+            "state": r.state,
+            "safety_profile": r.safety_profile,
+            "tokens_used": r.tokens_used,
+            "token_cap": r.token_cap,
+            "token_utilization": _utilization(r),
+            "minor_issues_count": r.minor_issues_count,
+            "major_issues_count": r.major_issues_count,
+            "max_minor_issues_total": r.max_minor_issues_total,
+            "phase_count": len(r.phases),
+            "tier_count": len(r.tiers),
+            "started_at": _iso(r.started_at),
+            "completed_at": _iso(r.completed_at),
+        }
+        for r in runs
+    ]
     return {"total_runs": len(items), "runs": items}
 
 
@@ -53,12 +65,20 @@ def tier_metrics(session: Session, run_id: str) -> dict[str, Any]:
         states: dict[str, int] = {}
         for p in phases:
             states[p.state] = states.get(p.state, 0) + 1
-        tiers.append({
-            "tier_id": tier.tier_id, "tier_index": tier.tier_index, "name": tier.name,
-            "state": tier.state, "cleanliness": tier.cleanliness,
-            "minor_issues_count": tier.minor_issues_count,
-            "major_issues_count": tier.major_issues_count, "phase_count": len(phases),
-            "phase_states": states, "tokens_used": sum(p.tokens_used for p in phases)})
+        tiers.append(
+            {
+                "tier_id": tier.tier_id,
+                "tier_index": tier.tier_index,
+                "name": tier.name,
+                "state": tier.state,
+                "cleanliness": tier.cleanliness,
+                "minor_issues_count": tier.minor_issues_count,
+                "major_issues_count": tier.major_issues_count,
+                "phase_count": len(phases),
+                "phase_states": states,
+                "tokens_used": sum(p.tokens_used for p in phases),
+            }
+        )
     return {"run_id": run_id, "tier_count": len(tiers), "tiers": tiers}
 
 
@@ -69,8 +89,9 @@ def issue_backlog_summary(session: Session) -> dict[str, Any]:
     return {
         "total_issues": len(views),
         "open_count": sum(1 for v in views if v["status"] == IssueStatus.OPEN.value),
-        "needs_cleanup_count": sum(1 for v in views
-                                   if v["status"] == IssueStatus.NEEDS_CLEANUP.value),
+        "needs_cleanup_count": sum(
+            1 for v in views if v["status"] == IssueStatus.NEEDS_CLEANUP.value
+        ),
         "closed_count": sum(1 for v in views if v["status"] == IssueStatus.CLOSED.value),
         "top_aging_issues": views[:10],
         "needs_cleanup": [v for v in views if v["status"] == IssueStatus.NEEDS_CLEANUP.value],
@@ -79,18 +100,34 @@ def issue_backlog_summary(session: Session) -> dict[str, Any]:
 
 def budget_analysis(session: Session) -> dict[str, Any]:
     runs = session.scalars(
-        select(Run).where(Run.state.in_([s.value for s in BUDGET_FAILURE_STATES]))
-        .options(selectinload(Run.phases)).order_by(Run.created_at)).all()
-    failures = [{
-        "run_id": r.id, "state": r.state, "failure_reason": r.failure_reason,
-        "tokens_used": r.tokens_used, "token_cap": r.token_cap,
-        "token_utilization": _utilization(r), "phase_count": len(r.phases),
-        "max_phases": r.max_phases, "minor_issues_count": r.minor_issues_count,
-        "max_minor_issues_total": r.max_minor_issues_total,
-        "started_at": _iso(r.started_at), "completed_at": _iso(r.completed_at)} for r in runs]
+        select(Run)
+        .where(Run.state.in_([s.value for s in BUDGET_FAILURE_STATES]))
+        .options(selectinload(Run.phases))
+        .order_by(Run.created_at)
+    ).all()
+    failures: list[dict[str, Any]] = [
+        {
+            "run_id": r.id,
+            "state": r.state,
+            "failure_reason": r.failure_reason,
+            "tokens_used": r.tokens_used,
+            "token_cap": r.token_cap,
+            "token_utilization": _utilization(r),
+            "phase_count": len(r.phases),
+            "max_phases": r.max_phases,
+            "minor_issues_count": r.minor_issues_count,
+            "max_minor_issues_total": r.max_minor_issues_total,
+            "started_at": _iso(r.started_at),
+            "completed_at": _iso(r.completed_at),
+        }
+        for r in runs
+    ]
     average = (sum(f["token_utilization"] for f in failures) / len(failures)) if failures else 0.0
-    return {"total_budget_failures": len(failures), "average_token_utilization": average,
-            "failures": failures}
+    return {
+        "total_budget_failures": len(failures),
+        "average_token_utilization": average,
+        "failures": failures,
+    }
 
 
 def run_summary(session: Session, run_id: str) -> dict[str, Any]:
@@ -99,40 +136,84 @@ def run_summary(session: Session, run_id: str) -> dict[str, Any]:
     tiers = []
     for tier in run.tiers:
         phases = _tier_phases(run, tier)
-        tiers.append({"tier_id": tier.tier_id, "name": tier.name, "state": tier.state,
-                      "cleanliness": tier.cleanliness, "phase_count": len(phases),
-                      "minor_issues": tier.minor_issues_count,
-                      "major_issues": tier.major_issues_count,
-                      "tokens_used": sum(p.tokens_used for p in phases)})
-    phases = []
-    for phase in session.scalars(select(Phase).where(Phase.run_id == run_id)
-                                 .options(selectinload(Phase.attempts))
-                                 .order_by(Phase.phase_index)).all():
-        phases.append({
-            "phase_id": phase.phase_id, "phase_index": phase.phase_index, "name": phase.name,
-            "tier_id": phase.tier.tier_id, "state": phase.state, "task_category": phase.task_category,
-            "complexity": phase.complexity, "builder_attempts": phase.builder_attempts,
-            "auditor_attempts": phase.auditor_attempts, "tokens_used": phase.tokens_used,
-            "minor_issues": phase.minor_issues_count, "major_issues": phase.major_issues_count,
-            "commit_sha": phase.commit_sha, "last_failure": phase.last_failure,
-            "attempts": [{"id": a.id, "role": a.role, "attempt_number": a.attempt_number,
-                          "status": a.status, "tokens_used": a.tokens_used,
-                          "apply_status": a.apply_status, "model": a.model,
-                          "created_at": _iso(a.created_at)} for a in phase.attempts]})
+        tiers.append(
+            {
+                "tier_id": tier.tier_id,
+                "name": tier.name,
+                "state": tier.state,
+                "cleanliness": tier.cleanliness,
+                "phase_count": len(phases),
+                "minor_issues": tier.minor_issues_count,
+                "major_issues": tier.major_issues_count,
+                "tokens_used": sum(p.tokens_used for p in phases),
+            }
+        )
+    phase_views: list[dict[str, Any]] = []
+    for phase in session.scalars(
+        select(Phase)
+        .where(Phase.run_id == run_id)
+        .options(selectinload(Phase.attempts))
+        .order_by(Phase.phase_index)
+    ).all():
+        phase_views.append(
+            {
+                "phase_id": phase.phase_id,
+                "phase_index": phase.phase_index,
+                "name": phase.name,
+                "tier_id": phase.tier.tier_id,
+                "state": phase.state,
+                "task_category": phase.task_category,
+                "complexity": phase.complexity,
+                "builder_attempts": phase.builder_attempts,
+                "auditor_attempts": phase.auditor_attempts,
+                "tokens_used": phase.tokens_used,
+                "minor_issues": phase.minor_issues_count,
+                "major_issues": phase.major_issues_count,
+                "commit_sha": phase.commit_sha,
+                "last_failure": phase.last_failure,
+                "attempts": [
+                    {
+                        "id": a.id,
+                        "role": a.role,
+                        "attempt_number": a.attempt_number,
+                        "status": a.status,
+                        "tokens_used": a.tokens_used,
+                        "apply_status": a.apply_status,
+                        "model": a.model,
+                        "created_at": _iso(a.created_at),
+                    }
+                    for a in phase.attempts
+                ],
+            }
+        )
     return {
-        "run_id": run.id, "name": run.name, "state": run.state,
-        "safety_profile": run.safety_profile, "run_scope": run.run_scope,
-        "failure_reason": run.failure_reason, "branch": run.branch,
-        "budgets": {"tokens_used": run.tokens_used, "token_cap": run.token_cap,
-                    "token_utilization": _utilization(run), "phase_count": len(run.phases),
-                    "max_phases": run.max_phases, "ci_runs_used": run.ci_runs_used,
-                    "ci_run_cap": run.ci_run_cap,
-                    "max_duration_minutes": run.max_duration_minutes},
-        "issues": {"minor_count": run.minor_issues_count, "major_count": run.major_issues_count,
-                   "max_minor_total": run.max_minor_issues_total,
-                   "distinct_issues": len(distinct)},
-        "tiers": tiers, "phases": phases,
-        "started_at": _iso(run.started_at), "completed_at": _iso(run.completed_at),
+        "run_id": run.id,
+        "name": run.name,
+        "state": run.state,
+        "safety_profile": run.safety_profile,
+        "run_scope": run.run_scope,
+        "failure_reason": run.failure_reason,
+        "branch": run.branch,
+        "budgets": {
+            "tokens_used": run.tokens_used,
+            "token_cap": run.token_cap,
+            "token_utilization": _utilization(run),
+            "phase_count": len(run.phases),
+            "max_phases": run.max_phases,
+            "ci_runs_used": run.ci_runs_used,
+            "ci_run_cap": run.ci_run_cap,
+            "max_duration_minutes": run.max_duration_minutes,
+        },
+        "issues": {
+            "minor_count": run.minor_issues_count,
+            "major_count": run.major_issues_count,
+            "max_minor_total": run.max_minor_issues_total,
+            "distinct_issues": len(distinct),
+        },
+        "tiers": tiers,
+        "phases": phase_views,
+        "started_at": _iso(run.started_at),
+        "completed_at": _iso(run.completed_at),
     }
 
 
@@ -143,8 +224,7 @@ def dashboard_run_status(session: Session, run_id: str) -> dict[str, Any]:
     done = {PhaseState.COMPLETE.value, PhaseState.SKIPPED.value}
     completed_phases = sum(1 for p in phases if p.state in done)
     completed_tiers = sum(1 for t in run.tiers if t.state in ("COMPLETE", "SKIPPED"))
-    current = next((p for p in phases if p.state not in done | {PhaseState.FAILED.value}),
-                   None)
+    current = next((p for p in phases if p.state not in done | {PhaseState.FAILED.value}), None)
     warnings = []
     if current is not None and current.quality_blocked:
         warnings.append(f"Phase {current.phase_id} is blocked by quality gate")
@@ -154,18 +234,24 @@ def dashboard_run_status(session: Session, run_id: str) -> dict[str, Any]:
         warnings.append(f"Phase {current.phase_id} is waiting for approval")
     total_phases, total_tiers = len(phases), len(run.tiers)
     return {
-        "run_id": run.id, "state": run.state,
+        "run_id": run.id,
+        "state": run.state,
         "current_tier_name": current.tier.name if current else None,
         "current_phase_name": current.name if current else None,
         "current_tier_index": current.tier.tier_index if current else None,
         "current_phase_index": current.phase_index if current else None,
-        "total_tiers": total_tiers, "total_phases": total_phases,
-        "completed_tiers": completed_tiers, "completed_phases": completed_phases,
+        "total_tiers": total_tiers,
+        "total_phases": total_phases,
+        "completed_tiers": completed_tiers,
+        "completed_phases": completed_phases,
         "percent_complete": round(100.0 * completed_phases / total_phases, 2)
-        if total_phases else 0.0,
+        if total_phases
+        else 0.0,
         "tiers_percent_complete": round(100.0 * completed_tiers / total_tiers, 2)
-        if total_tiers else 0.0,
-        "tokens_used": run.tokens_used, "token_cap": run.token_cap,
+        if total_tiers
+        else 0.0,
+        "tokens_used": run.tokens_used,
+        "token_cap": run.token_cap,
         "token_utilization": _utilization(run),
         "minor_issues_count": run.minor_issues_count,
         "major_issues_count": run.major_issues_count,
@@ -176,6 +262,11 @@ def dashboard_run_status(session: Session, run_id: str) -> dict[str, Any]:
 
 
 def tiers_with_phases(session: Session, run_id: str) -> list[Tier]:
-    return list(session.scalars(select(Tier).where(Tier.run_id == run_id)
-                                .options(selectinload(Tier.phases))
-                                .order_by(Tier.tier_index)).all())
+    return list(
+        session.scalars(
+            select(Tier)
+            .where(Tier.run_id == run_id)
+            .options(selectinload(Tier.phases))
+            .order_by(Tier.tier_index)
+        ).all()
+    )

@@ -9,17 +9,20 @@ from autopack.api.deps import RateLimiter, require_api_key
 
 def register_routes(app: FastAPI) -> None:
     """Mount every router; all but /health require an API key when keys are configured."""
-    from autopack.api.routes import dashboard, health, issues, phases, reports, runs
+    from autopack.api.routes import (
+        approvals,
+        dashboard,
+        execution,
+        health,
+        issues,
+        llm,
+        phases,
+        reports,
+        runs,
+    )
 
     app.state.run_rate_limiter = RateLimiter(app.state.settings.run_create_rate_per_minute)
     app.include_router(health.router)
     protected = [Depends(require_api_key)]
-    for module in (runs, phases, issues, reports, dashboard):
+    for module in (runs, execution, phases, approvals, issues, reports, dashboard, llm):
         app.include_router(module.router, dependencies=protected)
-    for name in EXTRA_ROUTERS:
-        module = __import__(f"autopack.api.routes.{name}", fromlist=["router"])
-        app.include_router(module.router, dependencies=protected)
-
-
-#: Route modules of optional capabilities, mounted when present.
-EXTRA_ROUTERS: list[str] = []

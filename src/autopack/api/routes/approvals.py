@@ -6,9 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session, sessionmaker
 
-from autopack.api.deps import SessionDep
-from autopack.domain.states import ApprovalStatus
+from autopack.api.deps import FactoryDep, SessionDep
+from autopack.db.orm import Run
+from autopack.db.session import unit_of_work
+from autopack.domain.states import ApprovalStatus, RunState
 from autopack.services import approvals as approval_service
 from autopack.services.approvals import ApproveHook
 
@@ -40,32 +43,47 @@ def list_approvals(
 
 @router.post("/approvals/{approval_id}/approve", responses=_ERRORS)
 def approve(
-    approval_id: int, session: SessionDep, request: Request, body: Decision | None = None
+    approval_id: int, factory: FactoryDep, request: Request, body: Decision | None = None
 ) -> dict[str, Any]:
-    """Approve: the held change is applied and the phase continues."""
-    body = body or Decision()
-    approval = approval_service.decide(
-        session, approval_id, approve=True, by=body.decided_by, note=body.note, apply=_hook(request)
-    )
-    _resume(request, approval.run_id)
-    return approval_service.approval_view(approval)
+    """Approve: the held change is applied and the phase continues (a run this server was
+    executing resumes)."""
+    return _decide(approval_id, True, body or Decision(), factory, request)
 
 
 @router.post("/approvals/{approval_id}/reject", responses=_ERRORS)
 def reject(
-    approval_id: int, session: SessionDep, request: Request, body: Decision | None = None
+    approval_id: int, factory: FactoryDep, request: Request, body: Decision | None = None
 ) -> dict[str, Any]:
     """Reject: the held change is discarded and the Builder is told why."""
-    body = body or Decision()
-    approval = approval_service.decide(
-        session, approval_id, approve=False, by=body.decided_by, note=body.note
-    )
-    _resume(request, approval.run_id)
-    return approval_service.approval_view(approval)
+    return _decide(approval_id, False, body or Decision(), factory, request)
 
 
-def _resume(request: Request, run_id: str) -> None:
-    """If this server was executing the run, continue it once the decision is committed."""
+def _decide(
+    approval_id: int,
+    approve: bool,
+    body: Decision,
+    factory: sessionmaker[Session],
+    request: Request,
+) -> dict[str, Any]:
+    with unit_of_work(factory) as session:
+        approval = approval_service.decide(
+            session,
+            approval_id,
+            approve=approve,
+            by=body.decided_by,
+            note=body.note,
+            apply=_hook(request),
+        )
+        view = approval_service.approval_view(approval)
+        run = session.get(Run, approval.run_id)
+        parked = (
+            run is not None
+            and run.state == RunState.PHASE_EXECUTION.value
+            and (run.lease_owner is None)
+            and run.repo_path is not None
+        )
+    # Committed: a run parked for this decision continues in the background.
     pool = getattr(request.app.state, "executor_pool", None)
-    if pool is not None:
-        pool.resume_after_commit(run_id)
+    if pool is not None and parked:
+        pool.submit(view["run_id"])
+    return view

@@ -20,11 +20,16 @@ def dashboard_run_status(run_id: str, session: SessionDep) -> dict[str, Any]:
 
 
 @router.post("/dashboard/human-notes", responses={404: {"description": "Unknown run"}})
-def add_human_note(body: HumanNoteRequest, session: SessionDep,
-                   settings: SettingsDep) -> dict[str, Any]:
+def add_human_note(
+    body: HumanNoteRequest, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Leave a note for Autopack (and for people): stored, and appended to
     ``HOME/human_notes.md``. Notes are given to the Builder of later attempts."""
     notes_file = settings.home / "human_notes.md"
     row = notes.add_note(session, body.note, run_id=body.run_id, notes_file=notes_file)
-    return {"message": "Note added successfully", "id": row.id,
-            "timestamp": row.created_at.isoformat(), "notes_file": str(notes_file)}
+    return {
+        "message": "Note added successfully",
+        "id": row.id,
+        "timestamp": row.created_at.isoformat(),
+        "notes_file": str(notes_file),
+    }

@@ -15,8 +15,11 @@ from autopack.services import apikeys
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthResponse,
-            responses={503: {"description": "The database is unusable"}})
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    responses={503: {"description": "The database is unusable"}},
+)
 def health(request: Request) -> JSONResponse:
     """Liveness and identity. 503 when the database cannot be queried or its schema
     revision differs from the code's."""
@@ -34,8 +37,12 @@ def health(request: Request) -> JSONResponse:
         status, code = "degraded", 503
     if revision != expected:
         status, code = "degraded", 503
-    body = HealthResponse(status=status, version=__version__,  # type: ignore[arg-type]
-                          database=describe_database(db.engine), schema_revision=revision,
-                          expected_revision=expected,
-                          auth="api_key" if has_keys else "loopback_only")
+    body = HealthResponse(
+        status=status,
+        version=__version__,
+        database=describe_database(db.engine),
+        schema_revision=revision,
+        expected_revision=expected,
+        auth="api_key" if has_keys else "loopback_only",
+    )
     return JSONResponse(body.model_dump(mode="json"), status_code=code)

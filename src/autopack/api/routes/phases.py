@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 
@@ -22,9 +22,11 @@ from autopack.services.phases import ApplyHook
 
 router = APIRouter(tags=["phases"])
 PREFIX = "/runs/{run_id}/phases/{phase_id}"
-_ERRORS = {404: {"description": "Unknown run or phase"},
-           409: {"description": "Illegal state transition"},
-           422: {"description": "Invalid body, or the patch was rejected by governed apply"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown run or phase"},
+    409: {"description": "Illegal state transition"},
+    422: {"description": "Invalid body, or the patch was rejected by governed apply"},
+}
 
 
 def _apply_hook(request: Request) -> ApplyHook | None:
@@ -36,23 +38,31 @@ def _check_ids(run_id: str, phase_id: str, body_run: str, body_phase: str) -> No
     if body_run != run_id or body_phase != phase_id:
         raise ValidationError(
             f"the body names run {body_run!r} / phase {body_phase!r} but the URL names "
-            f"{run_id!r} / {phase_id!r}; they must match", field="run_id/phase_id")
+            f"{run_id!r} / {phase_id!r}; they must match",
+            field="run_id/phase_id",
+        )
 
 
 @router.post(f"{PREFIX}/update_status", response_model=PhaseUpdateResponse, responses=_ERRORS)
-def update_status(run_id: str, phase_id: str, update: PhaseStatusUpdate,
-                  session: SessionDep) -> PhaseUpdateResponse:
+def update_status(
+    run_id: str, phase_id: str, update: PhaseStatusUpdate, session: SessionDep
+) -> PhaseUpdateResponse:
     """Move a phase to a new state (checked by the state machine) and update counters."""
-    phase = phase_service.update_phase_status(session, run_id, phase_id,
-                                              **update.model_dump())
-    return PhaseUpdateResponse(message=f"Phase {phase_id} updated to state {phase.state}",
-                               phase=PhaseResponse.of(phase))
+    phase = phase_service.update_phase_status(session, run_id, phase_id, **update.model_dump())
+    return PhaseUpdateResponse(
+        message=f"Phase {phase_id} updated to state {phase.state}", phase=PhaseResponse.of(phase)
+    )
 
 
-@router.post(f"{PREFIX}/builder_result", response_model=ResultResponse, responses=_ERRORS,
-             response_model_exclude_none=True)
-def builder_result(run_id: str, phase_id: str, result: BuilderResult, factory: FactoryDep,
-                   request: Request) -> ResultResponse:
+@router.post(
+    f"{PREFIX}/builder_result",
+    response_model=ResultResponse,
+    responses=_ERRORS,
+    response_model_exclude_none=True,
+)
+def builder_result(
+    run_id: str, phase_id: str, result: BuilderResult, factory: FactoryDep, request: Request
+) -> ResultResponse:
     """Submit a Builder result (the original BuilderResult body).
 
     The result is stored as a phase attempt before anything else happens. When the run
@@ -60,40 +70,61 @@ def builder_result(run_id: str, phase_id: str, result: BuilderResult, factory: F
     422 problem naming the edit and the reason, and the stored attempt keeps it.
     """
     _check_ids(run_id, phase_id, result.run_id, result.phase_id)
-    outcome = phase_service.submit_builder_result(factory, run_id, phase_id, result,
-                                                  apply=_apply_hook(request))
-    return ResultResponse(message=outcome.message, attempt_id=outcome.attempt_id,
-                          phase_state=outcome.phase_state, commit_sha=outcome.commit_sha,
-                          apply=outcome.apply)
+    outcome = phase_service.submit_builder_result(
+        factory, run_id, phase_id, result, apply=_apply_hook(request)
+    )
+    return ResultResponse(
+        message=outcome.message,
+        attempt_id=outcome.attempt_id,
+        phase_state=outcome.phase_state,
+        commit_sha=outcome.commit_sha,
+        apply=outcome.apply,
+    )
 
 
 @router.post(f"{PREFIX}/auditor_request", responses=_ERRORS)
-def auditor_request(run_id: str, phase_id: str, body: AuditorRequest,
-                    session: SessionDep) -> dict[str, str | None]:
+def auditor_request(
+    run_id: str, phase_id: str, body: AuditorRequest, session: SessionDep
+) -> dict[str, str | None]:
     """Ask for an Auditor review: the phase moves to GATE."""
     _check_ids(run_id, phase_id, body.run_id, body.phase_id)
     phase = phase_service.request_auditor_review(session, run_id, phase_id, body)
-    return {"message": f"Auditor review requested for phase {phase_id}",
-            "review_focus": body.review_focus, "auditor_profile": body.auditor_profile,
-            "phase_state": phase.state}
+    return {
+        "message": f"Auditor review requested for phase {phase_id}",
+        "review_focus": body.review_focus,
+        "auditor_profile": body.auditor_profile,
+        "phase_state": phase.state,
+    }
 
 
-@router.post(f"{PREFIX}/auditor_result", response_model=ResultResponse, responses=_ERRORS,
-             response_model_exclude_none=True)
-def auditor_result(run_id: str, phase_id: str, result: AuditorResult, factory: FactoryDep,
-                   request: Request) -> ResultResponse:
+@router.post(
+    f"{PREFIX}/auditor_result",
+    response_model=ResultResponse,
+    responses=_ERRORS,
+    response_model_exclude_none=True,
+)
+def auditor_result(
+    run_id: str, phase_id: str, result: AuditorResult, factory: FactoryDep, request: Request
+) -> ResultResponse:
     """Submit an Auditor verdict: approve -> COMPLETE, revise -> EXECUTING,
     escalate -> FAILED. Issues found are recorded at phase, run and project level."""
     _check_ids(run_id, phase_id, result.run_id, result.phase_id)
-    outcome = phase_service.submit_auditor_result(factory, run_id, phase_id, result,
-                                                  apply=_apply_hook(request))
-    return ResultResponse(message=outcome.message, attempt_id=outcome.attempt_id,
-                          phase_state=outcome.phase_state, **outcome.extra)
+    outcome = phase_service.submit_auditor_result(
+        factory, run_id, phase_id, result, apply=_apply_hook(request)
+    )
+    return ResultResponse(
+        message=outcome.message,
+        attempt_id=outcome.attempt_id,
+        phase_state=outcome.phase_state,
+        **outcome.extra,
+    )
 
 
 @router.post(f"{PREFIX}/record_issue", responses=_ERRORS)
 def record_issue(
-    run_id: str, phase_id: str, session: SessionDep,
+    run_id: str,
+    phase_id: str,
+    session: SessionDep,
     body: Annotated[RecordIssueRequest | None, Body()] = None,
     issue_key: Annotated[str | None, Query(max_length=200)] = None,
     severity: IssueSeverity | None = None,
@@ -110,13 +141,26 @@ def record_issue(
             raise ValidationError(
                 "send the issue as a JSON body {issue_key, severity, source, category, ...} "
                 "or as query parameters; issue_key and severity are required",
-                field="issue_key" if not issue_key else "severity")
-        body = RecordIssueRequest(issue_key=issue_key, severity=severity,
-                                  source=source or "api", category=category or "general",
-                                  task_category=task_category, complexity=complexity,
-                                  evidence_refs=evidence_refs or [])
+                field="issue_key" if not issue_key else "severity",
+            )
+        body = RecordIssueRequest(
+            issue_key=issue_key,
+            severity=severity,
+            source=source or "api",
+            category=category or "general",
+            task_category=task_category,
+            complexity=complexity,
+            evidence_refs=evidence_refs or [],
+        )
     entries = phase_service.record_phase_issue(
-        session, run_id, phase_id, issue_key=body.issue_key, severity=body.severity,
-        source=body.source, category=body.category, description=body.description,
-        evidence_refs=body.evidence_refs)
+        session,
+        run_id,
+        phase_id,
+        issue_key=body.issue_key,
+        severity=body.severity,
+        source=body.source,
+        category=body.category,
+        description=body.description,
+        evidence_refs=body.evidence_refs,
+    )
     return {"message": f"Issue {body.issue_key} recorded", **entries}

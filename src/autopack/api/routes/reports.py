@@ -11,7 +11,7 @@ from autopack.domain.states import RunState
 from autopack.services import reports
 
 router = APIRouter(tags=["metrics and reports"])
-_404 = {404: {"description": "Unknown run"}}
+_404: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown run"}}
 
 
 @router.get("/metrics/runs")

@@ -1,0 +1,90 @@
+"""`autopack approvals list|approve|reject`: a person's decision on held changes."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from autopack.cli.main import app
+from autopack.cli.output import console, database, print_json, settings
+from autopack.db.session import unit_of_work
+from autopack.domain.states import ApprovalStatus
+from autopack.services import approvals as approval_service
+from autopack.services import integration
+
+approvals_app = typer.Typer(
+    help="Changes waiting for a person (large deletions).", no_args_is_help=True
+)
+app.add_typer(approvals_app, name="approvals")
+
+
+@approvals_app.command("list")
+def approvals_list(
+    status: ApprovalStatus = typer.Option(None, help="Only approvals with this status."),
+    run_id: str = typer.Option(None, "--run", help="Only this run's approvals."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List approvals, oldest first."""
+    db = database()
+    with db.factory() as session:
+        rows = [
+            approval_service.approval_view(a)
+            for a in approval_service.list_approvals(session, status=status, run_id=run_id)
+        ]
+    db.dispose()
+    if as_json:
+        print_json({"approvals": rows})
+        return
+    table = Table("id", "run", "phase", "kind", "status", "reason", "requested")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["run_id"],
+            row["phase_id"],
+            row["kind"],
+            row["status"],
+            row["reason"],
+            row["requested_at"],
+        )
+    console.print(table)
+
+
+def _decide(approval_id: int, approve: bool, by: str, note: str) -> None:
+    cfg = settings()
+    db = database()
+    with unit_of_work(db.factory) as session:
+        approval = approval_service.decide(
+            session,
+            approval_id,
+            approve=approve,
+            by=by,
+            note=note,
+            apply=lambda s, p, a: integration.apply_approved(s, p, a, settings=cfg),
+        )
+        view = approval_service.approval_view(approval)
+    db.dispose()
+    console.print(
+        f"approval {approval_id} {view['status']} (run {view['run_id']}, phase "
+        f"{view['phase_id']}). Continue the run with "
+        f"`autopack run --resume {view['run_id']}`."
+    )
+
+
+@approvals_app.command("approve")
+def approvals_approve(
+    approval_id: int = typer.Argument(..., help="The approval's id."),
+    by: str = typer.Option("cli", "--by", help="Who decides."),
+    note: str = typer.Option("", "--note", help="Why."),
+) -> None:
+    """Approve a held change: it is applied and the phase continues."""
+    _decide(approval_id, True, by, note)
+
+
+@approvals_app.command("reject")
+def approvals_reject(
+    approval_id: int = typer.Argument(..., help="The approval's id."),
+    by: str = typer.Option("cli", "--by", help="Who decides."),
+    note: str = typer.Option("", "--note", help="Why (told to the Builder)."),
+) -> None:
+    """Reject a held change: it is discarded and the Builder tries again, told why."""
+    _decide(approval_id, False, by, note)

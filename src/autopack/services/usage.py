@@ -1,0 +1,267 @@
+"""Token usage and cost: recording every LLM call, summaries, estimator telemetry.
+
+Recording functions take the caller's session and only ``flush()``; the caller commits.
+For the executor, :func:`make_usage_sink` and :func:`make_estimation_sink` wrap them in
+their own unit of work per call, so spend is committed the moment it happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from autopack.config import ProviderQuota, load_models_config
+from autopack.db.orm import LlmUsageEvent, Phase, Run, Tier, TokenEstimationEvent
+from autopack.db.session import unit_of_work
+from autopack.errors import NotFoundError
+from autopack.llm.base import Completion, LLMRequest
+from autopack.llm.calibration import DEFAULT_MIN_SAMPLES, CalibrationRow, Sample, calibrate
+from autopack.llm.client import EstimationRecord, EstimationSink, UsageSink
+from autopack.llm.estimator import EstimatorConfig, TokenEstimator
+from autopack.llm.pricing import PriceTable
+
+Period = Literal["day", "week", "month"]
+PERIOD_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
+
+
+def record_usage(
+    session: Session,
+    *,
+    completion: Completion,
+    request: LLMRequest,
+    pricing: PriceTable | None = None,
+) -> LlmUsageEvent:
+    """Write one ``llm_usage_events`` row and add its total to the run's, the phase's and
+    the phase's tier's ``tokens_used``, in the caller's transaction.
+
+    Splits are stored as reported (NULL when the provider gave only a total); the cost
+    comes from ``pricing`` (default: the bundled price table) and is NULL when unknown.
+    Raises NotFoundError for a run or phase id that does not exist.
+    """
+    prices = pricing if pricing is not None else load_models_config().price_table()
+    usage = completion.usage
+    tier_pk: int | None = None
+    phase_pk: int | None = None
+    if request.run_id is not None:
+        if session.get(Run, request.run_id) is None:
+            raise NotFoundError(f"usage for unknown run {request.run_id!r}", run_id=request.run_id)
+        if request.phase_id is not None:
+            row = session.execute(
+                select(Phase.id, Phase.tier_pk).where(
+                    Phase.run_id == request.run_id, Phase.phase_id == request.phase_id
+                )
+            ).first()
+            if row is None:
+                raise NotFoundError(
+                    f"usage for unknown phase {request.phase_id!r} of run {request.run_id!r}",
+                    run_id=request.run_id,
+                    phase_id=request.phase_id,
+                )
+            phase_pk, tier_pk = row[0], row[1]
+    event = LlmUsageEvent(
+        provider=completion.provider,
+        model=completion.model,
+        role=request.role,
+        run_id=request.run_id,
+        phase_id=request.phase_id,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        exact=usage.exact,
+        cost_usd=prices.cost_usd(completion.model, usage),
+        latency_ms=completion.latency_ms,
+        stop_reason=completion.stop_reason,
+        truncated=completion.truncated,
+    )
+    session.add(event)
+    total = usage.total_tokens
+    # Increments in SQL, not read-modify-write, so concurrent workers never lose tokens.
+    if request.run_id is not None:
+        session.execute(
+            update(Run).where(Run.id == request.run_id).values(tokens_used=Run.tokens_used + total)
+        )
+    if phase_pk is not None:
+        session.execute(
+            update(Phase).where(Phase.id == phase_pk).values(tokens_used=Phase.tokens_used + total)
+        )
+    if tier_pk is not None:
+        session.execute(
+            update(Tier).where(Tier.id == tier_pk).values(tokens_used=Tier.tokens_used + total)
+        )
+    session.flush()
+    return event
+
+
+def record_estimation(session: Session, record: EstimationRecord) -> TokenEstimationEvent:
+    """Write one ``token_estimation_events`` row (estimate, budget, actual, truncation)."""
+    estimate = record.estimate
+    event = TokenEstimationEvent(
+        run_id=record.run_id,
+        phase_id=record.phase_id,
+        model=record.model,
+        task_category=estimate.category,
+        complexity=estimate.complexity,
+        builder_mode=estimate.builder_mode,
+        deliverables_count=estimate.deliverables_count,
+        context_tokens=estimate.context_tokens,
+        estimated_tokens=estimate.estimated,
+        chosen_budget=estimate.budget,
+        actual_output_tokens=record.actual_output_tokens,
+        truncated=record.truncated,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def make_usage_sink(factory: sessionmaker[Session], pricing: PriceTable) -> UsageSink:
+    """A usage sink for :class:`~autopack.llm.client.LLMClient` that commits each call's
+    usage event and counters in its own transaction."""
+
+    def sink(request: LLMRequest, completion: Completion) -> None:
+        with unit_of_work(factory) as session:
+            record_usage(session, completion=completion, request=request, pricing=pricing)
+
+    return sink
+
+
+def make_estimation_sink(factory: sessionmaker[Session]) -> EstimationSink:
+    """An estimation sink that commits each Builder budget record on its own."""
+
+    def sink(record: EstimationRecord) -> None:
+        with unit_of_work(factory) as session:
+            record_estimation(session, record)
+
+    return sink
+
+
+def usage_summary(
+    session: Session,
+    period: Period,
+    now: datetime,
+    quotas: Mapping[str, ProviderQuota],
+) -> dict[str, Any]:
+    """Usage in the ``period`` ending at ``now`` (day = 24h, week = 7 days, month = 30
+    days), by provider and by model.
+
+    Totals are exact. ``prompt_tokens``/``completion_tokens`` sum the known splits only
+    (NULLs are skipped); ``unsplit_tokens`` is the part of the total without splits.
+    ``cap_tokens`` is the provider's cap for the period from ``provider_quotas`` (None when
+    not set), ``percent_of_cap`` the total against it. ``cost_usd`` sums known costs;
+    ``cost_complete`` is False when some calls had no price.
+    """
+    if period not in PERIOD_DAYS:
+        raise ValueError(f"period must be day, week or month, not {period!r}")
+    since = now - timedelta(days=PERIOD_DAYS[period])
+    window = (LlmUsageEvent.created_at >= since, LlmUsageEvent.created_at <= now)
+    unsplit = func.sum(
+        case((LlmUsageEvent.prompt_tokens.is_(None), LlmUsageEvent.total_tokens), else_=0)
+    )
+    sums = (
+        func.coalesce(func.sum(LlmUsageEvent.prompt_tokens), 0),
+        func.coalesce(func.sum(LlmUsageEvent.completion_tokens), 0),
+        func.coalesce(func.sum(LlmUsageEvent.total_tokens), 0),
+        func.coalesce(unsplit, 0),
+        func.count(LlmUsageEvent.id),
+    )
+    providers = []
+    for provider, prompt, completion, total, unsplit_total, calls in session.execute(
+        select(LlmUsageEvent.provider, *sums)
+        .where(*window)
+        .group_by(LlmUsageEvent.provider)
+        .order_by(LlmUsageEvent.provider)
+    ):
+        quota = quotas.get(provider)
+        cap = quota.cap_for(period) if quota else None
+        providers.append(
+            {
+                "provider": provider,
+                "period": period,
+                "prompt_tokens": int(prompt),
+                "completion_tokens": int(completion),
+                "total_tokens": int(total),
+                "unsplit_tokens": int(unsplit_total),
+                "calls": int(calls),
+                "cap_tokens": cap,
+                "percent_of_cap": round(100 * int(total) / cap, 2) if cap else None,
+            }
+        )
+    models = []
+    for (
+        provider,
+        model,
+        prompt,
+        completion,
+        total,
+        unsplit_total,
+        calls,
+        cost,
+        priced,
+    ) in session.execute(
+        select(
+            LlmUsageEvent.provider,
+            LlmUsageEvent.model,
+            *sums,
+            func.sum(LlmUsageEvent.cost_usd),
+            func.count(LlmUsageEvent.cost_usd),
+        )
+        .where(*window)
+        .group_by(LlmUsageEvent.provider, LlmUsageEvent.model)
+        .order_by(LlmUsageEvent.provider, LlmUsageEvent.model)
+    ):
+        models.append(
+            {
+                "provider": provider,
+                "model": model,
+                "prompt_tokens": int(prompt),
+                "completion_tokens": int(completion),
+                "total_tokens": int(total),
+                "unsplit_tokens": int(unsplit_total),
+                "calls": int(calls),
+                "cost_usd": round(float(cost), 6) if cost is not None else None,
+                "cost_complete": int(priced) == int(calls),
+            }
+        )
+    return {
+        "period": period,
+        "since": since,
+        "until": now,
+        "providers": providers,
+        "models": models,
+    }
+
+
+def calibration_table(
+    session: Session,
+    *,
+    min_samples: int = DEFAULT_MIN_SAMPLES,
+    estimator_config: EstimatorConfig | None = None,
+) -> list[CalibrationRow]:
+    """Calibration statistics per task category and complexity from every recorded
+    Builder budget (see :mod:`autopack.llm.calibration`)."""
+    estimator = TokenEstimator(estimator_config)
+    rows = session.execute(
+        select(
+            TokenEstimationEvent.task_category,
+            TokenEstimationEvent.complexity,
+            TokenEstimationEvent.estimated_tokens,
+            TokenEstimationEvent.chosen_budget,
+            TokenEstimationEvent.actual_output_tokens,
+            TokenEstimationEvent.truncated,
+        )
+    )
+    samples = [
+        Sample(category, complexity, estimated, budget, actual, bool(truncated))
+        for category, complexity, estimated, budget, actual, truncated in rows
+    ]
+    categories = {s.category for s in samples}
+    return calibrate(
+        samples,
+        min_samples=min_samples,
+        current_scales=dict(estimator.config.scales),
+        group_of={c: estimator.group_for(c) for c in categories},
+    )
