@@ -91,6 +91,7 @@ class PhaseExecution:
             phase = self._phase(session)
             if phase.state == PhaseState.AWAITING_APPROVAL.value:
                 return "parked"
+            self._take_override(session)
             if phase.state == PhaseState.QUEUED.value:
                 set_phase_state(session, phase, PhaseState.EXECUTING, now=ctx.deps.clock())
             if phase.savepoint is None:
@@ -102,12 +103,38 @@ class PhaseExecution:
             return done
         while True:
             attempt = self._open_attempt()
-            if attempt is None:
-                outcome = self._new_attempt()
-            else:
-                outcome = self._continue(attempt)
+            outcome = self._new_attempt() if attempt is None else self._continue(attempt)
             if outcome is not None:
                 return outcome
+
+    def _take_override(self, session: Session) -> None:
+        """A person approved an attempt the Auditor escalated: it counts as approved."""
+        for approval in approval_service.list_approvals(session, run_id=self.ctx.run_id):
+            details = dict(approval.details)
+            if (
+                approval.phase_id != self.phase_id
+                or approval.kind != "auditor_escalation"
+                or approval.status != "approved"
+                or details.get("consumed")
+            ):
+                continue
+            row = session.get(PhaseAttempt, details.get("attempt_id"))
+            if row is not None:
+                row.payload = {
+                    **row.payload,
+                    "stage": "audited",
+                    "verdict": "approve",
+                    "audit": f"approved by {approval.decided_by} over the Auditor's escalation",
+                }
+                row.status = "audited"
+            approval.details = {**details, "consumed": True}
+            self.ctx.decide(
+                session,
+                "human_override",
+                "a person approved the escalated attempt",
+                phase_id=self.phase_id,
+                actor=approval.decided_by or "",
+            )
 
     def _phase(self, session: Session) -> Phase:
         return get_phase(session, self.ctx.run_id, self.phase_id)
@@ -170,6 +197,7 @@ class PhaseExecution:
             )
             routing = self._routing(session, phase, failures=self._failed_attempts(phase))
             attempt_number = phase.builder_attempts + 1
+        choice = ctx.client.select("builder", routing)
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
         ctx.deps.progress("builder", phase_id=self.phase_id, attempt=attempt_number)
         try:
@@ -201,6 +229,9 @@ class PhaseExecution:
                     "truncated": answer.truncated,
                     "diagnostics": [str(d) for d in answer.diagnostics],
                     "context": bundle.to_record(),
+                    "routed_model": choice.model,
+                    "escalation_level": choice.escalation_level,
+                    "routing_reason": choice.reason,
                     "hints": hints,
                 },
             )
@@ -213,8 +244,8 @@ class PhaseExecution:
     def _continue(self, attempt: PhaseAttempt) -> PhaseOutcome | None:
         stage = attempt.payload.get("stage")
         if stage == "answered":
-            outcome = self._apply(attempt)
-            if outcome is not None:
+            applied, outcome = self._apply(attempt)
+            if not applied:
                 return outcome
             stage = "applied"
         if stage == "applied":
@@ -237,7 +268,9 @@ class PhaseExecution:
             row.status = stage
             return payload
 
-    def _apply(self, attempt: PhaseAttempt) -> PhaseOutcome | None:
+    def _apply(self, attempt: PhaseAttempt) -> tuple[bool, PhaseOutcome | None]:
+        """Apply the attempt's stored answer. ``(True, None)`` when it applied; otherwise
+        ``(False, outcome)`` with the phase's outcome (None: try again)."""
         ctx = self.ctx
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
@@ -285,7 +318,7 @@ class PhaseExecution:
                     attempt_id=attempt.id,
                 )
                 ctx.deps.progress("awaiting_approval", phase_id=self.phase_id)
-                return "parked"
+                return False, "parked"
         for event in result.events:
             ctx.deps.progress("apply_event", phase_id=self.phase_id, message=event.message)
         if not result.ok:
@@ -299,7 +332,7 @@ class PhaseExecution:
             detail = "; ".join(
                 f"edit {f['index']} ({f['path']}): {f['reason']}" for f in failures[:5]
             ) or (result.reason or "rejected")
-            return self._on_failure(
+            return False, self._on_failure(
                 Failure(kind, f"governed apply rejected the answer: {detail}"),
                 attempt_id=attempt.id,
                 already_failed=True,
@@ -312,7 +345,7 @@ class PhaseExecution:
             lines_removed=result.lines_removed,
         )
         ctx.deps.progress("applied", phase_id=self.phase_id, files=result.files_changed)
-        return None
+        return True, None
 
     def _approved_for(self, session: Session, attempt_id: int) -> bool:
         return any(
@@ -615,7 +648,7 @@ class PhaseExecution:
                 )
         if decision.call_doctor:
             decision, hint = self._ask_doctor(failure, budget, hint)
-        return self._act(decision, failure, hint)
+        return self._act(decision, failure, hint, attempt_id=attempt_id)
 
     def _ask_doctor(
         self, failure: Failure, budget: PhaseRecoveryBudget, hint: str
@@ -692,7 +725,12 @@ class PhaseExecution:
         return decision, verdict.hint or hint
 
     def _act(
-        self, decision: recovery.RecoveryDecision, failure: Failure, hint: str
+        self,
+        decision: recovery.RecoveryDecision,
+        failure: Failure,
+        hint: str,
+        *,
+        attempt_id: int | None = None,
     ) -> PhaseOutcome | None:
         ctx = self.ctx
         with unit_of_work(ctx.factory) as session:
@@ -715,6 +753,14 @@ class PhaseExecution:
                 write_phase_layout(ctx.artifacts, phase)
                 return "skipped"
             if action is Action.park_for_approval:
+                approval_service.request_approval(
+                    session,
+                    phase,
+                    kind="auditor_escalation",
+                    reason=failure.message,
+                    details={"attempt_id": attempt_id, "then_state": PhaseState.EXECUTING.value},
+                )
+                ctx.deps.progress("awaiting_approval", phase_id=self.phase_id)
                 return "parked"
             if action is Action.escalate_model:
                 phase.escalation_level += 1

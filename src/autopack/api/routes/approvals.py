@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,6 +17,8 @@ from autopack.services import approvals as approval_service
 from autopack.services.approvals import ApproveHook
 
 router = APIRouter(tags=["approvals"])
+#: Ids beyond 64-bit integers cannot exist; refusing them keeps drivers from overflowing.
+ApprovalId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown approval"},
     409: {"description": "Already decided"},
@@ -43,7 +46,7 @@ def list_approvals(
 
 @router.post("/approvals/{approval_id}/approve", responses=_ERRORS)
 def approve(
-    approval_id: int, factory: FactoryDep, request: Request, body: Decision | None = None
+    approval_id: ApprovalId, factory: FactoryDep, request: Request, body: Decision | None = None
 ) -> dict[str, Any]:
     """Approve: the held change is applied and the phase continues (a run this server was
     executing resumes)."""
@@ -52,7 +55,7 @@ def approve(
 
 @router.post("/approvals/{approval_id}/reject", responses=_ERRORS)
 def reject(
-    approval_id: int, factory: FactoryDep, request: Request, body: Decision | None = None
+    approval_id: ApprovalId, factory: FactoryDep, request: Request, body: Decision | None = None
 ) -> dict[str, Any]:
     """Reject: the held change is discarded and the Builder is told why."""
     return _decide(approval_id, False, body or Decision(), factory, request)

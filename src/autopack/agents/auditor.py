@@ -1,0 +1,226 @@
+"""The Auditor: reviews a phase's diff and test results and answers a JSON verdict.
+
+Verdict contract::
+
+    {"recommendation": "approve" | "revise" | "escalate",
+     "confidence": 0..1 (or "low" | "medium" | "high"),
+     "review_notes": "...",
+     "issues": [{"issue_key", "severity": "minor" | "major", "category",
+                 "description", "evidence_refs": [...]}]}
+
+The parser is lenient about form (fences, prose around the JSON, common synonyms such as
+``approved`` or ``critical``) and strict about meaning: an unknown recommendation or a
+confidence outside 0..1 is a parse error, which gets one re-ask.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from autopack.agents.json_extract import Parsed, ask_with_reask, extract_json_object
+from autopack.agents.prompting import Prompt, clip, render_template
+from autopack.errors import OutputParseError
+from autopack.llm.base import Completion
+from autopack.llm.client import LLMClient
+from autopack.llm.router import Routing
+
+AUDITOR_MAX_TOKENS = 4096
+DIFF_CHAR_LIMIT = 60_000
+
+CONFIDENCE_WORDS = {
+    "very low": 0.1,
+    "low": 0.3,
+    "medium": 0.6,
+    "moderate": 0.6,
+    "high": 0.85,
+    "very high": 0.95,
+}
+
+_RECOMMENDATIONS = {
+    "approve": "approve",
+    "approved": "approve",
+    "accept": "approve",
+    "pass": "approve",
+    "revise": "revise",
+    "reject": "revise",
+    "rejected": "revise",
+    "request_changes": "revise",
+    "changes_requested": "revise",
+    "fix": "revise",
+    "escalate": "escalate",
+    "escalated": "escalate",
+    "human_review": "escalate",
+}
+_SEVERITIES = {
+    "minor": "minor",
+    "low": "minor",
+    "trivial": "minor",
+    "nit": "minor",
+    "info": "minor",
+    "warning": "minor",
+    "medium": "minor",
+    "major": "major",
+    "high": "major",
+    "critical": "major",
+    "blocker": "major",
+    "error": "major",
+    "severe": "major",
+}
+
+
+def normalize_confidence(value: Any) -> float:
+    """A confidence as a number in 0..1, from a number, a percentage or a word."""
+    if isinstance(value, bool):
+        raise ValueError("confidence must be a number 0..1 or low/medium/high")
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in CONFIDENCE_WORDS:
+            return CONFIDENCE_WORDS[text]
+        text = text.rstrip("%")
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(
+                f"confidence {value!r} is not a number 0..1 or low/medium/high"
+            ) from None
+        value = number / 100 if value.strip().endswith("%") else number
+    if not isinstance(value, int | float):
+        raise ValueError("confidence must be a number 0..1 or low/medium/high")
+    number = float(value)
+    if 1 < number <= 100:
+        number /= 100  # "85" meant 85 %
+    if not 0 <= number <= 1:
+        raise ValueError(f"confidence {value!r} is outside 0..1")
+    return number
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:80] or "issue"
+
+
+class AuditIssue(BaseModel):
+    """One problem the Auditor found; ``issue_key`` is stable across reviews."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    issue_key: str = Field(min_length=1, max_length=200)
+    severity: Literal["minor", "major"]
+    category: str = "general"
+    description: str = ""
+    evidence_refs: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lenient(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        severity = str(data.get("severity", "minor")).strip().lower()
+        data["severity"] = _SEVERITIES.get(severity, severity)
+        refs = data.get("evidence_refs")
+        if isinstance(refs, str):
+            data["evidence_refs"] = [refs]
+        elif isinstance(refs, list):
+            data["evidence_refs"] = [str(r) for r in refs]
+        if not data.get("issue_key"):
+            data["issue_key"] = _slug(f"{data.get('category', '')} {data.get('description', '')}")
+        return data
+
+
+class AuditorVerdict(BaseModel):
+    """The Auditor's decision on a phase."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    recommendation: Literal["approve", "revise", "escalate"]
+    confidence: float = Field(ge=0, le=1)
+    review_notes: str = ""
+    issues: list[AuditIssue] = Field(default_factory=list)
+
+    @field_validator("recommendation", mode="before")
+    @classmethod
+    def _recommendation(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            key = value.strip().lower().replace(" ", "_").replace("-", "_")
+            return _RECOMMENDATIONS.get(key, key)
+        return value
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _confidence(cls, value: Any) -> float:
+        return normalize_confidence(value)
+
+
+def pydantic_problem(exc: PydanticValidationError) -> str:
+    """A short, model-readable description of what failed validation."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()[:5]
+    )
+
+
+def parse_auditor_verdict(text: str) -> AuditorVerdict:
+    """The verdict in an Auditor answer. Raises OutputParseError saying what is wrong."""
+    data = extract_json_object(text)
+    try:
+        return AuditorVerdict.model_validate(data)
+    except PydanticValidationError as exc:
+        raise OutputParseError(f"the verdict is invalid: {pydantic_problem(exc)}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class AuditorContext:
+    """What the Auditor reviews. ``diff`` is the phase's unified diff; ``test_summary`` the
+    verification delta against the run's baseline, in words."""
+
+    run_id: str
+    phase_id: str
+    goal: str
+    phase_name: str
+    phase_description: str
+    diff: str
+    test_summary: str
+    deliverables: Sequence[str] = ()
+    acceptance_criteria: Sequence[str] = ()
+    builder_notes: str | None = None
+    task_category: str = "feature"
+    complexity: str = "medium"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditorResult:
+    """A verdict and the completions it took (two after a re-ask)."""
+
+    verdict: AuditorVerdict
+    completions: list[Completion] = field(default_factory=list)
+    reasked: bool = False
+
+
+def render_auditor_prompt(ctx: AuditorContext) -> Prompt:
+    """The Auditor's system prompt and review request."""
+    values = {"ctx": ctx, "diff": clip(ctx.diff, DIFF_CHAR_LIMIT, what="the diff")}
+    return Prompt(
+        system=render_template("auditor_system.j2"),
+        user=render_template("auditor_user.j2", **values),
+    )
+
+
+def run_auditor(client: LLMClient, ctx: AuditorContext, routing: Routing) -> AuditorResult:
+    """Ask the Auditor (one re-ask on a malformed verdict); usage is recorded by the client.
+    Raises OutputParseError when the re-ask fails too."""
+    request = render_auditor_prompt(ctx).request(
+        "auditor", max_tokens=AUDITOR_MAX_TOKENS, run_id=ctx.run_id, phase_id=ctx.phase_id
+    )
+    parsed: Parsed[AuditorVerdict] = ask_with_reask(
+        client,
+        request,
+        routing,
+        parse_auditor_verdict,
+        expected="one JSON object with recommendation, confidence, review_notes and issues",
+    )
+    return AuditorResult(parsed.value, parsed.completions, parsed.reasked)

@@ -1,0 +1,284 @@
+"""Reading unified diffs as models write them: git style or plain, with wrong numbers.
+
+Hunk header numbers and counts are kept as hints (placement finds the text itself), so a
+diff whose line numbers are shifted or whose counts are wrong still parses. Blank context
+lines whose leading space was stripped are read as blank context. A diff cut off in its
+last hunk (an unclosed code fence, or a short last hunk without a final newline) loses
+that hunk, and says so, rather than applying half of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from autopack.domain.edits import DiffHunks, Hunk, HunkLine
+
+_HUNK = re.compile(r"^@@+\s*(?:-(\d+)(?:,(\d+))?)?\s*(?:\+(\d+)(?:,(\d+))?)?\s*@@+")
+_META = (
+    "index ",
+    "new file mode",
+    "deleted file mode",
+    "old mode",
+    "new mode",
+    "similarity index",
+    "dissimilarity index",
+)
+DEV_NULL = "/dev/null"
+_TAGS: dict[str, Literal[" ", "-", "+"]] = {" ": " ", "-": "-", "+": "+"}
+_Note = Callable[[int, str, bool], None]
+
+
+@dataclass
+class DiffProblem:
+    """A line the parser skipped; ``lost`` when an edit was dropped because of it."""
+
+    line: int
+    segment: str
+    reason: str
+    lost: bool
+
+
+@dataclass
+class _Hunk:
+    old_start: int
+    old_count: int | None
+    new_start: int
+    new_count: int | None
+    line: int
+    body: list[HunkLine] = field(default_factory=list)
+    old_eof: bool = False
+    new_eof: bool = False
+    #: Empty lines (no leading space) at the end of the body: a blank context line whose
+    #: space was stripped, or just the blank line after the hunk. Only these are trimmed.
+    bare_tail: int = 0
+
+    def add(self, line: HunkLine, *, bare: bool = False) -> None:
+        self.body.append(line)
+        self.bare_tail = self.bare_tail + 1 if bare else 0
+
+    def trimmed(self) -> list[HunkLine]:
+        return self.body[: len(self.body) - self.bare_tail]
+
+    def counts(self) -> tuple[int, int]:
+        return (
+            sum(1 for x in self.body if x.tag != "+"),
+            sum(1 for x in self.body if x.tag != "-"),
+        )
+
+    def satisfied(self) -> bool:
+        if self.old_count is None or self.new_count is None:
+            return False
+        old, new = self.counts()
+        return old >= self.old_count and new >= self.new_count
+
+    def freeze(self) -> Hunk:
+        body = self.trimmed()
+        return Hunk(
+            old_start=self.old_start,
+            old_count=self.old_count,
+            new_start=self.new_start,
+            new_count=self.new_count,
+            lines=tuple(body),
+            old_ends_without_newline=self.old_eof,
+            new_ends_without_newline=self.new_eof,
+        )
+
+
+@dataclass
+class _File:
+    old_path: str | None = None
+    new_path: str | None = None
+    line: int = 0
+    hunks: list[_Hunk] = field(default_factory=list)
+    skip: str | None = None
+
+
+def _clean_path(raw: str, prefix: str) -> str:
+    path = raw.split("\t")[0].strip()
+    if path.startswith('"') and path.endswith('"') and len(path) > 1:
+        path = path[1:-1]
+    if path != DEV_NULL and path.startswith(prefix):
+        path = path[len(prefix) :]
+    return path
+
+
+def parse_unified_diff(
+    text: str,
+    *,
+    default_path: str | None = None,
+    first_line: int = 1,
+    stopped_early: bool | None = None,
+) -> tuple[list[DiffHunks], list[DiffProblem], bool]:
+    """Edits, problems and whether the diff looked truncated.
+
+    ``default_path`` names the file for hunks without ``---``/``+++`` headers (a diff
+    embedded in an NDJSON operation); ``first_line`` numbers lines for messages;
+    ``stopped_early`` is the provider's word on truncation when the caller has it.
+    """
+    lines = text.split("\n")
+    ended_with_newline = text.endswith("\n")
+    if ended_with_newline:
+        lines.pop()
+    problems: list[DiffProblem] = []
+    files: list[_File] = []
+    current: _File | None = None
+    hunk: _Hunk | None = None
+    fence_open = False
+
+    def note(index: int, reason: str, lost: bool) -> None:
+        problems.append(DiffProblem(index + first_line, lines[index][:200], reason, lost))
+
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("diff --git "):
+            hunk = None
+            parts = line[len("diff --git ") :].split(" b/", 1)
+            current = _File(
+                _clean_path(parts[0], "a/"),
+                _clean_path("b/" + parts[1], "b/") if len(parts) == 2 else None,
+                i,
+            )
+            files.append(current)
+        elif (
+            line.startswith("--- ")
+            and i + 1 < len(lines)
+            and lines[i + 1].startswith("+++ ")
+            and _is_header(hunk, line, lines[i + 1])
+        ):
+            if current is None or current.hunks or current.skip:
+                current = _File(line=i)
+                files.append(current)
+            current.old_path = _clean_path(line[4:], "a/")
+            current.new_path = _clean_path(lines[i + 1][4:], "b/")
+            hunk = None
+            i += 1
+        elif line.startswith("@@"):
+            match = _HUNK.match(line)
+            if current is None:
+                current = _File(old_path=default_path, new_path=default_path, line=i)
+                files.append(current)
+            nums = [int(g) if g is not None else None for g in match.groups()] if match else []
+            old_start, old_count, new_start, new_count = (nums + [None] * 4)[:4]
+            hunk = _Hunk(
+                old_start or 0,
+                old_count if old_start is not None else None,
+                new_start or 0,
+                new_count if new_start is not None else None,
+                i,
+            )
+            if old_start is not None and old_count is None:
+                hunk.old_count = 1  # "-5" means one line at line 5
+            if new_start is not None and new_count is None:
+                hunk.new_count = 1
+            current.hunks.append(hunk)
+        elif hunk is not None and line[:1] in (" ", "-", "+"):
+            hunk.add(HunkLine(tag=_TAGS[line[0]], text=line[1:]))
+        elif hunk is not None and line == "":
+            hunk.add(HunkLine(tag=" ", text=""), bare=True)
+        elif hunk is not None and line.startswith("\\"):
+            if hunk.body and hunk.body[-1].tag != "+":
+                hunk.old_eof = True
+            if hunk.body and hunk.body[-1].tag != "-":
+                hunk.new_eof = True
+        elif current is not None and line.startswith(_META):
+            pass
+        elif current is not None and line.startswith(
+            ("rename from", "rename to", "copy from", "copy to")
+        ):
+            current.skip = "renames and copies are not supported; write a delete and a create"
+        elif current is not None and (
+            line.startswith("Binary files") or line == "GIT binary patch"
+        ):
+            current.skip = "binary patches are not applied"
+        else:
+            hunk = None
+            if line.lstrip().startswith("```"):
+                fence_open = not fence_open
+            elif line.strip():
+                note(i, "not part of a diff (ignored)", lost=False)
+        i += 1
+
+    last = files[-1].hunks[-1] if files and files[-1].hunks else None
+    signal = bool(stopped_early) or fence_open
+    if last is not None and _cut_off(last, signal=signal, ended_with_newline=ended_with_newline):
+        files[-1].hunks.pop()
+        note(
+            last.line,
+            "the last hunk looks cut off (the answer seems truncated); it was "
+            "dropped rather than applied in part",
+            True,
+        )
+        signal = True
+    edits: list[DiffHunks] = []
+    for entry in files:
+        edit = _to_edit(entry, note)
+        if edit is not None:
+            edits.append(edit)
+    return edits, problems, signal
+
+
+def _cut_off(last: _Hunk, *, signal: bool, ended_with_newline: bool) -> bool:
+    """Whether the answer's last hunk may be incomplete, so applying it could do half a change.
+
+    A partial last line is harmless in context (placement keeps the file's own line) but
+    not in an added or removed line. Counts that add up settle it when nothing says the
+    answer was cut; otherwise a hunk is trusted only when its counts are unknown and
+    nothing says so, or when its trailing context is as long as its leading context (a
+    diff tool writes the same amount of context on both sides, so the changes all came).
+    """
+    body = last.trimmed()
+    ends_with_change = bool(body) and body[-1].tag != " "
+    if not ended_with_newline and ends_with_change:
+        return True
+    if last.satisfied():
+        return False
+    if signal:
+        return True
+    if last.old_count is None or last.new_count is None:
+        return False
+    lead = next((i for i, line in enumerate(body) if line.tag != " "), len(body))
+    trail = next((i for i, line in enumerate(reversed(body)) if line.tag != " "), 0)
+    return trail < max(1, min(lead, 3))
+
+
+def _is_header(hunk: _Hunk | None, minus: str, plus: str) -> bool:
+    """A ``---``/``+++`` pair starts a file unless it reads better as two body lines."""
+    if hunk is None or hunk.satisfied():
+        return True
+    return minus[4:].startswith(("a/", DEV_NULL)) and plus[4:].startswith(("b/", DEV_NULL))
+
+
+def _to_edit(entry: _File, report: _Note) -> DiffHunks | None:
+    path_new, path_old = entry.new_path, entry.old_path
+    if entry.skip:
+        report(entry.line, entry.skip, True)
+        return None
+    path = path_new if path_new and path_new != DEV_NULL else path_old
+    if not path or path == DEV_NULL:
+        if entry.hunks:
+            report(entry.line, "hunks without a file name", True)
+        return None
+    if not entry.hunks and DEV_NULL not in (path_old, path_new):
+        if path_old != path_new:
+            report(entry.line, "a file header without hunks (ignored)", False)
+        return None
+    for hunk in entry.hunks:
+        old, new = hunk.counts()
+        declared = (hunk.old_count, hunk.new_count)
+        if None not in declared and declared != (old, new):
+            report(
+                hunk.line,
+                f"hunk header counts {declared[0]},{declared[1]} disagree with "
+                f"its body ({old},{new}); the body is used",
+                False,
+            )
+    return DiffHunks(
+        path=path,
+        hunks=tuple(h.freeze() for h in entry.hunks),
+        new_file=path_old == DEV_NULL,
+        deleted_file=path_new == DEV_NULL,
+    )
