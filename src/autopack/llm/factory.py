@@ -116,7 +116,9 @@ def build_provider(
             api_key=env.get(key_env) if key_env else None,
             http_client=http_client,
         )
-    return ScriptedProvider.from_config(provider_config, script=settings.llm_script)
+    return ScriptedProvider.from_config(
+        provider_config, script=settings.llm_script, state_dir=settings.home / "scripted"
+    )
 
 
 def build_client(

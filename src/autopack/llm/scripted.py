@@ -14,6 +14,10 @@ recorded as not exact; ``usage`` may also give only ``total_tokens`` (NULL split
 Selected with ``AUTOPACK_LLM_PROVIDER=scripted`` and ``AUTOPACK_LLM_SCRIPT=<path>``. Its
 provider and model are both named ``scripted`` in every usage event, so no artifact can
 pass for a real model's work.
+
+With a ``state_dir``, the lines a run has used are remembered per run id in
+``state_dir/<run_id>.json``, so a run that is killed and resumed in a new process goes on
+with the next unused line instead of replaying the script from the top.
 """
 
 from __future__ import annotations
@@ -116,25 +120,32 @@ def load_script(path: Path) -> list[ScriptLine]:
 class ScriptedProvider:
     """:class:`~autopack.llm.base.LLMProvider` that replays a script. Thread-safe."""
 
-    def __init__(self, lines: list[ScriptLine], *, source: str = "<memory>") -> None:
+    def __init__(
+        self, lines: list[ScriptLine], *, source: str = "<memory>", state_dir: Path | None = None
+    ) -> None:
         self._lines = lines
         self._used = [False] * len(lines)
         self._source = source
         self._lock = threading.Lock()
+        self._state_dir = state_dir
+        self._loaded_run: str | None = None
 
     @property
     def name(self) -> str:
         return SCRIPTED
 
     @classmethod
-    def from_config(cls, config: ScriptedConfig, *, script: Path | None = None) -> ScriptedProvider:
-        """Load the script named by ``script`` (settings) or by the config."""
+    def from_config(
+        cls, config: ScriptedConfig, *, script: Path | None = None, state_dir: Path | None = None
+    ) -> ScriptedProvider:
+        """Load the script named by ``script`` (settings) or by the config; ``state_dir``
+        keeps each run's used lines across processes."""
         path = script or config.script
         if path is None:
             raise ConfigurationError(
                 "AUTOPACK_LLM_PROVIDER=scripted needs AUTOPACK_LLM_SCRIPT=<path to a JSONL script>"
             )
-        return cls(load_script(path), source=str(path))
+        return cls(load_script(path), source=str(path), state_dir=state_dir)
 
     @property
     def remaining(self) -> int:
@@ -145,6 +156,7 @@ class ScriptedProvider:
     def complete(self, request: LLMRequest) -> Completion:
         """The first unused matching line, as a completion."""
         with self._lock:
+            self._load_run_state(request.run_id)
             index = next(
                 (
                     i
@@ -164,6 +176,7 @@ class ScriptedProvider:
                     phase_id=request.phase_id,
                 )
             self._used[index] = True
+            self._save_run_state(request.run_id)
         line = self._lines[index]
         usage = (
             line.usage.to_usage()
@@ -179,3 +192,33 @@ class ScriptedProvider:
             truncated=line.stop_reason == "max_tokens",
             latency_ms=0,
         )
+
+    # -- per-run memory of used lines ---------------------------------------------------
+    def _state_file(self, run_id: str | None) -> Path | None:
+        if self._state_dir is None or run_id is None:
+            return None
+        return self._state_dir / f"{run_id}.json"
+
+    def _load_run_state(self, run_id: str | None) -> None:
+        """Switch to ``run_id``'s used lines (lock held)."""
+        path = self._state_file(run_id)
+        if path is None or self._loaded_run == run_id:
+            return
+        self._used = [False] * len(self._lines)
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("source") == self._source:
+                for index in data.get("used", []):
+                    if 0 <= index < len(self._used):
+                        self._used[index] = True
+        self._loaded_run = run_id
+
+    def _save_run_state(self, run_id: str | None) -> None:
+        path = self._state_file(run_id)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        used = [i for i, flag in enumerate(self._used) if flag]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"source": self._source, "used": used}), encoding="utf-8")
+        tmp.replace(path)
