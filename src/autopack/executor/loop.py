@@ -218,6 +218,7 @@ class _RunExecution:
             ):
                 set_run_state(session, run, RunState.PHASE_EXECUTION, now=deps.clock())
             self.artifacts.ensure()
+            spec = run_service.run_spec(run)
         deps.progress(
             "run_started",
             run_id=self.run_id,
@@ -231,6 +232,7 @@ class _RunExecution:
             artifacts=self.artifacts,
             worktree=workspace.path,
             workspace=workspace,
+            spec=spec,
         )
 
     def _baseline(self, ctx: RunContext) -> Baseline | None:
@@ -240,8 +242,7 @@ class _RunExecution:
             assert run is not None
             if run.baseline is not None:
                 return Baseline.model_validate(run.baseline)
-            spec = run_service.run_spec(run)
-        commands = plan_test_commands(ctx.worktree, run_verify=spec.verify)
+        commands = plan_test_commands(ctx.worktree, run_verify=ctx.spec.verify)
         if not commands:
             return None
         ctx.checkpoint(before="ci")

@@ -38,7 +38,7 @@ from autopack.services import issues as issue_service
 from autopack.services import notes as note_service
 from autopack.services.phases import get_phase, set_phase_state
 from autopack.services.routing import overrides_for
-from autopack.services.runs import run_spec, write_phase_layout
+from autopack.services.runs import write_phase_layout
 from autopack.toolchains.detect import plan_test_commands
 from autopack.toolchains.results import TestReport
 from autopack.verify.baseline import Baseline, TestDelta, compute_delta
@@ -83,6 +83,7 @@ class PhaseExecution:
         self.baseline = baseline
         self.history = FailureHistory()
         self.finalizer = PhaseFinalizer()
+        self._savepoint_heads: dict[str, str] = {}
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> PhaseOutcome:
@@ -167,8 +168,8 @@ class PhaseExecution:
                     f"all {phase.max_builder_attempts} Builder "
                     f"attempts used; last failure: {phase.last_failure or '-'}",
                 )
-            ctx.workspace.reset_to(phase.savepoint or "")
-            spec = run_spec(phase.run)
+            self._back_to_savepoint(phase)
+            spec = self.ctx.spec
             scope = Scope.model_validate(phase.scope)
             bundle = select_context(ctx.worktree, scope, token_budget=CONTEXT_TOKEN_BUDGET)
             notes = [n.note for n in note_service.notes_for_run(session, ctx.run_id)]
@@ -275,11 +276,11 @@ class PhaseExecution:
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             # Anything uncommitted is a half-finished apply of this attempt: discard it.
-            ctx.workspace.reset_to(phase.savepoint or "")
+            self._back_to_savepoint(phase)
             approved = self._approved_for(session, attempt.id)
             policy = ApplyPolicy.for_phase(
                 Scope.model_validate(phase.scope),
-                run_protected=run_spec(phase.run).protected_paths,
+                run_protected=self.ctx.spec.protected_paths,
                 deletion_approved=approved,
             )
             message = (
@@ -287,8 +288,15 @@ class PhaseExecution:
                 f"{attempt.attempt_number} [attempt-id {attempt.id}]"
             )
         parsed = parse_model_output(attempt.payload.get("text", ""))
+        # The phase's savepoint precedes every apply of the phase; apply_edits adds its own
+        # only before a large deletion.
         result = apply_edits(
-            ctx.worktree, parsed.edits, policy, workspace=ctx.workspace, commit_message=message
+            ctx.worktree,
+            parsed.edits,
+            policy,
+            workspace=ctx.workspace,
+            commit_message=message,
+            always_savepoint=False,
         )
         record = result.model_dump(mode="json")
         with unit_of_work(ctx.factory) as session:
@@ -358,7 +366,7 @@ class PhaseExecution:
         ctx = self.ctx
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
-            spec = run_spec(phase.run)
+            spec = self.ctx.spec
             commands = plan_test_commands(
                 ctx.worktree,
                 scope_tests=Scope.model_validate(phase.scope).tests,
@@ -432,7 +440,7 @@ class PhaseExecution:
                     audit=f"auditor budget of {phase.max_auditor_attempts} used",
                 )
                 return None
-            spec = run_spec(phase.run)
+            spec = self.ctx.spec
             scope = Scope.model_validate(phase.scope)
             tests = attempt_payload(session, attempt.id).get("tests") or {}
             audit_ctx = AuditorContext(
@@ -518,11 +526,23 @@ class PhaseExecution:
         )
 
     # -- endings ----------------------------------------------------------------------
+    def _back_to_savepoint(self, phase: Phase) -> None:
+        """Put the worktree back at the phase's savepoint (skipped when it is already
+        there: clean and at the savepoint's commit, the common case of a first attempt)."""
+        ws = self.ctx.workspace
+        if ws.is_clean() and ws.head() == self._savepoint_head(phase):
+            return
+        ws.reset_to(phase.savepoint or "")
+
     def _savepoint_head(self, phase: Phase) -> str:
-        match = next(
-            (s for s in self.ctx.workspace.list_savepoints() if s.name == phase.savepoint), None
-        )
-        return match.head if match else "HEAD"
+        """The commit the phase started from (a savepoint never moves, so it is cached)."""
+        name = phase.savepoint or ""
+        if name not in self._savepoint_heads:
+            match = next((s for s in self.ctx.workspace.list_savepoints() if s.name == name), None)
+            if match is None:
+                return "HEAD"
+            self._savepoint_heads[name] = match.head
+        return self._savepoint_heads[name]
 
     def _complete(self, session: Session, phase: Phase, *, commit: bool) -> PhaseOutcome:
         """Squash the phase's attempt commits into one commit and mark it COMPLETE."""
@@ -547,7 +567,7 @@ class PhaseExecution:
         return "complete"
 
     def _fail(self, session: Session, phase: Phase, reason: str) -> PhaseOutcome:
-        self.ctx.workspace.reset_to(phase.savepoint or "")
+        self._back_to_savepoint(phase)
         set_phase_state(session, phase, PhaseState.FAILED, reason=reason, now=self.ctx.deps.clock())
         self.ctx.decide(session, "phase_failed", reason, phase_id=phase.phase_id)
         write_phase_layout(self.ctx.artifacts, phase)
@@ -656,7 +676,7 @@ class PhaseExecution:
         ctx = self.ctx
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
-            spec = run_spec(phase.run)
+            spec = self.ctx.spec
             scope = Scope.model_validate(phase.scope)
             doctor_ctx = DoctorContext(
                 run_id=ctx.run_id,
@@ -748,7 +768,7 @@ class PhaseExecution:
             if action is Action.fail_phase:
                 return self._fail(session, phase, failure.message)
             if action is Action.skip_phase:
-                ctx.workspace.reset_to(phase.savepoint or "")
+                self._back_to_savepoint(phase)
                 set_phase_state(session, phase, PhaseState.SKIPPED, reason=failure.message)
                 write_phase_layout(ctx.artifacts, phase)
                 return "skipped"

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from autopack.db.database import Database
 from autopack.db.orm import DecisionLog, Phase, Run, utcnow
 from autopack.db.session import unit_of_work
+from autopack.domain.plan import RunSpec
 from autopack.errors import BudgetExhausted
 from autopack.executor.artifacts import RunArtifacts
 from autopack.llm.client import LLMClient
@@ -91,6 +92,7 @@ class RunContext:
     artifacts: RunArtifacts
     worktree: Path
     workspace: GitWorkspace
+    spec: RunSpec  # as created; read once per execution (phases may be replanned in the db)
 
     @property
     def factory(self) -> sessionmaker[Session]:
