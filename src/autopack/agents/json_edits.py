@@ -73,6 +73,7 @@ _OP_NAMES = {
 
 
 def parse_ndjson(text: str, stopped_early: bool | None) -> ParsedOutput:
+    """Every JSON object line (or array) of ``text`` as an edit; the rest diagnosed."""
     out = ParsedOutput()
     line_at = LineNumbers(text)
     decoder = json.JSONDecoder()
@@ -245,6 +246,7 @@ def _file_entry(entry: object) -> Edit | str:
 
 
 def parse_files_json(text: str, stopped_early: bool | None) -> ParsedOutput:
+    """The ``{"files": [...]}`` object in ``text``, salvaging complete files if cut."""
     out = ParsedOutput()
     line_at = LineNumbers(text)
     found = FILES_START.search(text)

@@ -42,6 +42,7 @@ class ParsedOutput(BaseModel):
 
     @property
     def errors(self) -> list[Diagnostic]:
+        """The diagnostics that lost an edit (not ignored prose)."""
         return [d for d in self.diagnostics if d.severity == "error"]
 
 

@@ -29,6 +29,7 @@ _REPLACE = re.compile(r"^\s*>{5,9}\s*REPLACE\b")
 
 
 def parse_search_replace(text: str) -> ParsedOutput:
+    """Every complete SEARCH/REPLACE block of ``text`` with a path, as an edit."""
     out = ParsedOutput()
     lines = text.split("\n")
     previous_end = -1

@@ -16,7 +16,10 @@ from typing import Literal
 
 from autopack.domain.edits import DiffHunks, Hunk, HunkLine
 
-_HUNK = re.compile(r"^@@+\s*(?:-(\d+)(?:,(\d+))?)?\s*(?:\+(\d+)(?:,(\d+))?)?\s*@@+")
+#: "@@ -a,b +c,d @@", but also "@@ @@" and "@@ ... @@": models drop or mangle the numbers.
+_HUNK = re.compile(r"^@@+(.*?)@@+")
+_OLD_RANGE = re.compile(r"-(\d+)(?:,(\d+))?")
+_NEW_RANGE = re.compile(r"\+(\d+)(?:,(\d+))?")
 _META = (
     "index ",
     "new file mode",
@@ -157,24 +160,19 @@ def parse_unified_diff(
             hunk = None
             i += 1
         elif line.startswith("@@"):
-            match = _HUNK.match(line)
-            if current is None:
-                current = _File(old_path=default_path, new_path=default_path, line=i)
-                files.append(current)
-            nums = [int(g) if g is not None else None for g in match.groups()] if match else []
-            old_start, old_count, new_start, new_count = (nums + [None] * 4)[:4]
-            hunk = _Hunk(
-                old_start or 0,
-                old_count if old_start is not None else None,
-                new_start or 0,
-                new_count if new_start is not None else None,
-                i,
-            )
-            if old_start is not None and old_count is None:
-                hunk.old_count = 1  # "-5" means one line at line 5
-            if new_start is not None and new_count is None:
-                hunk.new_count = 1
-            current.hunks.append(hunk)
+            hunk = None
+            header = _HUNK.match(line)
+            if header is None:
+                # A header cut off at the very end is truncation; elsewhere, a broken hunk.
+                cut_header = i == len(lines) - 1 and not ended_with_newline
+                fence_open = fence_open or cut_header
+                note(i, "a hunk header without its closing @@; the hunk was dropped", True)
+            else:
+                if current is None:
+                    current = _File(old_path=default_path, new_path=default_path, line=i)
+                    files.append(current)
+                hunk = _new_hunk(header.group(1), i)
+                current.hunks.append(hunk)
         elif hunk is not None and line[:1] in (" ", "-", "+"):
             hunk.add(HunkLine(tag=_TAGS[line[0]], text=line[1:]))
         elif hunk is not None and line == "":
@@ -221,6 +219,19 @@ def parse_unified_diff(
     return edits, problems, signal
 
 
+def _new_hunk(numbers: str, line: int) -> _Hunk:
+    """A hunk from the text between the @@ marks; missing numbers stay unknown."""
+    old, new = _OLD_RANGE.search(numbers), _NEW_RANGE.search(numbers)
+    # "-5" without a count means one line, as in diff's own output.
+    return _Hunk(
+        old_start=int(old.group(1)) if old else 0,
+        old_count=int(old.group(2) or 1) if old else None,
+        new_start=int(new.group(1)) if new else 0,
+        new_count=int(new.group(2) or 1) if new else None,
+        line=line,
+    )
+
+
 def _cut_off(last: _Hunk, *, signal: bool, ended_with_newline: bool) -> bool:
     """Whether the answer's last hunk may be incomplete, so applying it could do half a change.
 
@@ -257,6 +268,9 @@ def _to_edit(entry: _File, report: _Note) -> DiffHunks | None:
     if entry.skip:
         report(entry.line, entry.skip, True)
         return None
+    for empty in [h for h in entry.hunks if not h.trimmed()]:
+        report(empty.line, "a hunk without any lines; dropped", True)
+        entry.hunks.remove(empty)
     path = path_new if path_new and path_new != DEV_NULL else path_old
     if not path or path == DEV_NULL:
         if entry.hunks:

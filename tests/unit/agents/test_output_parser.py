@@ -240,6 +240,26 @@ def test_diff_cut_inside_its_last_hunk_drops_that_hunk() -> None:
     assert parsed.truncated and "cut off" in parsed.errors[0].reason
 
 
+def test_diff_cut_inside_a_hunk_header() -> None:
+    answer = (
+        "--- a/a.py\n+++ b/a.py\n@@ -1,3 +1,3 @@\n x\n-y\n+Y\n z\n"
+        "--- a/b.py\n+++ b/b.py\n@@ -19,6 +1"
+    )
+    parsed = parse_model_output(answer)
+    assert [e.path for e in parsed.edits] == ["a.py"]
+    assert parsed.truncated and "closing @@" in parsed.errors[0].reason
+
+
+def test_hunk_headers_with_prose_between_the_marks() -> None:
+    edit = parse_model_output("--- a/f\n+++ b/f\n@@ ... @@\n a\n-b\n+c\n").edits[0]
+    assert isinstance(edit, DiffHunks) and edit.hunks[0].old_lines() == ["a", "b"]
+    with_section = parse_model_output(
+        "--- a/f\n+++ b/f\n@@ -7,2 +7,2 @@ def f(x - y):\n a\n-b\n+c\n"
+    )
+    hunk = with_section.edits[0].hunks[0]  # type: ignore[union-attr]
+    assert (hunk.old_start, hunk.old_count, hunk.new_count) == (7, 2, 2)
+
+
 def test_stop_reason_from_the_provider_marks_truncation() -> None:
     answer = "--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,2 @@\n x\n-y\n+Y\n"
     assert not parse_model_output(answer).truncated

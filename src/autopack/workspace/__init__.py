@@ -1,0 +1,1 @@
+"""Run workspaces and governed apply: git worktrees, edit placement, guards, atomic writes."""

@@ -1,0 +1,399 @@
+"""A run's git workspace: a worktree on branch ``autopack/<run_id>``, over the git CLI.
+
+The user's checkout is never touched: the run works in ``git worktree add`` output under
+the data dir. Commands run through :func:`~autopack.workspace.git_cli.run_git` (fixed
+identity, no prompts or hooks, failures as :class:`~autopack.errors.WorkspaceError`).
+
+Refs it owns, all named after the run:
+
+- ``refs/heads/autopack/<run_id>``: the run branch;
+- ``refs/autopack/<run_id>/base``: the commit the run started from;
+- ``refs/tags/autopack/<run_id>/save/<n>``: savepoints. A savepoint of a dirty worktree
+  points to a snapshot commit (parent: HEAD) holding the uncommitted files too; the tag
+  message records HEAD, so :meth:`GitWorkspace.reset_to` restores both.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from autopack.domain.plan import check_slug
+from autopack.errors import ValidationError, WorkspaceError
+from autopack.workspace.git_cli import AUTOPACK_EMAIL, AUTOPACK_NAME, DEFAULT_TIMEOUT, run_git
+
+__all__ = [
+    "AUTOPACK_EMAIL",
+    "AUTOPACK_NAME",
+    "CommitInfo",
+    "DiffStats",
+    "FileStat",
+    "GitWorkspace",
+    "Savepoint",
+    "StatusEntry",
+    "run_git",
+]
+
+_HEAD_LINE = re.compile(r"^head: ([0-9a-f]{40,64})$", re.MULTILINE)
+
+
+class Savepoint(BaseModel):
+    """A savepoint tag: ``commit`` is what it restores, ``head`` the branch tip then."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    number: int
+    commit: str
+    head: str
+
+
+class CommitInfo(BaseModel):
+    """One commit on the run branch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sha: str
+    subject: str
+    author: str
+    date: str
+
+
+class StatusEntry(BaseModel):
+    """One line of ``git status``: ``code`` is git's two-letter XY code (``??`` untracked)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    path: str
+
+
+class FileStat(BaseModel):
+    """Lines added and removed in one file (binary files count none)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    added: int
+    removed: int
+    binary: bool = False
+
+
+class DiffStats(BaseModel):
+    """Totals of a diff against ``base``, and the per-file numbers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base: str
+    files_changed: int
+    insertions: int
+    deletions: int
+    files: tuple[FileStat, ...] = ()
+
+
+def _check_run_id(run_id: str) -> str:
+    try:
+        return check_slug(run_id)
+    except ValueError as exc:
+        raise ValidationError(str(exc), field="run_id") from exc
+
+
+class GitWorkspace:
+    """A git working tree Autopack edits: a run's worktree, or a checkout it was pointed at.
+
+    ``run_id`` names the branch, base ref and savepoint tags.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        run_id: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        common_dir: Path | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.run_id = _check_run_id(run_id)
+        self.timeout = timeout
+        self._common = common_dir
+
+    @property
+    def branch_name(self) -> str:
+        """``autopack/<run_id>``."""
+        return f"autopack/{self.run_id}"
+
+    @property
+    def base_ref(self) -> str:
+        """The ref that records the commit the run started from."""
+        return f"refs/autopack/{self.run_id}/base"
+
+    @property
+    def savepoint_prefix(self) -> str:
+        """Savepoint tags are this prefix plus a number."""
+        return f"autopack/{self.run_id}/save/"
+
+    @classmethod
+    def create(
+        cls,
+        repo: Path,
+        run_id: str,
+        worktrees_dir: Path,
+        base_ref: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> GitWorkspace:
+        """The run's worktree at ``worktrees_dir/<run_id>`` on ``autopack/<run_id>``.
+
+        Creates branch and worktree from ``base_ref`` (default: the repo's HEAD) without
+        changing the repo's checkout. Called again for the same run it returns the existing
+        worktree (resume), recreating it from the branch if only the directory was lost.
+        """
+        run_id = _check_run_id(run_id)
+        repo = Path(repo).resolve()
+        common = cls._common_dir(repo)
+        path = Path(worktrees_dir).resolve() / run_id
+        ws = cls(path, run_id=run_id, timeout=timeout, common_dir=common)
+        if path.exists():
+            ours = (path / ".git").exists() and cls._common_dir(path) == common
+            if ours and ws.current_branch() == ws.branch_name:
+                return ws
+            raise WorkspaceError(
+                f"{path} exists but is not the worktree of run {run_id!r} in {repo}",
+                path=str(path),
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run_git(repo, "worktree", "prune", timeout=timeout)
+        branch_ref = f"refs/heads/{ws.branch_name}"
+        exists = run_git(repo, "show-ref", "--verify", "--quiet", branch_ref, check=False)
+        if exists.returncode == 0:
+            run_git(repo, "worktree", "add", str(path), ws.branch_name, timeout=timeout)
+            return ws
+        base = run_git(
+            repo,
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            f"{base_ref or 'HEAD'}^{{commit}}",
+            check=False,
+        )
+        if base.returncode != 0:
+            raise WorkspaceError(
+                f"base ref {base_ref or 'HEAD'!r} is not a commit in {repo}"
+                + ("" if base_ref else " (does the repository have a commit yet?)"),
+                command=base.args,
+                stderr=base.stderr.strip(),
+            )
+        sha = base.stdout.strip()
+        run_git(repo, "worktree", "add", "-b", ws.branch_name, str(path), sha, timeout=timeout)
+        run_git(repo, "update-ref", ws.base_ref, sha, timeout=timeout)
+        return ws
+
+    @classmethod
+    def open(cls, path: Path, *, run_id: str = "apply") -> GitWorkspace:
+        """An existing git working tree at ``path`` (``WorkspaceError`` if it is not one)."""
+        path = Path(path).resolve()
+        inside = run_git(path, "rev-parse", "--is-inside-work-tree", check=False)
+        if inside.returncode != 0 or inside.stdout.strip() != "true":
+            raise WorkspaceError(
+                f"{path} is not inside a git working tree",
+                command=inside.args,
+                stderr=inside.stderr.strip(),
+            )
+        return cls(path, run_id=run_id, common_dir=cls._common_dir(path))
+
+    @staticmethod
+    def _common_dir(path: Path) -> Path:
+        out = run_git(path, "rev-parse", "--path-format=absolute", "--git-common-dir")
+        return Path(out.stdout.strip()).resolve()
+
+    def git(
+        self, *args: str, input_text: str | None = None, env: dict[str, str] | None = None
+    ) -> str:
+        """Run git in the workspace and return its stdout."""
+        return run_git(
+            self.path, *args, input_text=input_text, env=env, timeout=self.timeout
+        ).stdout
+
+    def toplevel(self) -> Path:
+        """The root of the working tree (``path`` may be a directory inside it)."""
+        return Path(self.git("rev-parse", "--show-toplevel").strip())
+
+    def head(self) -> str:
+        """The sha of HEAD."""
+        return self.git("rev-parse", "HEAD").strip()
+
+    def current_branch(self) -> str | None:
+        """The checked-out branch, or ``None`` on a detached HEAD."""
+        done = run_git(self.path, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+    def base_commit(self) -> str | None:
+        """The commit the run started from, if this workspace was made by :meth:`create`."""
+        done = run_git(self.path, "rev-parse", "--verify", "--quiet", self.base_ref, check=False)
+        return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+    def status(self) -> list[StatusEntry]:
+        """Changed and untracked files (ignored ones excluded), relative to :meth:`toplevel`."""
+        out = self.git("status", "--porcelain=v1", "-z", "--untracked-files=all")
+        entries: list[StatusEntry] = []
+        fields = out.split("\0")
+        i = 0
+        while i < len(fields):
+            item = fields[i]
+            i += 1
+            if len(item) < 4:
+                continue
+            code, path = item[:2], item[3:]
+            if code[0] in "RC":
+                i += 1  # the rename's source path follows
+            entries.append(StatusEntry(code=code, path=path))
+        return entries
+
+    def is_clean(self) -> bool:
+        """No changed or untracked files (ignored files do not count)."""
+        return not self.status()
+
+    def commit(self, message: str, *, paths: list[str] | None = None) -> str | None:
+        """Commit changes (only ``paths`` when given); the new sha, or ``None`` if none.
+
+        Paths that .gitignore excludes are left out rather than failing the commit.
+        """
+        if paths is not None:
+            ignored = (
+                run_git(
+                    self.path, "check-ignore", "--no-index", "--", *paths, check=False
+                ).stdout.splitlines()
+                if paths
+                else []
+            )
+            paths = [p for p in paths if p not in set(ignored)]
+            if not paths:
+                return None
+        spec = ["--", *paths] if paths is not None else []
+        self.git("add", "-A", *spec)
+        staged = run_git(self.path, "diff", "--cached", "--quiet", *spec, check=False)
+        if staged.returncode == 0:
+            return None
+        self.git("commit", "--no-verify", "--quiet", "-m", message, *spec)
+        return self.head()
+
+    def savepoint(self) -> str:
+        """Tag the current state, uncommitted files included; returns the tag name."""
+        number = max((s.number for s in self.list_savepoints()), default=0) + 1
+        head = self.head()
+        target = head
+        if not self.is_clean():
+            with tempfile.TemporaryDirectory(prefix="autopack-index-") as tmp:
+                # A private index, so the snapshot never disturbs the real one.
+                env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+                self.git("read-tree", "HEAD", env=env)
+                self.git("add", "-A", env=env)
+                tree = self.git("write-tree", env=env).strip()
+            target = self.git(
+                "commit-tree",
+                tree,
+                "-p",
+                head,
+                "-m",
+                f"autopack savepoint {number} (uncommitted changes)",
+            ).strip()
+        name = f"{self.savepoint_prefix}{number}"
+        self.git("tag", "-a", name, "-m", f"autopack savepoint {number}\n\nhead: {head}", target)
+        return name
+
+    def list_savepoints(self) -> list[Savepoint]:
+        """This run's savepoints, oldest first."""
+        fmt = "%(refname:strip=2)%00%(*objectname)%00%(contents)%00%00"
+        out = self.git("for-each-ref", f"--format={fmt}", f"refs/tags/{self.savepoint_prefix}")
+        found: list[Savepoint] = []
+        for record in out.split("\0\0"):
+            parts = record.strip("\n").split("\0")
+            if len(parts) < 3 or not parts[0]:
+                continue
+            name, commit, contents = parts[0], parts[1], parts[2]
+            suffix = name.removeprefix(self.savepoint_prefix)
+            head = _HEAD_LINE.search(contents)
+            if suffix.isdigit() and commit:
+                found.append(
+                    Savepoint(
+                        name=name,
+                        number=int(suffix),
+                        commit=commit,
+                        head=head.group(1) if head else commit,
+                    )
+                )
+        return sorted(found, key=lambda s: s.number)
+
+    def reset_to(self, savepoint: str) -> None:
+        """Put branch, index and files back as they were at ``savepoint`` (name or number).
+
+        Commits made since are dropped from the branch (the tags keep them reachable);
+        untracked files created since are removed; ignored files are left alone.
+        """
+        wanted = savepoint if "/" in savepoint else f"{self.savepoint_prefix}{savepoint}"
+        match = next((s for s in self.list_savepoints() if s.name == wanted), None)
+        if match is None:
+            raise WorkspaceError(f"no savepoint {savepoint!r} for run {self.run_id!r}")
+        self.git("reset", "--quiet", "--hard", match.head)
+        self.git("clean", "-fdq")
+        if match.commit != match.head:
+            self.git("read-tree", "-u", "--reset", match.commit)
+            self.git("reset", "--quiet", match.head)
+
+    def diff_stats(self, base: str | None = None) -> DiffStats:
+        """Lines added/removed in tracked files between ``base`` (default: the run's base,
+        else HEAD) and the working tree, committed or not."""
+        base = base or self.base_commit() or "HEAD"
+        out = self.git("diff", "--numstat", "--no-renames", "-z", base, "--")
+        files: list[FileStat] = []
+        for record in out.split("\0"):
+            cols = record.split("\t", 2)
+            if len(cols) != 3:
+                continue
+            binary = cols[0] == "-"
+            files.append(
+                FileStat(
+                    path=cols[2],
+                    added=0 if binary else int(cols[0]),
+                    removed=0 if binary else int(cols[1]),
+                    binary=binary,
+                )
+            )
+        return DiffStats(
+            base=base,
+            files_changed=len(files),
+            insertions=sum(f.added for f in files),
+            deletions=sum(f.removed for f in files),
+            files=tuple(files),
+        )
+
+    def list_commits(self, base: str | None = None, *, limit: int = 500) -> list[CommitInfo]:
+        """Commits on HEAD since ``base`` (default: the run's base), newest first."""
+        base = base or self.base_commit()
+        rev = f"{base}..HEAD" if base else "HEAD"
+        out = self.git("log", f"--max-count={limit}", "--format=%H%x00%s%x00%an%x00%aI", rev)
+        commits = []
+        for line in out.splitlines():
+            sha, subject, author, date = [*line.split("\0"), "", "", ""][:4]
+            if sha:
+                commits.append(CommitInfo(sha=sha, subject=subject, author=author, date=date))
+        return commits
+
+    def cleanup(self, *, delete_branch: bool = False) -> None:
+        """Remove the worktree; with ``delete_branch`` also its branch, base ref and tags."""
+        common = self._common or (self._common_dir(self.path) if self.path.exists() else None)
+        if common is None:
+            raise WorkspaceError(f"{self.path} does not exist and its repository is unknown")
+        repo = common.parent if common.name == ".git" else common
+        if self.path.exists():
+            run_git(repo, "worktree", "remove", "--force", str(self.path), timeout=self.timeout)
+        run_git(repo, "worktree", "prune", timeout=self.timeout)
+        if delete_branch:
+            run_git(repo, "branch", "-D", self.branch_name, check=False)
+            run_git(repo, "update-ref", "-d", self.base_ref, check=False)
+            tags = run_git(repo, "tag", "--list", f"{self.savepoint_prefix}*").stdout.split()
+            if tags:
+                run_git(repo, "tag", "-d", *tags)
