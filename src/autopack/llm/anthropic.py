@@ -9,9 +9,8 @@ only retry layer. SDK exceptions are translated here, at the edge.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import anthropic
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +27,10 @@ _STOP_REASONS: dict[str, StopReason] = {
     "tool_use": "tool_use",
     "refusal": "content_filter",
 }
+
+
+if TYPE_CHECKING:  # the SDK is imported when a provider is built: it is slow to import
+    import anthropic
 
 
 class AnthropicConfig(BaseModel):
@@ -67,6 +70,8 @@ class AnthropicProvider:
     ) -> AnthropicProvider:
         """Build the provider. ``api_key`` comes from the environment variable the config
         names; a missing key fails here so the router can fall back at once."""
+        import anthropic
+
         if not api_key:
             raise AuthenticationFailed(
                 f"{name}: no API key; set {config.api_key_env} or route to another provider",
@@ -83,6 +88,8 @@ class AnthropicProvider:
 
     def complete(self, request: LLMRequest) -> Completion:
         """One streamed Messages call; returns the joined text and the exact usage."""
+        import anthropic
+
         model = require_model(request, self._name)
         kwargs: dict[str, Any] = {
             "model": model,

@@ -13,10 +13,9 @@ truncation. The SDK's retries are off; :mod:`autopack.llm.retry` is the only ret
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx2
-import openai
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from autopack.errors import AuthenticationFailed, ProviderError, TransientProviderError
@@ -40,6 +39,10 @@ _FINISH_REASONS: dict[str, StopReason] = {
 
 #: Local servers ignore the key, but the SDK refuses to start without one.
 _NO_KEY_PLACEHOLDER = "not-needed"
+
+
+if TYPE_CHECKING:  # the SDK is imported when a provider is built: it is slow to import
+    import openai
 
 
 class OpenAIConfig(BaseModel):
@@ -98,6 +101,8 @@ class OpenAIProvider:
         http_client: httpx2.Client | None = None,
     ) -> OpenAIProvider:
         """Build the provider; a hosted provider without its key fails here (fallback)."""
+        import openai
+
         if not api_key and config.needs_api_key:
             raise AuthenticationFailed(
                 f"{name}: no API key; set {config.api_key_env} or route to another provider",
@@ -114,6 +119,8 @@ class OpenAIProvider:
 
     def complete(self, request: LLMRequest) -> Completion:
         """One Chat Completions call."""
+        import openai
+
         model = require_model(request, self._name)
         messages: list[dict[str, str]] = []
         if request.system:
