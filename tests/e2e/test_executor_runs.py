@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from autopack.api.app import create_app
 from autopack.config import BUNDLED_MODELS_CONFIG
 from autopack.db.orm import Approval, LlmUsageEvent, PhaseAttempt
+from autopack.services import runs as run_service
 from autopack.settings import Settings
 
 
@@ -211,3 +212,29 @@ def test_large_deletion_waits_for_approval_through_the_api(sqlite_settings: Sett
         approval = session.scalars(select(Approval)).one()
         assert (approval.status, approval.decided_by) == ("approved", "alice")
     assert not (Path(outcome.worktree or "") / "legacy.py").exists()
+
+
+def test_cancel_stops_the_run_at_its_next_step(sqlite_settings: Settings, tmp_path: Path,
+                                               harness_factory) -> None:
+    repo = make_repo(tmp_path)
+    plan = write_plan(tmp_path / "plan.yaml", "cancel-run",
+                      [phase("mul", paths=["calc.py", "tests/"])])
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
+    harness = harness_factory(sqlite_settings)
+    run_id = harness.create(plan, repo)
+
+    def cancel_when_applied(event: str, **data: object) -> None:
+        harness.events.append((event, dict(data)))
+        if event == "applied":  # someone presses cancel while the phase is running
+            with harness.db.factory.begin() as session:
+                run_service.request_cancel(session, run_id)
+
+    harness._record = cancel_when_applied  # type: ignore[method-assign]
+    outcome = harness.execute(run_id, script)
+
+    assert outcome.state == "DONE_CANCELLED"
+    assert outcome.failure_reason == "cancelled by request"
+    events = [name for name, _ in harness.events]
+    assert "verify" not in events  # stopped before the next step
+    with harness.db.factory() as session:
+        assert session.scalar(select(func.count()).select_from(LlmUsageEvent)) == 1

@@ -219,7 +219,8 @@ class PhaseExecution:
                 run_id=ctx.run_id,
                 phase_pk=phase.id,
                 role=AttemptRole.BUILDER.value,
-                attempt_number=phase.builder_attempts,
+                # Numbered by rows, not the budget counter a resumed run resets.
+                attempt_number=1 + sum(a.role == AttemptRole.BUILDER.value for a in phase.attempts),
                 status="answered",
                 model=answer.model,
                 tokens_used=answer.total_tokens,
@@ -711,7 +712,10 @@ class PhaseExecution:
             return recovery.decide(
                 failure.kind,
                 history=self.history,
-                phase_budget=budget.model_copy(update={"doctor_calls_phase": 99}),
+                # An unusable Doctor answer counts as no Doctor left for this phase.
+                phase_budget=budget.model_copy(
+                    update={"doctor_calls_phase": budget.max_doctor_phase}
+                ),
             ), (f"{hint} (the Doctor's answer was unusable: {exc.message})")
         verdict = result.verdict
         with unit_of_work(ctx.factory) as session:
