@@ -33,15 +33,17 @@ class Harness:
     def create(self, plan: Path, repo: Path) -> str:
         spec = load_plan(plan)
         with unit_of_work(self.db.factory) as session:
-            run_service.create_run(session, spec, runs_dir=self.settings.runs_dir,
-                                   repo_path=str(repo))
+            run_service.create_run(
+                session, spec, runs_dir=self.settings.runs_dir, repo_path=str(repo)
+            )
         return spec.run_id
 
     def execute(self, run_id: str, script: Path, *, force_scripted: bool = True) -> RunOutcome:
         """Execute with answers from ``script``. ``force_scripted`` sends every call to the
         scripted provider; without it the router picks models from the models config."""
-        settings = self.settings.model_copy(update={
-            "llm_provider": "scripted" if force_scripted else None, "llm_script": script})
+        settings = self.settings.model_copy(
+            update={"llm_provider": "scripted" if force_scripted else None, "llm_script": script}
+        )
         deps = build_deps(settings, self.db, progress=self._record)
         deps.test_env.update(TEST_ENV)
         return execute_run(deps, run_id)

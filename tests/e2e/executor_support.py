@@ -19,12 +19,12 @@ def add(a: int, b: int) -> int:
     return a + b
 '''
 
-CALC_TESTS = '''from calc import add
+CALC_TESTS = """from calc import add
 
 
 def test_add() -> None:
     assert add(2, 3) == 5
-'''
+"""
 
 TEST_COMMAND = f"{sys.executable} -m pytest -q -p no:cacheprovider"
 
@@ -38,9 +38,12 @@ def make_repo(root: Path, extra: dict[str, str] | None = None) -> Path:
     """A git repository holding the calc package and its passing test."""
     repo = root / "project"
     repo.mkdir(parents=True)
-    files = {"calc.py": CALC, "tests/test_calc.py": CALC_TESTS,
-             "pyproject.toml": "[tool.pytest.ini_options]\npythonpath = ['.']\n",
-             **(extra or {})}
+    files = {
+        "calc.py": CALC,
+        "tests/test_calc.py": CALC_TESTS,
+        "pyproject.toml": "[tool.pytest.ini_options]\npythonpath = ['.']\n",
+        **(extra or {}),
+    }
     for rel, text in files.items():
         path = repo / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,22 +59,42 @@ def op(kind: str, path: str, **fields: Any) -> str:
 
 
 def builder(phase_id: str, *ops: str, tokens: tuple[int, int] = (900, 300)) -> dict[str, Any]:
-    return {"role": "builder", "phase_id": phase_id, "content": "\n".join(ops),
-            "usage": {"prompt_tokens": tokens[0], "completion_tokens": tokens[1]}}
+    return {
+        "role": "builder",
+        "phase_id": phase_id,
+        "content": "\n".join(ops),
+        "usage": {"prompt_tokens": tokens[0], "completion_tokens": tokens[1]},
+    }
 
 
-def auditor(phase_id: str, recommendation: str = "approve", notes: str = "looks right",
-            issues: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    verdict = {"recommendation": recommendation, "confidence": 0.9, "review_notes": notes,
-               "issues": issues or []}
-    return {"role": "auditor", "phase_id": phase_id, "content": json.dumps(verdict),
-            "usage": {"prompt_tokens": 500, "completion_tokens": 100}}
+def auditor(
+    phase_id: str,
+    recommendation: str = "approve",
+    notes: str = "looks right",
+    issues: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    verdict = {
+        "recommendation": recommendation,
+        "confidence": 0.9,
+        "review_notes": notes,
+        "issues": issues or [],
+    }
+    return {
+        "role": "auditor",
+        "phase_id": phase_id,
+        "content": json.dumps(verdict),
+        "usage": {"prompt_tokens": 500, "completion_tokens": 100},
+    }
 
 
 def doctor(phase_id: str, hint: str, action: str = "retry_with_fix") -> dict[str, Any]:
     verdict = {"action": action, "hint": hint, "confidence": 0.9, "rationale": "diagnosed"}
-    return {"role": "doctor", "phase_id": phase_id, "content": json.dumps(verdict),
-            "usage": {"prompt_tokens": 400, "completion_tokens": 80}}
+    return {
+        "role": "doctor",
+        "phase_id": phase_id,
+        "content": json.dumps(verdict),
+        "usage": {"prompt_tokens": 400, "completion_tokens": 80},
+    }
 
 
 def write_script(path: Path, lines: Iterable[dict[str, Any]]) -> Path:
@@ -79,17 +102,37 @@ def write_script(path: Path, lines: Iterable[dict[str, Any]]) -> Path:
     return path
 
 
-def phase(phase_id: str, *, paths: list[str], deliverables: list[str] | None = None,
-          tier: str = "T1", **extra: Any) -> dict[str, Any]:
-    return {"phase_id": phase_id, "tier_id": tier, "name": f"Phase {phase_id}",
-            "scope": {"paths": paths, "deliverables": deliverables or [],
-                      "tests": [TEST_COMMAND]}, **extra}
+def phase(
+    phase_id: str,
+    *,
+    paths: list[str],
+    deliverables: list[str] | None = None,
+    tier: str = "T1",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "phase_id": phase_id,
+        "tier_id": tier,
+        "name": f"Phase {phase_id}",
+        "scope": {"paths": paths, "deliverables": deliverables or [], "tests": [TEST_COMMAND]},
+        **extra,
+    }
 
 
-def write_plan(path: Path, run_id: str, phases: list[dict[str, Any]],
-               tiers: list[dict[str, Any]] | None = None, **extra: Any) -> Path:
-    plan = {"run_id": run_id, "goal": "extend calc",
-            "tiers": tiers or [{"tier_id": "T1", "name": "Core"}], "phases": phases, **extra}
+def write_plan(
+    path: Path,
+    run_id: str,
+    phases: list[dict[str, Any]],
+    tiers: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> Path:
+    plan = {
+        "run_id": run_id,
+        "goal": "extend calc",
+        "tiers": tiers or [{"tier_id": "T1", "name": "Core"}],
+        "phases": phases,
+        **extra,
+    }
     path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
     return path
 

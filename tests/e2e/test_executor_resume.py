@@ -33,8 +33,14 @@ SUB_FUNC = "\n\ndef sub(a: int, b: int) -> int:\n    return a - b\n"
 
 def _env(home: Path, script: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"AUTOPACK_HOME": str(home), "AUTOPACK_LLM_PROVIDER": "scripted",
-                "AUTOPACK_LLM_SCRIPT": str(script), "AUTOPACK_LEASE_SECONDS": "60"})
+    env.update(
+        {
+            "AUTOPACK_HOME": str(home),
+            "AUTOPACK_LLM_PROVIDER": "scripted",
+            "AUTOPACK_LLM_SCRIPT": str(script),
+            "AUTOPACK_LEASE_SECONDS": "60",
+        }
+    )
     return env
 
 
@@ -44,16 +50,27 @@ def _autopack(*args: str) -> list[str]:
 
 def _setup(root: Path, run_id: str) -> tuple[Path, Path, Path]:
     repo = make_repo(root, {"tests/test_slow.py": SLOW_TEST})
-    plan = write_plan(root / "plan.yaml", run_id, [
-        phase("mul", paths=["calc.py", "tests/"]),
-        phase("sub", paths=["calc.py", "tests/"]),
-    ])
-    script = write_script(root / "s.jsonl", [
-        builder("mul", op("append", "calc.py", content=MUL_FUNC),
-                op("create", "tests/test_mul.py", content=MUL_TEST)),
-        auditor("mul"),
-        builder("sub", op("append", "calc.py", content=SUB_FUNC)), auditor("sub"),
-    ])
+    plan = write_plan(
+        root / "plan.yaml",
+        run_id,
+        [
+            phase("mul", paths=["calc.py", "tests/"]),
+            phase("sub", paths=["calc.py", "tests/"]),
+        ],
+    )
+    script = write_script(
+        root / "s.jsonl",
+        [
+            builder(
+                "mul",
+                op("append", "calc.py", content=MUL_FUNC),
+                op("create", "tests/test_mul.py", content=MUL_TEST),
+            ),
+            auditor("mul"),
+            builder("sub", op("append", "calc.py", content=SUB_FUNC)),
+            auditor("sub"),
+        ],
+    )
     return repo, plan, script
 
 
@@ -61,8 +78,9 @@ def _stage_of_mul(db: Path) -> str | None:
     engine = create_engine(f"sqlite:///{db}")
     try:
         with engine.connect() as conn:
-            rows = conn.execute(select(PhaseAttempt.payload).where(
-                PhaseAttempt.role == "builder")).all()
+            rows = conn.execute(
+                select(PhaseAttempt.payload).where(PhaseAttempt.role == "builder")
+            ).all()
     except Exception:  # the database may not exist yet
         return None
     finally:
@@ -76,15 +94,22 @@ def test_killed_run_resumes_with_the_commits_of_a_clean_run(tmp_path: Path) -> N
     repo_a, plan_a, script_a = _setup(clean_root, "resume-a")
     repo_b, plan_b, script_b = _setup(killed_root, "resume-b")
 
-    clean = subprocess.run(_autopack("run", str(plan_a), "--repo", str(repo_a), "--json"),
-                           env=_env(clean_root / "home", script_a), capture_output=True,
-                           text=True, timeout=300)
+    clean = subprocess.run(
+        _autopack("run", str(plan_a), "--repo", str(repo_a), "--json"),
+        env=_env(clean_root / "home", script_a),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert clean.returncode == 0, clean.stderr
 
     home_b = killed_root / "home"
-    proc = subprocess.Popen(_autopack("run", str(plan_b), "--repo", str(repo_b), "--json"),
-                            env=_env(home_b, script_b), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _autopack("run", str(plan_b), "--repo", str(repo_b), "--json"),
+        env=_env(home_b, script_b),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while _stage_of_mul(home_b / "autopack.db") != "applied":  # killed while verifying
         assert proc.poll() is None, proc.communicate()
@@ -93,9 +118,13 @@ def test_killed_run_resumes_with_the_commits_of_a_clean_run(tmp_path: Path) -> N
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
 
-    resumed = subprocess.run(_autopack("run", "--resume", "resume-b", "--json"),
-                             env=_env(home_b, script_b), capture_output=True, text=True,
-                             timeout=300)
+    resumed = subprocess.run(
+        _autopack("run", "--resume", "resume-b", "--json"),
+        env=_env(home_b, script_b),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     result = json.loads(resumed.stdout)
     assert result["state"] == "DONE_SUCCESS"

@@ -30,23 +30,41 @@ from autopack.settings import Settings
 
 
 def _mul_ops() -> list[str]:
-    return [op("append", "calc.py", content=MUL_FUNC),
-            op("create", "tests/test_mul.py", content=MUL_TEST)]
+    return [
+        op("append", "calc.py", content=MUL_FUNC),
+        op("create", "tests/test_mul.py", content=MUL_TEST),
+    ]
 
 
-def test_successful_run_builds_each_phase_as_one_commit(settings: Settings, tmp_path: Path,
-                                                        harness_factory) -> None:
+def test_successful_run_builds_each_phase_as_one_commit(
+    settings: Settings, tmp_path: Path, harness_factory
+) -> None:
     repo = make_repo(tmp_path)
-    plan = write_plan(tmp_path / "plan.yaml", "ok-run", [
-        phase("mul", paths=["calc.py", "tests/"], deliverables=["calc.py::mul"]),
-        phase("sub", tier="T2", paths=["calc.py", "tests/"], deliverables=["calc.py::sub"]),
-    ], tiers=[{"tier_id": "T1", "name": "One"}, {"tier_id": "T2", "name": "Two"}])
-    script = write_script(tmp_path / "s.jsonl", [
-        builder("mul", *_mul_ops()), auditor("mul"),
-        builder("sub", op("append", "calc.py",
-                          content="\n\ndef sub(a: int, b: int) -> int:\n    return a - b\n")),
-        auditor("sub"),
-    ])
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        "ok-run",
+        [
+            phase("mul", paths=["calc.py", "tests/"], deliverables=["calc.py::mul"]),
+            phase("sub", tier="T2", paths=["calc.py", "tests/"], deliverables=["calc.py::sub"]),
+        ],
+        tiers=[{"tier_id": "T1", "name": "One"}, {"tier_id": "T2", "name": "Two"}],
+    )
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [
+            builder("mul", *_mul_ops()),
+            auditor("mul"),
+            builder(
+                "sub",
+                op(
+                    "append",
+                    "calc.py",
+                    content="\n\ndef sub(a: int, b: int) -> int:\n    return a - b\n",
+                ),
+            ),
+            auditor("sub"),
+        ],
+    )
     harness = harness_factory(settings)
     run_id = harness.create(plan, repo)
 
@@ -74,17 +92,26 @@ def test_successful_run_builds_each_phase_as_one_commit(settings: Settings, tmp_
     assert (artifacts / "decision_log.jsonl").read_text().count("phase_complete") == 2
 
 
-def test_failed_tests_then_doctor_hint_then_success(sqlite_settings: Settings, tmp_path: Path,
-                                                    harness_factory) -> None:
+def test_failed_tests_then_doctor_hint_then_success(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory
+) -> None:
     repo = make_repo(tmp_path)
-    plan = write_plan(tmp_path / "plan.yaml", "doctor-run",
-                      [phase("mul", paths=["calc.py", "tests/"])])
-    script = write_script(tmp_path / "s.jsonl", [
-        builder("mul", op("append", "calc.py", content=BAD_MUL_FUNC),
-                op("create", "tests/test_mul.py", content=MUL_TEST)),
-        doctor("mul", "mul() adds instead of multiplying; return a * b"),
-        builder("mul", *_mul_ops()), auditor("mul"),
-    ])
+    plan = write_plan(
+        tmp_path / "plan.yaml", "doctor-run", [phase("mul", paths=["calc.py", "tests/"])]
+    )
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [
+            builder(
+                "mul",
+                op("append", "calc.py", content=BAD_MUL_FUNC),
+                op("create", "tests/test_mul.py", content=MUL_TEST),
+            ),
+            doctor("mul", "mul() adds instead of multiplying; return a * b"),
+            builder("mul", *_mul_ops()),
+            auditor("mul"),
+        ],
+    )
     harness = harness_factory(sqlite_settings)
     outcome = harness.execute(harness.create(plan, repo), script)
 
@@ -93,32 +120,41 @@ def test_failed_tests_then_doctor_hint_then_success(sqlite_settings: Settings, t
     assert (result.builder_attempts, result.doctor_calls) == (2, 1)
     with harness.db.factory() as session:
         roles = [a.role for a in session.scalars(select(PhaseAttempt).order_by(PhaseAttempt.id))]
-        first = session.scalars(select(PhaseAttempt).where(PhaseAttempt.role == "builder")
-                                .order_by(PhaseAttempt.id)).first()
+        first = session.scalars(
+            select(PhaseAttempt).where(PhaseAttempt.role == "builder").order_by(PhaseAttempt.id)
+        ).first()
         assert first is not None and "1 new failure" in first.payload["failure"]
     assert roles == ["builder", "doctor", "builder", "auditor"]
     # The failed attempt was rolled back: one commit, with the right code.
     assert git(repo, "log", "--format=%s", "main..autopack/doctor-run").splitlines() == [
-        "mul: Phase mul"]
+        "mul: Phase mul"
+    ]
     assert "return a * b" in (Path(outcome.worktree or "") / "calc.py").read_text()
 
 
-def test_out_of_scope_edit_is_rejected_then_corrected(sqlite_settings: Settings, tmp_path: Path,
-                                                      harness_factory) -> None:
+def test_out_of_scope_edit_is_rejected_then_corrected(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory
+) -> None:
     repo = make_repo(tmp_path)
-    plan = write_plan(tmp_path / "plan.yaml", "scope-run",
-                      [phase("mul", paths=["calc.py", "tests/"])])
-    script = write_script(tmp_path / "s.jsonl", [
-        builder("mul", *_mul_ops(), op("create", "setup.cfg", content="[x]\n")),
-        builder("mul", *_mul_ops()), auditor("mul"),
-    ])
+    plan = write_plan(
+        tmp_path / "plan.yaml", "scope-run", [phase("mul", paths=["calc.py", "tests/"])]
+    )
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [
+            builder("mul", *_mul_ops(), op("create", "setup.cfg", content="[x]\n")),
+            builder("mul", *_mul_ops()),
+            auditor("mul"),
+        ],
+    )
     harness = harness_factory(sqlite_settings)
     outcome = harness.execute(harness.create(plan, repo), script)
 
     assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
     with harness.db.factory() as session:
-        attempts = session.scalars(select(PhaseAttempt).where(PhaseAttempt.role == "builder")
-                                   .order_by(PhaseAttempt.id)).all()
+        attempts = session.scalars(
+            select(PhaseAttempt).where(PhaseAttempt.role == "builder").order_by(PhaseAttempt.id)
+        ).all()
         assert [a.apply_status for a in attempts] == ["rejected", "applied"]
         assert "setup.cfg" in attempts[0].payload["failure"]
     assert not (Path(outcome.worktree or "") / "setup.cfg").exists()
@@ -126,8 +162,12 @@ def test_out_of_scope_edit_is_rejected_then_corrected(sqlite_settings: Settings,
 
 def test_token_cap_ends_the_run(settings: Settings, tmp_path: Path, harness_factory) -> None:
     repo = make_repo(tmp_path)
-    plan = write_plan(tmp_path / "plan.yaml", "cap-run",
-                      [phase("mul", paths=["calc.py", "tests/"])], budgets={"token_cap": 1000})
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        "cap-run",
+        [phase("mul", paths=["calc.py", "tests/"])],
+        budgets={"token_cap": 1000},
+    )
     script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
     harness = harness_factory(settings)
     outcome = harness.execute(harness.create(plan, repo), script)
@@ -139,54 +179,83 @@ def test_token_cap_ends_the_run(settings: Settings, tmp_path: Path, harness_fact
         assert session.scalar(select(func.count()).select_from(LlmUsageEvent)) == 1
 
 
-def test_escalation_follows_the_router_config(sqlite_settings: Settings, tmp_path: Path,
-                                              harness_factory) -> None:
+def test_escalation_follows_the_router_config(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory
+) -> None:
     bundled = yaml.safe_load(BUNDLED_MODELS_CONFIG.read_text())
-    models = {"small": {"provider": "scripted", "max_output_tokens": 8000,
-                        "context_window": 100000},
-              "big": {"provider": "scripted", "max_output_tokens": 8000,
-                      "context_window": 100000}}
-    chains = {role: {"low": ["small"], "medium": ["big"], "high": ["big"]}
-              for role in ("builder", "auditor", "doctor", "planner")}
+    models = {
+        "small": {"provider": "scripted", "max_output_tokens": 8000, "context_window": 100000},
+        "big": {"provider": "scripted", "max_output_tokens": 8000, "context_window": 100000},
+    }
+    chains = {
+        role: {"low": ["small"], "medium": ["big"], "high": ["big"]}
+        for role in ("builder", "auditor", "doctor", "planner")
+    }
     fallback = {**bundled["provider_fallback"], "counterparts": {}}
-    config = {**bundled, "models": models, "escalation_chains": chains,
-              "provider_fallback": fallback,
-              "category_overrides": {}, "pricing": {}}
+    config = {
+        **bundled,
+        "models": models,
+        "escalation_chains": chains,
+        "provider_fallback": fallback,
+        "category_overrides": {},
+        "pricing": {},
+    }
     config_path = tmp_path / "models.yaml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     settings = sqlite_settings.model_copy(update={"models_config": config_path})
     repo = make_repo(tmp_path)
-    plan = write_plan(tmp_path / "plan.yaml", "esc-run",
-                      [phase("mul", paths=["calc.py", "tests/"], complexity="low")])
-    missing = op("search_replace", "calc.py", old="def nothing_here():\n    pass\n",
-                 new="def mul(a, b):\n    return a * b\n")
-    script = write_script(tmp_path / "s.jsonl", [
-        builder("mul", missing), builder("mul", missing),
-        doctor("mul", "the anchor does not exist; append the function instead"),
-        builder("mul", *_mul_ops()), auditor("mul"),
-    ])
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        "esc-run",
+        [phase("mul", paths=["calc.py", "tests/"], complexity="low")],
+    )
+    missing = op(
+        "search_replace",
+        "calc.py",
+        old="def nothing_here():\n    pass\n",
+        new="def mul(a, b):\n    return a * b\n",
+    )
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [
+            builder("mul", missing),
+            builder("mul", missing),
+            doctor("mul", "the anchor does not exist; append the function instead"),
+            builder("mul", *_mul_ops()),
+            auditor("mul"),
+        ],
+    )
     harness = harness_factory(settings)
     run_id = harness.create(plan, repo)
     outcome = harness.execute(run_id, script, force_scripted=False)
 
     assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
     with harness.db.factory() as session:
-        routed = [a.payload["routed_model"] for a in session.scalars(
-            select(PhaseAttempt).where(PhaseAttempt.role == "builder").order_by(PhaseAttempt.id))]
+        routed = [
+            a.payload["routed_model"]
+            for a in session.scalars(
+                select(PhaseAttempt).where(PhaseAttempt.role == "builder").order_by(PhaseAttempt.id)
+            )
+        ]
     assert routed[0] == "small"
     assert routed[-1] == "big"  # low -> medium after 2 failures (complexity_escalation)
 
 
-def test_large_deletion_waits_for_approval_through_the_api(sqlite_settings: Settings,
-                                                           tmp_path: Path,
-                                                           harness_factory) -> None:
+def test_large_deletion_waits_for_approval_through_the_api(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory
+) -> None:
     big = "".join(f"VALUE_{i} = {i}\n" for i in range(300))
     repo = make_repo(tmp_path, {"legacy.py": big})
-    plan = write_plan(tmp_path / "plan.yaml", "del-run",
-                      [phase("mul", paths=["calc.py", "tests/", "legacy.py"])])
-    script = write_script(tmp_path / "s.jsonl", [
-        builder("mul", op("delete", "legacy.py"), *_mul_ops()), auditor("mul"),
-    ])
+    plan = write_plan(
+        tmp_path / "plan.yaml", "del-run", [phase("mul", paths=["calc.py", "tests/", "legacy.py"])]
+    )
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [
+            builder("mul", op("delete", "legacy.py"), *_mul_ops()),
+            auditor("mul"),
+        ],
+    )
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
     outcome = harness.execute(run_id, script)
@@ -195,14 +264,17 @@ def test_large_deletion_waits_for_approval_through_the_api(sqlite_settings: Sett
     assert outcome.awaiting_approval == ["mul"]
     assert (Path(outcome.worktree or "") / "legacy.py").exists()  # nothing deleted yet
 
-    api_settings = sqlite_settings.model_copy(update={"llm_provider": "scripted",
-                                                      "llm_script": script})
+    api_settings = sqlite_settings.model_copy(
+        update={"llm_provider": "scripted", "llm_script": script}
+    )
     with TestClient(create_app(api_settings, database=harness.db)) as client:
         pending = client.get("/approvals", params={"status": "pending"}).json()["approvals"]
         assert [a["phase_id"] for a in pending] == ["mul"]
         assert pending[0]["details"]["net_deleted_lines"] == 300
-        response = client.post(f"/approvals/{pending[0]['id']}/approve",
-                               json={"decided_by": "alice", "note": "legacy is dead code"})
+        response = client.post(
+            f"/approvals/{pending[0]['id']}/approve",
+            json={"decided_by": "alice", "note": "legacy is dead code"},
+        )
         assert response.status_code == 200, response.text
         client.app.state.executor_pool.wait(run_id, timeout=120)  # type: ignore[attr-defined]
         status = client.get(f"/runs/{run_id}/status").json()
@@ -214,11 +286,13 @@ def test_large_deletion_waits_for_approval_through_the_api(sqlite_settings: Sett
     assert not (Path(outcome.worktree or "") / "legacy.py").exists()
 
 
-def test_cancel_stops_the_run_at_its_next_step(sqlite_settings: Settings, tmp_path: Path,
-                                               harness_factory) -> None:
+def test_cancel_stops_the_run_at_its_next_step(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory
+) -> None:
     repo = make_repo(tmp_path)
-    plan = write_plan(tmp_path / "plan.yaml", "cancel-run",
-                      [phase("mul", paths=["calc.py", "tests/"])])
+    plan = write_plan(
+        tmp_path / "plan.yaml", "cancel-run", [phase("mul", paths=["calc.py", "tests/"])]
+    )
     script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
