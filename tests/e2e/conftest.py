@@ -11,12 +11,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # executor_support, under importlib mode
 
-from autopack.db.database import Database, open_database  # noqa: E402
-from autopack.db.session import unit_of_work  # noqa: E402
-from autopack.executor.loop import RunOutcome, build_deps, execute_run  # noqa: E402
-from autopack.planning.normalize import load_plan  # noqa: E402
-from autopack.services import runs as run_service  # noqa: E402
-from autopack.settings import Settings  # noqa: E402
+from autopack.db.database import Database, open_database
+from autopack.db.session import unit_of_work
+from autopack.executor.loop import RunOutcome, build_deps, execute_run
+from autopack.planning.normalize import load_plan
+from autopack.services import runs as run_service
+from autopack.settings import Settings
 
 #: Faster test runs: the sample projects need none of the venv's pytest plugins.
 TEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
