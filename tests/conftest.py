@@ -24,9 +24,16 @@ from autopack.settings import Settings, get_settings
 POSTGRES_URL = os.environ.get("AUTOPACK_TEST_POSTGRES_URL")
 
 # Tests never talk to real providers or read a developer's environment.
-for _var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "AUTOPACK_LLM_PROVIDER",
-             "AUTOPACK_LLM_SCRIPT", "AUTOPACK_LLM_BASE_URL", "AUTOPACK_DATABASE_URL",
-             "AUTOPACK_API_KEYS", "AUTOPACK_HOME"):
+for _var in (
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "AUTOPACK_LLM_PROVIDER",
+    "AUTOPACK_LLM_SCRIPT",
+    "AUTOPACK_LLM_BASE_URL",
+    "AUTOPACK_DATABASE_URL",
+    "AUTOPACK_API_KEYS",
+    "AUTOPACK_HOME",
+):
     os.environ.pop(_var, None)
 os.environ.setdefault("GIT_AUTHOR_NAME", "Autopack Tests")
 os.environ.setdefault("GIT_AUTHOR_EMAIL", "tests@autopack.local")
@@ -88,8 +95,9 @@ def _truncate_all(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path,
-                 sqlite_template: Path) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
     """A fresh, migrated database URL: once on SQLite, once on PostgreSQL."""
     if request.param == "sqlite":
         path = tmp_path / "autopack.db"

@@ -90,10 +90,10 @@ class IllegalTransition(ConflictError):
 
     code = "illegal_transition"
 
-    def __init__(self, message: str, *, current: str, requested: str, allowed: list[str],
-                 **context: Any) -> None:
-        super().__init__(message, current=current, requested=requested, allowed=allowed,
-                         **context)
+    def __init__(
+        self, message: str, *, current: str, requested: str, allowed: list[str], **context: Any
+    ) -> None:
+        super().__init__(message, current=current, requested=requested, allowed=allowed, **context)
         self.current = current
         self.requested = requested
         self.allowed = allowed
@@ -113,7 +113,10 @@ class InvalidStoredState(AutopackError):
             f"{table} row {row_id!r} has {column}={value!r}, which this version of Autopack "
             "does not know. Run `autopack db check` to see every such row and "
             "`autopack db repair --yes` to fix them.",
-            table=table, row_id=row_id, column=column, value=value,
+            table=table,
+            row_id=row_id,
+            column=column,
+            value=value,
         )
 
 
@@ -130,8 +133,14 @@ class WorkspaceError(AutopackError):
 
     code = "workspace_error"
 
-    def __init__(self, message: str, *, command: list[str] | None = None,
-                 stderr: str | None = None, **context: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: list[str] | None = None,
+        stderr: str | None = None,
+        **context: Any,
+    ) -> None:
         super().__init__(message, command=command, stderr=stderr, **context)
         self.command = command or []
         self.stderr = stderr or ""
@@ -142,8 +151,9 @@ class ApplyRejected(AutopackError):
 
     code = "apply_rejected"
 
-    def __init__(self, message: str, *, failures: list[dict[str, Any]] | None = None,
-                 **context: Any) -> None:
+    def __init__(
+        self, message: str, *, failures: list[dict[str, Any]] | None = None, **context: Any
+    ) -> None:
         super().__init__(message, failures=failures, **context)
         self.failures = failures or []
 
@@ -170,11 +180,18 @@ class ProviderError(AutopackError):
     code = "provider_error"
     retryable: bool = False
 
-    def __init__(self, message: str, *, provider: str | None = None,
-                 model: str | None = None, status_code: int | None = None,
-                 **context: Any) -> None:
-        super().__init__(message, provider=provider, model=model, status_code=status_code,
-                         **context)
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(
+            message, provider=provider, model=model, status_code=status_code, **context
+        )
         self.provider = provider
         self.model = model
         self.status_code = status_code
@@ -188,8 +205,7 @@ class TransientProviderError(ProviderError):
 class RateLimited(TransientProviderError):
     code = "provider_rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float | None = None,
-                 **context: Any) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, **context: Any) -> None:
         super().__init__(message, retry_after=retry_after, **context)
         self.retry_after = retry_after
 

@@ -44,8 +44,10 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 def require_api_key(request: Request, factory: FactoryDep, settings: SettingsDep) -> str | None:
     """Check ``X-API-Key`` or ``Authorization: Bearer`` against configured and stored keys.
 
-    With no key configured anywhere, requests pass: the server then listens on loopback
-    only (``autopack serve`` refuses anything else), so only local users can reach it.
+    With no key configured anywhere, requests pass only on a loopback server (``autopack
+    serve`` refuses to start on another address without a key). A server that listens
+    beyond loopback never opens up: when its last key is revoked it refuses everyone until
+    a new key is created.
 
     The check is its own short transaction, committed before the route runs: it writes
     ``last_used_at``, and on SQLite a write held open for the whole request would lock
@@ -57,7 +59,7 @@ def require_api_key(request: Request, factory: FactoryDep, settings: SettingsDep
         presented = auth[7:].strip()
     configured = settings.plain_api_keys()
     with unit_of_work(factory) as session:
-        if not configured and not apikeys.any_active_key(session):
+        if not configured and settings.is_loopback and not apikeys.any_active_key(session):
             return None
         valid = bool(presented) and apikeys.verify_api_key(session, presented or "", configured)
     if valid and presented:

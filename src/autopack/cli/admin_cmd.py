@@ -45,17 +45,23 @@ def serve(
     if not has_keys and not cfg.is_loopback:
         raise ConfigurationError(
             f"refusing to listen on {cfg.host} without an API key: create one with "
-            "`autopack apikey create` or set AUTOPACK_API_KEYS, or bind to 127.0.0.1")
+            "`autopack apikey create` or set AUTOPACK_API_KEYS, or bind to 127.0.0.1"
+        )
     report = check_database(db.engine)
     for finding in report.findings:
         err_console.print(f"[yellow]db check:[/] {finding.message}; repair: {finding.repair}")
     if not has_keys:
-        err_console.print("No API key configured: listening on loopback only "
-                          f"({cfg.host}). Create keys with `autopack apikey create`.")
-    err_console.print(f"Autopack API on http://{cfg.host}:{cfg.port}  database: "
-                      f"{db.engine.url.render_as_string(hide_password=True)}")
-    uvicorn.run(create_app(cfg, database=db), host=cfg.host, port=cfg.port,
-                log_level=cfg.log_level.lower())
+        err_console.print(
+            "No API key configured: listening on loopback only "
+            f"({cfg.host}). Create keys with `autopack apikey create`."
+        )
+    err_console.print(
+        f"Autopack API on http://{cfg.host}:{cfg.port}  database: "
+        f"{db.engine.url.render_as_string(hide_password=True)}"
+    )
+    uvicorn.run(
+        create_app(cfg, database=db), host=cfg.host, port=cfg.port, log_level=cfg.log_level.lower()
+    )
 
 
 @db_app.command("upgrade")
@@ -141,8 +147,13 @@ def apikey_list() -> None:
     table = Table("id", "name", "prefix", "created", "last used", "revoked")
     with db.factory() as session:
         for key in session.scalars(select(ApiKey).order_by(ApiKey.id)):
-            table.add_row(str(key.id), key.name, key.prefix, key.created_at.isoformat(),
-                          key.last_used_at.isoformat() if key.last_used_at else "-",
-                          "yes" if key.revoked else "no")
+            table.add_row(
+                str(key.id),
+                key.name,
+                key.prefix,
+                key.created_at.isoformat(),
+                key.last_used_at.isoformat() if key.last_used_at else "-",
+                "yes" if key.revoked else "no",
+            )
     db.dispose()
     console.print(table)

@@ -49,8 +49,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Autopack: build a plan into a git repository with LLM agents, safely and cheaply."""
 
@@ -73,6 +74,7 @@ def main() -> None:
     try:
         app()
     except AutopackError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False,
-                          soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
+        )
         sys.exit(exit_code_for(exc))

@@ -21,8 +21,12 @@ app.add_typer(runs_app, name="runs")
 
 @runs_app.command("create")
 def runs_create(
-    plan: Path = typer.Argument(..., exists=True, dir_okay=False, help="Plan file "
-                                "(.yaml/.yml/.json RunSpec or RunStartRequest, or .md)."),
+    plan: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="Plan file (.yaml/.yml/.json RunSpec or RunStartRequest, or .md).",
+    ),
     run_id: str = typer.Option(None, "--run-id", help="Override the plan's run id."),
     repo: Path = typer.Option(None, "--repo", help="Target repository for the run."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -31,17 +35,27 @@ def runs_create(
     spec = load_plan(plan, run_id=run_id)
     db = database()
     with db.factory.begin() as session:
-        run = run_service.create_run(session, spec, runs_dir=settings().runs_dir,
-                                     repo_path=str(repo.resolve()) if repo else None)
-        summary = {"run_id": run.id, "state": run.state, "tiers": len(spec.tiers),
-                   "phases": len(spec.phases),
-                   "artifacts": str(settings().runs_dir / run.id)}
+        run = run_service.create_run(
+            session,
+            spec,
+            runs_dir=settings().runs_dir,
+            repo_path=str(repo.resolve()) if repo else None,
+        )
+        summary = {
+            "run_id": run.id,
+            "state": run.state,
+            "tiers": len(spec.tiers),
+            "phases": len(spec.phases),
+            "artifacts": str(settings().runs_dir / run.id),
+        }
     db.dispose()
     if as_json:
         print_json(summary)
     else:
-        console.print(f"created run [bold]{summary['run_id']}[/] ({summary['tiers']} tiers, "
-                      f"{summary['phases']} phases); artifacts in {summary['artifacts']}")
+        console.print(
+            f"created run [bold]{summary['run_id']}[/] ({summary['tiers']} tiers, "
+            f"{summary['phases']} phases); artifacts in {summary['artifacts']}"
+        )
 
 
 @runs_app.command("list")
@@ -61,15 +75,22 @@ def runs_list(
         return
     table = Table("run", "state", "phases", "tokens", "created")
     for item in items:
-        table.add_row(item["run_id"], item["state"], str(item["phase_count"]),
-                      f"{item['tokens_used']:,}/{item['token_cap']:,}", item["created_at"])
+        table.add_row(
+            item["run_id"],
+            item["state"],
+            str(item["phase_count"]),
+            f"{item['tokens_used']:,}/{item['token_cap']:,}",
+            item["created_at"],
+        )
     console.print(table)
     console.print(f"{len(items)} of {total} run(s)")
 
 
 @app.command("status")
-def status(run_id: str = typer.Argument(..., help="The run id."),
-           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(
+    run_id: str = typer.Argument(..., help="The run id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Show a run's state, budgets and phases."""
     db = database()
     with db.factory() as session:
@@ -79,16 +100,25 @@ def status(run_id: str = typer.Argument(..., help="The run id."),
         print_json(summary)
         return
     budgets = summary["budgets"]
-    console.print(f"run [bold]{summary['run_id']}[/]: {summary['state']}"
-                  + (f" ({summary['failure_reason']})" if summary["failure_reason"] else ""))
-    console.print(f"tokens {budgets['tokens_used']:,} / {budgets['token_cap']:,}   "
-                  f"branch {summary['branch'] or '-'}")
+    console.print(
+        f"run [bold]{summary['run_id']}[/]: {summary['state']}"
+        + (f" ({summary['failure_reason']})" if summary["failure_reason"] else "")
+    )
+    console.print(
+        f"tokens {budgets['tokens_used']:,} / {budgets['token_cap']:,}   "
+        f"branch {summary['branch'] or '-'}"
+    )
     table = Table("phase", "tier", "state", "builder", "auditor", "tokens", "issues")
     for phase in summary["phases"]:
-        table.add_row(phase["phase_id"], phase["tier_id"], phase["state"],
-                      str(phase["builder_attempts"]), str(phase["auditor_attempts"]),
-                      f"{phase['tokens_used']:,}",
-                      f"{phase['minor_issues']} minor / {phase['major_issues']} major")
+        table.add_row(
+            phase["phase_id"],
+            phase["tier_id"],
+            phase["state"],
+            str(phase["builder_attempts"]),
+            str(phase["auditor_attempts"]),
+            f"{phase['tokens_used']:,}",
+            f"{phase['minor_issues']} minor / {phase['major_issues']} major",
+        )
     console.print(table)
     if RunState(summary["state"]).is_failure:
         raise typer.Exit(1)

@@ -24,8 +24,9 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(settings: Settings, *, upgrade_embedded: bool = True,
-                  require_current: bool = True) -> Database:
+def open_database(
+    settings: Settings, *, upgrade_embedded: bool = True, require_current: bool = True
+) -> Database:
     """Connect to the configured database.
 
     The embedded SQLite default is created and upgraded automatically. Any other database
@@ -47,10 +48,13 @@ def open_database(settings: Settings, *, upgrade_embedded: bool = True,
                 raise SchemaMismatch(
                     f"the database is at schema revision {current or 'none'} but this "
                     f"version of Autopack needs {head}; run `autopack db upgrade`",
-                    current=current, expected=head)
+                    current=current,
+                    expected=head,
+                )
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StorageUnavailable(
             f"cannot use the database at {engine.url.render_as_string(hide_password=True)}: "
-            f"{str(exc).splitlines()[0]}") from exc
+            f"{str(exc).splitlines()[0]}"
+        ) from exc
     return Database(engine=engine, factory=make_session_factory(engine), url=url)

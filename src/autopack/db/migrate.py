@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import JSON, Column, Engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -16,8 +17,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def alembic_config(engine: Engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option("sqlalchemy.url",
-                        engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    cfg.set_main_option(
+        "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
+    )
     return cfg
 
 
@@ -47,3 +49,36 @@ def downgrade(engine: Engine, revision: str) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
+
+
+def _default_text(default: str | None) -> str | None:
+    """A server default as comparable text: parentheses, casts and quotes removed."""
+    if default is None:
+        return None
+    text = default.strip()
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1].strip()
+    text = text.split("::", 1)[0]
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        text = text[1:-1]
+    return text
+
+
+def compare_server_default(
+    context: Any,
+    inspected_column: Any,
+    metadata_column: Column[Any],
+    inspected_default: str | None,
+    metadata_default: Any,
+    rendered_metadata_default: str | None,
+) -> bool | None:
+    """Server-default comparison for autogenerate (``compare_server_default=`` in env.py).
+
+    Alembic's own comparison fails on two kinds of default this schema uses everywhere:
+    on PostgreSQL it asks the server ``'{}'::json = '{}'`` and ``json`` has no ``=``
+    (autogenerate crashes); on SQLite it reports every ``''`` default as changed. Those
+    are compared here as text; everything else is left to Alembic (None).
+    """
+    if isinstance(metadata_column.type, JSON) or _default_text(rendered_metadata_default) == "":
+        return _default_text(inspected_default) != _default_text(rendered_metadata_default)
+    return None

@@ -18,11 +18,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Column,
-    DefaultClause,
     Boolean,
     CheckConstraint,
+    Column,
     DateTime,
+    DefaultClause,
     Dialect,
     Float,
     ForeignKey,
@@ -89,8 +89,9 @@ def known_values(enum: type[StrEnum], column: str) -> CheckConstraint:
 
 
 def _checks(table: str) -> tuple[CheckConstraint, ...]:
-    return tuple(known_values(enum, col) for (tbl, col), enum in STATE_COLUMNS.items()
-                 if tbl == table)
+    return tuple(
+        known_values(enum, col) for (tbl, col), enum in STATE_COLUMNS.items() if tbl == table
+    )
 
 
 class Base(DeclarativeBase):
@@ -150,17 +151,25 @@ class Run(TimestampMixin, Base):
     completed_at: Mapped[datetime | None] = mapped_column()
 
     tiers: Mapped[list[Tier]] = relationship(
-        back_populates="run", cascade="all, delete-orphan", order_by="Tier.tier_index",
-        passive_deletes=True)
+        back_populates="run",
+        cascade="all, delete-orphan",
+        order_by="Tier.tier_index",
+        passive_deletes=True,
+    )
     phases: Mapped[list[Phase]] = relationship(
-        back_populates="run", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="Phase.phase_index")
+        back_populates="run",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Phase.phase_index",
+    )
 
 
 class Tier(TimestampMixin, Base):
     __tablename__ = "tiers"
-    __table_args__ = (UniqueConstraint("run_id", "tier_id", name="uq_tiers_run_tier"),
-                      *_checks("tiers"))
+    __table_args__ = (
+        UniqueConstraint("run_id", "tier_id", name="uq_tiers_run_tier"),
+        *_checks("tiers"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -184,8 +193,7 @@ class Tier(TimestampMixin, Base):
     completed_at: Mapped[datetime | None] = mapped_column()
 
     run: Mapped[Run] = relationship(back_populates="tiers")
-    phases: Mapped[list[Phase]] = relationship(back_populates="tier",
-                                               order_by="Phase.phase_index")
+    phases: Mapped[list[Phase]] = relationship(back_populates="tier", order_by="Phase.phase_index")
 
 
 class Phase(TimestampMixin, Base):
@@ -235,8 +243,11 @@ class Phase(TimestampMixin, Base):
     run: Mapped[Run] = relationship(back_populates="phases")
     tier: Mapped[Tier] = relationship(back_populates="phases")
     attempts: Mapped[list[PhaseAttempt]] = relationship(
-        back_populates="phase", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="PhaseAttempt.id")
+        back_populates="phase",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="PhaseAttempt.id",
+    )
 
 
 class PhaseAttempt(Base):
@@ -247,8 +258,7 @@ class PhaseAttempt(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    phase_pk: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"),
-                                          index=True)
+    phase_pk: Mapped[int] = mapped_column(ForeignKey("phases.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16), default="builder")
     attempt_number: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(32), default="")
@@ -264,8 +274,10 @@ class PhaseAttempt(Base):
 
 class PhaseIssue(TimestampMixin, Base):
     __tablename__ = "phase_issues"
-    __table_args__ = (UniqueConstraint("phase_pk", "issue_key", name="uq_phase_issues_key"),
-                      *_checks("phase_issues"))
+    __table_args__ = (
+        UniqueConstraint("phase_pk", "issue_key", name="uq_phase_issues_key"),
+        *_checks("phase_issues"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -283,8 +295,10 @@ class RunIssue(TimestampMixin, Base):
     """The run's issue index: one row per distinct issue key."""
 
     __tablename__ = "run_issues"
-    __table_args__ = (UniqueConstraint("run_id", "issue_key", name="uq_run_issues_key"),
-                      *_checks("run_issues"))
+    __table_args__ = (
+        UniqueConstraint("run_id", "issue_key", name="uq_run_issues_key"),
+        *_checks("run_issues"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -329,7 +343,8 @@ class LlmUsageEvent(Base):
     model: Mapped[str] = mapped_column(String(128), default="")
     role: Mapped[str] = mapped_column(String(32), default="")
     run_id: Mapped[str | None] = mapped_column(
-        ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
     phase_id: Mapped[str | None] = mapped_column(String(128))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -347,7 +362,8 @@ class TokenEstimationEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     run_id: Mapped[str | None] = mapped_column(
-        ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
     phase_id: Mapped[str | None] = mapped_column(String(128))
     model: Mapped[str] = mapped_column(String(128), default="")
     task_category: Mapped[str] = mapped_column(String(64), default="feature")
@@ -397,7 +413,8 @@ class HumanNote(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     run_id: Mapped[str | None] = mapped_column(
-        ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
     note: Mapped[str] = mapped_column(Text, default="")
 
 
@@ -417,8 +434,9 @@ class ModelOverride(Base):
     """A global routing override (scope "global"); per-run overrides live on the run."""
 
     __tablename__ = "model_overrides"
-    __table_args__ = (UniqueConstraint("role", "category", "complexity",
-                                       name="uq_model_overrides_key"),)
+    __table_args__ = (
+        UniqueConstraint("role", "category", "complexity", name="uq_model_overrides_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     role: Mapped[str] = mapped_column(String(32), default="builder")
@@ -435,8 +453,9 @@ def _server_default_for(column: Column[Any]) -> Any:
         return None
     arg = getattr(default, "arg", None)
     if getattr(default, "is_callable", False):
-        name = getattr(arg, "__name__", "") or getattr(getattr(arg, "__wrapped__", None),
-                                                      "__name__", "")
+        name = getattr(arg, "__name__", "") or getattr(
+            getattr(arg, "__wrapped__", None), "__name__", ""
+        )
         if name == "utcnow":
             return func.current_timestamp()
         if "dict" in name:
@@ -460,8 +479,12 @@ def _install_server_defaults(metadata: MetaData) -> None:
     """
     for table in metadata.tables.values():
         for column in table.columns:
-            if (column.nullable or column.primary_key or column.foreign_keys
-                    or column.server_default is not None):
+            if (
+                column.nullable
+                or column.primary_key
+                or column.foreign_keys
+                or column.server_default is not None
+            ):
                 continue
             value = _server_default_for(column)
             if value is None:

@@ -28,17 +28,36 @@ from autopack.domain.states import STATE_COLUMNS, PhaseState, RunState, TierStat
 
 #: Values the original (or older tools) wrote, and what they mean today.
 LEGACY_STATE_MAP: dict[tuple[str, str], dict[str, str]] = {
-    ("runs", "state"): {"READY": "QUEUED", "PENDING": "QUEUED", "CREATED": "RUN_CREATED",
-                        "RUNNING": "PHASE_EXECUTION", "EXECUTING": "PHASE_EXECUTION",
-                        "COMPLETE": "DONE_SUCCESS", "COMPLETED": "DONE_SUCCESS",
-                        "DONE": "DONE_SUCCESS", "FAILED": "DONE_FAILED_REQUIRES_HUMAN_REVIEW",
-                        "CANCELLED": "DONE_CANCELLED", "CANCELED": "DONE_CANCELLED"},
-    ("phases", "state"): {"READY": "QUEUED", "PENDING": "QUEUED", "RUNNING": "EXECUTING",
-                          "IN_PROGRESS": "EXECUTING", "DONE": "COMPLETE",
-                          "COMPLETED": "COMPLETE", "BLOCKED": "AWAITING_APPROVAL"},
-    ("tiers", "state"): {"READY": "PENDING", "QUEUED": "PENDING", "RUNNING": "IN_PROGRESS",
-                         "EXECUTING": "IN_PROGRESS", "DONE": "COMPLETE",
-                         "COMPLETED": "COMPLETE"},
+    ("runs", "state"): {
+        "READY": "QUEUED",
+        "PENDING": "QUEUED",
+        "CREATED": "RUN_CREATED",
+        "RUNNING": "PHASE_EXECUTION",
+        "EXECUTING": "PHASE_EXECUTION",
+        "COMPLETE": "DONE_SUCCESS",
+        "COMPLETED": "DONE_SUCCESS",
+        "DONE": "DONE_SUCCESS",
+        "FAILED": "DONE_FAILED_REQUIRES_HUMAN_REVIEW",
+        "CANCELLED": "DONE_CANCELLED",
+        "CANCELED": "DONE_CANCELLED",
+    },
+    ("phases", "state"): {
+        "READY": "QUEUED",
+        "PENDING": "QUEUED",
+        "RUNNING": "EXECUTING",
+        "IN_PROGRESS": "EXECUTING",
+        "DONE": "COMPLETE",
+        "COMPLETED": "COMPLETE",
+        "BLOCKED": "AWAITING_APPROVAL",
+    },
+    ("tiers", "state"): {
+        "READY": "PENDING",
+        "QUEUED": "PENDING",
+        "RUNNING": "IN_PROGRESS",
+        "EXECUTING": "IN_PROGRESS",
+        "DONE": "COMPLETE",
+        "COMPLETED": "COMPLETE",
+    },
 }
 
 #: When nothing better is known: values from which a person can act safely.
@@ -87,9 +106,12 @@ class CheckReport:
         return self.revision == self.expected_revision
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "revision": self.revision,
-                "expected_revision": self.expected_revision,
-                "findings": [asdict(f) for f in self.findings]}
+        return {
+            "ok": self.ok,
+            "revision": self.revision,
+            "expected_revision": self.expected_revision,
+            "findings": [asdict(f) for f in self.findings],
+        }
 
 
 def _pk(table: str) -> str:
@@ -114,11 +136,18 @@ def check_database(engine: Engine) -> CheckReport:
     current = migrate.current_revision(engine)
     report = CheckReport(revision=current, expected_revision=expected)
     if current != expected:
-        report.findings.append(Finding(
-            kind="revision", table="alembic_version",
-            message=(f"schema revision is {current or 'none (empty database)'}, the code "
-                     f"expects {expected}"),
-            repair="autopack db upgrade", repairable=True))
+        report.findings.append(
+            Finding(
+                kind="revision",
+                table="alembic_version",
+                message=(
+                    f"schema revision is {current or 'none (empty database)'}, the code "
+                    f"expects {expected}"
+                ),
+                repair="autopack db upgrade",
+                repairable=True,
+            )
+        )
     tables = set(inspect(engine).get_table_names())
     with engine.connect() as conn:
         for (table, column), enum in STATE_COLUMNS.items():
@@ -128,33 +157,63 @@ def check_database(engine: Engine) -> CheckReport:
             params = {f"v{i}": v for i, v in enumerate(known)}
             placeholders = ", ".join(f":v{i}" for i in range(len(known)))
             pk = _pk(table)
-            rows = conn.execute(text(
-                f"SELECT {pk} AS pk, {column} AS value FROM {table} "
-                f"WHERE {column} NOT IN ({placeholders}) ORDER BY {pk}"), params).all()
+            rows = conn.execute(
+                text(
+                    f"SELECT {pk} AS pk, {column} AS value FROM {table} "
+                    f"WHERE {column} NOT IN ({placeholders}) ORDER BY {pk}"
+                ),
+                params,
+            ).all()
             if rows:
-                report.findings.append(Finding(
-                    kind="unknown_state", table=table, column=column,
-                    message=(f"{len(rows)} {table} row(s) have a {column} this code does not "
-                             f"know ({', '.join(sorted({str(r.value) for r in rows}))})"),
-                    repair="; ".join(sorted({
-                        f"set {column} {r.value!r} -> "
-                        f"{suggested_state(table, column, str(r.value))!r}" for r in rows})),
-                    rows=[{"pk": r.pk, "value": r.value,
-                           "suggested": suggested_state(table, column, str(r.value))}
-                          for r in rows]))
+                report.findings.append(
+                    Finding(
+                        kind="unknown_state",
+                        table=table,
+                        column=column,
+                        message=(
+                            f"{len(rows)} {table} row(s) have a {column} this code does not "
+                            f"know ({', '.join(sorted({str(r.value) for r in rows}))})"
+                        ),
+                        repair="; ".join(
+                            sorted(
+                                {
+                                    f"set {column} {r.value!r} -> "
+                                    f"{suggested_state(table, column, str(r.value))!r}"
+                                    for r in rows
+                                }
+                            )
+                        ),
+                        rows=[
+                            {
+                                "pk": r.pk,
+                                "value": r.value,
+                                "suggested": suggested_state(table, column, str(r.value)),
+                            }
+                            for r in rows
+                        ],
+                    )
+                )
         for child, col, parent, pcol in ORPHAN_CHECKS:
             if child not in tables or parent not in tables:
                 continue
-            rows = conn.execute(text(
-                f"SELECT c.id AS pk, c.{col} AS ref FROM {child} c "
-                f"LEFT JOIN {parent} p ON p.{pcol} = c.{col} WHERE p.{pcol} IS NULL "
-                f"ORDER BY c.id")).all()
+            rows = conn.execute(
+                text(
+                    f"SELECT c.id AS pk, c.{col} AS ref FROM {child} c "
+                    f"LEFT JOIN {parent} p ON p.{pcol} = c.{col} WHERE p.{pcol} IS NULL "
+                    f"ORDER BY c.id"
+                )
+            ).all()
             if rows:
-                report.findings.append(Finding(
-                    kind="orphan", table=child, column=col,
-                    message=f"{len(rows)} {child} row(s) point at missing {parent} rows",
-                    repair=f"delete the orphaned {child} rows",
-                    rows=[{"pk": r.pk, "ref": r.ref} for r in rows]))
+                report.findings.append(
+                    Finding(
+                        kind="orphan",
+                        table=child,
+                        column=col,
+                        message=f"{len(rows)} {child} row(s) point at missing {parent} rows",
+                        repair=f"delete the orphaned {child} rows",
+                        rows=[{"pk": r.pk, "ref": r.ref} for r in rows],
+                    )
+                )
     return report
 
 
@@ -169,35 +228,56 @@ def repair_database(engine: Engine, audit_log: Path, *, actor: str = "cli") -> l
     for finding in report.findings:
         if finding.kind == "revision":
             migrate.upgrade(engine)
-            applied.append({"kind": "revision", "from": report.revision,
-                            "to": report.expected_revision})
+            applied.append(
+                {"kind": "revision", "from": report.revision, "to": report.expected_revision}
+            )
     if applied:
         report = check_database(engine)
     with engine.begin() as conn:
         for finding in report.findings:
             if finding.kind == "unknown_state" and finding.column:
                 for row in finding.rows:
-                    conn.execute(text(
-                        f"UPDATE {finding.table} SET {finding.column} = :new "
-                        f"WHERE {_pk(finding.table)} = :pk AND {finding.column} = :old"),
-                        {"new": row["suggested"], "pk": row["pk"], "old": row["value"]})
-                    applied.append({"kind": "unknown_state", "table": finding.table,
-                                    "column": finding.column, "pk": row["pk"],
-                                    "from": row["value"], "to": row["suggested"]})
+                    conn.execute(
+                        text(
+                            f"UPDATE {finding.table} SET {finding.column} = :new "
+                            f"WHERE {_pk(finding.table)} = :pk AND {finding.column} = :old"
+                        ),
+                        {"new": row["suggested"], "pk": row["pk"], "old": row["value"]},
+                    )
+                    applied.append(
+                        {
+                            "kind": "unknown_state",
+                            "table": finding.table,
+                            "column": finding.column,
+                            "pk": row["pk"],
+                            "from": row["value"],
+                            "to": row["suggested"],
+                        }
+                    )
             elif finding.kind == "orphan":
                 ids = [row["pk"] for row in finding.rows]
                 _delete_ids(conn, finding.table, ids)
-                applied.extend({"kind": "orphan", "table": finding.table, "pk": pk,
-                                "action": "deleted"} for pk in ids)
+                applied.extend(
+                    {"kind": "orphan", "table": finding.table, "pk": pk, "action": "deleted"}
+                    for pk in ids
+                )
     if applied:
         audit_log.parent.mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC).isoformat()
         with audit_log.open("a", encoding="utf-8") as handle:
             for entry in applied:
-                handle.write(json.dumps({"at": now, "actor": actor,
-                                         "database": engine.url.render_as_string(
-                                             hide_password=True), **entry},
-                                        default=str) + "\n")
+                handle.write(
+                    json.dumps(
+                        {
+                            "at": now,
+                            "actor": actor,
+                            "database": engine.url.render_as_string(hide_password=True),
+                            **entry,
+                        },
+                        default=str,
+                    )
+                    + "\n"
+                )
     return applied
 
 

@@ -69,8 +69,9 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     except SQLAlchemyError as exc:
         session.rollback()
         if _is_connection_error(exc):
-            raise StorageUnavailable(f"the database is unavailable: {exc.__class__.__name__}: "
-                                     f"{str(exc).splitlines()[0]}") from exc
+            raise StorageUnavailable(
+                f"the database is unavailable: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            ) from exc
         raise
     except BaseException:
         session.rollback()
@@ -83,7 +84,8 @@ def _is_connection_error(exc: SQLAlchemyError) -> bool:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def describe_database(engine: Engine) -> dict[str, str | None]:
@@ -91,8 +93,15 @@ def describe_database(engine: Engine) -> dict[str, str | None]:
     url = engine.url
     backend = url.get_backend_name()
     if backend == "sqlite":
-        return {"driver": f"sqlite+{url.get_driver_name()}", "host": None,
-                "file": url.database or ":memory:", "database": Path(url.database or "").name}
-    return {"driver": f"{backend}+{url.get_driver_name()}",
-            "host": f"{url.host or 'localhost'}:{url.port or 5432}", "file": None,
-            "database": url.database}
+        return {
+            "driver": f"sqlite+{url.get_driver_name()}",
+            "host": None,
+            "file": url.database or ":memory:",
+            "database": Path(url.database or "").name,
+        }
+    return {
+        "driver": f"{backend}+{url.get_driver_name()}",
+        "host": f"{url.host or 'localhost'}:{url.port or 5432}",
+        "file": None,
+        "database": url.database,
+    }

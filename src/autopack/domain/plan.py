@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+import pydantic
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,6 +27,9 @@ from autopack.errors import PlanError
 #: Run and phase ids appear in URLs and git branch names.
 SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_TIER_ID = "T1"
+#: The largest count, cap or index a plan or a result may carry: the range of a database
+#: INTEGER column (PostgreSQL's is 32-bit), so no input can overflow a stored number.
+MAX_COUNT = 2**31 - 1
 
 
 def check_slug(value: str) -> str:
@@ -61,16 +65,20 @@ class ReadOnlyContext(_Model):
 class Scope(_Model):
     """What a phase may change and what it may read."""
 
-    paths: list[str] = Field(default_factory=list,
-                             description="Allowed paths; a path ending in '/' is a directory.")
+    paths: list[str] = Field(
+        default_factory=list, description="Allowed paths; a path ending in '/' is a directory."
+    )
     read_only_context: list[ReadOnlyContext] = Field(default_factory=list)
-    deliverables: list[str] = Field(default_factory=list,
-                                    description="Files the phase must create or change; "
-                                    "'path::symbol' also requires a named symbol.")
+    deliverables: list[str] = Field(
+        default_factory=list,
+        description="Files the phase must create or change; "
+        "'path::symbol' also requires a named symbol.",
+    )
     protected_paths: list[str] = Field(default_factory=list)
     acceptance_criteria: list[str] = Field(default_factory=list)
-    tests: list[str] = Field(default_factory=list,
-                             description="Test commands; when given they replace detection.")
+    tests: list[str] = Field(
+        default_factory=list, description="Test commands; when given they replace detection."
+    )
 
     @field_validator("read_only_context", mode="before")
     @classmethod
@@ -98,17 +106,18 @@ class Scope(_Model):
 class PhaseBudgets(_Model):
     max_builder_attempts: int = Field(default=5, ge=1, le=50)
     max_auditor_attempts: int = Field(default=2, ge=0, le=20)
-    incident_token_cap: int | None = Field(default=None, ge=1)
+    incident_token_cap: int | None = Field(default=None, ge=1, le=MAX_COUNT)
 
 
 class RunBudgets(_Model):
-    token_cap: int = Field(default=5_000_000, ge=1)
-    max_phases: int = Field(default=25, ge=1)
-    max_duration_minutes: int = Field(default=120, ge=1)
-    ci_run_cap: int | None = Field(default=None, ge=1,
-                                   description="Test-suite runs allowed; default: no cap.")
+    token_cap: int = Field(default=5_000_000, ge=1, le=MAX_COUNT)
+    max_phases: int = Field(default=25, ge=1, le=MAX_COUNT)
+    max_duration_minutes: int = Field(default=120, ge=1, le=MAX_COUNT)
+    ci_run_cap: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT, description="Test-suite runs allowed; default: no cap."
+    )
     max_minor_issues_total: int | None = Field(
-        default=None, ge=0, description="Default: 3 per phase."
+        default=None, ge=0, le=MAX_COUNT, description="Default: 3 per phase."
     )
 
 
@@ -116,7 +125,7 @@ class TierSpec(_Model):
     tier_id: TierId
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    tier_index: int | None = Field(default=None, ge=0)
+    tier_index: int | None = Field(default=None, ge=0, le=MAX_COUNT)
 
 
 class PhaseSpec(_Model):
@@ -127,7 +136,7 @@ class PhaseSpec(_Model):
     task_category: str = Field(default="feature", min_length=1, max_length=64)
     complexity: Complexity = Complexity.MEDIUM
     builder_mode: str | None = Field(default=None, max_length=64)
-    phase_index: int | None = Field(default=None, ge=0)
+    phase_index: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     scope: Scope = Field(default_factory=Scope)
     budgets: PhaseBudgets = Field(default_factory=PhaseBudgets)
 
@@ -166,8 +175,9 @@ class RunSpec(_Model):
     budgets: RunBudgets = Field(default_factory=RunBudgets)
     tiers: list[TierSpec] = Field(default_factory=list)
     phases: list[PhaseSpec] = Field(default_factory=list)
-    verify: str | None = Field(default=None,
-                               description="Run-level test command; wins over detection.")
+    verify: str | None = Field(
+        default=None, description="Run-level test command; wins over detection."
+    )
     protected_paths: list[str] = Field(default_factory=list)
     repo: str | None = Field(default=None, description="Target git repository (a local path).")
     base_ref: str | None = Field(default=None, description="Default: the repository's HEAD.")
@@ -206,29 +216,35 @@ class RunSpec(_Model):
         tier_ids: set[str] = set()
         for i, tier in enumerate(self.tiers):
             if tier.tier_id in tier_ids:
-                raise PlanError(f"tiers[{i}].tier_id {tier.tier_id!r} appears twice",
-                                field=f"tiers[{i}].tier_id")
+                raise PlanError(
+                    f"tiers[{i}].tier_id {tier.tier_id!r} appears twice",
+                    field=f"tiers[{i}].tier_id",
+                )
             tier_ids.add(tier.tier_id)
             if tier.tier_index is None:
                 tier.tier_index = i
         seen: set[str] = set()
         for i, phase in enumerate(self.phases):
             if phase.phase_id in seen:
-                raise PlanError(f"phases[{i}].phase_id {phase.phase_id!r} is not unique in the run",
-                                field=f"phases[{i}].phase_id")
+                raise PlanError(
+                    f"phases[{i}].phase_id {phase.phase_id!r} is not unique in the run",
+                    field=f"phases[{i}].phase_id",
+                )
             seen.add(phase.phase_id)
             if phase.tier_id is None:
                 if len(self.tiers) != 1:
                     raise PlanError(
                         f"phases[{i}].tier_id is missing and the run has {len(self.tiers)} "
                         "tiers; say which tier the phase belongs to",
-                        field=f"phases[{i}].tier_id")
+                        field=f"phases[{i}].tier_id",
+                    )
                 phase.tier_id = self.tiers[0].tier_id
             elif phase.tier_id not in tier_ids:
                 raise PlanError(
                     f"phases[{i}].tier_id {phase.tier_id!r} is not a tier of this run; known "
                     f"tiers: {', '.join(sorted(tier_ids))}",
-                    field=f"phases[{i}].tier_id")
+                    field=f"phases[{i}].tier_id",
+                )
             if phase.phase_index is None:
                 phase.phase_index = i
         return self
@@ -236,8 +252,7 @@ class RunSpec(_Model):
     def ordered_phases(self) -> list[PhaseSpec]:
         """Phases in execution order: by tier index, then phase index."""
         tier_order = {t.tier_id: t.tier_index or 0 for t in self.tiers}
-        return sorted(self.phases,
-                      key=lambda p: (tier_order[p.tier_id or ""], p.phase_index or 0))
+        return sorted(self.phases, key=lambda p: (tier_order[p.tier_id or ""], p.phase_index or 0))
 
     def effective_max_minor_issues(self) -> int:
         if self.budgets.max_minor_issues_total is not None:
@@ -247,10 +262,38 @@ class RunSpec(_Model):
 
 def spec_from_run_start(payload: dict[str, Any]) -> RunSpec:
     """Convert the original's ``RunStartRequest`` (``{"run": {...}, "tiers": [...],
-    "phases": [...]}``) into a RunSpec. ``None`` values mean "use the default"."""
+    "phases": [...]}``) into a RunSpec. ``None`` values mean "use the default".
+
+    A value the plan contract refuses is a PlanError whose ``field`` is named as the
+    request spells it (``run.token_cap``, ``phases[0].complexity``)."""
     run = {k: v for k, v in dict(payload.get("run") or {}).items() if v is not None}
-    tiers = [{k: v for k, v in dict(t).items() if v is not None}
-             for t in payload.get("tiers") or []]
-    phases = [{k: v for k, v in dict(p).items() if v is not None}
-              for p in payload.get("phases") or []]
-    return RunSpec.model_validate({**run, "tiers": tiers, "phases": phases})
+    tiers = [
+        {k: v for k, v in dict(t).items() if v is not None} for t in payload.get("tiers") or []
+    ]
+    phases = [
+        {k: v for k, v in dict(p).items() if v is not None} for p in payload.get("phases") or []
+    ]
+    try:
+        return RunSpec.model_validate({**run, "tiers": tiers, "phases": phases})
+    except pydantic.ValidationError as exc:
+        errors = [
+            {"field": _run_start_field(tuple(err["loc"]), run), "message": err["msg"]}
+            for err in exc.errors(include_url=False)
+        ]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        raise PlanError(
+            f"invalid run: {summary}", field=errors[0]["field"], errors=errors
+        ) from None
+
+
+def _run_start_field(loc: tuple[Any, ...], run: dict[str, Any]) -> str:
+    """A RunSpec location as the RunStartRequest spells it: run fields live under ``run``,
+    and the budgets are flat there."""
+    if loc and loc[0] == "budgets":
+        loc = ("run", *loc[1:])
+    elif loc and (loc[0] in run or loc[0] in ("run_id", "name")):
+        loc = ("run", *loc)
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "run"

@@ -12,12 +12,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autopack.domain.plan import MAX_COUNT
 from autopack.domain.states import IssueSeverity
 
 
 class _Wire(BaseModel):
-    # Unknown fields from newer or older clients are ignored, never a 422.
-    model_config = ConfigDict(extra="ignore")
+    # Unknown fields from newer or older clients are ignored, never a 422. NaN and
+    # infinity are refused: the payload is stored as JSON, which cannot hold them.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
 class BuilderProbeResult(_Wire):
@@ -42,10 +44,10 @@ class BuilderResult(_Wire):
     run_id: str
     patch_content: str | None = Field(None, description="A diff or any supported edit format")
     files_changed: list[str] = Field(default_factory=list)
-    lines_added: int = Field(default=0, ge=0)
-    lines_removed: int = Field(default=0, ge=0)
-    builder_attempts: int = Field(default=1, ge=0)
-    tokens_used: int = Field(default=0, ge=0)
+    lines_added: int = Field(default=0, ge=0, le=MAX_COUNT)
+    lines_removed: int = Field(default=0, ge=0, le=MAX_COUNT)
+    builder_attempts: int = Field(default=1, ge=0, le=MAX_COUNT)
+    tokens_used: int = Field(default=0, ge=0, le=MAX_COUNT)
     duration_minutes: float = Field(default=0.0, ge=0)
     probe_results: list[BuilderProbeResult] = Field(default_factory=list)
     suggested_issues: list[BuilderSuggestedIssue] = Field(default_factory=list)
@@ -75,7 +77,7 @@ class AuditorResult(_Wire):
     review_notes: str
     issues_found: list[BuilderSuggestedIssue] = Field(default_factory=list)
     suggested_patches: list[AuditorSuggestedPatch] = Field(default_factory=list)
-    auditor_attempts: int = Field(default=1, ge=0)
-    tokens_used: int = Field(default=0, ge=0)
+    auditor_attempts: int = Field(default=1, ge=0, le=MAX_COUNT)
+    tokens_used: int = Field(default=0, ge=0, le=MAX_COUNT)
     recommendation: Literal["approve", "revise", "escalate"]
     confidence: str = Field(default="medium", description="low, medium, high (or 0..1)")

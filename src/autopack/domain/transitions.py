@@ -62,15 +62,19 @@ PHASE_TRANSITIONS: dict[PhaseState, frozenset[PhaseState]] = {
     _P.SKIPPED: frozenset(),
 }
 
-#: Ways out of a terminal state, each named by the explicit service that may use it.
-ESCAPES: dict[str, dict[str, frozenset[str]]] = {
+#: Ways out of a terminal state, each named by the explicit service that may use it:
+#: ``ESCAPES[via][machine][current]`` is the set of states ``current`` may move to. Keyed
+#: by machine because the vocabularies share names (a phase and a tier can both be FAILED).
+ESCAPES: dict[str, dict[Machine, dict[str, frozenset[str]]]] = {
     "resume": {  # `autopack run --resume`: a failed or cancelled run continues
-        **{s.value: frozenset({RunState.PHASE_EXECUTION.value})
-           for s in _RUN_TERMINAL - {RunState.DONE_SUCCESS}},
+        "run": {
+            s.value: frozenset({RunState.PHASE_EXECUTION.value})
+            for s in _RUN_TERMINAL - {RunState.DONE_SUCCESS}
+        },
     },
-    "retry": {  # a failed phase or tier is queued again
-        PhaseState.FAILED.value: frozenset({PhaseState.QUEUED.value}),
-        TierState.FAILED.value: frozenset({TierState.IN_PROGRESS.value}),
+    "retry": {  # a failed phase is queued again; a failed tier is worked on again
+        "phase": {PhaseState.FAILED.value: frozenset({PhaseState.QUEUED.value})},
+        "tier": {TierState.FAILED.value: frozenset({TierState.IN_PROGRESS.value})},
     },
 }
 
@@ -102,8 +106,9 @@ def allowed_next(machine: Machine, current: str) -> list[str]:
     return [s.value for s in enum if s in targets]
 
 
-def transition(machine: Machine, current: str, requested: str,
-               *, via: str | None = None) -> TransitionResult:
+def transition(
+    machine: Machine, current: str, requested: str, *, via: str | None = None
+) -> TransitionResult:
     """Judge the change ``current -> requested`` of a run, tier or phase.
 
     Staying in the same state is accepted (idempotent updates). ``via`` names an explicit
@@ -113,25 +118,41 @@ def transition(machine: Machine, current: str, requested: str,
     allowed = allowed_next(machine, current)
     known = {s.value for s in enum}
     if requested not in known:
-        return TransitionResult(False, current, requested,
-                                f"{requested!r} is not a {machine} state; known states: "
-                                f"{', '.join(sorted(known))}", allowed)
+        return TransitionResult(
+            False,
+            current,
+            requested,
+            f"{requested!r} is not a {machine} state; known states: {', '.join(sorted(known))}",
+            allowed,
+        )
     if current not in known:
-        return TransitionResult(False, current, requested,
-                                f"the stored {machine} state {current!r} is unknown; run "
-                                "`autopack db repair`", [])
+        return TransitionResult(
+            False,
+            current,
+            requested,
+            f"the stored {machine} state {current!r} is unknown; run `autopack db repair`",
+            [],
+        )
     if requested == current:
         return TransitionResult(True, current, requested, "unchanged", allowed)
     if requested in allowed:
         return TransitionResult(True, current, requested, "", allowed)
-    if via is not None and requested in ESCAPES.get(via, {}).get(current, frozenset()):
+    if via is not None and requested in ESCAPES.get(via, {}).get(machine, {}).get(
+        current, frozenset()
+    ):
         return TransitionResult(True, current, requested, f"via {via}", allowed)
     if not allowed:
         reason = f"{machine} is in terminal state {current}; it cannot change"
-        escapes = [v for v, table in ESCAPES.items() if requested in table.get(current, ())]
+        escapes = [
+            v
+            for v, by_machine in ESCAPES.items()
+            if requested in by_machine.get(machine, {}).get(current, frozenset())
+        ]
         if escapes:
             reason += f" except through {escapes[0]}"
     else:
-        reason = (f"{machine} cannot go from {current} to {requested}; "
-                  f"allowed next states: {', '.join(allowed)}")
+        reason = (
+            f"{machine} cannot go from {current} to {requested}; "
+            f"allowed next states: {', '.join(allowed)}"
+        )
     return TransitionResult(False, current, requested, reason, allowed)

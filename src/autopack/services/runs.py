@@ -197,11 +197,15 @@ def write_phase_layout(artifacts: RunArtifacts, phase: Phase) -> None:
 
 
 def get_run(session: Session, run_id: str, *, check_states: bool = True) -> Run:
-    """Load a run with its tiers and phases. Raises NotFoundError / InvalidStoredState."""
+    """Load a run with its tiers and phases. Raises NotFoundError / InvalidStoredState.
+
+    Collections are reloaded even when the run is already in the session (just created),
+    so tiers and phases always come in index order, as any later read returns them."""
     run = session.scalars(
         select(Run)
         .where(Run.id == run_id)
         .options(selectinload(Run.tiers).selectinload(Tier.phases), selectinload(Run.phases))
+        .execution_options(populate_existing=True)
     ).one_or_none()
     if run is None:
         raise NotFoundError(
