@@ -243,4 +243,7 @@ class HealthResponse(BaseModel):
     database: dict[str, str | None]
     schema_revision: str | None
     expected_revision: str
-    auth: Literal["api_key", "loopback_only"]
+    auth: Literal["api_key", "loopback_only", "closed"] = Field(
+        description="api_key: keys required; loopback_only: no keys, local access only; "
+        "closed: no keys on a non-loopback address, every request is refused"
+    )

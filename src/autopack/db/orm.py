@@ -4,6 +4,7 @@ Rules that keep the original's failures impossible:
 
 * Every NOT NULL column has a default, so rows are created from a spec with only its ids
   and names; nobody guesses values in raw SQL.
+* Token counts are 64-bit (BIGINT): a long-lived deployment passes 2^31 tokens.
 * State-like columns are plain strings guarded by CHECK constraints generated from the
   enums in :mod:`autopack.domain.states`; raw SQL cannot write a value the code does not
   know, and a value that got in anyway (constraints switched off, another tool) still
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -116,13 +118,13 @@ class Run(TimestampMixin, Base):
     run_scope: Mapped[str] = mapped_column(String(64), default="multi_tier")
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
-    token_cap: Mapped[int] = mapped_column(Integer, default=5_000_000)
+    token_cap: Mapped[int] = mapped_column(BigInteger, default=5_000_000)
     max_phases: Mapped[int] = mapped_column(Integer, default=25)
     max_duration_minutes: Mapped[int] = mapped_column(Integer, default=120)
     ci_run_cap: Mapped[int | None] = mapped_column(Integer)
     max_minor_issues_total: Mapped[int] = mapped_column(Integer, default=0)
 
-    tokens_used: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_used: Mapped[int] = mapped_column(BigInteger, default=0)
     ci_runs_used: Mapped[int] = mapped_column(Integer, default=0)
     minor_issues_count: Mapped[int] = mapped_column(Integer, default=0)
     major_issues_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -179,11 +181,11 @@ class Tier(TimestampMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[str] = mapped_column(String(32), default=TierState.PENDING.value)
 
-    token_cap: Mapped[int | None] = mapped_column(Integer)
+    token_cap: Mapped[int | None] = mapped_column(BigInteger)
     ci_run_cap: Mapped[int | None] = mapped_column(Integer)
     max_minor_issues_tolerated: Mapped[int | None] = mapped_column(Integer)
     max_major_issues_tolerated: Mapped[int] = mapped_column(Integer, default=0)
-    tokens_used: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_used: Mapped[int] = mapped_column(BigInteger, default=0)
     ci_runs_used: Mapped[int] = mapped_column(Integer, default=0)
     minor_issues_count: Mapped[int] = mapped_column(Integer, default=0)
     major_issues_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -219,14 +221,14 @@ class Phase(TimestampMixin, Base):
 
     max_builder_attempts: Mapped[int] = mapped_column(Integer, default=5)
     max_auditor_attempts: Mapped[int] = mapped_column(Integer, default=2)
-    incident_token_cap: Mapped[int | None] = mapped_column(Integer)
+    incident_token_cap: Mapped[int | None] = mapped_column(BigInteger)
 
     builder_attempts: Mapped[int] = mapped_column(Integer, default=0)
     auditor_attempts: Mapped[int] = mapped_column(Integer, default=0)
     doctor_calls: Mapped[int] = mapped_column(Integer, default=0)
     replans: Mapped[int] = mapped_column(Integer, default=0)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
-    tokens_used: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_used: Mapped[int] = mapped_column(BigInteger, default=0)
     minor_issues_count: Mapped[int] = mapped_column(Integer, default=0)
     major_issues_count: Mapped[int] = mapped_column(Integer, default=0)
     issue_state: Mapped[str] = mapped_column(String(32), default="no_issues")
@@ -263,7 +265,7 @@ class PhaseAttempt(Base):
     attempt_number: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(32), default="")
     model: Mapped[str | None] = mapped_column(String(128))
-    tokens_used: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_used: Mapped[int] = mapped_column(BigInteger, default=0)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     apply_status: Mapped[str | None] = mapped_column(String(32))
     apply_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -346,9 +348,9 @@ class LlmUsageEvent(Base):
         ForeignKey("runs.id", ondelete="SET NULL"), index=True
     )
     phase_id: Mapped[str | None] = mapped_column(String(128))
-    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
-    completion_tokens: Mapped[int | None] = mapped_column(Integer)
-    total_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    total_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     exact: Mapped[bool] = mapped_column(Boolean, default=True)
     cost_usd: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
@@ -370,10 +372,10 @@ class TokenEstimationEvent(Base):
     complexity: Mapped[str] = mapped_column(String(16), default="medium")
     builder_mode: Mapped[str | None] = mapped_column(String(64))
     deliverables_count: Mapped[int] = mapped_column(Integer, default=0)
-    context_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    estimated_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    chosen_budget: Mapped[int] = mapped_column(Integer, default=0)
-    actual_output_tokens: Mapped[int | None] = mapped_column(Integer)
+    context_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    estimated_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    chosen_budget: Mapped[int] = mapped_column(BigInteger, default=0)
+    actual_output_tokens: Mapped[int | None] = mapped_column(BigInteger)
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

@@ -5,7 +5,9 @@ Three kinds of finding:
 * ``revision``: the database's schema revision differs from the code's head;
 * ``unknown_state``: a state-like column holds a value its enum does not know (the
   original's ``READY`` incident), written by another tool or with constraints disabled;
-* ``orphan``: a row whose parent row is gone (possible only with foreign keys off).
+* ``orphan``: a row whose parent row is gone (possible only with foreign keys off);
+* ``missing_constraint``: a CHECK constraint that guards a state column is gone (dropped
+  by hand or by another tool), so raw SQL could write unknown values again.
 
 Each finding carries the offending rows and a suggested repair. ``repair`` applies them and
 appends one JSON line per repair to the audit log.
@@ -21,9 +23,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import CheckConstraint, Engine, inspect, text
 
 from autopack.db import migrate
+from autopack.db.orm import Base
 from autopack.domain.states import STATE_COLUMNS, PhaseState, RunState, TierState
 
 #: Values the original (or older tools) wrote, and what they mean today.
@@ -214,7 +217,49 @@ def check_database(engine: Engine) -> CheckReport:
                         rows=[{"pk": r.pk, "ref": r.ref} for r in rows],
                     )
                 )
+    report.findings.extend(_missing_constraints(engine, tables))
     return report
+
+
+def expected_checks() -> dict[str, list[tuple[str, str]]]:
+    """The CHECK constraints the code declares, by table: (name, condition)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for table in Base.metadata.tables.values():
+        for constraint in table.constraints:
+            if isinstance(constraint, CheckConstraint) and constraint.name:
+                condition = str(constraint.sqltext)
+                found.setdefault(table.name, []).append((str(constraint.name), condition))
+    return found
+
+
+def _missing_constraints(engine: Engine, tables: set[str]) -> list[Finding]:
+    inspector = inspect(engine)
+    findings = []
+    sqlite = engine.dialect.name == "sqlite"
+    for table, checks in expected_checks().items():
+        if table not in tables:
+            continue
+        present = {c.get("name") for c in inspector.get_check_constraints(table)}
+        for name, condition in checks:
+            if name in present:
+                continue
+            findings.append(
+                Finding(
+                    kind="missing_constraint",
+                    table=table,
+                    column=None,
+                    message=f"CHECK constraint {name} is missing, so raw SQL can write values "
+                    "this code does not know",
+                    repair=(
+                        "rebuild the table: SQLite cannot add a CHECK constraint in place"
+                        if sqlite
+                        else f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({condition})"
+                    ),
+                    rows=[{"constraint": name, "condition": condition}],
+                    repairable=not sqlite,
+                )
+            )
+    return findings
 
 
 def repair_database(engine: Engine, audit_log: Path, *, actor: str = "cli") -> list[dict[str, Any]]:
@@ -252,6 +297,23 @@ def repair_database(engine: Engine, audit_log: Path, *, actor: str = "cli") -> l
                             "pk": row["pk"],
                             "from": row["value"],
                             "to": row["suggested"],
+                        }
+                    )
+            elif finding.kind == "missing_constraint" and finding.repairable:
+                # After the state repairs above, so existing rows satisfy the constraint.
+                for row in finding.rows:
+                    conn.execute(
+                        text(
+                            f"ALTER TABLE {finding.table} ADD CONSTRAINT "
+                            f"{row['constraint']} CHECK ({row['condition']})"
+                        )
+                    )
+                    applied.append(
+                        {
+                            "kind": "missing_constraint",
+                            "table": finding.table,
+                            "constraint": row["constraint"],
+                            "action": "recreated",
                         }
                     )
             elif finding.kind == "orphan":

@@ -15,8 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from autopack.api.app import create_app
 from autopack.db import migrate
@@ -150,12 +152,22 @@ def test_unknown_states_are_reported_answered_as_problems_and_repaired(
     assert "repair(s) applied" in out
     assert stored_states(private_url) == {"run": "QUEUED", "p1": "QUEUED", "p2": "QUEUED"}
 
-    audit = [json.loads(line) for line in (home / "db_repair_audit.jsonl").read_text().splitlines()]
-    assert {(a["table"], a["pk"], a["from"], a["to"]) for a in audit} >= {
+    lines = (home / "db_repair_audit.jsonl").read_text().splitlines()
+    audit = [json.loads(line) for line in lines]
+    states = [a for a in audit if a["kind"] == "unknown_state"]
+    assert {(a["table"], a["pk"], a["from"], a["to"]) for a in states} >= {
         ("runs", "r1", "READY", "QUEUED")
     }
-    assert any(a["table"] == "phases" and a["from"] == "WAITING" for a in audit)
-    assert all(a["kind"] == "unknown_state" and a["at"] and a["actor"] for a in audit)
+    assert any(a["table"] == "phases" and a["from"] == "WAITING" for a in states)
+    assert all(a["at"] and a["actor"] for a in audit)
+    # The constraints dropped to write those values (PostgreSQL) are put back.
+    recreated = {a["constraint"] for a in audit if a["kind"] == "missing_constraint"}
+    if not private_url.startswith("sqlite"):
+        assert recreated == {"ck_runs_state_known", "ck_phases_state_known"}
+        engine = make_engine(private_url)
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text("UPDATE runs SET state = 'READY'"))
+        engine.dispose()
 
     engine = make_engine(private_url)
     assert check_database(engine).ok

@@ -27,7 +27,8 @@ def health(request: Request) -> JSONResponse:
     expected = migrate.head_revision()
     revision: str | None = None
     status, code = "ok", 200
-    has_keys = bool(request.app.state.settings.plain_api_keys())
+    settings = request.app.state.settings
+    has_keys = bool(settings.plain_api_keys())
     try:
         revision = migrate.current_revision(db.engine)
         if not has_keys:
@@ -43,6 +44,7 @@ def health(request: Request) -> JSONResponse:
         database=describe_database(db.engine),
         schema_revision=revision,
         expected_revision=expected,
-        auth="api_key" if has_keys else "loopback_only",
+        # Without keys a loopback server is open to local users; any other is closed.
+        auth="api_key" if has_keys else "loopback_only" if settings.is_loopback else "closed",
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=code)
