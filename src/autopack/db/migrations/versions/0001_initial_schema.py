@@ -97,7 +97,9 @@ def upgrade() -> None:
         sa.Column("safety_profile", sa.String(length=32), server_default="normal", nullable=False),
         sa.Column("run_scope", sa.String(length=64), server_default="multi_tier", nullable=False),
         sa.Column("spec", sa.JSON(), server_default="{}", nullable=False),
-        sa.Column("token_cap", sa.BigInteger(), server_default=sa.text("(5000000)"), nullable=False),
+        sa.Column(
+            "token_cap", sa.BigInteger(), server_default=sa.text("(5000000)"), nullable=False
+        ),
         sa.Column("max_phases", sa.Integer(), server_default=sa.text("(25)"), nullable=False),
         sa.Column(
             "max_duration_minutes", sa.Integer(), server_default=sa.text("(120)"), nullable=False
