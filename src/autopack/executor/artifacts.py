@@ -53,6 +53,15 @@ def _table(rows: Iterable[tuple[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _write_summary(path: Path, title: str, fields: Mapping[str, Any], body: str) -> Path:
+    """A Markdown summary: a title, a field table and an optional free-form body."""
+    text = f"# {title}\n\n{_table(fields.items())}\n"
+    if body:
+        text += f"\n{body.rstrip()}\n"
+    write_atomic(path, text)
+    return path
+
+
 class RunArtifacts:
     """Writer for one run's artifact directory."""
 
@@ -74,32 +83,19 @@ class RunArtifacts:
 
     # -- summaries -------------------------------------------------------------------
     def write_run_summary(self, fields: Mapping[str, Any], *, body: str = "") -> Path:
-        path = self.root / "run_summary.md"
-        text = f"# Run {self.run_id}\n\n{_table(fields.items())}\n"
-        if body:
-            text += f"\n{body.rstrip()}\n"
-        write_atomic(path, text)
-        return path
+        return _write_summary(self.root / "run_summary.md", f"Run {self.run_id}", fields, body)
 
     def write_tier_summary(
         self, tier_index: int, tier_id: str, fields: Mapping[str, Any], *, body: str = ""
     ) -> Path:
-        path = self.tier_path(tier_index, tier_id)
-        text = f"# Tier {tier_id}\n\n{_table(fields.items())}\n"
-        if body:
-            text += f"\n{body.rstrip()}\n"
-        write_atomic(path, text)
-        return path
+        return _write_summary(self.tier_path(tier_index, tier_id), f"Tier {tier_id}", fields, body)
 
     def write_phase_summary(
         self, phase_index: int, phase_id: str, fields: Mapping[str, Any], *, body: str = ""
     ) -> Path:
-        path = self.phase_path(phase_index, phase_id)
-        text = f"# Phase {phase_id}\n\n{_table(fields.items())}\n"
-        if body:
-            text += f"\n{body.rstrip()}\n"
-        write_atomic(path, text)
-        return path
+        return _write_summary(
+            self.phase_path(phase_index, phase_id), f"Phase {phase_id}", fields, body
+        )
 
     def write_issues(self, name: str, data: Any) -> Path:
         path = self.root / "issues" / f"{_slug(name)}.json"

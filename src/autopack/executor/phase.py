@@ -10,9 +10,11 @@ phase's savepoint) and redone from the stored answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from autopack.agents.auditor import AuditorContext, run_auditor
@@ -32,6 +34,7 @@ from autopack.executor import recovery
 from autopack.executor.context import select_context
 from autopack.executor.recovery import Action, FailureHistory, FailureKind, PhaseRecoveryBudget
 from autopack.executor.runtime import RunContext
+from autopack.llm.base import Completion
 from autopack.llm.router import Routing
 from autopack.services import approvals as approval_service
 from autopack.services import issues as issue_service
@@ -470,15 +473,13 @@ class PhaseExecution:
             phase = self._phase(session)
             phase.auditor_attempts += 1
             session.add(
-                PhaseAttempt(
-                    run_id=ctx.run_id,
-                    phase_pk=phase.id,
-                    role=AttemptRole.AUDITOR.value,
-                    attempt_number=phase.auditor_attempts,
-                    status=verdict.recommendation,
-                    model=result.completions[-1].model if result.completions else None,
-                    tokens_used=sum(c.usage.total_tokens for c in result.completions),
-                    payload=verdict.model_dump(mode="json"),
+                agent_attempt(
+                    phase,
+                    AttemptRole.AUDITOR,
+                    phase.auditor_attempts,
+                    verdict.recommendation,
+                    result.completions,
+                    verdict,
                 )
             )
             for issue in verdict.issues:
@@ -723,15 +724,13 @@ class PhaseExecution:
             phase.doctor_calls += 1
             phase.run.doctor_calls += 1
             session.add(
-                PhaseAttempt(
-                    run_id=ctx.run_id,
-                    phase_pk=phase.id,
-                    role=AttemptRole.DOCTOR.value,
-                    attempt_number=phase.doctor_calls,
-                    status=verdict.action,
-                    model=result.completions[-1].model if result.completions else None,
-                    tokens_used=sum(c.usage.total_tokens for c in result.completions),
-                    payload=verdict.model_dump(mode="json"),
+                agent_attempt(
+                    phase,
+                    AttemptRole.DOCTOR,
+                    phase.doctor_calls,
+                    verdict.action,
+                    result.completions,
+                    verdict,
                 )
             )
             ctx.decide(
@@ -831,6 +830,27 @@ class PhaseExecution:
     def _allowed_paths(self) -> list[str]:
         with unit_of_work(self.ctx.factory) as session:
             return list(Scope.model_validate(self._phase(session).scope).paths)
+
+
+def agent_attempt(
+    phase: Phase,
+    role: AttemptRole,
+    number: int,
+    status: str,
+    completions: Sequence[Completion],
+    verdict: BaseModel,
+) -> PhaseAttempt:
+    """The attempt row of an Auditor or Doctor answer: its verdict, model and tokens."""
+    return PhaseAttempt(
+        run_id=phase.run_id,
+        phase_pk=phase.id,
+        role=role.value,
+        attempt_number=number,
+        status=status,
+        model=completions[-1].model if completions else None,
+        tokens_used=sum(c.usage.total_tokens for c in completions),
+        payload=verdict.model_dump(mode="json"),
+    )
 
 
 def attempt_payload(session: Session, attempt_id: int) -> dict[str, Any]:

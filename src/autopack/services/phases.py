@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db.orm import Phase, PhaseAttempt, Run, utcnow
 from autopack.db.session import unit_of_work
-from autopack.domain.results import AuditorRequest, AuditorResult, BuilderResult
+from autopack.domain.results import (
+    AuditorRequest,
+    AuditorResult,
+    BuilderResult,
+    BuilderSuggestedIssue,
+)
 from autopack.domain.states import AttemptRole, IssueSeverity, PhaseState
 from autopack.domain.transitions import transition
 from autopack.errors import ApplyRejected, AutopackError, IllegalTransition, NotFoundError
@@ -244,17 +249,7 @@ def submit_builder_result(
         phase = get_phase(session, run_id, phase_id)
         phase.builder_attempts = max(phase.builder_attempts + 1, result.builder_attempts)
         add_tokens(phase, result.tokens_used)
-        for issue in result.suggested_issues:
-            issue_service.record_issue(
-                session,
-                phase,
-                issue_key=issue.issue_key,
-                severity=issue.severity,
-                source=issue.source,
-                category=issue.category,
-                description=issue.description,
-                evidence_refs=issue.evidence_refs,
-            )
+        _record_issues(session, phase, result.suggested_issues, source=None)
         if apply_result and apply_result.get("requires_approval"):
             target = PhaseState.AWAITING_APPROVAL
         elif result.status == "success":
@@ -351,17 +346,7 @@ def submit_auditor_result(
         phase = get_phase(session, run_id, phase_id)
         phase.auditor_attempts = max(phase.auditor_attempts + 1, result.auditor_attempts)
         add_tokens(phase, result.tokens_used)
-        for issue in result.issues_found:
-            issue_service.record_issue(
-                session,
-                phase,
-                issue_key=issue.issue_key,
-                severity=issue.severity,
-                source="auditor",
-                category=issue.category,
-                description=issue.description,
-                evidence_refs=issue.evidence_refs,
-            )
+        _record_issues(session, phase, result.issues_found, source="auditor")
         if apply is not None:
             for patch in result.suggested_patches:
                 outcome = apply(
@@ -392,6 +377,23 @@ def submit_auditor_result(
                 "patches_applied": len(commit_shas),
                 "commit_shas": commit_shas,
             },
+        )
+
+
+def _record_issues(
+    session: Session, phase: Phase, issues: list[BuilderSuggestedIssue], *, source: str | None
+) -> None:
+    """Record an agent's issues; ``source`` overrides each issue's own when given."""
+    for issue in issues:
+        issue_service.record_issue(
+            session,
+            phase,
+            issue_key=issue.issue_key,
+            severity=issue.severity,
+            source=source or issue.source,
+            category=issue.category,
+            description=issue.description,
+            evidence_refs=issue.evidence_refs,
         )
 
 
