@@ -32,6 +32,7 @@ from autopack.executor.phase import PhaseExecution, RunFailed
 from autopack.executor.runtime import (
     Cancelled,
     ExecutorDeps,
+    LeaseLost,
     ProgressListener,
     RunContext,
     no_progress,
@@ -160,6 +161,9 @@ class _RunExecution:
                 if self._run_tier(ctx, tier_pk, baseline) == "parked":
                     return self.outcome()
             self._end(RunState.DONE_SUCCESS, None)
+        except LeaseLost as exc:
+            # Another executor owns the run now: leave its state (and lease) alone.
+            self.deps.progress("lease_lost", run_id=self.run_id, reason=str(exc))
         except Cancelled:
             self._end(RunState.DONE_CANCELLED, "cancelled by request")
         except BudgetExhausted as exc:
@@ -192,14 +196,25 @@ class _RunExecution:
                     session, run, RunState.PHASE_EXECUTION, via="resume", now=deps.clock()
                 )
                 run.cancel_requested = False
-                for tier in run.tiers:
-                    if tier.state == TierState.FAILED.value:
-                        set_tier_state(session, tier, TierState.IN_PROGRESS, via="retry")
-                for phase in run.phases:
-                    if phase.state == PhaseState.FAILED.value:
-                        set_phase_state(session, phase, PhaseState.QUEUED, via="retry")
-                        phase.builder_attempts = 0
-                        phase.hints = []
+                # An explicit resume gets a fresh health budget (token and time caps stay).
+                run.provider_errors = run.apply_failures = run.total_failures = 0
+            # Failed tiers and phases are retried, also in a run that was not ended (a kill
+            # between "phase failed" and "run failed", or an API client failing a phase).
+            for tier in run.tiers:
+                if tier.state == TierState.FAILED.value:
+                    set_tier_state(session, tier, TierState.IN_PROGRESS, via="retry")
+            for phase in run.phases:
+                if phase.state == PhaseState.FAILED.value:
+                    set_phase_state(session, phase, PhaseState.QUEUED, via="retry")
+                    # A retried phase gets its per-phase budgets back, and is told why the
+                    # last try failed. Its escalation level stays: no point in a weaker model.
+                    phase.builder_attempts = phase.auditor_attempts = 0
+                    phase.doctor_calls = phase.replans = 0
+                    phase.hints = (
+                        [f"An earlier try of this phase failed: {phase.last_failure}"]
+                        if phase.last_failure
+                        else []
+                    )
             if not run.repo_path:
                 raise ConfigurationError(
                     f"run {self.run_id!r} has no target repository; run it with "
@@ -321,7 +336,8 @@ class _RunExecution:
                 select(Phase).where(Phase.run_id == self.run_id, Phase.phase_id == phase_id)
             ).one()
             assert run is not None
-            if phase.state == PhaseState.QUEUED.value:
+            # A failed phase queued again on resume started before: it is counted already.
+            if phase.state == PhaseState.QUEUED.value and phase.started_at is None:
                 if run.phases_executed >= run.max_phases:
                     raise BudgetExhausted(
                         f"phase limit reached: {run.phases_executed} of {run.max_phases} "

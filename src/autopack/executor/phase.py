@@ -96,12 +96,23 @@ class PhaseExecution:
             if phase.state == PhaseState.AWAITING_APPROVAL.value:
                 return "parked"
             self._take_override(session)
-            if phase.state == PhaseState.QUEUED.value:
+            # A phase an API client moved to GATE or CI_RUNNING is executed from EXECUTING
+            # (CI_RUNNING could not park for an approval, for one).
+            if phase.state in (
+                PhaseState.QUEUED.value,
+                PhaseState.GATE.value,
+                PhaseState.CI_RUNNING.value,
+            ):
                 set_phase_state(session, phase, PhaseState.EXECUTING, now=ctx.deps.clock())
             if phase.savepoint is None:
                 phase.savepoint = ctx.workspace.savepoint()
             if self._already_committed(phase):
                 return self._complete(session, phase, commit=False)
+            builders = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]
+            if builders and builders[-1].payload.get("stage") == "done":
+                # Killed after the attempt was done, before (or during) the squash: its
+                # commits (or the squash's staged changes) are still there; finish it.
+                return self._complete(session, phase, commit=True)
         ctx.deps.progress("phase_started", phase_id=self.phase_id)
         if (done := self._maybe_complete_without_edits()) is not None:
             return done
@@ -207,13 +218,17 @@ class PhaseExecution:
         try:
             answer = run_builder(ctx.client, builder_ctx, routing)
         except AutopackError as exc:
+            kind = recovery.classify(exc)
+            failed_id = None
+            if recovery.RECOVERY_TABLE[kind].consumes_attempt:
+                # An answer the Builder gave but nobody can use (unparseable, truncated):
+                # it uses a Builder attempt, and is kept like any other answer.
+                failed_id = self._failed_attempt(exc, choice.model, hints, bundle.to_record())
             return self._on_failure(
-                Failure(
-                    recovery.classify(exc),
-                    exc.message,
-                    extra={"answer": exc.context.get("answer", "")},
-                ),
+                Failure(kind, exc.message, extra={"answer": exc.context.get("answer", "")}),
+                attempt_id=failed_id,
                 consumed_call=True,
+                already_failed=failed_id is not None,
             )
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
@@ -244,6 +259,33 @@ class PhaseExecution:
             session.flush()
             session.expunge(attempt)
         return self._continue(attempt)
+
+    def _failed_attempt(
+        self, exc: AutopackError, model: str, hints: list[str], context: dict[str, Any]
+    ) -> int:
+        with unit_of_work(self.ctx.factory) as session:
+            phase = self._phase(session)
+            phase.builder_attempts += 1
+            row = PhaseAttempt(
+                run_id=self.ctx.run_id,
+                phase_pk=phase.id,
+                role=AttemptRole.BUILDER.value,
+                attempt_number=1 + sum(a.role == AttemptRole.BUILDER.value for a in phase.attempts),
+                status="failed",
+                model=model,
+                payload={
+                    "stage": "failed",
+                    "text": str(exc.context.get("answer", "")),
+                    "failure": exc.message,
+                    "diagnostics": list(exc.context.get("diagnostics") or []),
+                    "context": context,
+                    "routed_model": model,
+                    "hints": hints,
+                },
+            )
+            session.add(row)
+            session.flush()
+            return row.id
 
     # -- resuming an attempt at its stage ---------------------------------------------
     def _continue(self, attempt: PhaseAttempt) -> PhaseOutcome | None:
@@ -281,6 +323,7 @@ class PhaseExecution:
             phase = self._phase(session)
             # Anything uncommitted is a half-finished apply of this attempt: discard it.
             self._back_to_savepoint(phase)
+            rejected = self._rejected_for(session, attempt.id)
             approved = self._approved_for(session, attempt.id)
             policy = ApplyPolicy.for_phase(
                 Scope.model_validate(phase.scope),
@@ -290,6 +333,14 @@ class PhaseExecution:
             message = (
                 f"autopack({ctx.run_id}): {phase.phase_id} attempt "
                 f"{attempt.attempt_number} [attempt-id {attempt.id}]"
+            )
+        if rejected is not None:
+            # A person refused this attempt's change: the Builder tries again, told why.
+            self._stage(attempt.id, "failed", failure=rejected)
+            return False, self._on_failure(
+                Failure(FailureKind.apply_rejected, rejected),
+                attempt_id=attempt.id,
+                already_failed=True,
             )
         parsed = parse_model_output(attempt.payload.get("text", ""))
         # The phase's savepoint precedes every apply of the phase; apply_edits adds its own
@@ -358,6 +409,14 @@ class PhaseExecution:
         )
         ctx.deps.progress("applied", phase_id=self.phase_id, files=result.files_changed)
         return True, None
+
+    def _rejected_for(self, session: Session, attempt_id: int) -> str | None:
+        """Why a person rejected this attempt's held change, or None if nobody did."""
+        for a in approval_service.list_approvals(session, run_id=self.ctx.run_id):
+            if a.status == "rejected" and a.details.get("attempt_id") == attempt_id:
+                note = f": {a.decision_note}" if a.decision_note else ""
+                return f"a person rejected the change ({a.reason}){note}"
+        return None
 
     def _approved_for(self, session: Session, attempt_id: int) -> bool:
         return any(
@@ -638,7 +697,9 @@ class PhaseExecution:
                 health.total_failures,
             )
             phase.last_failure = failure.message
-            budget = self._budget(phase, run)
+            # The budget counts what was used BEFORE this failure; a failing attempt that has a
+            # row was counted when it was made, so it is taken back out here.
+            budget = self._budget(phase, run, counted=attempt_id is not None)
             decision = recovery.decide(failure.kind, history=self.history, phase_budget=budget)
             if (exhausted := health.exhausted()) is not None:
                 raise BudgetExhausted(f"run health budget exhausted: {exhausted}", budget="health")
@@ -792,7 +853,7 @@ class PhaseExecution:
                 phase.description = (
                     f"{phase.description}\n\nRevised approach (replan {phase.replans}): {hint}"
                 ).strip()
-            phase.hints = [*list(phase.hints), hint][-MAX_HINTS:]
+            phase.hints = [*(h for h in phase.hints if h != hint), hint][-MAX_HINTS:]
         return None
 
     # -- helpers ----------------------------------------------------------------------
@@ -812,9 +873,9 @@ class PhaseExecution:
             if a.role == AttemptRole.BUILDER.value and a.payload.get("stage") == "failed"
         )
 
-    def _budget(self, phase: Phase, run: Run) -> PhaseRecoveryBudget:
+    def _budget(self, phase: Phase, run: Run, *, counted: bool) -> PhaseRecoveryBudget:
         return PhaseRecoveryBudget(
-            builder_attempts_used=phase.builder_attempts,
+            builder_attempts_used=max(0, phase.builder_attempts - int(counted)),
             max_builder_attempts=phase.max_builder_attempts,
             doctor_calls_phase=phase.doctor_calls,
             doctor_calls_run=run.doctor_calls,

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db.database import Database
-from autopack.db.orm import DecisionLog, Phase, Run, utcnow
+from autopack.db.orm import Approval, DecisionLog, Phase, Run, utcnow
 from autopack.db.session import unit_of_work
 from autopack.domain.plan import RunSpec
 from autopack.errors import BudgetExhausted
@@ -38,6 +38,11 @@ def no_progress(event: str, **data: Any) -> None:
 
 class Cancelled(Exception):
     """The run was asked to stop; it ends in DONE_CANCELLED at the next step."""
+
+
+class LeaseLost(Exception):
+    """Another executor holds the run's lease now (ours expired and was taken over): this
+    one stops at once and leaves the run to it."""
 
 
 def default_owner() -> str:
@@ -136,11 +141,19 @@ class RunContext:
         with unit_of_work(self.factory) as session:
             run = session.get(Run, self.run_id)
             assert run is not None
+            if (
+                run.lease_owner not in (None, self.deps.owner)
+                and run.lease_expires_at is not None
+                and run.lease_expires_at > now
+            ):
+                raise LeaseLost(f"run {self.run_id!r} is now executed by {run.lease_owner}")
             if run.cancel_requested:
                 raise Cancelled("cancel requested")
             run.lease_owner = self.deps.owner
             run.lease_expires_at = now + timedelta(seconds=self.deps.settings.lease_seconds)
-            check_run_budgets(run, now, before=before)
+            approvals = session.scalars(select(Approval).where(Approval.run_id == self.run_id))
+            waited = waiting_time([(a.requested_at, a.decided_at) for a in approvals], now)
+            check_run_budgets(run, now, before=before, waited=waited)
             if before == "llm" and phase_id is not None:
                 phase = session.scalars(
                     select(Phase).where(Phase.run_id == self.run_id, Phase.phase_id == phase_id)
@@ -154,15 +167,32 @@ class RunContext:
                     )
 
 
-def check_run_budgets(run: Run, now: datetime, *, before: str) -> None:
-    """Raise BudgetExhausted naming the first run budget that is spent."""
+def waiting_time(intervals: list[tuple[datetime, datetime | None]], now: datetime) -> timedelta:
+    """How long a run waited for people: the union of its approvals' (requested, decided)
+    intervals, an undecided one lasting until ``now``."""
+    total = timedelta()
+    end: datetime | None = None
+    for start, stop in sorted((s, d or now) for s, d in intervals):
+        if end is not None and start < end:
+            start = end
+        if stop > start:
+            total += stop - start
+            end = stop
+    return total
+
+
+def check_run_budgets(
+    run: Run, now: datetime, *, before: str, waited: timedelta = timedelta()
+) -> None:
+    """Raise BudgetExhausted naming the first run budget that is spent. ``waited`` (time
+    parked for a person's approval) does not count against the duration cap."""
     if run.tokens_used >= run.token_cap:
         raise BudgetExhausted(
             f"token cap reached: {run.tokens_used:,} of {run.token_cap:,} tokens used",
             budget="token_cap",
         )
     if run.started_at is not None:
-        elapsed = (now - run.started_at).total_seconds() / 60
+        elapsed = (now - run.started_at - waited).total_seconds() / 60
         if elapsed >= run.max_duration_minutes:
             raise BudgetExhausted(
                 f"duration cap reached: {elapsed:.1f} of {run.max_duration_minutes} minutes",

@@ -117,6 +117,8 @@ def decide(
         phase.last_failure = f"a person rejected the change ({approval.reason})" + (
             f": {note}" if note else ""
         )
+        # The next Builder attempt is told why (the hints feed its prompt).
+        phase.hints = [*list(phase.hints), phase.last_failure][-6:]
         next_state = PhaseState.EXECUTING
     details["decided"] = approval.status
     approval.details = details

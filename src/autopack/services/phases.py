@@ -215,6 +215,10 @@ def submit_builder_result(
         tokens_used=result.tokens_used,
     )
     apply_result: dict[str, Any] | None = None
+    with _after_attempt(attempt_id), unit_of_work(factory) as session:
+        _check_accepts_result(
+            get_phase(session, run_id, phase_id), patch=bool(result.patch_content)
+        )
     if result.patch_content and apply is not None:
         try:
             with unit_of_work(factory) as session:
@@ -290,6 +294,27 @@ def submit_builder_result(
             message=f"Builder result processed for phase {phase_id}",
             commit_sha=(apply_result or {}).get("commit_sha"),
             apply=apply_result,
+        )
+
+
+def _check_accepts_result(phase: Phase, *, patch: bool) -> None:
+    """Refuse (409), before anything is applied, a Builder result for a phase that waits for
+    a person's approval (it would bypass it) or one with a patch for a finished phase (it
+    would land on the branch, then the state change would be refused)."""
+    state = PhaseState(phase.state)
+    if state is PhaseState.AWAITING_APPROVAL or (patch and state.is_terminal):
+        why = (
+            "waits for a person's approval; approve or reject it first (GET /approvals)"
+            if state is PhaseState.AWAITING_APPROVAL
+            else f"is {state.value}; it takes no more patches"
+        )
+        raise IllegalTransition(
+            f"phase {phase.phase_id!r} {why}",
+            current=phase.state,
+            requested=PhaseState.EXECUTING.value,
+            allowed=[],
+            run_id=phase.run_id,
+            phase_id=phase.phase_id,
         )
 
 

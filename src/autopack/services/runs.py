@@ -348,7 +348,11 @@ def request_cancel(session: Session, run_id: str) -> Run:
             allowed=[],
         )
     run.cancel_requested = True
-    if run.lease_owner is None:
+    now = utcnow()
+    executing = run.lease_owner is not None and (
+        run.lease_expires_at is not None and run.lease_expires_at > now
+    )
+    if not executing:  # no executor, or one whose lease ran out (it died): stop now
         set_run_state(session, run, RunState.DONE_CANCELLED, reason="cancelled by request")
     session.flush()
     return run
