@@ -25,7 +25,14 @@ from sqlalchemy import func, select
 from autopack.api.app import create_app
 from autopack.config import BUNDLED_MODELS_CONFIG
 from autopack.db.orm import Approval, LlmUsageEvent, PhaseAttempt
+from autopack.errors import Overloaded
+from autopack.executor.loop import build_deps, execute_run
+from autopack.llm.base import Completion, LLMRequest
+from autopack.llm.client import LLMClient
+from autopack.llm.factory import build_router, effective_config
+from autopack.llm.scripted import ScriptedProvider
 from autopack.services import runs as run_service
+from autopack.services.usage import make_usage_sink
 from autopack.settings import Settings
 
 
@@ -312,3 +319,48 @@ def test_cancel_stops_the_run_at_its_next_step(
     assert "verify" not in events  # stopped before the next step
     with harness.db.factory() as session:
         assert session.scalar(select(func.count()).select_from(LlmUsageEvent)) == 1
+
+
+def test_auditor_outage_asks_the_auditor_again_not_the_builder(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory
+) -> None:
+    repo = make_repo(tmp_path)
+    plan = write_plan(
+        tmp_path / "plan.yaml", "outage-run", [phase("mul", paths=["calc.py", "tests/"])]
+    )
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
+    harness = harness_factory(sqlite_settings)
+    run_id = harness.create(plan, repo)
+    settings = sqlite_settings.model_copy(update={"llm_provider": "scripted", "llm_script": script})
+    config = effective_config(settings)
+    inner = ScriptedProvider.from_config(
+        config.providers["scripted"], script=script, state_dir=tmp_path / "state"
+    )
+
+    class Outage:
+        """The Auditor's provider is down for one whole call (every retry of it)."""
+
+        name = "scripted"
+        failures = 4  # = retry.max_attempts: the client gives up once
+
+        def complete(self, request: LLMRequest) -> Completion:
+            if request.role == "auditor" and self.failures:
+                self.failures -= 1
+                raise Overloaded("overloaded", provider="scripted")
+            return inner.complete(request)
+
+    deps = build_deps(settings, harness.db)
+    deps.test_env.update({"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    deps.client_factory = lambda: LLMClient(
+        config,
+        router=build_router(settings, config),
+        provider_factory=lambda name: Outage(),
+        usage_sink=make_usage_sink(harness.db.factory, config.price_table()),
+        sleep=lambda seconds: None,
+    )
+    outcome = execute_run(deps, run_id)
+
+    assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
+    assert outcome.phases[0].builder_attempts == 1  # the applied answer was kept
+    with harness.db.factory() as session:
+        assert session.scalar(select(func.count()).select_from(LlmUsageEvent)) == 2

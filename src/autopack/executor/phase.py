@@ -525,8 +525,13 @@ class PhaseExecution:
         try:
             result = run_auditor(ctx.client, audit_ctx, routing)
         except AutopackError as exc:
+            kind = recovery.classify(exc)
+            if recovery.RECOVERY_TABLE[kind].action is Action.retry_same:
+                # The provider is briefly unavailable: ask the Auditor again about this
+                # same applied attempt rather than paying for a new Builder answer.
+                return Failure(kind, f"auditor: {exc.message}", extra={"keep_attempt": True})
             self._stage(attempt.id, "failed", failure=exc.message)
-            return Failure(recovery.classify(exc), f"auditor: {exc.message}")
+            return Failure(kind, f"auditor: {exc.message}")
         verdict = result.verdict
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
@@ -673,7 +678,7 @@ class PhaseExecution:
         already_failed: bool = False,
     ) -> PhaseOutcome | None:
         ctx = self.ctx
-        if attempt_id is not None and not already_failed:
+        if attempt_id is not None and not already_failed and not failure.extra.get("keep_attempt"):
             self._stage(attempt_id, "failed", failure=failure.message)
         self.history.add(failure.kind, failure.message)
         ctx.deps.progress(
