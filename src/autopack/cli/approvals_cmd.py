@@ -13,7 +13,8 @@ from autopack.services import approvals as approval_service
 from autopack.services import integration
 
 approvals_app = typer.Typer(
-    help="Changes waiting for a person (large deletions).", no_args_is_help=True
+    help="Changes waiting for a person (large deletions, Auditor escalations).",
+    no_args_is_help=True,
 )
 app.add_typer(approvals_app, name="approvals")
 
