@@ -102,8 +102,9 @@ def test_run_with_a_markdown_plan_and_exit_codes(tmp_path: Path) -> None:
     )
     assert again.returncode == 1, again.stderr
     failed = json.loads(again.stdout)
-    assert failed["state"].startswith("DONE_FAILED")
+    assert failed["state"] == "DONE_FAILED_ENVIRONMENT"  # at once: retrying cannot help
     assert "no unused line" in failed["failure_reason"]
+    assert failed["phases"][0]["builder_attempts"] == 0
 
 
 def test_api_executes_in_the_background_and_cancels(

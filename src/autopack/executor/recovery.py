@@ -46,6 +46,7 @@ from autopack.errors import (
     ToolchainError,
     TransientProviderError,
 )
+from autopack.llm.scripted import ScriptExhausted
 
 HealthCounter = Literal["provider_errors", "apply_failures", "none"]
 #: The run state the executor ends in when the run's health budget is spent.
@@ -199,6 +200,7 @@ _EXCEPTION_KINDS: tuple[
     (AuthenticationFailed, FailureKind.provider_auth),
     (ContextWindowExceeded, FailureKind.context_window_exceeded),
     (InvalidRequest, FailureKind.provider_invalid_request),
+    (ScriptExhausted, FailureKind.environment),  # a scripted run's script is too short
     (ProviderError, _provider_kind),
     (OutputParseError, _parse_kind),
     (ApplyRejected, _apply_kind),

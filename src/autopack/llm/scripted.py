@@ -117,6 +117,13 @@ def load_script(path: Path) -> list[ScriptLine]:
     return lines
 
 
+class ScriptExhausted(ProviderError):
+    """The script has no answer for a call: the script (the configuration of a scripted
+    run) is wrong or too short. Retrying or escalating cannot help."""
+
+    code = "script_exhausted"
+
+
 class ScriptedProvider:
     """:class:`~autopack.llm.base.LLMProvider` that replays a script. Thread-safe."""
 
@@ -166,7 +173,7 @@ class ScriptedProvider:
                 None,
             )
             if index is None:
-                raise ProviderError(
+                raise ScriptExhausted(
                     f"scripted: no unused line in {self._source} for role {request.role!r} "
                     f"and phase {request.phase_id!r} ({self._used.count(True)} of "
                     f"{len(self._lines)} lines used)",
