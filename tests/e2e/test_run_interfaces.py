@@ -105,6 +105,11 @@ def test_run_with_a_markdown_plan_and_exit_codes(tmp_path: Path) -> None:
     assert failed["state"] == "DONE_FAILED_ENVIRONMENT"  # at once: retrying cannot help
     assert "no unused line" in failed["failure_reason"]
     assert failed["phases"][0]["builder_attempts"] == 0
+    reports = sorted((Path(failed["artifacts"]) / "errors").glob("*.json"))
+    assert reports, "the failure is reported under errors/"
+    report = json.loads(reports[0].read_text())
+    assert (report["run_id"], report["phase_id"]) == ("md-run-2", "mul")
+    assert "ScriptExhausted" in report["stack"] and reports[0].with_suffix(".txt").exists()
 
 
 def test_api_executes_in_the_background_and_cancels(

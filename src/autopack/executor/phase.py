@@ -71,6 +71,13 @@ class Failure:
     message: str
     logs: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The exception behind the failure, when there is one: reported under errors/.
+    error: BaseException | None = None
+
+    def error_context(self) -> dict[str, Any]:
+        """The exception's own context, minus bulky fields (the answer is on the attempt)."""
+        context = getattr(self.error, "context", {}) or {}
+        return {k: v for k, v in context.items() if k not in ("answer", "diagnostics")}
 
 
 def phase_commit_message(run_id: str, phase: Phase) -> str:
@@ -225,7 +232,9 @@ class PhaseExecution:
                 # it uses a Builder attempt, and is kept like any other answer.
                 failed_id = self._failed_attempt(exc, choice.model, hints, bundle.to_record())
             return self._on_failure(
-                Failure(kind, exc.message, extra={"answer": exc.context.get("answer", "")}),
+                Failure(
+                    kind, exc.message, extra={"answer": exc.context.get("answer", "")}, error=exc
+                ),
                 attempt_id=failed_id,
                 consumed_call=True,
                 already_failed=failed_id is not None,
@@ -529,9 +538,11 @@ class PhaseExecution:
             if recovery.RECOVERY_TABLE[kind].action is Action.retry_same:
                 # The provider is briefly unavailable: ask the Auditor again about this
                 # same applied attempt rather than paying for a new Builder answer.
-                return Failure(kind, f"auditor: {exc.message}", extra={"keep_attempt": True})
+                return Failure(
+                    kind, f"auditor: {exc.message}", extra={"keep_attempt": True}, error=exc
+                )
             self._stage(attempt.id, "failed", failure=exc.message)
-            return Failure(kind, f"auditor: {exc.message}")
+            return Failure(kind, f"auditor: {exc.message}", error=exc)
         verdict = result.verdict
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
@@ -681,6 +692,13 @@ class PhaseExecution:
         if attempt_id is not None and not already_failed and not failure.extra.get("keep_attempt"):
             self._stage(attempt_id, "failed", failure=failure.message)
         self.history.add(failure.kind, failure.message)
+        if failure.error is not None:
+            ctx.artifacts.write_error(
+                component=failure.kind.value,
+                error=failure.error,
+                phase_id=self.phase_id,
+                context={"attempt_id": attempt_id, **failure.error_context()},
+            )
         ctx.deps.progress(
             "attempt_failed",
             phase_id=self.phase_id,
