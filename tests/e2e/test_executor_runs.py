@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from autopack.api.app import create_app
 from autopack.config import BUNDLED_MODELS_CONFIG
 from autopack.db.orm import Approval, LlmUsageEvent, PhaseAttempt
+from autopack.domain.results import BuilderResult
 from autopack.errors import Overloaded
 from autopack.executor.loop import build_deps, execute_run
 from autopack.llm.base import Completion, LLMRequest
@@ -32,6 +33,7 @@ from autopack.llm.client import LLMClient
 from autopack.llm.factory import build_router, effective_config
 from autopack.llm.scripted import ScriptedProvider
 from autopack.services import runs as run_service
+from autopack.services.phases import submit_builder_result
 from autopack.services.usage import make_usage_sink
 from autopack.settings import Settings
 
@@ -364,3 +366,23 @@ def test_auditor_outage_asks_the_auditor_again_not_the_builder(
     assert outcome.phases[0].builder_attempts == 1  # the applied answer was kept
     with harness.db.factory() as session:
         assert session.scalar(select(func.count()).select_from(LlmUsageEvent)) == 2
+
+
+def test_results_submitted_through_the_api_are_not_taken_for_executor_attempts(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory
+) -> None:
+    repo = make_repo(tmp_path)
+    plan = write_plan(
+        tmp_path / "plan.yaml", "mixed-run", [phase("mul", paths=["calc.py", "tests/"])]
+    )
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
+    harness = harness_factory(sqlite_settings)
+    run_id = harness.create(plan, repo)
+    # Someone reports a failed Builder try through the API before the run is executed.
+    result = BuilderResult(run_id=run_id, phase_id="mul", status="failed", notes="by hand")
+    submit_builder_result(harness.db.factory, run_id, "mul", result)
+
+    outcome = harness.execute(run_id, script)
+
+    assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
+    assert "def mul" in (Path(outcome.worktree or "") / "calc.py").read_text()

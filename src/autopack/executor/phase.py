@@ -168,11 +168,16 @@ class PhaseExecution:
         return bool(commits) and commits[0].subject == subject and self.ctx.workspace.is_clean()
 
     def _open_attempt(self) -> PhaseAttempt | None:
-        """The latest Builder attempt if it has not finished (resume point)."""
+        """The latest Builder attempt if it has not finished (resume point). Only the
+        executor's attempts have a stage; results submitted through the API do not."""
         with unit_of_work(self.ctx.factory) as session:
             phase = self._phase(session)
-            builders = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]
-            if builders and builders[-1].payload.get("stage") not in ("done", "failed"):
+            builders = [
+                a
+                for a in phase.attempts
+                if a.role == AttemptRole.BUILDER.value and "stage" in a.payload
+            ]
+            if builders and builders[-1].payload["stage"] not in ("done", "failed"):
                 session.expunge(builders[-1])
                 return builders[-1]
         return None
