@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,3 +116,76 @@ def private_postgres_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+# -- a run with a target repository (governed apply through the API) -------------------
+CALC_PATCH = """--- a/calc.py
++++ b/calc.py
+@@ -1,2 +1,5 @@
+ def add(a, b):
+     return a + b
++
++def mul(a, b):
++    return a * b
+"""
+
+
+def git_output(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.fixture
+def calc_patch() -> str:
+    """A unified diff adding mul() to the target repository's calc.py."""
+    return CALC_PATCH
+
+
+@pytest.fixture
+def git() -> Callable[..., str]:
+    return git_output
+
+
+@pytest.fixture
+def target_repo(tmp_path: Path) -> Path:
+    """A git repository with calc.py and a 250-line legacy.py (for deletion guards)."""
+    repo = tmp_path / "target"
+    repo.mkdir()
+    (repo / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    (repo / "legacy.py").write_text("".join(f"X{i} = {i}\n" for i in range(250)))
+    git_output(repo, "init", "-q", "-b", "main")
+    git_output(repo, "add", "-A")
+    git_output(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
+    return repo
+
+
+@pytest.fixture
+def ga_client(settings: Settings, target_repo: Path) -> Iterator[TestClient]:
+    """A client with run "ga" created on ``target_repo`` (phase P1: calc.py, legacy.py)."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        spec = {
+            "run_id": "ga",
+            "repo": str(target_repo),
+            "phases": [
+                {"phase_id": "P1", "name": "mul", "scope": {"paths": ["calc.py", "legacy.py"]}}
+            ],
+        }
+        assert client.post("/runs", json=spec).status_code == 201
+        yield client
+
+
+def builder_result(patch: str, status: str = "success") -> dict[str, object]:
+    return {
+        "run_id": "ga",
+        "phase_id": "P1",
+        "status": status,
+        "patch_content": patch,
+        "notes": "add mul",
+    }
+
+
+@pytest.fixture
+def result_for() -> Callable[..., dict[str, object]]:
+    """Builds a BuilderResult body for run "ga", phase P1."""
+    return builder_result
