@@ -146,15 +146,22 @@ class AuditorVerdict(BaseModel):
     @field_validator("recommendation", mode="before")
     @classmethod
     def _recommendation(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            key = value.strip().lower().replace(" ", "_").replace("-", "_")
-            return _RECOMMENDATIONS.get(key, key)
-        return value
+        return normalize_choice(value, _RECOMMENDATIONS)
 
     @field_validator("confidence", mode="before")
     @classmethod
     def _confidence(cls, value: Any) -> float:
         return normalize_confidence(value)
+
+
+def normalize_choice(value: Any, aliases: dict[str, str]) -> Any:
+    """A model's spelling of a closed-vocabulary word (``"Retry-With Fix"``) as the word the
+    contract uses: lowercased, ``_``-joined, then mapped through ``aliases``. Non-strings
+    pass through, for pydantic to reject."""
+    if not isinstance(value, str):
+        return value
+    key = value.strip().lower().replace(" ", "_").replace("-", "_")
+    return aliases.get(key, key)
 
 
 def pydantic_problem(exc: PydanticValidationError) -> str:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from autopack.agents.auditor import normalize_confidence, pydantic_problem
+from autopack.agents.auditor import normalize_choice, normalize_confidence, pydantic_problem
 from autopack.agents.json_extract import ask_with_reask, extract_json_object
 from autopack.agents.prompting import Prompt, clip, render_template
 from autopack.errors import OutputParseError
@@ -61,10 +61,7 @@ class DoctorVerdict(BaseModel):
     @field_validator("action", mode="before")
     @classmethod
     def _action(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            key = value.strip().lower().replace(" ", "_").replace("-", "_")
-            return _ACTIONS.get(key, key)
-        return value
+        return normalize_choice(value, _ACTIONS)
 
     @field_validator("confidence", mode="before")
     @classmethod
