@@ -140,3 +140,15 @@ def write_plan(
 MUL_FUNC = "\n\ndef mul(a: int, b: int) -> int:\n    return a * b\n"
 MUL_TEST = "from calc import mul\n\n\ndef test_mul() -> None:\n    assert mul(3, 4) == 12\n"
 BAD_MUL_FUNC = "\n\ndef mul(a: int, b: int) -> int:\n    return a + b\n"
+
+
+#: A 300-line file: deleting it passes the 200-line approval threshold.
+LEGACY_300 = "".join(f"VALUE_{i} = {i}\n" for i in range(300))
+
+
+def mul_ops() -> list[str]:
+    """The correct Builder answer for the ``mul`` phase: the function and its test."""
+    return [
+        op("append", "calc.py", content=MUL_FUNC),
+        op("create", "tests/test_mul.py", content=MUL_TEST),
+    ]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from executor_support import (
-    MUL_FUNC,
-    MUL_TEST,
+    LEGACY_300,
     auditor,
     builder,
     git,
     make_repo,
+    mul_ops,
     op,
     phase,
     write_plan,
@@ -31,13 +31,6 @@ from autopack.workspace.git import GitWorkspace
 
 class Killed(BaseException):
     """Stands for SIGKILL: nothing in the executor handles it."""
-
-
-def _mul_ops() -> list[str]:
-    return [
-        op("append", "calc.py", content=MUL_FUNC),
-        op("create", "tests/test_mul.py", content=MUL_TEST),
-    ]
 
 
 def _one_phase_run(tmp_path: Path, run_id: str, **plan_extra: object) -> tuple[Path, Path]:
@@ -69,7 +62,7 @@ def test_kill_around_the_squash_resumes_without_a_second_builder_call(
     where: str,
 ) -> None:
     repo, plan = _one_phase_run(tmp_path, f"squash-{where}")
-    script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *mul_ops()), auditor("mul")])
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
 
@@ -109,16 +102,15 @@ def test_kill_around_the_squash_resumes_without_a_second_builder_call(
 def test_rejected_large_deletion_sends_the_phase_back_to_the_builder(
     sqlite_settings: Settings, tmp_path: Path, harness_factory
 ) -> None:
-    big = "".join(f"VALUE_{i} = {i}\n" for i in range(300))
-    repo = make_repo(tmp_path, {"legacy.py": big})
+    repo = make_repo(tmp_path, {"legacy.py": LEGACY_300})
     plan = write_plan(
         tmp_path / "plan.yaml", "rej-run", [phase("mul", paths=["calc.py", "tests/", "legacy.py"])]
     )
     script = write_script(
         tmp_path / "s.jsonl",
         [
-            builder("mul", op("delete", "legacy.py"), *_mul_ops()),
-            builder("mul", *_mul_ops()),
+            builder("mul", op("delete", "legacy.py"), *mul_ops()),
+            builder("mul", *mul_ops()),
             auditor("mul"),
         ],
     )
@@ -157,7 +149,7 @@ def test_resumed_failed_phase_does_not_count_again_against_max_phases(
     outside = op("create", "setup.cfg", content="[x]\n")
     script = write_script(
         tmp_path / "s.jsonl",
-        [builder("mul", outside), builder("mul", *_mul_ops()), auditor("mul")],
+        [builder("mul", outside), builder("mul", *mul_ops()), auditor("mul")],
     )
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
@@ -174,7 +166,7 @@ def test_run_with_a_failed_phase_but_not_ended_resumes(
     sqlite_settings: Settings, tmp_path: Path, harness_factory
 ) -> None:
     repo, plan = _one_phase_run(tmp_path, "odd-run")
-    script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *mul_ops()), auditor("mul")])
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
     with unit_of_work(harness.db.factory) as session:  # as a kill in _run_tier leaves it
@@ -196,8 +188,7 @@ def test_run_with_a_failed_phase_but_not_ended_resumes(
 def test_time_parked_for_approval_does_not_spend_the_duration_budget(
     sqlite_settings: Settings, tmp_path: Path, harness_factory
 ) -> None:
-    big = "".join(f"VALUE_{i} = {i}\n" for i in range(300))
-    repo = make_repo(tmp_path, {"legacy.py": big})
+    repo = make_repo(tmp_path, {"legacy.py": LEGACY_300})
     plan = write_plan(
         tmp_path / "plan.yaml",
         "dur-run",
@@ -206,7 +197,7 @@ def test_time_parked_for_approval_does_not_spend_the_duration_budget(
     )
     script = write_script(
         tmp_path / "s.jsonl",
-        [builder("mul", op("delete", "legacy.py"), *_mul_ops()), auditor("mul")],
+        [builder("mul", op("delete", "legacy.py"), *mul_ops()), auditor("mul")],
     )
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
@@ -230,7 +221,7 @@ def test_executor_that_lost_its_lease_stops_without_touching_the_run(
     sqlite_settings: Settings, tmp_path: Path, harness_factory
 ) -> None:
     repo, plan = _one_phase_run(tmp_path, "lost-run")
-    script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *mul_ops()), auditor("mul")])
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
     other = "elsewhere:1:takeover"
@@ -290,7 +281,7 @@ def test_max_builder_attempts_allows_that_many_attempts(
     outside = op("create", "setup.cfg", content="[x]\n")
     script = write_script(
         tmp_path / "s.jsonl",
-        [builder("mul", outside), builder("mul", *_mul_ops()), auditor("mul")],
+        [builder("mul", outside), builder("mul", *mul_ops()), auditor("mul")],
     )
     harness = harness_factory(sqlite_settings)
 

@@ -7,13 +7,14 @@ from pathlib import Path
 import yaml
 from executor_support import (
     BAD_MUL_FUNC,
-    MUL_FUNC,
+    LEGACY_300,
     MUL_TEST,
     auditor,
     builder,
     doctor,
     git,
     make_repo,
+    mul_ops,
     op,
     phase,
     write_plan,
@@ -38,13 +39,6 @@ from autopack.services.usage import make_usage_sink
 from autopack.settings import Settings
 
 
-def _mul_ops() -> list[str]:
-    return [
-        op("append", "calc.py", content=MUL_FUNC),
-        op("create", "tests/test_mul.py", content=MUL_TEST),
-    ]
-
-
 def test_successful_run_builds_each_phase_as_one_commit(
     settings: Settings, tmp_path: Path, harness_factory
 ) -> None:
@@ -61,7 +55,7 @@ def test_successful_run_builds_each_phase_as_one_commit(
     script = write_script(
         tmp_path / "s.jsonl",
         [
-            builder("mul", *_mul_ops()),
+            builder("mul", *mul_ops()),
             auditor("mul"),
             builder(
                 "sub",
@@ -117,7 +111,7 @@ def test_failed_tests_then_doctor_hint_then_success(
                 op("create", "tests/test_mul.py", content=MUL_TEST),
             ),
             doctor("mul", "mul() adds instead of multiplying; return a * b"),
-            builder("mul", *_mul_ops()),
+            builder("mul", *mul_ops()),
             auditor("mul"),
         ],
     )
@@ -151,8 +145,8 @@ def test_out_of_scope_edit_is_rejected_then_corrected(
     script = write_script(
         tmp_path / "s.jsonl",
         [
-            builder("mul", *_mul_ops(), op("create", "setup.cfg", content="[x]\n")),
-            builder("mul", *_mul_ops()),
+            builder("mul", *mul_ops(), op("create", "setup.cfg", content="[x]\n")),
+            builder("mul", *mul_ops()),
             auditor("mul"),
         ],
     )
@@ -177,7 +171,7 @@ def test_token_cap_ends_the_run(settings: Settings, tmp_path: Path, harness_fact
         [phase("mul", paths=["calc.py", "tests/"])],
         budgets={"token_cap": 1000},
     )
-    script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *mul_ops()), auditor("mul")])
     harness = harness_factory(settings)
     outcome = harness.execute(harness.create(plan, repo), script)
 
@@ -230,7 +224,7 @@ def test_escalation_follows_the_router_config(
             builder("mul", missing),
             builder("mul", missing),
             doctor("mul", "the anchor does not exist; append the function instead"),
-            builder("mul", *_mul_ops()),
+            builder("mul", *mul_ops()),
             auditor("mul"),
         ],
     )
@@ -253,15 +247,14 @@ def test_escalation_follows_the_router_config(
 def test_large_deletion_waits_for_approval_through_the_api(
     sqlite_settings: Settings, tmp_path: Path, harness_factory
 ) -> None:
-    big = "".join(f"VALUE_{i} = {i}\n" for i in range(300))
-    repo = make_repo(tmp_path, {"legacy.py": big})
+    repo = make_repo(tmp_path, {"legacy.py": LEGACY_300})
     plan = write_plan(
         tmp_path / "plan.yaml", "del-run", [phase("mul", paths=["calc.py", "tests/", "legacy.py"])]
     )
     script = write_script(
         tmp_path / "s.jsonl",
         [
-            builder("mul", op("delete", "legacy.py"), *_mul_ops()),
+            builder("mul", op("delete", "legacy.py"), *mul_ops()),
             auditor("mul"),
         ],
     )
@@ -302,7 +295,7 @@ def test_cancel_stops_the_run_at_its_next_step(
     plan = write_plan(
         tmp_path / "plan.yaml", "cancel-run", [phase("mul", paths=["calc.py", "tests/"])]
     )
-    script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *mul_ops()), auditor("mul")])
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
 
@@ -330,7 +323,7 @@ def test_auditor_outage_asks_the_auditor_again_not_the_builder(
     plan = write_plan(
         tmp_path / "plan.yaml", "outage-run", [phase("mul", paths=["calc.py", "tests/"])]
     )
-    script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *mul_ops()), auditor("mul")])
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
     settings = sqlite_settings.model_copy(update={"llm_provider": "scripted", "llm_script": script})
@@ -375,7 +368,7 @@ def test_results_submitted_through_the_api_are_not_taken_for_executor_attempts(
     plan = write_plan(
         tmp_path / "plan.yaml", "mixed-run", [phase("mul", paths=["calc.py", "tests/"])]
     )
-    script = write_script(tmp_path / "s.jsonl", [builder("mul", *_mul_ops()), auditor("mul")])
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *mul_ops()), auditor("mul")])
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
     # Someone reports a failed Builder try through the API before the run is executed.
