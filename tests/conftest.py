@@ -33,6 +33,8 @@ for _var in (
     "AUTOPACK_DATABASE_URL",
     "AUTOPACK_API_KEYS",
     "AUTOPACK_HOME",
+    "AUTOPACK_ALLOWED_HOSTS",
+    "AUTOPACK_ALLOWED_ORIGINS",
 ):
     os.environ.pop(_var, None)
 os.environ.setdefault("GIT_AUTHOR_NAME", "Autopack Tests")
@@ -46,6 +48,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     """Every test gets its own AUTOPACK_HOME, so nothing touches ~/.autopack."""
     home = tmp_path / "autopack-home"
     monkeypatch.setenv("AUTOPACK_HOME", str(home))
+    # Starlette's TestClient sends "Host: testserver"; a server answers only its own names.
+    monkeypatch.setenv("AUTOPACK_ALLOWED_HOSTS", "testserver")
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()

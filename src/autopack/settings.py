@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Host header values the server answers besides the "
+        "address it is bound to (e.g. `autopack.internal,autopack.internal:8443`); a name "
+        "without a port matches any port. Other hosts get 421.",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated browser origins (`https://tools.example.com`) allowed "
+        "to send state-changing requests; other cross-site origins get 403.",
+    )
 
     # Request limits.
     max_body_bytes: int = Field(default=5_000_000, ge=1024)
@@ -69,6 +80,17 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        # Host names and origins compare case-insensitively; a trailing "/" on an origin
+        # is a common copy-paste from a browser's address bar.
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            return [str(v).strip().lower().rstrip("/") for v in value if str(v).strip()]
         return value
 
     @field_validator("home", mode="after")

@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autopack import __version__
+from autopack.api.origin_guard import OriginGuardMiddleware
+from autopack.api.problems import problem
 from autopack.db.database import Database, open_database
 from autopack.errors import (
     ApplyRejected,
@@ -35,7 +37,6 @@ from autopack.errors import (
 from autopack.settings import Settings
 
 log = logging.getLogger("autopack.api")
-PROBLEM = "application/problem+json"
 
 #: HTTP status by exception class; the first matching entry wins.
 STATUS_BY_ERROR: list[tuple[type[AutopackError], int]] = [
@@ -53,30 +54,6 @@ STATUS_BY_ERROR: list[tuple[type[AutopackError], int]] = [
 def request_id_for(incoming: str) -> str:
     """The request id: the client's ``X-Request-ID`` when it is sane, else a new one."""
     return incoming if 0 < len(incoming) <= 128 and incoming.isascii() else uuid.uuid4().hex
-
-
-def problem(
-    request: Request | None,
-    status: int,
-    code: str,
-    detail: str,
-    *,
-    request_id: str | None = None,
-    **extra: Any,
-) -> JSONResponse:
-    if request is not None:
-        request_id = getattr(request.state, "request_id", None)
-    body = {
-        "type": f"https://autopack.dev/problems/{code}",
-        "title": code.replace("_", " "),
-        "status": status,
-        "code": code,
-        "detail": detail,
-        "request_id": request_id,
-        **extra,
-    }
-    headers = {"X-Request-ID": request_id} if request_id else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def _status_for(exc: AutopackError) -> int:
@@ -280,8 +257,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.session_factory = db.factory
     _wire_execution(app, settings, db)
 
-    # The last added is the outermost: request ids first, so a 413 carries one too.
+    # The last added is the outermost: request ids first, so a 421, 403 or 413 carries one
+    # too; then the Host and Origin checks, before anything reads the body.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(OriginGuardMiddleware, settings=settings)
     app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(AutopackError, _autopack_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -86,6 +86,8 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) ->
             home=home,
             database_url=f"sqlite:///{home / 'fuzz.db'}",
             run_create_rate_per_minute=10**6,
+            # Module-scoped: created before the per-test environment names TestClient's host.
+            allowed_hosts=["testserver"],
         )
     )
     with TestClient(app) as client:
