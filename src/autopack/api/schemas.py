@@ -21,7 +21,14 @@ class _Out(BaseModel):
 
 
 # -- the original RunStartRequest -------------------------------------------------------
+#: A misspelled or invented field is refused (422 naming it), never silently dropped: the
+#: client would believe it had set something.
+_FORBID = ConfigDict(extra="forbid")
+
+
 class RunCreate(BaseModel):
+    model_config = _FORBID
+
     run_id: str = Field(..., description="Unique identifier for the run")
     safety_profile: str = Field(default="normal", description="normal or safety_critical")
     run_scope: str = Field(default="multi_tier", description="multi_tier or single_tier")
@@ -31,6 +38,8 @@ class RunCreate(BaseModel):
 
 
 class TierCreate(BaseModel):
+    model_config = _FORBID
+
     tier_id: str = Field(..., description="Tier identifier (e.g. T1, T2)")
     tier_index: int = Field(..., description="Order index for this tier")
     name: str = Field(..., description="Human-readable tier name")
@@ -38,6 +47,8 @@ class TierCreate(BaseModel):
 
 
 class PhaseCreate(BaseModel):
+    model_config = _FORBID
+
     phase_id: str = Field(..., description="Phase identifier (e.g. F2.3)")
     phase_index: int = Field(..., description="Order index for this phase")
     tier_id: str = Field(..., description="Parent tier identifier")
@@ -50,6 +61,8 @@ class PhaseCreate(BaseModel):
 
 class RunStartRequest(BaseModel):
     """The original's request to start a run with tiers and phases."""
+
+    model_config = _FORBID
 
     run: RunCreate
     tiers: list[TierCreate] = Field(default_factory=list)

@@ -20,6 +20,7 @@ from autopack.db.session import unit_of_work
 from autopack.errors import ConfigurationError, ValidationError
 from autopack.executor.loop import RunOutcome, build_deps, execute_run
 from autopack.planning.normalize import load_plan
+from autopack.planning.validation import check_repository
 from autopack.services import runs as run_service
 from autopack.settings import Settings
 
@@ -184,12 +185,7 @@ def run(
 def _create_or_reuse(
     cfg: Settings, db: Database, plan: Path, repo: Path, run_id: str | None
 ) -> str:
-    repo = repo.resolve()
-    if not (repo / ".git").exists():
-        raise ConfigurationError(
-            f"{repo} is not a git repository (no .git); Autopack builds "
-            "on a branch of an existing repository"
-        )
+    repo = check_repository(str(repo.resolve()), field="--repo")
     spec = load_plan(plan, run_id=run_id)
     with unit_of_work(db.factory) as session:
         existing = session.get(Run, spec.run_id)

@@ -12,6 +12,7 @@ from autopack.cli.main import app
 from autopack.cli.output import console, database, print_json, settings
 from autopack.domain.states import RunState
 from autopack.planning.normalize import load_plan
+from autopack.planning.validation import check_repository
 from autopack.services import reports
 from autopack.services import runs as run_service
 
@@ -31,15 +32,22 @@ def runs_create(
     repo: Path = typer.Option(None, "--repo", help="Target repository for the run."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Create a run from a plan file without executing it."""
+    """Create a run from a plan file without executing it.
+
+    Refused (exit 2, naming the field) when a plan path is absolute or leaves the
+    repository, or the repository (--repo, else the plan's 'repo') is not a git
+    repository."""
     spec = load_plan(plan, run_id=run_id)
+    repo_path: str | None = None
+    if repo is not None:
+        repo_path = str(check_repository(str(repo.resolve()), field="--repo"))
+    elif spec.repo is not None:
+        # A relative 'repo' in a plan file means relative to the file, as `plan` reads it.
+        repo_path = str(check_repository(str((plan.parent / spec.repo).resolve())))
     db = database()
     with db.factory.begin() as session:
         run = run_service.create_run(
-            session,
-            spec,
-            runs_dir=settings().runs_dir,
-            repo_path=str(repo.resolve()) if repo else None,
+            session, spec, runs_dir=settings().runs_dir, repo_path=repo_path
         )
         summary = {
             "run_id": run.id,

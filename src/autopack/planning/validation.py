@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, get_args
 
 import pydantic
@@ -27,6 +28,7 @@ Loc = tuple[str | int, ...]
 Locator = Callable[[Loc], int | None]
 
 _FIELD_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
 #: Models whose fields may also be written one level up (the original's flat shapes).
 _FLATTENED = {PhaseSpec: (Scope, PhaseBudgets), RunSpec: (RunBudgets,)}
 
@@ -69,9 +71,14 @@ def parse_loc(field: str) -> Loc:
 
 
 def spec_from_data(data: Mapping[str, Any], source: PlanSource) -> RunSpec:
-    """Validate RunSpec-shaped ``data``; every failure becomes one located PlanError."""
+    """Validate RunSpec-shaped ``data``; every failure becomes one located PlanError.
+
+    Besides the RunSpec contract, every plan path must stay inside the repository
+    (:func:`check_plan_paths`)."""
     try:
-        return RunSpec.model_validate(dict(data))
+        spec = RunSpec.model_validate(dict(data))
+        check_plan_paths(spec)
+        return spec
     except pydantic.ValidationError as exc:
         raise _from_pydantic(exc, source) from None
     except PlanError as exc:
@@ -192,3 +199,81 @@ def _model_in(annotation: Any) -> type[pydantic.BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def plan_paths(spec: RunSpec) -> Iterator[tuple[str, str]]:
+    """Every repository path a plan names, with its field: scope paths, deliverables (the
+    file part of ``path::symbol``), read-only context and protected paths."""
+    for i, path in enumerate(spec.protected_paths):
+        yield f"protected_paths[{i}]", path
+    for p, phase in enumerate(spec.phases):
+        scope = phase.scope
+        for i, path in enumerate(scope.paths):
+            yield f"phases[{p}].scope.paths[{i}]", path
+        for i, deliverable in enumerate(scope.deliverables):
+            yield f"phases[{p}].scope.deliverables[{i}]", deliverable.split("::", 1)[0]
+        for i, context in enumerate(scope.read_only_context):
+            yield f"phases[{p}].scope.read_only_context[{i}].path", context.path
+        for i, path in enumerate(scope.protected_paths):
+            yield f"phases[{p}].scope.protected_paths[{i}]", path
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` cannot name a place inside the repository, or None when it can.
+
+    Plan paths are relative to the repository's top: an absolute path (``/etc``, ``C:/``,
+    ``\\\\server``) or one that climbs out with ``..`` would point governed apply, context
+    selection or the protected list somewhere else, so both are refused, whatever the
+    separator."""
+    text = path.strip()
+    if text.startswith(("/", "\\")) or _DRIVE.match(text):
+        return f"{path!r} is absolute; give it relative to the repository's top"
+    if ".." in re.split(r"[/\\]+", text):
+        return f"{path!r} leaves the repository ('..'); give a path inside it"
+    return None
+
+
+def check_plan_paths(spec: RunSpec) -> None:
+    """PlanError naming each plan path that is absolute or leaves the repository; its
+    ``field`` is the first one (``phases[0].scope.paths[1]``)."""
+    problems = [(field, why) for field, path in plan_paths(spec) if (why := path_problem(path))]
+    if not problems:
+        return
+    message = "; ".join(f"{field}: {why}" for field, why in problems[:5])
+    if len(problems) > 5:
+        message += f"; and {len(problems) - 5} more"
+    raise PlanError(message, field=problems[0][0])
+
+
+def check_repository(repo: str, *, field: str = "repo") -> Path:
+    """The repository a run builds in, resolved; PlanError naming ``field`` when it is not
+    an absolute path to an existing git repository's top (a directory holding ``.git``)."""
+    path = Path(repo).expanduser()
+    if not path.is_absolute():
+        raise PlanError(
+            f"{field}: {repo!r} is relative; give the repository's absolute path (the "
+            "server's working directory is not the plan's)",
+            field=field,
+        )
+    if not path.is_dir():
+        raise PlanError(
+            f"{field}: {repo!r} does not exist or is not a directory; give the path of the "
+            "git repository the run should change",
+            field=field,
+        )
+    if not (path / ".git").exists():
+        raise PlanError(
+            f"{field}: {repo!r} is not the top of a git repository (it has no .git); each "
+            "run works on a branch of the repository, so run `git init` and commit there "
+            "first",
+            field=field,
+        )
+    return path.resolve()
+
+
+def check_for_creation(spec: RunSpec) -> None:
+    """What every entry point checks before a run is created from ``spec``: its paths stay
+    inside the repository, and its ``repo``, when given, is a git repository."""
+    check_plan_paths(spec)
+    if spec.repo is not None:
+        check_repository(spec.repo)

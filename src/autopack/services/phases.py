@@ -26,7 +26,13 @@ from autopack.domain.results import (
 )
 from autopack.domain.states import AttemptRole, IssueSeverity, PhaseState
 from autopack.domain.transitions import transition
-from autopack.errors import ApplyRejected, AutopackError, IllegalTransition, NotFoundError
+from autopack.errors import (
+    ApplyRejected,
+    AutopackError,
+    IllegalTransition,
+    LeaseHeld,
+    NotFoundError,
+)
 from autopack.services import issues as issue_service
 from autopack.services.runs import known_state
 
@@ -106,8 +112,46 @@ def update_phase_status(
     quality_level: str | None = None,
     quality_blocked: bool | None = None,
 ) -> Phase:
-    """The original's update_status, with the state change checked by the state machine."""
+    """The original's update_status, with the state change checked by the state machine.
+
+    Refused (409) while an executor holds the run's lease (it owns the phase and would
+    overwrite or be confused by the change), while the phase waits for a person's approval
+    (the approval decides), and for a move to COMPLETE without accepted results (see
+    :func:`accepted_results`): this route reports progress, it does not vouch for work.
+    """
     phase = get_phase(session, run_id, phase_id)
+    _refuse_if_executor_holds(phase.run)
+    current = PhaseState(phase.state)
+    if PhaseState.AWAITING_APPROVAL in (current, state) and state is not current:
+        raise IllegalTransition(
+            f"phase {phase_id!r}: only an approval request parks a phase for a person, and "
+            "only a decision (POST /approvals/{id}/approve or /reject) releases it; "
+            "update_status cannot do either",
+            current=phase.state,
+            requested=state.value,
+            allowed=[],
+            run_id=run_id,
+            phase_id=phase_id,
+        )
+    if (
+        state is PhaseState.COMPLETE
+        and current is not PhaseState.COMPLETE
+        and accepted_results(phase) is None
+    ):
+        raise IllegalTransition(
+            f"phase {phase_id!r} has no accepted results, so it cannot be marked "
+            "COMPLETE: submit a Builder result whose patch governed apply applied, then "
+            "an Auditor result that approves it (or let the executor finish the phase)",
+            current=phase.state,
+            requested=state.value,
+            allowed=[
+                s
+                for s in transition("phase", phase.state, state.value).allowed
+                if s != PhaseState.COMPLETE.value
+            ],
+            run_id=run_id,
+            phase_id=phase_id,
+        )
     set_phase_state(session, phase, state)
     if builder_attempts is not None:
         phase.builder_attempts = builder_attempts
@@ -123,6 +167,50 @@ def update_phase_status(
         phase.quality_blocked = quality_blocked
     session.flush()
     return phase
+
+
+def accepted_results(phase: Phase) -> str | None:
+    """Why the phase's work is accepted, or None when it is not.
+
+    Only the phase's latest Builder attempt counts (a later attempt supersedes an earlier
+    one), and it is accepted when either
+
+    * the executor recorded it (its payload has a ``stage``) and took it to ``done``: its
+      edits were applied by governed apply, the test delta and the deliverables gates
+      passed, and the Auditor's verdict was approve; or
+    * it was submitted through the API with status ``success`` or ``needs_review``,
+      governed apply applied its patch (``apply_status`` ``applied``), and an Auditor
+      result recorded after it approves. The server runs no tests for submitted results:
+      the submitter's status is its report of verification, the approving Auditor the
+      review. A ``failed`` result, or one with nothing applied, is never accepted.
+    """
+    builders = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]
+    if not builders:
+        return None
+    latest = max(builders, key=lambda a: a.id)
+    if "stage" in latest.payload:
+        done = latest.payload.get("stage") == "done"
+        return f"executor attempt {latest.attempt_number} completed" if done else None
+    if latest.status not in ("success", "needs_review") or latest.apply_status != "applied":
+        return None
+    approved = any(
+        a.role == AttemptRole.AUDITOR.value and a.status == "approve" and a.id > latest.id
+        for a in phase.attempts
+    )
+    return f"builder attempt {latest.attempt_number} applied and approved" if approved else None
+
+
+def _refuse_if_executor_holds(run: Run, now: datetime | None = None) -> None:
+    """LeaseHeld (409) naming the executor when one holds a live lease on ``run``."""
+    now = now or utcnow()
+    if run.lease_owner and run.lease_expires_at and run.lease_expires_at > now:
+        raise LeaseHeld(
+            f"run {run.id!r} is being executed by {run.lease_owner}, which owns its phases' "
+            "states; wait for it to finish, or cancel it with "
+            f"POST /runs/{run.id}/cancel",
+            run_id=run.id,
+            owner=run.lease_owner,
+        )
 
 
 def add_tokens(phase: Phase, tokens: int) -> None:

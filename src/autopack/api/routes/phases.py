@@ -43,11 +43,37 @@ def _check_ids(run_id: str, phase_id: str, body_run: str, body_phase: str) -> No
         )
 
 
-@router.post(f"{PREFIX}/update_status", response_model=PhaseUpdateResponse, responses=_ERRORS)
+@router.post(
+    f"{PREFIX}/update_status",
+    response_model=PhaseUpdateResponse,
+    responses={
+        **_ERRORS,
+        409: {
+            "description": "Illegal state transition (`illegal_transition`), COMPLETE without "
+            "accepted results (`illegal_transition`), or an executor holds the run "
+            "(`lease_held`, naming it in `owner`)"
+        },
+    },
+)
 def update_status(
     run_id: str, phase_id: str, update: PhaseStatusUpdate, session: SessionDep
 ) -> PhaseUpdateResponse:
-    """Move a phase to a new state (checked by the state machine) and update counters."""
+    """Move a phase to a new state (checked by the state machine) and update counters.
+
+    This route reports progress; it does not vouch for work. It is refused with 409:
+
+    * while an executor holds the run (its lease is live): `lease_held`, with the
+      executor's id in `owner`; the executor owns its phases' states;
+    * to move a phase into or out of AWAITING_APPROVAL: only an approval request parks a
+      phase, and only a decision on it releases it;
+    * to move a phase to COMPLETE without **accepted results**. Only the phase's latest
+      Builder attempt counts, and it is accepted when either the executor took it to its
+      `done` stage (governed apply applied its edits, the test delta and deliverables
+      gates passed, the Auditor approved), or it was submitted to `builder_result` with
+      status `success` or `needs_review`, governed apply applied its patch, and an
+      `auditor_result` recorded after it says `approve`. The server runs no tests for
+      submitted results: the submitter's status is its report of verification.
+    """
     phase = phase_service.update_phase_status(session, run_id, phase_id, **update.model_dump())
     return PhaseUpdateResponse(
         message=f"Phase {phase_id} updated to state {phase.state}", phase=PhaseResponse.of(phase)

@@ -10,6 +10,7 @@ from autopack.api.deps import RunCreationLimit, SessionDep, SettingsDep
 from autopack.api.schemas import RunList, RunListItem, RunResponse, RunStartRequest, RunStatus
 from autopack.domain.plan import MAX_COUNT, RunSpec, spec_from_run_start
 from autopack.domain.states import PhaseState, RunState
+from autopack.planning.validation import check_for_creation
 from autopack.services import runs as run_service
 
 router = APIRouter(tags=["runs"])
@@ -29,8 +30,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     responses=_ERRORS,
 )
 def start_run(body: RunStartRequest, session: SessionDep, settings: SettingsDep) -> RunResponse:
-    """Create a run from the original's RunStartRequest (run, tiers, phases)."""
+    """Create a run from the original's RunStartRequest (run, tiers, phases).
+
+    422 naming the field for an unknown field anywhere in the body."""
     spec = spec_from_run_start(body.model_dump())
+    check_for_creation(spec)
     run = run_service.create_run(session, spec, runs_dir=settings.runs_dir)
     return RunResponse.of(run_service.get_run(session, run.id))
 
@@ -43,7 +47,13 @@ def start_run(body: RunStartRequest, session: SessionDep, settings: SettingsDep)
     responses=_ERRORS,
 )
 def create_run(spec: RunSpec, session: SessionDep, settings: SettingsDep) -> RunResponse:
-    """Create a run from a RunSpec (the plan contract)."""
+    """Create a run from a RunSpec (the plan contract).
+
+    422 naming the field for an unknown field anywhere in the body, a `repo` that is not
+    an absolute path to an existing git repository's top, and a scope path, deliverable,
+    read-only context path or protected path that is absolute or leaves the repository
+    (`..`)."""
+    check_for_creation(spec)
     run = run_service.create_run(session, spec, runs_dir=settings.runs_dir)
     return RunResponse.of(run_service.get_run(session, run.id))
 
