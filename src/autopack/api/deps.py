@@ -41,29 +41,28 @@ FactoryDep = Annotated[sessionmaker[Session], Depends(get_factory)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def require_api_key(request: Request, factory: FactoryDep, settings: SettingsDep) -> str | None:
-    """Check ``X-API-Key`` or ``Authorization: Bearer`` against configured and stored keys.
+def require_api_key(request: Request, factory: FactoryDep, settings: SettingsDep) -> str:
+    """Check ``X-API-Key`` or ``Authorization: Bearer`` against configured and stored keys,
+    and return the caller's identity (see :mod:`autopack.services.apikeys`): what the
+    server records as the actor of what the caller decides.
 
     With no key configured anywhere, requests pass only on a loopback server (``autopack
-    serve`` refuses to start on another address without a key). A server that listens
-    beyond loopback never opens up: when its last key is revoked it refuses everyone until
-    a new key is created.
+    serve`` refuses to start on another address without a key), as ``local``. A server
+    that listens beyond loopback never opens up: when its last key is revoked it refuses
+    everyone until a new key is created.
 
     The check is its own short transaction, committed before the route runs: it writes
     ``last_used_at``, and on SQLite a write held open for the whole request would lock
     out the route's own transactions (a submitted result would wait, then be lost).
     """
-    presented = request.headers.get("x-api-key")
-    auth = request.headers.get("authorization", "")
-    if not presented and auth.lower().startswith("bearer "):
-        presented = auth[7:].strip()
+    presented = presented_key(request)
     configured = settings.plain_api_keys()
     with unit_of_work(factory) as session:
         if not configured and settings.is_loopback and not apikeys.any_active_key(session):
-            return None
-        valid = bool(presented) and apikeys.verify_api_key(session, presented or "", configured)
-    if valid and presented:
-        return presented[:8]
+            return apikeys.LOCAL_IDENTITY
+        identity = apikeys.identify_api_key(session, presented, configured) if presented else None
+    if identity is not None:
+        return identity
     raise HTTPException(
         status_code=401,
         detail="missing or invalid API key: send it as X-API-Key or Authorization: Bearer "
@@ -72,7 +71,17 @@ def require_api_key(request: Request, factory: FactoryDep, settings: SettingsDep
     )
 
 
-AuthDep = Annotated[str | None, Depends(require_api_key)]
+def presented_key(request: Request) -> str | None:
+    """The key a request carries, as ``X-API-Key`` or ``Authorization: Bearer``."""
+    presented = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    if not presented and auth.lower().startswith("bearer "):
+        presented = auth[7:].strip()
+    return presented or None
+
+
+#: The caller's identity (``key:<name>:<prefix>``, ``config-key:<n>`` or ``local``).
+AuthDep = Annotated[str, Depends(require_api_key)]
 
 
 class RateLimiter:

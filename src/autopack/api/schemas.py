@@ -253,7 +253,10 @@ class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
     service: Literal["autopack"] = "autopack"
     version: str
-    database: dict[str, str | None]
+    database: dict[str, str | None] = Field(
+        description="The database's kind (`driver`); for a caller with a valid API key "
+        "also its `host`, `file` and `database` name"
+    )
     schema_revision: str | None
     expected_revision: str
     auth: Literal["api_key", "loopback_only", "closed"] = Field(

@@ -1,9 +1,12 @@
-"""Operator commands: `serve`, `db upgrade|check|repair`, `apikey create`."""
+"""Operator commands: `serve`, `db upgrade|check|repair`, `apikey create|list|revoke`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
+from sqlalchemy import make_url
 
 from autopack.cli.main import app
 from autopack.cli.output import console, database, err_console, print_json, settings
@@ -76,10 +79,21 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     engine.dispose()
 
 
+def _create_missing_embedded_database() -> None:
+    """Create the embedded database when it does not exist yet, as every command that reads
+    the database does. An existing one is left as it is: a revision behind the code is
+    what `db check` reports and `db repair` (or `db upgrade`) fixes."""
+    cfg = settings()
+    path = make_url(cfg.effective_database_url).database
+    if cfg.is_embedded_database and path and path != ":memory:" and not Path(path).exists():
+        database().dispose()
+
+
 @db_app.command("check")
 def db_check(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Report unknown state values, orphan rows and a schema revision behind the code.
     Exits 1 when anything is found."""
+    _create_missing_embedded_database()
     engine = make_engine(settings().effective_database_url)
     report = check_database(engine)
     engine.dispose()
@@ -105,6 +119,7 @@ def db_repair(yes: bool = typer.Option(False, "--yes", help="Apply the repairs."
     """Apply the repairs `db check` suggests; each is appended to the audit log
     (HOME/db_repair_audit.jsonl). Without --yes, shows what would change."""
     cfg = settings()
+    _create_missing_embedded_database()
     engine = make_engine(cfg.effective_database_url)
     report = check_database(engine)
     if report.ok:
@@ -157,3 +172,19 @@ def apikey_list() -> None:
             )
     db.dispose()
     console.print(table)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    key: str = typer.Argument(
+        ..., metavar="ID|PREFIX", help="The key's id or the start of its prefix (`apikey list`)."
+    ),
+) -> None:
+    """Revoke a stored API key: a running server refuses it from its next request on.
+    Keys from AUTOPACK_API_KEYS are not stored; remove them from the environment."""
+    db = database()
+    with db.factory.begin() as session:
+        row = apikeys.revoke_api_key(session, key)
+        shown = f"{row.id} {row.name!r} ({row.prefix}...)"
+    db.dispose()
+    console.print(f"API key {shown} revoked")

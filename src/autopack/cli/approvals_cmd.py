@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+
 import typer
 from rich.table import Table
 
@@ -50,7 +53,18 @@ def approvals_list(
     console.print(table)
 
 
-def _decide(approval_id: int, approve: bool, by: str, note: str) -> None:
+def cli_identity() -> str:
+    """Who decides from the command line: ``cli:<OS user>``. The database is local to this
+    user (or reached with its credentials), so the OS account is the identity we know."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        user = f"uid-{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    return f"cli:{user}"
+
+
+def _decide(approval_id: int, approve: bool, note: str) -> None:
+    by = cli_identity()
     cfg = settings()
     db = database()
     with unit_of_work(db.factory) as session:
@@ -74,18 +88,18 @@ def _decide(approval_id: int, approve: bool, by: str, note: str) -> None:
 @approvals_app.command("approve")
 def approvals_approve(
     approval_id: int = typer.Argument(..., help="The approval's id."),
-    by: str = typer.Option("cli", "--by", help="Who decides."),
     note: str = typer.Option("", "--note", help="Why."),
 ) -> None:
-    """Approve a held change: it is applied and the phase continues."""
-    _decide(approval_id, True, by, note)
+    """Approve a held change: it is applied and the phase continues. The decision is
+    recorded as made by cli:<your OS user>."""
+    _decide(approval_id, True, note)
 
 
 @approvals_app.command("reject")
 def approvals_reject(
     approval_id: int = typer.Argument(..., help="The approval's id."),
-    by: str = typer.Option("cli", "--by", help="Who decides."),
     note: str = typer.Option("", "--note", help="Why (told to the Builder)."),
 ) -> None:
-    """Reject a held change: it is discarded and the Builder tries again, told why."""
-    _decide(approval_id, False, by, note)
+    """Reject a held change: it is discarded and the Builder tries again, told why. The
+    decision is recorded as made by cli:<your OS user>."""
+    _decide(approval_id, False, note)

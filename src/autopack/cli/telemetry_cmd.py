@@ -16,7 +16,8 @@ from rich.table import Table
 
 from autopack.cli.main import app
 from autopack.config import models_config_for
-from autopack.db.session import make_engine, make_session_factory, unit_of_work
+from autopack.db.database import open_database
+from autopack.db.session import unit_of_work
 from autopack.llm.calibration import DEFAULT_MIN_SAMPLES, CalibrationRow
 from autopack.services.usage import calibration_table
 from autopack.settings import get_settings
@@ -76,14 +77,16 @@ def calibrate_command(
     """Print estimator accuracy per category and complexity, with proposed scales."""
     settings = get_settings()
     config = models_config_for(settings)
-    engine = make_engine(settings.effective_database_url)
+    # Created (the embedded default) or checked at the code's revision, like every command
+    # that reads the database: a fresh home has no tables yet.
+    db = open_database(settings)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with unit_of_work(db.factory) as session:
             rows = calibration_table(
                 session, min_samples=min_samples, estimator_config=config.token_estimator
             )
     finally:
-        engine.dispose()
+        db.dispose()
     console = Console()
     if not rows:
         console.print(

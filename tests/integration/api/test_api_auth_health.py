@@ -136,9 +136,12 @@ def test_a_result_submitted_with_a_stored_key_is_not_blocked_by_the_key_check(
 
 
 def test_health_identifies_service_version_database_and_revision(
-    client: TestClient, settings: Settings
+    client: TestClient, settings: Settings, in_db: Any
 ) -> None:
-    response = client.get("/health")
+    with in_db() as session:
+        plain, _ = create_api_key(session, "ops")
+    # Where the database lives is for callers with a key (test_api_keys_identity.py).
+    response = client.get("/health", headers={"X-API-Key": plain})
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -251,10 +254,10 @@ def test_a_server_database_behind_the_code_is_refused_not_upgraded(
 
 def test_the_embedded_default_is_created_and_upgraded_on_first_start(tmp_path: Path) -> None:
     home = tmp_path / "fresh-home"
-    settings = Settings(home=home)
+    settings = Settings(home=home, api_keys=["k1"])
     assert settings.database_url is None
     with TestClient(create_app(settings)) as client:
-        body = client.get("/health").json()
+        body = client.get("/health", headers={"X-API-Key": "k1"}).json()
     assert body["schema_revision"] == migrate.head_revision()
     assert body["database"]["file"] == str(home / "autopack.db")
     assert (home / "autopack.db").is_file()

@@ -52,7 +52,7 @@ def test_large_deletion_waits_for_approval_then_applies(
     assert response.json()["phase_state"] == "AWAITING_APPROVAL"
     assert "legacy.py" in git(target_repo, "ls-tree", "--name-only", "autopack/ga")
     approval = ga_client.get("/approvals", params={"status": "pending"}).json()["approvals"][0]
-    decided = ga_client.post(f"/approvals/{approval['id']}/approve", json={"decided_by": "bob"})
+    decided = ga_client.post(f"/approvals/{approval['id']}/approve", json={})
 
     assert decided.status_code == 200, decided.text
     assert decided.json()["status"] == "approved"

@@ -10,6 +10,7 @@ from autopack.api.deps import RateLimiter, require_api_key
 def register_routes(app: FastAPI) -> None:
     """Mount every router; all but /health require an API key when keys are configured."""
     from autopack.api.routes import (
+        apikeys,
         approvals,
         dashboard,
         execution,
@@ -24,5 +25,6 @@ def register_routes(app: FastAPI) -> None:
     app.state.run_rate_limiter = RateLimiter(app.state.settings.run_create_rate_per_minute)
     app.include_router(health.router)
     protected = [Depends(require_api_key)]
-    for module in (runs, execution, phases, approvals, issues, reports, dashboard, llm):
+    modules = (runs, execution, phases, approvals, issues, reports, dashboard, llm, apikeys)
+    for module in modules:
         app.include_router(module.router, dependencies=protected)

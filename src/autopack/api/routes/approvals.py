@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session, sessionmaker
 
-from autopack.api.deps import FactoryDep, SessionDep
+from autopack.api.deps import AuthDep, FactoryDep, SessionDep
 from autopack.db.orm import Run
 from autopack.db.session import unit_of_work
 from autopack.domain.states import ApprovalStatus, RunState
@@ -26,8 +28,25 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class Decision(BaseModel):
-    decided_by: str = Field(default="api", max_length=128)
+    """A decision's note. Who decided is not part of it: the server records the identity of
+    the API key that sent the request (``key:<name>:<prefix>``, ``config-key:<n>``, or
+    ``local`` on a keyless loopback server)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     note: str = Field(default="", max_length=5000)
+    #: Not part of the contract (hidden from the schema): declared only so that a client
+    #: that still sends it is told why it is refused, under its own name.
+    decided_by: SkipJsonSchema[Any] = None
+
+    @field_validator("decided_by", mode="before")
+    @classmethod
+    def _no_client_identity(cls, value: Any) -> Any:
+        raise PydanticCustomError(
+            "decided_by_refused",
+            "decided_by is recorded by the server from the API key that decides; "
+            "remove it from the body",
+        )
 
 
 def _hook(request: Request) -> ApproveHook | None:
@@ -46,25 +65,36 @@ def list_approvals(
 
 @router.post("/approvals/{approval_id}/approve", responses=_ERRORS)
 def approve(
-    approval_id: ApprovalId, factory: FactoryDep, request: Request, body: Decision | None = None
+    approval_id: ApprovalId,
+    factory: FactoryDep,
+    request: Request,
+    identity: AuthDep,
+    body: Decision | None = None,
 ) -> dict[str, Any]:
     """Approve: the held change is applied and the phase continues (a run this server was
-    executing resumes)."""
-    return _decide(approval_id, True, body or Decision(), factory, request)
+    executing resumes). `decided_by` is the identity of the API key that sent the request;
+    a body naming `decided_by` is refused (422)."""
+    return _decide(approval_id, True, body or Decision(), identity, factory, request)
 
 
 @router.post("/approvals/{approval_id}/reject", responses=_ERRORS)
 def reject(
-    approval_id: ApprovalId, factory: FactoryDep, request: Request, body: Decision | None = None
+    approval_id: ApprovalId,
+    factory: FactoryDep,
+    request: Request,
+    identity: AuthDep,
+    body: Decision | None = None,
 ) -> dict[str, Any]:
-    """Reject: the held change is discarded and the Builder is told why."""
-    return _decide(approval_id, False, body or Decision(), factory, request)
+    """Reject: the held change is discarded and the Builder is told why. `decided_by` is
+    the identity of the API key that sent the request; a body naming it is refused (422)."""
+    return _decide(approval_id, False, body or Decision(), identity, factory, request)
 
 
 def _decide(
     approval_id: int,
     approve: bool,
     body: Decision,
+    identity: str,
     factory: sessionmaker[Session],
     request: Request,
 ) -> dict[str, Any]:
@@ -73,7 +103,7 @@ def _decide(
             session,
             approval_id,
             approve=approve,
-            by=body.decided_by,
+            by=identity,
             note=body.note,
             apply=_hook(request),
         )
