@@ -31,7 +31,9 @@ def serve(
 
     The embedded SQLite database is created and upgraded on first start. Another database
     must be at the code's schema revision (`autopack db upgrade`). Without any API key the
-    server only listens on loopback.
+    server only listens on loopback. It answers only the Host names it is bound to plus
+    AUTOPACK_ALLOWED_HOSTS (others get 421), and refuses state changes from other sites'
+    pages unless their origin is in AUTOPACK_ALLOWED_ORIGINS (403).
     """
     import uvicorn
 
