@@ -96,8 +96,9 @@ class Environment(BaseModel):
 
 def autopack_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
     """Directories that belong to the Python running Autopack: the bin directory of the
-    virtualenv it runs from, and of the virtualenv that was active when it started. None of them may be on a
-    project command's PATH, or the project would run with Autopack's packages."""
+    virtualenv it runs from, and of the virtualenv that was active when it started. None
+    of them may be on a project command's PATH, or the project would run with Autopack's
+    packages."""
     source = os.environ if environ is None else environ
     found: list[Path] = []
     # Only a virtualenv's bin is Autopack's own: a system interpreter's directory
@@ -113,23 +114,14 @@ def autopack_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
 def sanitized_path(environ: Mapping[str, str] | None = None) -> str:
     """The system PATH without any Autopack path (:func:`autopack_paths`)."""
     source = os.environ if environ is None else environ
-    banned = set()
+    banned: set[str] = set()
     for path in autopack_paths(source):
-        banned.add(str(path))
-        try:
-            banned.add(str(path.resolve()))
-        except OSError:
-            pass
+        banned |= {str(path), os.path.realpath(path)}
     kept: list[str] = []
     for entry in source.get("PATH", "").split(os.pathsep):
         if not entry or entry in kept:
             continue
-        resolved = entry
-        try:
-            resolved = str(Path(entry).resolve())
-        except OSError:
-            pass
-        if entry in banned or resolved in banned:
+        if entry in banned or os.path.realpath(entry) in banned:
             continue
         kept.append(entry)
     return os.pathsep.join(kept)
