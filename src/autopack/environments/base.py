@@ -66,7 +66,10 @@ class Environment(BaseModel):
     installed: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     reused: bool = False
+    #: Seconds the keyed build took (when it was built, even if reused now).
     build_seconds: float = 0.0
+    #: Seconds this prepare call took (build, attach and setup; a lookup when reused).
+    prepare_seconds: float = 0.0
     size_bytes: int = 0
     setup_log: Path | None = None
     #: True when ``python -m pytest`` works in this environment (declared by the project or
