@@ -12,6 +12,7 @@ from executor_support import (
     builder,
     make_repo,
     mul_ops,
+    op,
     phase,
     write_plan,
     write_script,
@@ -21,6 +22,7 @@ from sqlalchemy import func, select
 from autopack.db.orm import DecisionLog, LlmUsageEvent, PhaseAttempt, Run
 from autopack.db.session import unit_of_work
 from autopack.settings import Settings
+from environment_fixtures import local_wheels, wheelhouse
 
 #: A test module that needs a package nobody declared: the suite cannot be collected.
 UNDECLARED_IMPORT = "import undeclared_helper\n\n\ndef test_helper() -> None:\n    assert True\n"
@@ -146,3 +148,46 @@ def test_project_tests_cannot_import_autopack_and_the_environment_is_recorded(
     events = [e for e, _ in harness.events]
     assert events.index("environment") < events.index("baseline")
     assert "environment_ready" in events
+
+
+def test_a_phase_that_adds_a_dependency_is_verified_in_a_rebuilt_environment(
+    tmp_path: Path, harness_factory, monkeypatch
+) -> None:
+    wheels = local_wheels(tmp_path / "wheels")
+    monkeypatch.setenv("AUTOPACK_ENV_FIND_LINKS", f"{wheelhouse()},{wheels}")
+    settings = Settings(home=tmp_path / "home")
+    pyproject = (
+        '[project]\nname = "calc"\nversion = "0.1.0"\ndependencies = []\n\n'
+        "[tool.pytest.ini_options]\npythonpath = ['.']\n"
+    )
+    repo = make_repo(tmp_path, {"pyproject.toml": pyproject})
+    uses_dep = "import tinydep\n\n\ndef test_tinydep() -> None:\n    assert tinydep.VALUE == 42\n"
+    answer = builder(
+        "dep",
+        op(
+            "search_replace",
+            "pyproject.toml",
+            old="dependencies = []",
+            new='dependencies = ["tinydep>=1"]',
+        ),
+        op("create", "tests/test_dep.py", content=uses_dep),
+    )
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        "add-dep",
+        [phase("dep", paths=["pyproject.toml", "tests/"], deliverables=["tests/test_dep.py"])],
+    )
+    script = write_script(tmp_path / "s.jsonl", [answer, auditor("dep")])
+    harness = harness_factory(settings)
+    run_id = harness.create(plan, repo)
+
+    outcome = harness.execute(run_id, script)
+
+    assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
+    assert [p.builder_attempts for p in outcome.phases] == [1]
+    events = [e for e, _ in harness.events]
+    assert "environment_rebuild" in events
+    assert events.index("environment_rebuild") < events.index("verify")
+    record = json.loads((Path(outcome.artifacts) / "env.json").read_text())
+    assert record["reason"] == "phase dep changed a manifest"
+    assert any(i.startswith("tinydep") for i in record["installed"]), record["installed"]
