@@ -5,14 +5,13 @@ file's directory upwards), so the keyed directory holds only the record; each wo
 gets its own install, from the package manager's shared cache under
 ``AUTOPACK_HOME/cache/``. The install is exact when a lock file exists (``npm ci``,
 ``pnpm install --frozen-lockfile``, ``yarn install --frozen-lockfile``). ``node_modules``
-is added to the repository's local exclude file (``.git/info/exclude``, never committed)
-when the project does not ignore it, so Autopack never commits it.
+is added to the repository's local exclude file (``info/exclude``, never committed) when
+the project does not ignore it, so Autopack never commits it.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from autopack.environments.base import EnvironmentSpec
@@ -21,6 +20,7 @@ from autopack.environments.provider import (
     BuildContext,
     KeyedBuild,
     Provider,
+    keep_out_of_commits,
     tool_version,
 )
 
@@ -48,7 +48,7 @@ class NodeProvider(Provider):
         if not declared:
             ctx.log.say("no dependencies declared")
             return Attachment(bin_dirs=[bin_dir])
-        exclude_node_modules(ctx.worktree)
+        keep_out_of_commits(ctx.worktree, "/node_modules/", probe="node_modules/x")
         offline = ["--offline"] if ctx.offline else []
         argv = {
             "npm": ["npm", "ci", "--no-audit", "--no-fund", *offline]
@@ -97,28 +97,6 @@ def installed_modules(root: Path) -> list[str]:
         if data.get("name"):
             found.append(f"{data['name']}@{data.get('version', '?')}")
     return found
-
-
-def exclude_node_modules(worktree: Path) -> None:
-    """Keep node_modules out of commits when the project's .gitignore does not."""
-    check = subprocess.run(
-        ["git", "check-ignore", "-q", "--no-index", "node_modules/x"],
-        cwd=worktree, capture_output=True, check=False,
-    )  # fmt: skip
-    if check.returncode == 0:
-        return
-    found = subprocess.run(
-        ["git", "rev-parse", "--git-path", "info/exclude"],
-        cwd=worktree, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if found.returncode != 0:
-        return
-    exclude = Path(found.stdout.strip())
-    if not exclude.is_absolute():
-        exclude = worktree / exclude
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    with exclude.open("a", encoding="utf-8") as fh:
-        fh.write("\n# added by Autopack: dependencies installed into worktrees\n/node_modules/\n")
 
 
 def _has_npm_lock(root: Path) -> bool:

@@ -112,3 +112,28 @@ def tool_version(program: str, *args: str) -> str | None:
         return None
     text = _ANSI.sub("", done.stdout or done.stderr).strip()
     return text.splitlines()[0].strip() if text else None
+
+
+def keep_out_of_commits(worktree: Path, pattern: str, *, probe: str) -> None:
+    """Add ``pattern`` to the repository's local exclude file (``info/exclude``, never
+    committed or pushed) unless the project already ignores ``probe``: what an install
+    leaves in the worktree (``node_modules``, ``*.egg-info``) must never be committed by
+    a phase."""
+    check = subprocess.run(
+        ["git", "check-ignore", "-q", "--no-index", probe],
+        cwd=worktree, capture_output=True, check=False,
+    )  # fmt: skip
+    if check.returncode == 0:
+        return
+    found = subprocess.run(
+        ["git", "rev-parse", "--git-path", "info/exclude"],
+        cwd=worktree, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if found.returncode != 0:
+        return  # not a git repository: nothing will be committed
+    exclude = Path(found.stdout.strip())
+    if not exclude.is_absolute():
+        exclude = worktree / exclude
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    with exclude.open("a", encoding="utf-8") as fh:
+        fh.write(f"\n# added by Autopack: installed into worktrees, never committed\n{pattern}\n")

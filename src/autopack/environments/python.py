@@ -41,7 +41,13 @@ from typing import Any
 import uv
 
 from autopack.environments.base import EnvironmentSpec, sanitized_path
-from autopack.environments.provider import Attachment, BuildContext, KeyedBuild, Provider
+from autopack.environments.provider import (
+    Attachment,
+    BuildContext,
+    KeyedBuild,
+    Provider,
+    keep_out_of_commits,
+)
 from autopack.errors import EnvironmentBuildError
 
 #: Extras and dependency groups that hold what the tests need.
@@ -142,6 +148,8 @@ class PythonProvider(Provider):
         (site / _SHARED_PTH).write_text(f"{site_packages(shared_venv)}\n", encoding="utf-8")
         python = str(overlay / "bin" / "python")
         if is_installable(ctx.worktree):
+            # setuptools' editable install writes <name>.egg-info next to the code.
+            keep_out_of_commits(ctx.worktree, "*.egg-info/", probe="x.egg-info/PKG-INFO")
             ctx.log.run(
                 [uv_bin(), "pip", "install", "--python", python, *self._uv_flags(ctx),
                  "--no-deps", "-e", str(ctx.worktree)],
