@@ -119,12 +119,13 @@ def prepare_environment(
                 deadline, run_id,
             )  # fmt: skip
         worktree_dir.mkdir(parents=True, exist_ok=True)
-        log_path.write_text(
-            (root / "build.log").read_text(encoding="utf-8") if built_now else
-            f"# environment {key} reused (built {record.created_at})\n",
-            encoding="utf-8",
-        )  # fmt: skip
+        # The worktree's log grows with each prepare: the build (when it happened now),
+        # the attach and setup commands, and one line per reuse.
         log = BuildLog(log_path, progress, deadline)
+        log.write(
+            (root / "build.log").read_text(encoding="utf-8") if built_now else
+            f"# environment {key} reused (built {record.created_at})"
+        )  # fmt: skip
         ctx = _context(worktree, spec, detection, root, settings, log)
         attachment = _attached(worktree, worktree_dir, provider)
         if attachment is None:

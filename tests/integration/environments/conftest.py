@@ -9,9 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # environment_fixtures
 
-from environment_fixtures import env_settings, local_wheels, wheelhouse
-
 from autopack.settings import Settings
+from environment_fixtures import env_settings, local_wheels, wheelhouse
 
 
 @pytest.fixture(scope="session")

@@ -8,15 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from environment_fixtures import (
-    SHAPES,
-    clone,
-    git,
-    no_pytest_project,
-    src_layout_with_tests_extra,
-    uv_lock_with_groups,
-    write_project,
-)
 
 from autopack.environments import (
     Environment,
@@ -29,6 +20,15 @@ from autopack.environments import (
 from autopack.environments.base import autopack_paths
 from autopack.settings import Settings
 from autopack.toolchains.runner import CommandResult, run_command
+from environment_fixtures import (
+    SHAPES,
+    clone,
+    git,
+    no_pytest_project,
+    src_layout_with_tests_extra,
+    uv_lock_with_groups,
+    write_project,
+)
 
 pytestmark = pytest.mark.slow
 
