@@ -28,7 +28,8 @@ DIAGNOSES: list[tuple[re.Pattern[str], str, str]] = [
         "or widen requires-python",
     ),
     (
-        re.compile(r"offline|network (connectivity )?(is|was) disabled|ENOTCACHED|GOPROXY=off", re.I),
+        re.compile(r"offline|network (connectivity )?(is|was) disabled|ENOTCACHED|GOPROXY=off",
+                   re.I),
         "a package is not available without the network",
         "allow network access, or put the missing wheels in a directory named by "
         "AUTOPACK_ENV_FIND_LINKS",
