@@ -148,8 +148,9 @@ class PythonProvider(Provider):
         (site / _SHARED_PTH).write_text(f"{site_packages(shared_venv)}\n", encoding="utf-8")
         python = str(overlay / "bin" / "python")
         if is_installable(ctx.worktree):
-            # setuptools' editable install writes <name>.egg-info next to the code.
-            keep_out_of_commits(ctx.worktree, "*.egg-info/", probe="x.egg-info/PKG-INFO")
+            if uses_setuptools(ctx.worktree):
+                # setuptools' editable install writes <name>.egg-info next to the code.
+                keep_out_of_commits(ctx.worktree, "*.egg-info/", probe="x.egg-info/PKG-INFO")
             ctx.log.run(
                 [uv_bin(), "pip", "install", "--python", python, *self._uv_flags(ctx),
                  "--no-deps", "-e", str(ctx.worktree)],
@@ -384,6 +385,15 @@ def is_installable(root: Path) -> bool:
     if pyproject.get("tool", {}).get("uv", {}).get("package") is False:
         return False
     return "build-system" in pyproject
+
+
+def uses_setuptools(root: Path) -> bool:
+    backend = read_pyproject(root).get("build-system", {}).get("build-backend", "")
+    return (
+        (root / "setup.py").is_file()
+        or (root / "setup.cfg").is_file()
+        or (not backend or "setuptools" in str(backend))
+    )
 
 
 def requirement_files(root: Path) -> list[str]:
