@@ -1,6 +1,7 @@
 """`autopack env prepare | list | prune`: the project environments under AUTOPACK_HOME/envs.
 
-``prepare --repo DIR`` builds (or finds) the environment a run of DIR would get. It works
+``prepare --repo DIR`` builds (or finds) the environment a run of DIR would get (with the
+``setup`` and ``env`` of DIR's ``.autopack.yaml``, as a plan without overrides). It works
 on a temporary git worktree of DIR's HEAD, as a run does, so the user's checkout is never
 touched (no ``node_modules`` replaced, nothing installed from it); a directory that is not
 a git repository with a commit is used as it is. Exit 0 when the environment is ready,
@@ -34,6 +35,7 @@ from autopack.environments import (
 )
 from autopack.environments.store import read_record
 from autopack.errors import ValidationError, WorkspaceError
+from autopack.planning.project_config import read_project_config
 from autopack.workspace.git_cli import run_git
 
 env_app = typer.Typer(
@@ -67,10 +69,18 @@ def prepare_command(
         raise ValidationError(f"{str(repo)!r} is not a directory", field="repo")
     config = settings()
     with _checkout(repo.resolve()) as worktree:
+        # The repository's .autopack.yaml, as a run without plan overrides reads it: the
+        # same key as that run's environment.
+        project = read_project_config(worktree)
+        spec = EnvironmentSpec(
+            setup=list(project.setup) if project else [],
+            env=dict(project.env) if project else {},
+            offline=offline,
+        )
         try:
             env = prepare_environment(
                 worktree,
-                EnvironmentSpec(offline=offline),
+                spec,
                 envs_dir=config.envs_dir,
                 progress=_progress(as_json),
                 timeout=config.env_build_timeout_seconds,

@@ -96,3 +96,20 @@ def test_prepare_of_a_missing_directory_is_a_usage_error(
 ) -> None:
     code, _, err = autopack("env", "prepare", "--repo", str(tmp_path / "nope"))
     assert code == 2 and "is not a directory" in err
+
+
+def test_prepare_runs_the_setup_of_the_repositorys_autopack_yaml_inside_the_environment(
+    autopack: Callable[..., Result], tmp_path: Path
+) -> None:
+    repo = no_pytest_project(tmp_path / "repo")
+    # exit 7 only when tinydep (an environment package) imports; 1 otherwise
+    setup = "python -c 'import tinydep; raise SystemExit(7)'"
+    (repo / ".autopack.yaml").write_text(f"setup:\n  - {json.dumps(setup)}\n")
+    git(repo, "add", ".autopack.yaml")
+    git(repo, "commit", "-q", "-m", "setup")
+
+    code, _, err = autopack("env", "prepare", "--repo", str(repo))
+
+    assert code == 1
+    assert "exit code 7" in " ".join(err.split())
+    assert "setup command" in err
