@@ -14,7 +14,13 @@ import subprocess
 from pathlib import Path
 
 from autopack.environments.base import EnvironmentSpec
-from autopack.environments.provider import BuildContext, KeyedBuild, Provider, tool_version
+from autopack.environments.provider import (
+    Attachment,
+    BuildContext,
+    KeyedBuild,
+    Provider,
+    tool_version,
+)
 
 
 class RustProvider(Provider):
@@ -24,15 +30,19 @@ class RustProvider(Provider):
         return {"cargo": tool_version("cargo", "--version") or "missing"}
 
     def build(self, ctx: BuildContext) -> KeyedBuild:
-        target = ctx.cache_dir / "cargo-target" / repository_id(ctx.worktree)
-        variables = {"CARGO_TARGET_DIR": str(target)}
         ctx.log.run(
             ["cargo", "fetch", *(["--offline"] if ctx.offline else [])],
             ctx.worktree,
-            env={**ctx.base_env(), **variables},
+            env=ctx.base_env(),
             what="fetching the crates",
         )
-        return KeyedBuild(tool_versions=self.tools(ctx.worktree, ctx.spec), variables=variables)
+        return KeyedBuild(tool_versions=self.tools(ctx.worktree, ctx.spec))
+
+    def attach(self, ctx: BuildContext, build: KeyedBuild, worktree_dir: Path) -> Attachment:
+        # Per worktree, not per key: two repositories with the same manifests share a key,
+        # but each repository (all its worktrees) has its own target directory.
+        target = ctx.cache_dir / "cargo-target" / repository_id(ctx.worktree)
+        return Attachment(variables={"CARGO_TARGET_DIR": str(target)})
 
 
 def repository_id(worktree: Path) -> str:
