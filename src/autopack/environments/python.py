@@ -361,20 +361,36 @@ def site_packages(venv: Path) -> Path:
 
 def copy_console_scripts(source: Path, target: Path, python: str) -> None:
     """Copy the shared venv's console scripts into the overlay, pointed at its python,
-    so ``pytest`` on PATH runs with the worktree's project importable."""
-    shared_python = str(source / "python")
+    so ``pytest`` on PATH runs with the worktree's project importable.
+
+    A script's header is either ``#!<python>`` or, when that path is longer than the
+    kernel's shebang limit, uv's ``/bin/sh`` form that execs the python. The copy always
+    gets the ``/bin/sh`` form: the overlay's path may be long too."""
+    shared = str(source.parent)
     for script in source.iterdir():
         dest = target / script.name
         if dest.exists() or not script.is_file():
             continue
         try:
-            head, sep, rest = script.read_text(encoding="utf-8").partition("\n")
+            lines = script.read_text(encoding="utf-8").splitlines(keepends=True)
         except (UnicodeDecodeError, OSError):
+            continue  # a binary: not a Python console script
+        if not lines or not lines[0].startswith("#!"):
             continue
-        if not head.startswith("#!") or shared_python not in head:
+        if lines[0].startswith("#!/bin/sh") and len(lines) > 2 and shared in lines[1]:
+            body = lines[3:] if lines[2].startswith("' '''") else lines[2:]
+        elif shared in lines[0]:
+            body = lines[1:]
+        else:
             continue
-        dest.write_text(f"#!{python}{sep}{rest}", encoding="utf-8")
+        dest.write_text(_sh_header(python) + "".join(body), encoding="utf-8")
         dest.chmod(0o755)
+
+
+def _sh_header(python: str) -> str:
+    """A script header that runs the rest of the file with ``python``, whatever the length
+    of its path: sh execs python; python reads the second line as a string literal."""
+    return "#!/bin/sh\n'''exec' '" + python + "' \"$0\" \"$@\"\n' '''\n"
 
 
 def is_installable(root: Path) -> bool:

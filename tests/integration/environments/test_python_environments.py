@@ -139,7 +139,8 @@ def test_two_worktrees_share_a_key_but_each_imports_its_own_code(
     assert out_a.startswith(str(first)) and out_a.strip().endswith("2")
     assert out_b.startswith(str(second)) and out_b.strip().endswith("second")
     # pytest on PATH is the worktree's too (the overlay's console script)
-    assert run(env_b, second, "pytest", "-q", "-p", "no:cacheprovider").exit_code == 1
+    done = run(env_b, second, "pytest", "-q", "-p", "no:cacheprovider")
+    assert done.exit_code == 1, done.output
 
 
 def test_reuse_and_a_changed_manifest_gives_a_new_key_and_a_rebuilt_environment(
