@@ -183,6 +183,22 @@ def uv_lock_with_groups(path: Path, find_links: list[Path]) -> Path:
     return project
 
 
+def setup_cfg_project(path: Path) -> Path:
+    """Declarative setuptools: metadata and a `testing` extra in setup.cfg, no setup.py."""
+    return write_project(
+        path,
+        {
+            "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
+            'build-backend = "setuptools.build_meta"\n',
+            "setup.cfg": "[metadata]\nname = calc\nversion = 0.3\n\n"
+            "[options]\npackages = calc\ninstall_requires =\n    tinydep>=1\n\n"
+            "[options.extras_require]\ntesting =\n    pytest\n    testhelper\n",
+            "calc/__init__.py": CALC,
+            "tests/test_calc.py": CALC_TEST,
+        },
+    )
+
+
 def hatch_vcs_project(path: Path) -> Path:
     """A dynamic version from git tags (hatch-vcs), tagged v1.2.3."""
     pyproject = (
@@ -301,6 +317,7 @@ def clone(source: Path, dest: Path) -> Path:
 SHAPES: dict[str, Callable[[Path], Path]] = {
     "src-layout-tests-extra": src_layout_with_tests_extra,
     "flat-requirements-dev": flat_layout_requirements_dev,
+    "setup-cfg-testing-extra": setup_cfg_project,
     "hatch-vcs": hatch_vcs_project,
     "no-pytest-declared": no_pytest_project,
     "unittest": unittest_project,
