@@ -34,12 +34,17 @@ from autopack.environments.base import (
 )
 from autopack.environments.keys import manifest_paths
 from autopack.environments.prepare import environment_key, prepare_environment
-from autopack.environments.store import list_environments, prune_environments
+from autopack.environments.store import (
+    environment_in_use,
+    list_environments,
+    prune_environments,
+)
 
 __all__ = [
     "Environment",
     "EnvironmentBuildError",
     "EnvironmentSpec",
+    "environment_in_use",
     "environment_key",
     "list_environments",
     "manifest_paths",

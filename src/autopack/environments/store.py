@@ -7,6 +7,10 @@ written last and atomically (a temp file renamed): a directory without it is a b
 did not finish, and is removed before the next build, never used. Builds happen at the
 final path (virtualenvs are not relocatable) with a ``.building`` marker naming who builds.
 
+A run that uses an environment may hold ``<key>.inuse`` shared (:func:`environment_in_use`)
+for as long as it runs its commands there; prune never removes an environment whose
+``.inuse`` lock is held, and holding it never blocks another run's prepare.
+
 Lock files are never deleted, not even by prune: deleting a lock file another process
 has open would let two builders hold "the" lock at once.
 """
@@ -45,6 +49,33 @@ def key_lock(envs_dir: Path, key: str, *, blocking: bool = True) -> Iterator[boo
         yield True
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextlib.contextmanager
+def environment_in_use(envs_dir: Path, key: str) -> Iterator[None]:
+    """Mark the environment ``key`` as in use (a shared lock) until the block ends, so
+    that ``autopack env prune`` leaves it alone. Any number of holders at once."""
+    envs_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(envs_dir / f"{key}.inuse", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _in_use(envs_dir: Path, key: str) -> bool:
+    path = envs_dir / f"{key}.inuse"
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def lock_is_free(envs_dir: Path, key: str) -> bool:
@@ -107,8 +138,9 @@ def prune_environments(
     now: datetime | None = None,
 ) -> list[Environment]:
     """Remove environments last used more than ``older_than_days`` ago (every one when
-    None), and every half-built one. Environments whose lock is held (being built or
-    prepared right now) are left alone. Returns what was removed."""
+    None), and every half-built one. Environments being built or prepared right now, and
+    those a run holds with :func:`environment_in_use`, are left alone. Returns what was
+    removed."""
     now = now or datetime.now(UTC)
     removed: list[Environment] = []
     if not envs_dir.is_dir():
@@ -117,7 +149,7 @@ def prune_environments(
         if not (root.is_dir() and KEY_PATTERN.match(root.name)):
             continue
         with key_lock(envs_dir, root.name, blocking=False) as held:
-            if not held:
+            if not held or _in_use(envs_dir, root.name):
                 continue
             record = read_record(root)
             if record is None:

@@ -10,6 +10,7 @@ import pytest
 from autopack.environments import (
     Environment,
     EnvironmentSpec,
+    environment_in_use,
     list_environments,
     manifest_paths,
     prune_environments,
@@ -121,3 +122,14 @@ def test_a_held_lock_is_reported_without_waiting(tmp_path: Path, blocking: bool)
         assert (first, second) == (True, False)
     with key_lock(tmp_path, "k", blocking=blocking) as again:
         assert again is True
+
+
+def test_prune_leaves_an_environment_a_run_is_using(tmp_path: Path) -> None:
+    envs = tmp_path / "envs"
+    used = ready(envs, "python-" + "a" * 20, NOW - timedelta(days=30))
+
+    with environment_in_use(envs, used.key), environment_in_use(envs, used.key):
+        assert prune_environments(envs, older_than_days=None, now=NOW) == []
+        with key_lock(envs, used.key, blocking=False) as free:
+            assert free  # using an environment never blocks another prepare
+    assert [e.key for e in prune_environments(envs, older_than_days=None, now=NOW)] == [used.key]
