@@ -4,7 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install test check serve demo bench clean
+.PHONY: install wheelhouse test check serve demo bench clean
+
+# Wheels the environment tests install offline (pytest, build backends): downloaded once,
+# here, because tests never touch the network.
+WHEELHOUSE := $(VENV)/wheelhouse
+WHEELHOUSE_PACKAGES := pytest hatchling hatch-vcs editables setuptools setuptools-scm wheel
 
 $(BIN)/autopack: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +19,13 @@ $(BIN)/autopack: pyproject.toml
 
 install: $(BIN)/autopack ## Create .venv and install Autopack with its dev extras.
 
-test: install ## Run the whole test suite (PostgreSQL tests need AUTOPACK_TEST_POSTGRES_URL).
+$(WHEELHOUSE)/.done: $(BIN)/autopack Makefile
+	$(BIN)/pip download --quiet --dest $(WHEELHOUSE) $(WHEELHOUSE_PACKAGES)
+	@touch $@
+
+wheelhouse: $(WHEELHOUSE)/.done ## Wheels for the offline environment tests (network once).
+
+test: install wheelhouse ## Run the whole test suite (PostgreSQL tests need AUTOPACK_TEST_POSTGRES_URL).
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 check: install ## Lint and type-check: ruff + mypy --strict on src.
@@ -25,9 +36,10 @@ check: install ## Lint and type-check: ruff + mypy --strict on src.
 demo: install ## The offline demo: a bundled plan built into a copy of a small project.
 	$(BIN)/autopack demo
 
-bench: install ## Benchmarks (they print their numbers).
+bench: install wheelhouse ## Benchmarks (they print their numbers).
 	$(BIN)/python benchmarks/apply_robustness.py
 	$(BIN)/python benchmarks/executor_overhead.py
+	$(BIN)/python benchmarks/environments.py
 
 serve: install ## Run the API on the embedded SQLite default (AUTOPACK_HOME, default ~/.autopack).
 	$(BIN)/autopack serve

@@ -23,6 +23,7 @@ act on it, and a stable ``code`` that the API puts in its problem documents.
     ├── ApplyRejected                governed apply refused an attempt's edits  (HTTP 422)
     ├── OutputParseError             a model answer that could not be parsed
     ├── ToolchainError               a toolchain command could not run
+    │   └── EnvironmentBuildError    a project's environment could not be built
     ├── BudgetExhausted              a token/time/attempt budget ran out
     └── ProviderError                an LLM provider call failed
         ├── TransientProviderError   worth retrying (5xx, network)
@@ -164,6 +165,42 @@ class OutputParseError(AutopackError):
 
 class ToolchainError(AutopackError):
     code = "toolchain_error"
+
+
+class EnvironmentBuildError(ToolchainError):
+    """A project's environment could not be built.
+
+    ``command`` is what failed, ``exit_code`` its status, ``log`` the tail of its output,
+    ``diagnosis`` what that output means and ``fix`` what the user should do about it.
+    """
+
+    code = "environment_build_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: str | None = None,
+        exit_code: int | None = None,
+        log: str | None = None,
+        diagnosis: str | None = None,
+        fix: str | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(
+            message,
+            command=command,
+            exit_code=exit_code,
+            log=log,
+            diagnosis=diagnosis,
+            fix=fix,
+            **context,
+        )
+        self.command = command
+        self.exit_code = exit_code
+        self.log = log or ""
+        self.diagnosis = diagnosis
+        self.fix = fix
 
 
 class BudgetExhausted(AutopackError):

@@ -75,6 +75,25 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Project environments (autopack.environments).
+    env_find_links: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Directories of wheels (comma-separated) that uv may install from, "
+        "for offline or air-gapped machines (uv --find-links).",
+    )
+    env_offline: bool = Field(
+        default=False,
+        description="Build every project environment without the network (uv --offline, "
+        "npm --offline, GOPROXY=off, cargo --offline).",
+    )
+    env_cache_dir: Path | None = Field(
+        default=None,
+        description="Package managers' shared download cache. Default: HOME/cache.",
+    )
+    env_build_timeout_seconds: float = Field(
+        default=1800.0, gt=0, description="The longest one environment build may take."
+    )
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
@@ -91,6 +110,13 @@ class Settings(BaseSettings):
             value = value.split(",")
         if isinstance(value, list):
             return [str(v).strip().lower().rstrip("/") for v in value if str(v).strip()]
+        return value
+
+    @field_validator("env_find_links", mode="before")
+    @classmethod
+    def _split_find_links(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(p.strip()).expanduser() for p in value.split(",") if p.strip()]
         return value
 
     @field_validator("home", mode="after")
@@ -113,6 +139,15 @@ class Settings(BaseSettings):
     def runs_dir(self) -> Path:
         """Where run artifacts live: ``HOME/.autonomous_runs/<run_id>/``."""
         return self.home / ".autonomous_runs"
+
+    @property
+    def envs_dir(self) -> Path:
+        """Where project environments live: ``HOME/envs/<key>/``."""
+        return self.home / "envs"
+
+    @property
+    def effective_env_cache_dir(self) -> Path:
+        return self.env_cache_dir or self.home / "cache"
 
     @property
     def worktrees_dir(self) -> Path:

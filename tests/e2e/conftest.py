@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # executor_support, under importlib mode
+sys.path.insert(0, str(Path(__file__).parent.parent))  # environment_fixtures
 
 from autopack.db.database import Database, open_database
 from autopack.db.session import unit_of_work
 from autopack.executor.loop import RunOutcome, build_deps, execute_run
 from autopack.planning.normalize import load_plan
 from autopack.services import runs as run_service
-from autopack.settings import Settings
+from autopack.settings import Settings, get_settings
+from environment_fixtures import wheelhouse
 
 #: Faster test runs: the sample projects need none of the venv's pytest plugins.
 TEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -50,6 +52,22 @@ class Harness:
 
     def _record(self, event: str, **data: Any) -> None:
         self.events.append((event, data))
+
+
+@pytest.fixture(scope="session")
+def env_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uv cache for the session: environments are built per test, offline, fast."""
+    return tmp_path_factory.mktemp("uv-cache")
+
+
+@pytest.fixture(autouse=True)
+def _offline_environments(env_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run's environment is built offline from the install-time wheelhouse (pytest
+    and the build backends), also in `autopack` subprocesses, which inherit these."""
+    monkeypatch.setenv("AUTOPACK_ENV_FIND_LINKS", str(wheelhouse()))
+    monkeypatch.setenv("AUTOPACK_ENV_OFFLINE", "1")
+    monkeypatch.setenv("AUTOPACK_ENV_CACHE_DIR", str(env_cache))
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ def test_add() -> None:
     assert add(2, 3) == 5
 """
 
-TEST_COMMAND = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+#: ``python`` is the run environment's (first on PATH): never Autopack's interpreter.
+TEST_COMMAND = "python -m pytest -q -p no:cacheprovider"
 
 
 def git(repo: Path, *args: str) -> str:

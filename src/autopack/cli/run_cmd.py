@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from autopack.cli.main import app
@@ -57,13 +58,34 @@ class LiveProgress:
             run = session.get(Run, self.run_id)
             tokens = run.tokens_used if run else 0
         elapsed = time.monotonic() - self.started
-        detail = " ".join(f"{k}={v}" for k, v in data.items() if k not in ("run_id",))
+        label, detail = environment_line(event, data)
+        if not label:
+            label = event
+            detail = " ".join(f"{k}={v}" for k, v in data.items() if k not in ("run_id",))
         err_console.print(
             f"[dim]{elapsed:6.1f}s[/] tier {self.tier:<8} tokens {tokens:>8,}  "
-            f"[bold]{event}[/] {detail}",
+            f"[bold]{label}[/] {detail}",
             highlight=False,
             soft_wrap=True,
         )
+
+
+def environment_line(event: str, data: dict[str, Any]) -> tuple[str, str]:
+    """How provisioning events read live: ("", "") for other events. Builds can take
+    minutes on a cold cache, so each step the environments package reports is a line."""
+    if event == "environment":
+        setup = int(data.get("setup_commands") or 0)
+        return "environment", "preparing" + (f" ({setup} setup commands)" if setup else "")
+    if event == "environment_progress":
+        return "environment", escape(str(data.get("message", "")))
+    if event == "environment_rebuild":
+        return "environment", f"phase {data.get('phase_id')} changed a manifest: rebuilding"
+    if event == "environment_ready":
+        how = "reused" if data.get("reused") else f"built in {data.get('seconds', 0)}s"
+        return "environment", (
+            f"ready: {data.get('key')} ({how}), interpreter {escape(str(data.get('interpreter')))}"
+        )
+    return "", ""
 
 
 def _summary_table(outcome: RunOutcome) -> Table:
@@ -266,10 +288,8 @@ def demo(
         (artifacts / "ABOUT_THIS_RUN.md").write_text(
             f"# About this run\n\n{note}\n\n{REAL_MODEL_HELP}\n", encoding="utf-8"
         )
-        # The example project needs no pytest plugins; skipping autoload keeps runs fast.
-        outcome = _execute(
-            cfg, db, run_id, as_json=as_json, test_env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-        )
+        # The example project gets its environment like any project: no special case.
+        outcome = _execute(cfg, db, run_id, as_json=as_json)
     finally:
         db.dispose()
     if not as_json:

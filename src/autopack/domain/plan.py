@@ -9,7 +9,7 @@ phase id and its name. Legacy shapes the original accepted are normalized on the
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import (
@@ -30,6 +30,10 @@ DEFAULT_TIER_ID = "T1"
 #: The largest count, cap or index a plan or a result may carry: the range of a database
 #: INTEGER column (PostgreSQL's is 32-bit), so no input can overflow a stored number.
 MAX_COUNT = 2**31 - 1
+#: A variable name a plan may set for project commands.
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: What a run does with a baseline that cannot be collected or run (see RunSpec.baseline).
+BaselinePolicy = Literal["required", "allow_failing"]
 
 
 def check_slug(value: str) -> str:
@@ -181,6 +185,51 @@ class RunSpec(_Model):
     protected_paths: list[str] = Field(default_factory=list)
     repo: str | None = Field(default=None, description="Target git repository (a local path).")
     base_ref: str | None = Field(default=None, description="Default: the repository's HEAD.")
+    setup: list[str] = Field(
+        default_factory=list,
+        description="Commands run in the run's environment, in the worktree, after the "
+        "dependencies are installed and before the baseline (e.g. 'make generate'). "
+        "Replace the `setup` of the repository's .autopack.yaml when given.",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Variables every project command gets (setup, tests); they win over "
+        "the same names in .autopack.yaml. Autopack's own settings and API keys are never "
+        "passed to project commands.",
+    )
+    baseline: BaselinePolicy = Field(
+        default="required",
+        description="'required': the run stops before any model call when the tests "
+        "cannot be collected or run at its start. 'allow_failing': a plan that repairs a "
+        "broken suite; the baseline is recorded as it is and phases are judged on the "
+        "delta.",
+    )
+
+    @field_validator("setup", mode="before")
+    @classmethod
+    def _one_setup_command(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("setup")
+    @classmethod
+    def _no_blank_setup(cls, value: list[str]) -> list[str]:
+        return [c.strip() for c in value if c.strip()]
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not ENV_NAME_RE.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a variable name: use letters, digits and '_', not "
+                    "starting with a digit"
+                )
+            if name.startswith("AUTOPACK_"):
+                raise ValueError(
+                    f"{name!r}: AUTOPACK_ variables configure Autopack itself and are never "
+                    "passed to project commands; choose another name"
+                )
+        return value
 
     @model_validator(mode="before")
     @classmethod

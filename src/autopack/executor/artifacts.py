@@ -10,6 +10,9 @@ Layout::
       ci/                     test logs
       errors/                 <n>_<component>.json and .txt per error
       decision_log.jsonl      one JSON object per executor decision
+      env.json                the environment the project's commands ran in (key, tool
+                              versions, installed packages); executor/environment.py
+      setup.log               the environment build's and setup commands' output
 
 Never inside a user's repository: the root is always the data dir. Writes are atomic
 (temp file + rename) so a reader never sees half a summary.

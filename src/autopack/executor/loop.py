@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from autopack.db.database import Database
-from autopack.db.orm import Phase, Run, Tier
+from autopack.db.orm import DecisionLog, Phase, Run, Tier
 from autopack.db.session import unit_of_work
 from autopack.domain.states import PhaseState, RunState, TierState
 from autopack.errors import (
@@ -28,6 +28,12 @@ from autopack.errors import (
     WorkspaceError,
 )
 from autopack.executor.artifacts import RunArtifacts
+from autopack.executor.environment import (
+    EnvironmentUnusable,
+    prepare_run_environment,
+    project_command_env,
+    test_commands,
+)
 from autopack.executor.phase import PhaseExecution, RunFailed
 from autopack.executor.runtime import (
     Cancelled,
@@ -45,8 +51,8 @@ from autopack.services.phases import set_phase_state
 from autopack.services.runs import acquire_lease, release_lease, set_run_state, set_tier_state
 from autopack.services.usage import make_estimation_sink, make_usage_sink
 from autopack.settings import Settings
-from autopack.toolchains.detect import plan_test_commands
 from autopack.verify.baseline import Baseline
+from autopack.verify.baseline_gate import StartProblem, diagnose, judge_baseline
 from autopack.verify.suite import run_tests
 from autopack.workspace.git import GitWorkspace
 
@@ -156,6 +162,7 @@ class _RunExecution:
             ctx = self._start()
             if ctx is None:
                 return self.outcome()
+            ctx.environment = prepare_run_environment(ctx)
             baseline = self._baseline(ctx)
             for tier_pk in self._tier_ids():
                 if self._run_tier(ctx, tier_pk, baseline) == "parked":
@@ -172,6 +179,8 @@ class _RunExecution:
             )
         except RunFailed as exc:
             self._end(RunState(exc.state), exc.reason)
+        except EnvironmentUnusable as exc:
+            self._stop_at_start(exc.problem)
         except ENVIRONMENT_ERRORS as exc:
             self.artifacts.write_error(component="executor", error=exc)
             self._end(RunState.DONE_FAILED_ENVIRONMENT, exc.message)
@@ -257,26 +266,83 @@ class _RunExecution:
             assert run is not None
             if run.baseline is not None:
                 return Baseline.model_validate(run.baseline)
-        commands = plan_test_commands(ctx.worktree, run_verify=ctx.spec.verify)
+        commands = test_commands(ctx)
         if not commands:
             return None
         ctx.checkpoint(before="ci")
         self.deps.progress("baseline", run_id=self.run_id)
-        report = run_tests(
-            ctx.worktree,
-            commands,
-            timeout=self.deps.settings.command_timeout_seconds,
-            env=self.deps.test_env,
-        )
+        toolchain = ctx.environment.toolchain if ctx.environment else None
+        try:
+            report = run_tests(
+                ctx.worktree,
+                commands,
+                timeout=self.deps.settings.command_timeout_seconds,
+                env=project_command_env(ctx),
+            )
+        except ToolchainError as exc:  # the command could not even start
+            raise EnvironmentUnusable(
+                diagnose(
+                    StartProblem(
+                        stage="baseline",
+                        problem=f"the test command could not start: {exc.message}",
+                        command="; ".join(c.display for c in commands),
+                        log_tail=exc.message,
+                    ),
+                    worktree=ctx.worktree,
+                    toolchain=toolchain,
+                    generic_fix=[
+                        "Name a test command that exists in the run's environment "
+                        "(`verify` in the plan), or install what it needs with `setup`."
+                    ],
+                )
+            ) from exc
+        log = self.artifacts.write_ci_log("000_baseline", report.log_tail or report.summary())
+        problem = judge_baseline(report, worktree=ctx.worktree, toolchain=toolchain)
+        if problem is not None and ctx.spec.baseline == "required":
+            with unit_of_work(ctx.factory) as session:
+                run = session.get(Run, self.run_id)
+                assert run is not None
+                run.ci_runs_used += 1
+            # Not stored: a resumed run measures its baseline again, after the fix.
+            raise EnvironmentUnusable(problem.model_copy(update={"log_path": str(log)}))
         baseline = Baseline.from_report(report)
-        self.artifacts.write_ci_log("000_baseline", report.log_tail or report.summary())
         with unit_of_work(ctx.factory) as session:
             run = session.get(Run, self.run_id)
             assert run is not None
             run.baseline = baseline.model_dump(mode="json")
             run.ci_runs_used += 1
             ctx.decide(session, "baseline", report.summary())
+            if problem is not None:
+                ctx.decide(
+                    session,
+                    "baseline_allowed_failing",
+                    f"{problem.problem}; the plan allows a failing baseline, so phases are "
+                    "judged on the delta",
+                )
         return baseline
+
+    def _stop_at_start(self, problem: StartProblem) -> None:
+        """End the run before any model call, with a report that says what to do."""
+        reason = problem.reason()
+        self.artifacts.write_error(
+            component=f"{problem.stage}_unusable",
+            error=reason,
+            context=problem.model_dump(mode="json"),
+        )
+        with unit_of_work(self.deps.db.factory) as session:
+            session.add(
+                DecisionLog(
+                    run_id=self.run_id,
+                    actor="executor",
+                    decision=f"{problem.stage}_unusable",
+                    rationale=problem.problem,
+                    details={"command": problem.command, "exit_code": problem.exit_code},
+                )
+            )
+        self.artifacts.append_decision(
+            {"actor": "executor", "decision": f"{problem.stage}_unusable", "rationale": reason}
+        )
+        self._end(RunState.DONE_FAILED_ENVIRONMENT, reason)
 
     # -- tiers and phases -------------------------------------------------------------
     def _tier_ids(self) -> list[int]:

@@ -32,6 +32,7 @@ from autopack.errors import (
 )
 from autopack.executor import recovery
 from autopack.executor.context import select_context
+from autopack.executor.environment import current_environment, project_command_env, test_commands
 from autopack.executor.recovery import Action, FailureHistory, FailureKind, PhaseRecoveryBudget
 from autopack.executor.runtime import RunContext
 from autopack.llm.base import Completion
@@ -42,7 +43,6 @@ from autopack.services import notes as note_service
 from autopack.services.phases import get_phase, set_phase_state
 from autopack.services.routing import overrides_for
 from autopack.services.runs import write_phase_layout
-from autopack.toolchains.detect import plan_test_commands
 from autopack.toolchains.results import TestReport
 from autopack.verify.baseline import Baseline, TestDelta, compute_delta
 from autopack.verify.finalizer import FinalizerInputs, GuardOutcome, PhaseFinalizer
@@ -443,21 +443,19 @@ class PhaseExecution:
         ctx = self.ctx
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
-            spec = self.ctx.spec
-            commands = plan_test_commands(
-                ctx.worktree,
-                scope_tests=Scope.model_validate(phase.scope).tests,
-                run_verify=spec.verify,
-            )
+            scope_tests = Scope.model_validate(phase.scope).tests
+        # A changed manifest means a rebuilt environment; a failed rebuild stands for the run.
+        env_failure = current_environment(ctx, self.phase_id)
+        commands = test_commands(ctx, scope_tests)
         if not commands:
             return None, None
         ctx.checkpoint(before="ci", phase_id=self.phase_id)
         ctx.deps.progress("verify", phase_id=self.phase_id)
-        report = run_tests(
+        report = env_failure or run_tests(
             ctx.worktree,
             commands,
             timeout=ctx.deps.settings.command_timeout_seconds,
-            env=ctx.deps.test_env,
+            env=project_command_env(ctx),
         )
         with unit_of_work(ctx.factory) as session:
             run = session.get(Run, ctx.run_id)

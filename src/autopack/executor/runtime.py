@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from autopack.db.database import Database
 from autopack.db.orm import Approval, DecisionLog, Phase, Run, utcnow
 from autopack.db.session import unit_of_work
 from autopack.domain.plan import RunSpec
+from autopack.environments.base import Environment, EnvironmentSpec
 from autopack.errors import BudgetExhausted
 from autopack.executor.artifacts import RunArtifacts
 from autopack.llm.client import LLMClient
@@ -66,14 +66,6 @@ def owner_is_dead(owner: str) -> bool:
     return False
 
 
-def command_env() -> dict[str, str]:
-    """Extra environment for the project's test commands: the interpreter running Autopack
-    comes first on PATH, so `python -m pytest` works inside a virtualenv that is not
-    activated (as under `make demo`)."""
-    bin_dir = str(Path(sys.executable).parent)
-    return {"PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
-
-
 @dataclass
 class ExecutorDeps:
     """Everything the executor needs, passed explicitly."""
@@ -84,7 +76,9 @@ class ExecutorDeps:
     progress: ProgressListener = no_progress
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=default_owner)
-    test_env: dict[str, str] = field(default_factory=command_env)
+    #: Extra variables for the project's commands, over the run environment's own (tests
+    #: use it to keep the sample projects fast). Never Autopack's PATH or settings.
+    test_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,6 +92,10 @@ class RunContext:
     worktree: Path
     workspace: GitWorkspace
     spec: RunSpec  # as created; read once per execution (phases may be replanned in the db)
+    #: The environment the project's commands run in, and what it was asked for; set when
+    #: the run starts (executor/environment.py), replaced when a phase changes a manifest.
+    environment: Environment | None = None
+    env_spec: EnvironmentSpec | None = None
 
     @property
     def factory(self) -> sessionmaker[Session]:

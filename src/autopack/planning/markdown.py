@@ -18,8 +18,10 @@
 Rules:
 
 - ``#`` is the run's name; ``[id:...]``, ``[verify:CMD]`` and ``[protected:a,b]`` on it set
-  the run id, the run-level test command and protected paths. The first paragraph before
-  the first ``##`` is the goal.
+  the run id, the run-level test command and protected paths. ``[setup:CMD]`` (one command
+  per tag, run in order) and ``[env:NAME=VALUE]`` (one variable per tag) prepare the run's
+  environment; ``[baseline:allow_failing]`` lets a plan that repairs a broken suite start
+  from it. The first paragraph before the first ``##`` is the goal.
 - ``##`` headings are tiers: the name is the heading text, the id its ``[id:...]`` tag or a
   slug of the text. ``###`` and deeper headings are ignored (group phases for readers).
 - List items (``-``, ``*``, ``+``, ``1.``, ``1)``; a ``[ ]`` checkbox is dropped) are phases.
@@ -71,7 +73,9 @@ _SCALAR_TAGS = {
     "mode": "builder_mode",
 }
 PHASE_TAGS = frozenset({*_LIST_TAGS, *_SCALAR_TAGS, "tests"})
-TITLE_TAGS = frozenset({"id", "verify", "protected"})
+TITLE_TAGS = frozenset({"id", "verify", "protected", "setup", "env", "baseline"})
+#: Title tags that may be repeated; each one adds an entry.
+_REPEATED_TITLE_TAGS = frozenset({"protected", "setup", "env"})
 TIER_TAGS = frozenset({"id"})
 _NAME_LIMIT = 80
 
@@ -103,6 +107,8 @@ class _Document:
     title_line: int = 1
     title_tags: dict[str, str] = field(default_factory=dict)
     protected: list[str] = field(default_factory=list)
+    setup: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
     goal: str | None = None
     tiers: list[_Tier] = field(default_factory=list)
     phases: list[_Phase] = field(default_factory=list)
@@ -222,8 +228,8 @@ def _read_heading(doc: _Document, number: int, level: int, raw: str) -> None:
             )
         doc.title, doc.title_line = text, number
         for key, value in tags:
-            if key == "protected":
-                doc.protected.extend(_split_list(value))
+            if key in _REPEATED_TITLE_TAGS:
+                _add_title_entry(doc, number, key, value)
             elif key in doc.title_tags:
                 raise doc.error(number, f"the {key!r} tag is given twice on the title; keep one")
             else:
@@ -237,6 +243,26 @@ def _read_heading(doc: _Document, number: int, level: int, raw: str) -> None:
     if len(ids) > 1:
         raise doc.error(number, "the 'id' tag is given twice on this tier heading; keep one")
     doc.tiers.append(_Tier(line=number, name=text, tier_id=ids[0] if ids else None))
+
+
+def _add_title_entry(doc: _Document, number: int, key: str, value: str) -> None:
+    """A repeatable title tag: a protected path list, a setup command or a variable."""
+    if key == "protected":
+        doc.protected.extend(_split_list(value))
+    elif key == "setup":
+        if not value.strip():
+            raise doc.error(number, "a [setup:] tag needs a command, e.g. [setup:make generate]")
+        doc.setup.append(value.strip())
+    else:
+        name, equals, text = value.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise doc.error(
+                number, f"[env:{value}] needs NAME=VALUE, e.g. [env:DJANGO_SETTINGS=app.test]"
+            )
+        if name in doc.env:
+            raise doc.error(number, f"the variable {name!r} is set twice on the title; keep one")
+        doc.env[name] = text.strip()
 
 
 def _add_text(
@@ -324,6 +350,12 @@ def _to_data(
         data["verify"] = doc.title_tags["verify"]
     if doc.protected:
         data["protected_paths"] = doc.protected
+    if doc.setup:
+        data["setup"] = doc.setup
+    if doc.env:
+        data["env"] = doc.env
+    if "baseline" in doc.title_tags:
+        data["baseline"] = doc.title_tags["baseline"]
 
     tier_ids: list[str] = []
     explicit_tiers = {t.tier_id for t in doc.tiers if t.tier_id}

@@ -20,7 +20,7 @@ from autopack.toolchains import node as node_adapter
 from autopack.toolchains.base import JUNIT_XML, CommandOrigin, Detection, TestCommand, Toolchain
 from autopack.toolchains.go import GoToolchain
 from autopack.toolchains.java import JavaToolchain
-from autopack.toolchains.python import PythonToolchain
+from autopack.toolchains.python import PythonToolchain, environment_test_command
 from autopack.toolchains.rust import RustToolchain
 
 #: Every adapter, in tie-break order (earlier wins at equal confidence).
@@ -89,16 +89,26 @@ def command_from_text(text: str, origin: CommandOrigin = "given") -> TestCommand
 
 
 def plan_test_commands(
-    path: Path | str, *, scope_tests: Sequence[str] = (), run_verify: str | None = None
+    path: Path | str,
+    *,
+    scope_tests: Sequence[str] = (),
+    run_verify: str | None = None,
+    interpreter: str | None = None,
+    pytest_available: bool = False,
 ) -> list[TestCommand]:
     """The test commands for a phase, by precedence: ``scope.tests`` (all of them, in
     order), else the run's ``verify`` command, else the best detection's test command.
-    Empty when there is nothing to run; the executor then has no test gate."""
+    Empty when there is nothing to run; the executor then has no test gate.
+
+    ``interpreter`` is the run environment's Python: a detected Python project's tests
+    run with it (see :func:`~autopack.toolchains.python.environment_test_command`)."""
     named = [t for t in scope_tests if t.strip()]
     if named:
         return [command_from_text(t, "scope.tests") for t in named]
     if run_verify and run_verify.strip():
         return [command_from_text(run_verify, "run.verify")]
     best = detect_best(path)
+    if best is not None and best.toolchain == "python" and interpreter and best.test_command:
+        return [environment_test_command(best, interpreter, pytest_available=pytest_available)]
     command = best.test() if best else None
     return [command] if command else []

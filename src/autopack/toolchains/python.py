@@ -2,9 +2,11 @@
 
 Evidence, strongest first: pyproject.toml / setup.py / setup.cfg, then requirements*.txt
 or a Pipfile, then pytest configuration (pytest.ini, conftest.py), then loose ``.py``
-files. The interpreter is the project's own ``.venv``/``venv`` when it has one, else
-``poetry run`` / ``uv run`` for those projects, else ``python3`` from PATH: the tests must
-run against the project's dependencies, never against Autopack's.
+files. Without a run environment, the interpreter is the project's own ``.venv``/``venv``
+when it has one, else ``poetry run`` / ``uv run`` for those projects, else ``python3`` from
+PATH: the tests must run against the project's dependencies, never against Autopack's.
+In a run, the executor prepares an environment (:mod:`autopack.environments`) and the tests
+run with its interpreter (:func:`environment_test_command`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from autopack.toolchains.base import JUNIT_XML, Detection, Toolchain, any_files, read_text
+from autopack.toolchains.base import (
+    JUNIT_XML,
+    Detection,
+    TestCommand,
+    Toolchain,
+    any_files,
+    read_text,
+)
 
 
 class PythonToolchain(Toolchain):
@@ -51,8 +60,7 @@ class PythonToolchain(Toolchain):
         test_tool = _test_tool(path, pyproject, requirements)
         reasons.append(f"test runner: {test_tool}")
         if test_tool == "pytest":
-            # -p no:cacheprovider: .pytest_cache in the worktree would end up committed.
-            test = [*python, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={JUNIT_XML}"]
+            test = pytest_command(python)
             report_format = "junit"
         else:
             start = ["-s", "tests"] if (path / "tests").is_dir() else []
@@ -69,6 +77,42 @@ class PythonToolchain(Toolchain):
             lint_command=_lint(path, pyproject, python),
             report_format=report_format,
         )
+
+
+def pytest_command(python: list[str]) -> list[str]:
+    """pytest through ``python``, writing JUnit XML outside the worktree."""
+    # -p no:cacheprovider: .pytest_cache in the worktree would end up committed.
+    return [*python, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={JUNIT_XML}"]
+
+
+def environment_test_command(
+    detection: Detection, interpreter: str, *, pytest_available: bool
+) -> TestCommand:
+    """The test command of a detected Python project, run by the environment's
+    ``interpreter`` (never ``uv run`` or ``poetry run``, which would make an environment
+    of their own inside the worktree).
+
+    A unittest-style suite runs through pytest when the environment has it: pytest
+    collects ``unittest.TestCase`` classes and reports every test in JUnit XML, so the
+    baseline delta sees each test instead of one exit code for the whole suite.
+    """
+    if detection.test_tool == "pytest" or pytest_available:
+        return TestCommand(
+            argv=pytest_command([interpreter]),
+            env=dict(detection.env),
+            report_format="junit",
+            test_tool="pytest",
+            origin="detected",
+        )
+    argv = list(detection.test_command or [])
+    unittest_args = argv[argv.index("-m") + 1 :] if "-m" in argv else ["unittest", "discover"]
+    return TestCommand(
+        argv=[interpreter, "-m", *unittest_args],
+        env=dict(detection.env),
+        report_format=detection.report_format,
+        test_tool=detection.test_tool,
+        origin="detected",
+    )
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
