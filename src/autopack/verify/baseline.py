@@ -10,15 +10,26 @@ Test identity is the report's test id (see :mod:`autopack.toolchains.results`). 
 report only has an exit code, the whole suite is one synthetic test, so "the suite failed
 before and still fails" reads as still failing, and the delta says it could not look
 closer (``exit_code_only``).
+
+A test that passed in the baseline and is now absent (deleted, renamed, deselected with
+``-k``/``--deselect``, ignored by ``collect_ignore``, hidden by ``__test__ = False`` or a
+module-level ``pytest.skip``) is ``removed``; one that passed and is now skipped or
+xfailed is ``newly_skipped``. Both are regressions: a suite is not made green by taking
+its tests away. Two cases are not counted: a test that only moved into or out of a class
+of the same module and still passes (``moved``), and, when the attempt ran other test
+commands than the baseline (a phase's own ``scope.tests``), tests of files or classes the
+attempt did not run at all. When either report has no per-test ids, removal cannot be
+checked and ``removal_unchecked`` says why.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autopack.toolchains.results import FAILING, TestReport
+from autopack.toolchains.results import FAILING, SUITE_ID, TestReport
 
 
 class TestDelta(BaseModel):
@@ -40,6 +51,21 @@ class TestDelta(BaseModel):
     baseline_collection_errors: list[str] = Field(default_factory=list)
     no_tests_collected: bool = False
     baseline_had_tests: bool | None = None
+    removed: list[str] = Field(
+        default_factory=list,
+        description="Passed in the baseline, absent now (deleted, renamed or deselected).",
+    )
+    newly_skipped: list[str] = Field(
+        default_factory=list, description="Passed in the baseline, skipped or xfailed now."
+    )
+    moved: dict[str, str] = Field(
+        default_factory=dict,
+        description="Baseline id -> id now, for passing tests moved into or out of a class.",
+    )
+    removal_unchecked: str = Field(
+        default="",
+        description="Why removed and skipped tests could not be checked; empty when they were.",
+    )
     timed_out: bool = False
     exit_code_only: bool = False
     failure_messages: dict[str, str] = Field(
@@ -85,7 +111,13 @@ def compute_delta(report: TestReport, baseline: Baseline | None = None) -> TestD
         vanished = sorted(before_ids - set(outcomes))
         before_errors = list(baseline.report.collection_errors)
         had_tests = bool(baseline.report.tests) and not baseline.report.no_tests_collected
+    removal = _removal(report, baseline) if baseline is not None else _Removal()
     messages = {t.id: t.message for t in report.tests if t.id in new and t.outcome in FAILING}
+    messages |= {
+        t.id: t.message or "skipped"
+        for t in report.tests
+        if t.id in removal.newly_skipped and t.outcome == "skipped"
+    }
     delta = TestDelta(
         has_baseline=baseline is not None,
         new_failures=new,
@@ -96,6 +128,10 @@ def compute_delta(report: TestReport, baseline: Baseline | None = None) -> TestD
         baseline_collection_errors=before_errors,
         no_tests_collected=report.no_tests_collected,
         baseline_had_tests=had_tests,
+        removed=removal.removed,
+        newly_skipped=removal.newly_skipped,
+        moved=removal.moved,
+        removal_unchecked=removal.unchecked,
         timed_out=report.timed_out,
         exit_code_only=report.source == "exit-code"
         or (baseline is not None and baseline.report.source == "exit-code"),
@@ -105,12 +141,102 @@ def compute_delta(report: TestReport, baseline: Baseline | None = None) -> TestD
     return delta
 
 
+class _Removal(BaseModel):
+    removed: list[str] = Field(default_factory=list)
+    newly_skipped: list[str] = Field(default_factory=list)
+    moved: dict[str, str] = Field(default_factory=dict)
+    unchecked: str = ""
+
+
+def _removal(report: TestReport, baseline: Baseline) -> _Removal:
+    """Baseline-passing tests that are gone or skipped in ``report``."""
+    before = {t.id: t.outcome for t in baseline.report.tests if t.id != SUITE_ID}
+    now = {t.id: t.outcome for t in report.tests if t.id != SUITE_ID}
+    if not before:
+        why = "the baseline has no per-test results (exit code only)"
+        if baseline.report.tests or baseline.report.source == "exit-code":
+            return _Removal(unchecked=f"removed or skipped tests cannot be checked: {why}")
+        return _Removal()
+    passed_before = sorted(i for i, outcome in before.items() if outcome == "passed")
+    skipped = [i for i in passed_before if now.get(i) == "skipped"]
+    gone = [i for i in passed_before if i not in now]
+    unchecked = ""
+    if not now and report.source == "exit-code" and (report.collection_errors or report.timed_out):
+        # Nothing ran to the end; the collection error or timeout already fails the gate.
+        return _Removal(
+            unchecked="removed tests cannot be checked: this run has no per-test results"
+        )
+    if report.command != baseline.report.command:
+        # A phase's own test commands may run a part of the suite on purpose: only the
+        # files and classes it ran are compared, tests elsewhere are not its business.
+        ran = {_group(i) for i in now}
+        gone = [i for i in gone if _group(i) in ran]
+        unchecked = (
+            "the attempt ran other test commands than the baseline, so only removals "
+            "within the test files and classes it ran are checked"
+        )
+    moved = _moved(gone, before, now)
+    return _Removal(
+        removed=[i for i in gone if i not in moved],
+        newly_skipped=skipped,
+        moved=moved,
+        unchecked=unchecked,
+    )
+
+
+def _group(test_id: str) -> str:
+    """The file, module or class part of an id: ``tests.test_x.TestA`` of
+    ``tests.test_x.TestA::test_a`` (every parser puts the test's own name last)."""
+    return test_id.rpartition("::")[0]
+
+
+def _moved(gone: list[str], before: Mapping[str, str], now: Mapping[str, str]) -> dict[str, str]:
+    """Gone ids that reappear, passing, under a class of the same module (or out of one):
+    ``tests.test_x::test_a`` -> ``tests.test_x.TestA::test_a``. The test still runs, so it
+    was not removed. Anything looser (same name in another file) would let a test be
+    swapped for a different one of the same name, so it stays a removal."""
+    added: dict[tuple[str, str], list[str]] = {}
+    for test_id, outcome in now.items():
+        if outcome == "passed" and test_id not in before:
+            group, _, name = test_id.rpartition("::")
+            added.setdefault((group, name), []).append(test_id)
+    moved: dict[str, str] = {}
+    for old in gone:
+        group, _, name = old.rpartition("::")
+        if not group:
+            continue
+        candidates = [
+            new
+            for (new_group, new_name), ids in added.items()
+            if new_name == name and _one_class_apart(group, new_group)
+            for new in ids
+        ]
+        if len(candidates) == 1 and candidates[0] not in moved.values():
+            moved[old] = candidates[0]
+    return moved
+
+
+def _one_class_apart(a: str, b: str) -> bool:
+    """``tests.test_x`` and ``tests.test_x.TestA`` (either way round)."""
+    short, long = sorted((a, b), key=len)
+    if not long.startswith(short + "."):
+        return False
+    rest = long[len(short) + 1 :]
+    return bool(rest) and "." not in rest and rest[:1].isupper()
+
+
 def _summary(d: TestDelta) -> str:
     parts = [
         f"{len(d.new_failures)} new failures",
         f"{len(d.still_failing)} still failing",
         f"{len(d.fixed)} fixed",
     ]
+    if d.removed:
+        parts.append(f"{len(d.removed)} passing tests removed")
+    if d.newly_skipped:
+        parts.append(f"{len(d.newly_skipped)} passing tests now skipped")
+    if d.moved:
+        parts.append(f"{len(d.moved)} moved")
     if d.vanished:
         parts.append(f"{len(d.vanished)} no longer reported")
     if d.collection_errors:
@@ -121,4 +247,6 @@ def _summary(d: TestDelta) -> str:
         parts.append("timed out")
     if not d.has_baseline:
         parts.append("no baseline")
+    elif d.removal_unchecked and not d.removed and not d.newly_skipped:
+        parts.append(d.removal_unchecked)
     return ", ".join(parts)
