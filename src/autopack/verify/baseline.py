@@ -16,14 +16,16 @@ A test that passed in the baseline and is now absent (deleted, renamed, deselect
 module-level ``pytest.skip``) is ``removed``; one that passed and is now skipped or
 xfailed is ``newly_skipped``. Both are regressions: a suite is not made green by taking
 its tests away. Two cases are not counted: a test that only moved into or out of a class
-of the same module and still passes (``moved``), and, when the attempt ran other test
-commands than the baseline (a phase's own ``scope.tests``), tests of files or classes the
-attempt did not run at all. When either report has no per-test ids, removal cannot be
-checked and ``removal_unchecked`` says why.
+of the same module and still passes (``moved``), and, when the attempt ran its own test
+command that picks files or tests (a phase's ``scope.tests`` such as ``pytest
+tests/test_a.py``), tests of files or classes the attempt did not run at all. When either
+report has no per-test ids, removal cannot be checked and ``removal_unchecked`` says why.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -166,14 +168,15 @@ def _removal(report: TestReport, baseline: Baseline) -> _Removal:
         return _Removal(
             unchecked="removed tests cannot be checked: this run has no per-test results"
         )
-    if report.command != baseline.report.command:
-        # A phase's own test commands may run a part of the suite on purpose: only the
-        # files and classes it ran are compared, tests elsewhere are not its business.
+    if report.command != baseline.report.command and selects_tests(report.command):
+        # A phase's own test command that picks files or tests runs a part of the suite on
+        # purpose: only the files and classes it ran are compared, the rest is not its
+        # business. (A command that selects nothing runs the whole suite: all compared.)
         ran = {_group(i) for i in now}
         gone = [i for i in gone if _group(i) in ran]
         unchecked = (
-            "the attempt ran other test commands than the baseline, so only removals "
-            "within the test files and classes it ran are checked"
+            "the attempt's test command runs part of the suite, so only removals within "
+            "the test files and classes it ran are checked"
         )
     moved = _moved(gone, before, now)
     return _Removal(
@@ -182,6 +185,40 @@ def _removal(report: TestReport, baseline: Baseline) -> _Removal:
         moved=moved,
         unchecked=unchecked,
     )
+
+
+#: Options that pick tests by name, marker or pattern (pytest, go, jest/vitest, cargo,
+#: Maven, Gradle, mocha).
+_SELECTING_OPTIONS = re.compile(
+    r"^(?:-k|-m|--deselect|--ignore(?:-glob)?|-run|--run|-t|--testNamePattern|"
+    r"--testPathPattern|--grep|-g|--filter|--tests|--test|-Dtest|-Dit\.test)(?:=|$)"
+)
+_RUNNER_MODULES = {"pytest", "py.test", "unittest", "nose2"}
+_WHOLE_TREE = {".", "./", "./...", "...", "*"}
+
+
+def selects_tests(command: str) -> bool:
+    """Whether ``command`` names test files or selects tests (``pytest tests/test_a.py``,
+    ``go test -run TestX ./pkg``, ``pytest -k slow``), so it may run part of the suite.
+    Its first word (the program) and ``./...``-style "everything" arguments do not count."""
+    for part in command.split(" ; "):
+        try:
+            words = shlex.split(part)
+        except ValueError:
+            words = part.split()
+        words = [w for w in words if not re.match(r"^[A-Z_][A-Z0-9_]*=", w)][1:]
+        for i, word in enumerate(words):
+            if word == "-m" and i + 1 < len(words) and words[i + 1] in _RUNNER_MODULES:
+                continue  # `python -m pytest`: the interpreter's -m, not pytest's
+            if i > 0 and words[i - 1] == "-m" and word in _RUNNER_MODULES:
+                continue
+            if _SELECTING_OPTIONS.match(word):
+                return True
+            if word.startswith("-") or word in _WHOLE_TREE:
+                continue
+            if "/" in word or "::" in word or re.search(r"\.(?:py|[cm]?[jt]sx?|go|rs|java)$", word):
+                return True
+    return False
 
 
 def _group(test_id: str) -> str:

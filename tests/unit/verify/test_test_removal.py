@@ -18,7 +18,7 @@ from autopack.toolchains.results import (
     parse_go_test_json,
     parse_junit_xml,
 )
-from autopack.verify.baseline import Baseline, TestDelta, compute_delta
+from autopack.verify.baseline import Baseline, TestDelta, compute_delta, selects_tests
 from autopack.verify.finalizer import FinalizerInputs, PhaseFinalizer
 
 COMMAND = "pytest -q"
@@ -155,7 +155,42 @@ def test_a_phase_running_part_of_the_suite_is_judged_on_what_it_ran(tmp_path: Pa
     delta = baseline.delta(scoped)
     # test_b was never the phase's to run; test_a::y ran before in the same file.
     assert delta.removed == ["tests.test_a::y"]
-    assert "other test commands than the baseline" in delta.removal_unchecked
+    assert "runs part of the suite" in delta.removal_unchecked
+
+
+def test_another_command_for_the_whole_suite_still_checks_every_file(tmp_path: Path) -> None:
+    # The baseline ran the detected command, the phase its plan's spelling of the whole
+    # suite: a test file deleted outright is still a removal.
+    baseline = Baseline.from_report(
+        report({"tests.test_calc::test_add": "passed", "tests.test_mul::test_mul": "passed"})
+    )
+    now = report({"tests.test_mul::test_mul": "passed"}, command="/usr/bin/python3 -m pytest -q")
+    delta = baseline.delta(now)
+    assert delta.removed == ["tests.test_calc::test_add"]
+    assert delta.removal_unchecked == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "selects"),
+    [
+        ("pytest tests/test_a.py", True),
+        ("python -m pytest tests/test_a.py::test_x", True),
+        ("python -m pytest -m slow", True),
+        ("pytest -k 'not slow'", True),
+        ("go test -run TestAdd ./...", True),
+        ("npx jest src/math.test.ts", True),
+        ("mvn -o -Dtest=CalcTest test", True),
+        ("pytest -q ; cargo test tests/api.rs", True),
+        ("/usr/bin/python3 -m pytest -q -p no:cacheprovider", False),
+        ("PYTEST_ADDOPTS=-x pytest", False),
+        ("go test -json ./...", False),
+        ("cargo test --offline", False),
+        ("npm test", False),
+        ("make test", False),
+    ],
+)
+def test_which_commands_select_part_of_the_suite(command: str, selects: bool) -> None:
+    assert selects_tests(command) is selects
 
 
 def test_without_a_baseline_nothing_is_removed() -> None:
