@@ -7,8 +7,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from executor_support import auditor, builder, git, make_repo, mul_ops, op, phase, write_plan
-from executor_support import write_script
+from executor_support import (
+    auditor,
+    builder,
+    git,
+    make_repo,
+    mul_ops,
+    op,
+    phase,
+    write_plan,
+    write_script,
+)
 from sqlalchemy import select
 
 from autopack.db.orm import Approval, PhaseAttempt
@@ -39,7 +48,9 @@ def test_a_failing_doctor_call_keeps_its_cause_and_leaves_no_phase_executing(
     sqlite_settings: Settings, tmp_path: Path, harness_factory
 ) -> None:
     repo = make_repo(tmp_path)
-    plan = write_plan(tmp_path / "plan.yaml", "doctor-down", [phase("fix", paths=["calc.py", "tests/"])])
+    plan = write_plan(
+        tmp_path / "plan.yaml", "doctor-down", [phase("fix", paths=["calc.py", "tests/"])]
+    )
     # No Doctor line: the Doctor's call fails (the scripted provider has no answer for it).
     script = write_script(tmp_path / "s.jsonl", [builder("fix", BROKEN_ADD)])
     harness = harness_factory(sqlite_settings)

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from autopack.agents.auditor import AuditorContext, CodeFile, run_auditor, run_goal_check
 from autopack.agents.builder import BuilderContext, ContextRef, FileContext, run_builder
 from autopack.agents.doctor import DoctorContext, run_doctor
 from autopack.agents.output import parse_model_output
-from autopack.db.orm import Phase, PhaseAttempt, Run
+from autopack.db.orm import DecisionLog, Phase, PhaseAttempt, Run
 from autopack.db.session import unit_of_work
 from autopack.domain.plan import PhaseSpec, Scope
 from autopack.domain.states import (
@@ -52,7 +53,12 @@ from autopack.toolchains.detect import plan_test_commands
 from autopack.toolchains.results import TestReport
 from autopack.verify.baseline import Baseline, TestDelta, compute_delta
 from autopack.verify.finalizer import FinalizerInputs, GuardOutcome, PhaseFinalizer
-from autopack.verify.hardening import FailureContext, harden
+from autopack.verify.hardening import (
+    FailureContext,
+    WorktreeFix,
+    apply_worktree_fixes,
+    harden,
+)
 from autopack.verify.suite import run_tests
 from autopack.workspace.apply import apply_edits
 from autopack.workspace.guards import ApplyPolicy
@@ -218,7 +224,7 @@ class PhaseExecution:
                     f"all {phase.max_builder_attempts} Builder "
                     f"attempts used; last failure: {phase.last_failure or '-'}",
                 )
-            self._back_to_savepoint(phase)
+            self._from_savepoint(session, phase)
             spec = self.ctx.spec
             scope = Scope.model_validate(phase.scope)
             bundle = select_context(ctx.worktree, scope, token_budget=CONTEXT_TOKEN_BUDGET)
@@ -360,7 +366,7 @@ class PhaseExecution:
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             # Anything uncommitted is a half-finished apply of this attempt: discard it.
-            self._back_to_savepoint(phase)
+            self._from_savepoint(session, phase)
             rejected = self._rejected_for(session, attempt.id)
             approved = self._approved_for(session, attempt.id)
             policy = ApplyPolicy.for_phase(
@@ -665,6 +671,26 @@ class PhaseExecution:
             return
         ws.reset_to(phase.savepoint or "")
 
+    def _from_savepoint(self, session: Session, phase: Phase) -> None:
+        """The worktree an attempt starts from: the phase's savepoint, plus the fixes
+        deterministic hardening made after earlier attempts (the reset would undo them),
+        committed on their own so the attempt's diff and commits stay the Builder's."""
+        self._back_to_savepoint(phase)
+        logged = session.scalars(
+            select(DecisionLog.details).where(
+                DecisionLog.run_id == self.ctx.run_id,
+                DecisionLog.phase_id == self.phase_id,
+                DecisionLog.decision == "hardening",
+            )
+        ).all()
+        fixes = [WorktreeFix.model_validate(f) for d in logged for f in d.get("worktree_fixes", [])]
+        made = apply_worktree_fixes(self.ctx.worktree, fixes)
+        if made:
+            self.ctx.workspace.commit(
+                f"autopack({self.ctx.run_id}): {self.phase_id} hardening: "
+                + ", ".join(dict.fromkeys(f.describe() for f in made))
+            )
+
     def _savepoint_head(self, phase: Phase) -> str:
         """The commit the phase started from (a savepoint never moves, so it is cached)."""
         name = phase.savepoint or ""
@@ -736,15 +762,13 @@ class PhaseExecution:
             return True, None
         with unit_of_work(self.ctx.factory) as session:
             decided = {
-                a.kind: (a.status, a.reason, a.decision_note, a.decided_by)
+                a.kind: (a.status, a.reason, a.decision_note)
                 for a in approval_service.list_approvals(session, run_id=self.ctx.run_id)
                 if a.details.get("attempt_id") == attempt_id and a.kind in PERSON_REVIEW_KINDS
             }
-            person_saw_all = any(
-                decided.get(k, ("",))[0] == "approved" for k in WHOLE_CHANGE_KINDS
-            )
+            person_saw_all = any(decided.get(k, ("",))[0] == "approved" for k in WHOLE_CHANGE_KINDS)
             for kind, why in needed:
-                status, reason, note, by = decided.get(kind, (None, "", "", None))
+                status, reason, note = decided.get(kind, (None, "", ""))
                 if kind == "human_review" and person_saw_all:
                     continue
                 if status == "approved":
@@ -865,13 +889,14 @@ class PhaseExecution:
                 phase = self._phase(session)
                 if decision.outcome != "complete":
                     return self._fail(
-                        session, phase, f"the phase is a check (mode: verify) and it failed: "
-                        f"{decision.reason}",
+                        session,
+                        phase,
+                        f"the phase is a check (mode: verify) and it failed: {decision.reason}",
                     )
                 self.ctx.decide(
                     session,
                     "verified",
-                    f"the phase is a check (mode: verify) and it passed: "
+                    "the phase is a check (mode: verify) and it passed: "
                     + "; ".join(f"{g.name}: {g.reason}" for g in decision.gates),
                     phase_id=self.phase_id,
                 )
@@ -1007,7 +1032,13 @@ class PhaseExecution:
                 FailureContext(worktree=ctx.worktree, allowed_paths=self._allowed_paths()),
             )
             if mitigations:
-                hint = " ".join(s for m in mitigations for s in m.suggestions) or hint
+                fixes = [f for m in mitigations for f in m.worktree_fixes]
+                done = [a for m in mitigations for a in m.actions_taken]
+                hint = (
+                    " ".join(s for m in mitigations for s in m.suggestions)
+                    or (f"Autopack fixed the cause itself ({'; '.join(done)})" if done else "")
+                    or hint
+                )
                 with unit_of_work(ctx.factory) as session:
                     ctx.decide(
                         session,
@@ -1015,6 +1046,10 @@ class PhaseExecution:
                         hint,
                         phase_id=self.phase_id,
                         patterns=[m.pattern for m in mitigations],
+                        actions=done,
+                        # The next attempt starts from a reset worktree: these fixes are
+                        # made again there (_from_savepoint), read back from this entry.
+                        worktree_fixes=[f.model_dump(mode="json") for f in fixes],
                     )
                 decision = recovery.RecoveryDecision(
                     kind=failure.kind,

@@ -136,8 +136,7 @@ def write_layout(run: Run, runs_dir: Path) -> RunArtifacts:
             "run_scope": run.run_scope,
             "tiers": len(run.tiers),
             "phases": len(run.phases),
-            "phases_by_outcome": ", ".join(f"{k} {v}" for k, v in phase_counts(run).items())
-            or "-",
+            "phases_by_outcome": ", ".join(f"{k} {v}" for k, v in phase_counts(run).items()) or "-",
             "tokens_used": f"{run.tokens_used} / {run.token_cap}",
             "branch": run.branch or "-",
             "failure_reason": run.failure_reason or "-",

@@ -60,7 +60,10 @@ def test_ending_actions_have_their_own_handler_not_a_retry(action: Action) -> No
 
 def test_retry_with_hint_tells_the_next_attempt_and_changes_nothing_else() -> None:
     step = _step(Action.retry_with_hint)
-    assert ACTION_HANDLERS[Action.retry_with_hint](PhaseExecution.__new__(PhaseExecution), step) is None
+    assert (
+        ACTION_HANDLERS[Action.retry_with_hint](PhaseExecution.__new__(PhaseExecution), step)
+        is None
+    )
     assert step.phase.hints == ["older hint", "use multiplication, not addition"]
     assert (step.phase.escalation_level, step.phase.replans) == (0, 0)
     assert step.phase.description == "Add mul."
