@@ -420,4 +420,15 @@ def test_rollback_run_puts_the_branch_back_at_its_base(
     [logged] = decisions(harness, run_id, "rollback_run")
     assert logged.details["ref"] == f"refs/autopack/{run_id}/rolled-back/1"
     assert [c.split(" ", 1)[1] for c in logged.details["commits"]][-1] == "mul: Phase mul"
-    assert {p.phase_id: p.state for p in outcome.phases}["fix"] == "FAILED"
+    # mul's commit is off the branch, so mul is not complete: a resume does it again.
+    assert {p.phase_id: p.state for p in outcome.phases} == {"mul": "QUEUED", "fix": "FAILED"}
+
+    # A person resumes: mul is built again (its old commit stays set aside), then fix.
+    lines = [json.loads(line) for line in script.read_text().splitlines()]
+    zero = op("append", "calc.py", content="\n\nZERO = 0\n")
+    more = [builder("mul", *mul_ops()), auditor("mul"), builder("fix", zero), auditor("fix")]
+    write_script(script, [*lines, *more])
+    outcome = harness.execute(run_id, script)
+    assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
+    log = git(repo, "log", "--format=%s", f"main..autopack/{run_id}").splitlines()
+    assert log == ["fix: Phase fix", "mul: Phase mul"]

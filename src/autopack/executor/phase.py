@@ -31,6 +31,7 @@ from autopack.domain.states import (
     PhaseState,
     RunState,
     SafetyProfile,
+    TierState,
 )
 from autopack.errors import (
     AutopackError,
@@ -48,7 +49,7 @@ from autopack.services import issues as issue_service
 from autopack.services import notes as note_service
 from autopack.services.phases import get_phase, set_phase_state
 from autopack.services.routing import overrides_for
-from autopack.services.runs import write_phase_layout
+from autopack.services.runs import set_tier_state, write_phase_layout
 from autopack.toolchains.detect import plan_test_commands
 from autopack.toolchains.results import TestReport
 from autopack.verify.baseline import Baseline, TestDelta, compute_delta
@@ -1265,6 +1266,27 @@ class PhaseExecution:
             reason=f"rolled back: {step.failure.message}",
             now=self.ctx.deps.clock(),
         )
+        # Completed phases whose commits left the branch are not complete any more: a
+        # resumed run does them again instead of succeeding without their work.
+        run = step.phase.run
+        for phase in run.phases:
+            if phase.state == PhaseState.COMPLETE.value:
+                set_phase_state(step.session, phase, PhaseState.QUEUED, via="rollback")
+                phase.commit_sha = phase.savepoint = None
+                phase.builder_attempts = phase.auditor_attempts = 0
+                phase.doctor_calls = phase.replans = 0
+                for attempt in phase.attempts:
+                    if attempt.payload.get("stage") == "done":
+                        # Else a resume would take it for a kill before the squash.
+                        attempt.payload = {
+                            **attempt.payload,
+                            "stage": "failed",
+                            "failure": f"rolled back (its commits are under {ref})",
+                        }
+                        attempt.status = "failed"
+        for tier in run.tiers:
+            if tier.state == TierState.COMPLETE.value:
+                set_tier_state(step.session, tier, TierState.IN_PROGRESS, via="rollback")
         write_phase_layout(self.ctx.artifacts, step.phase)
         raise RunFailed(
             RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW.value,
