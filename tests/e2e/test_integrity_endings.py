@@ -124,3 +124,46 @@ def test_a_safety_critical_run_waits_for_a_person_after_the_auditor_approves(
     outcome = harness.execute(run_id, script)
     assert outcome.state == "DONE_SUCCESS"
     assert "def mul" in git(repo, "show", f"autopack/{run_id}:calc.py")
+
+
+def test_a_person_rejecting_a_held_attempt_sends_the_phase_back_to_the_builder(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory
+) -> None:
+    repo = make_repo(tmp_path)
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        "critical-reject",
+        [phase("mul", paths=["calc.py", "tests/"])],
+        safety_profile="safety_critical",
+    )
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [builder("mul", *mul_ops()), auditor("mul"), builder("mul", *mul_ops()), auditor("mul")],
+    )
+    harness = harness_factory(sqlite_settings)
+    run_id = harness.create(plan, repo)
+    harness.execute(run_id, script)
+    [first] = _pending(harness, run_id)
+    with unit_of_work(harness.db.factory) as session:
+        approval_service.decide(
+            session, first.id, approve=False, by="reviewer", note="name the test test_mul_ints"
+        )
+
+    outcome = harness.execute(run_id, script)
+
+    assert outcome.awaiting_approval == ["mul"]  # the second attempt waits for a person too
+    assert outcome.phases[0].builder_attempts == 2
+    with harness.db.factory() as session:
+        rows = list(
+            session.scalars(
+                select(PhaseAttempt)
+                .where(PhaseAttempt.run_id == run_id, PhaseAttempt.role == "builder")
+                .order_by(PhaseAttempt.id)
+            )
+        )
+    assert rows[0].payload["stage"] == "failed"
+    assert "a person rejected the change" in rows[0].payload["failure"]
+    assert any("name the test test_mul_ints" in h for h in rows[1].payload["hints"])
+    assert "def mul" not in git(repo, "show", f"autopack/{run_id}:calc.py")
+    _approve_all(harness, run_id)
+    assert harness.execute(run_id, script).state == "DONE_SUCCESS"
