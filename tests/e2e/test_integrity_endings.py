@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from executor_support import (
     auditor,
     builder,
@@ -167,3 +168,30 @@ def test_a_person_rejecting_a_held_attempt_sends_the_phase_back_to_the_builder(
     assert "def mul" not in git(repo, "show", f"autopack/{run_id}:calc.py")
     _approve_all(harness, run_id)
     assert harness.execute(run_id, script).state == "DONE_SUCCESS"
+
+
+@pytest.mark.parametrize("profile", ["normal", "safety_critical"])
+def test_safety_critical_asks_before_smaller_deletions(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory, profile: str
+) -> None:
+    legacy = "".join(f"VALUE_{i} = {i}\n" for i in range(60))  # under 200, over 50 lines
+    repo = make_repo(tmp_path, {"legacy.py": legacy})
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        f"delete-{profile}",
+        [phase("drop", paths=["legacy.py"])],
+        safety_profile=profile,
+    )
+    script = write_script(
+        tmp_path / "s.jsonl", [builder("drop", op("delete", "legacy.py")), auditor("drop")]
+    )
+    harness = harness_factory(sqlite_settings)
+    run_id = harness.create(plan, repo)
+
+    outcome = harness.execute(run_id, script)
+
+    if profile == "normal":
+        assert outcome.state == "DONE_SUCCESS"
+    else:
+        assert outcome.awaiting_approval == ["drop"]
+        assert [a.kind for a in _pending(harness, run_id)] == ["large_deletion"]
