@@ -372,6 +372,8 @@ def test_a_skipped_phase_fails_the_run_unless_it_is_optional(
     outcome = harness.execute(run_id, script)
 
     assert outcome.phase_counts == {"SKIPPED": 1}
+    summary = (Path(outcome.artifacts) / "run_summary.md").read_text()
+    assert "SKIPPED 1" in summary
     assert "return a + b" in branch_file(repo, run_id, "calc.py")
     if optional:
         assert outcome.state == "DONE_SUCCESS"
