@@ -117,3 +117,16 @@ def test_redact_data_walks_json_like_values() -> None:
         "pair": ("x", "[REDACTED:anthropic_key]"),
     }
     assert Redactor().contains_secret(f"x {AWS}") and not Redactor().contains_secret("x = 1")
+
+
+def test_text_whose_lower_case_changes_length_is_still_redacted_in_place() -> None:
+    # "İ".lower() is two characters: the line search must not drift off its lines.
+    text = f"İstanbul İzmir\nlog: {GITHUB} done\nPASSWORD=hunter2\nend"
+    assert redact(text) == (
+        "İstanbul İzmir\nlog: [REDACTED:github_token] done\nPASSWORD=[REDACTED:password]\nend"
+    )
+
+
+def test_lines_without_any_hint_of_a_secret_are_returned_unchanged() -> None:
+    log = "\n".join(f"tests/test_m.py::test_{n} PASSED [{n}%]" for n in range(100))
+    assert redact(log) == log
