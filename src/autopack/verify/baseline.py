@@ -16,10 +16,12 @@ A test that passed in the baseline and is now absent (deleted, renamed, deselect
 module-level ``pytest.skip``) is ``removed``; one that passed and is now skipped or
 xfailed is ``newly_skipped``. Both are regressions: a suite is not made green by taking
 its tests away. Two cases are not counted: a test that only moved into or out of a class
-of the same module and still passes (``moved``), and, when the attempt ran its own test
-command that picks files or tests (a phase's ``scope.tests`` such as ``pytest
-tests/test_a.py``), tests of files or classes the attempt did not run at all. When either
-report has no per-test ids, removal cannot be checked and ``removal_unchecked`` says why.
+of the same module and still passes (``moved``), and, when the attempt ran a phase's own
+test command (``scope.tests``) that picks files or tests (``pytest tests/test_a.py``) or
+is another tool than the baseline's, tests of files or classes it did not run at all. The
+baseline's suite under another spelling (``python -m pytest -q`` for a detected
+``pytest``, ``make test`` running pytest) is compared in full. When either report has no
+per-test ids, removal cannot be checked and ``removal_unchecked`` says why.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autopack.toolchains.detect import COMMAND_RULES
 from autopack.toolchains.results import FAILING, SUITE_ID, TestReport
 
 
@@ -168,16 +171,23 @@ def _removal(report: TestReport, baseline: Baseline) -> _Removal:
         return _Removal(
             unchecked="removed tests cannot be checked: this run has no per-test results"
         )
-    if report.command != baseline.report.command and selects_tests(report.command):
-        # A phase's own test command that picks files or tests runs a part of the suite on
-        # purpose: only the files and classes it ran are compared, the rest is not its
-        # business. (A command that selects nothing runs the whole suite: all compared.)
-        ran = {_group(i) for i in now}
-        gone = [i for i in gone if _group(i) in ran]
-        unchecked = (
-            "the attempt's test command runs part of the suite, so only removals within "
-            "the test files and classes it ran are checked"
-        )
+    if report.command != baseline.report.command:
+        # The attempt ran a phase's own test command. When it is the baseline's suite under
+        # another spelling, every test is compared; otherwise only the files and classes
+        # it ran, since the rest of the suite is not its business.
+        if not now:
+            return _Removal(
+                newly_skipped=skipped,
+                unchecked="removed tests cannot be checked: the phase's test command "
+                "reports no per-test results",
+            )
+        if selects_tests(report.command) or not _same_tools(report, baseline.report):
+            ran = {_group(i) for i in now}
+            gone = [i for i in gone if _group(i) in ran]
+            unchecked = (
+                "the phase's test command runs part of the suite or another tool, so only "
+                "removals within the test files and classes it ran are checked"
+            )
     moved = _moved(gone, before, now)
     return _Removal(
         removed=[i for i in gone if i not in moved],
@@ -193,6 +203,11 @@ _SELECTING_OPTIONS = re.compile(
     r"^(?:-k|-m|--deselect|--ignore(?:-glob)?|-run|--run|-t|--testNamePattern|"
     r"--testPathPattern|--grep|-g|--filter|--tests|--test|-Dtest|-Dit\.test)(?:=|$)"
 )
+#: Each test tool as verification recognises it (the same patterns the plan's commands are
+#: read with), for telling "the same suite, spelled differently" from "another suite".
+_TOOL_RULES: list[tuple[re.Pattern[str], str]] = [
+    (pattern, str(fields["test_tool"])) for pattern, fields in COMMAND_RULES
+]
 _RUNNER_MODULES = {"pytest", "py.test", "unittest", "nose2"}
 _WHOLE_TREE = {".", "./", "./...", "...", "*"}
 
@@ -219,6 +234,24 @@ def selects_tests(command: str) -> bool:
             if "/" in word or "::" in word or re.search(r"\.(?:py|[cm]?[jt]sx?|go|rs|java)$", word):
                 return True
     return False
+
+
+def _same_tools(a: TestReport, b: TestReport) -> bool:
+    """Whether two reports come from the same test tools (pytest and pytest behind
+    ``make test`` are; pytest and ``go test`` are not). A command whose tool is not
+    recognised matches when both reports are in the same format."""
+    tools_a, tools_b = _tools(a.command), _tools(b.command)
+    if None in tools_a or None in tools_b:
+        return a.source == b.source
+    return tools_a == tools_b
+
+
+def _tools(command: str) -> set[str | None]:
+    found: set[str | None] = set()
+    for part in command.split(" ; "):
+        tool = next((t for pattern, t in _TOOL_RULES if pattern.search(part)), None)
+        found.add(tool)
+    return found
 
 
 def _group(test_id: str) -> str:

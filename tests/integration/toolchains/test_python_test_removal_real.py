@@ -163,3 +163,22 @@ def test_moving_a_test_into_a_class_is_not_a_removal(
     assert delta.removed == [] and delta.newly_skipped == []
     decision = PhaseFinalizer().decide(FinalizerInputs(worktree=tmp_path, delta=delta))
     assert decision.outcome == "complete", decision.reason
+
+
+def test_a_plan_command_for_the_whole_suite_still_sees_a_deleted_test_file(
+    tmp_path: Path, write_tree: WriteTreeT
+) -> None:
+    # The baseline ran the detected command; the phase runs its plan's own spelling of the
+    # whole suite. The Builder deleted the test file that covered its change.
+    root = tmp_path / "p"
+    delta = changed(root, write_tree, {})
+    assert delta.removed == []
+    detection = detect_best(root)
+    assert detection is not None
+    baseline = Baseline.from_report(run_tests(root, detection, timeout=60))
+    (root / "tests" / "test_calc.py").unlink()
+    plan_command = f"{root / '.venv' / 'bin' / 'python'} -m pytest -q -p no:cacheprovider"
+    delta = baseline.delta(run_tests(root, plan_command, timeout=60))
+    assert delta.removed == ALL_CALC
+    assert delta.removal_unchecked == ""
+    assert NEGATIVE in gate_reason(tmp_path, delta)

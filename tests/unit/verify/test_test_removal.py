@@ -170,6 +170,31 @@ def test_another_command_for_the_whole_suite_still_checks_every_file(tmp_path: P
     assert delta.removal_unchecked == ""
 
 
+def test_a_phase_command_without_per_test_results_cannot_check_removal(tmp_path: Path) -> None:
+    # A phase whose check is a linter or a script: nothing it ran is a test id.
+    baseline = Baseline.from_report(report({"tests.test_a::x": "passed"}))
+    lint = report({SUITE_ID: "passed"}, source="exit-code", command="ruff check .")
+    delta = baseline.delta(lint)
+    assert delta.removed == []
+    assert "reports no per-test results" in delta.removal_unchecked
+    assert gate_of(tmp_path, delta)[0]
+
+
+def test_a_phase_running_another_tool_is_judged_on_its_own_tests() -> None:
+    baseline = Baseline.from_report(report({"tests.test_a::x": "passed"}))
+    go = report({"ex/g::TestAdd": "passed"}, source="go-json", command="go test -json ./...")
+    delta = baseline.delta(go)
+    assert delta.removed == [] and "another tool" in delta.removal_unchecked
+
+
+def test_pytest_behind_make_is_the_same_suite() -> None:
+    baseline = Baseline.from_report(
+        report({"tests.test_a::x": "passed", "tests.test_b::y": "passed"}, command="pytest -q")
+    )
+    delta = baseline.delta(report({"tests.test_a::x": "passed"}, command="make test"))
+    assert delta.removed == ["tests.test_b::y"] and delta.removal_unchecked == ""
+
+
 @pytest.mark.parametrize(
     ("command", "selects"),
     [
