@@ -556,6 +556,7 @@ class PhaseExecution:
                     "audited",
                     verdict=None,
                     unreviewed="the plan sets no Auditor review (max_auditor_attempts: 0)",
+                    review_by="human_review",
                 )
                 return None
             if phase.auditor_attempts >= phase.max_auditor_attempts:
@@ -565,6 +566,7 @@ class PhaseExecution:
                     verdict=None,
                     unreviewed=f"the Auditor's {phase.max_auditor_attempts} review(s) of "
                     "this phase are used up",
+                    review_by="auditor_budget",
                 )
                 return None
             spec = self.ctx.spec
@@ -738,7 +740,7 @@ class PhaseExecution:
         which passed its gates, is committed. Empty: nothing more to wait for."""
         needed: list[tuple[str, str]] = []
         if unreviewed := payload.get("unreviewed"):
-            kind = "human_review" if "max_auditor_attempts: 0" in unreviewed else "auditor_budget"
+            kind = payload.get("review_by") or "auditor_budget"
             needed.append((kind, f"{unreviewed}; a person reviews the change instead"))
         if taken_away := payload.get("tests_taken_away"):
             needed.append(
@@ -761,6 +763,7 @@ class PhaseExecution:
         needed = self._reviews_needed(payload)
         if not needed:
             return True, None
+        rejection = ""
         with unit_of_work(self.ctx.factory) as session:
             decided = {
                 a.kind: (a.status, a.reason, a.decision_note)
@@ -770,31 +773,31 @@ class PhaseExecution:
             person_saw_all = any(decided.get(k, ("",))[0] == "approved" for k in WHOLE_CHANGE_KINDS)
             for kind, why in needed:
                 status, reason, note = decided.get(kind, (None, "", ""))
-                if kind == "human_review" and person_saw_all:
-                    continue
-                if status == "approved":
+                if status == "approved" or (kind == "human_review" and person_saw_all):
                     continue
                 if status == "rejected":
-                    message = f"a person rejected the change ({reason})" + (
+                    rejection = f"a person rejected the change ({reason})" + (
                         f": {note}" if note else ""
                     )
-                    self._stage(attempt_id, "failed", failure=message)
-                    return False, self._on_failure(
-                        Failure(FailureKind.rejected_by_person, message),
-                        attempt_id=attempt_id,
-                        already_failed=True,
-                    )
+                    break
                 if kind == "auditor_budget" and self.ctx.spec.on_auditor_budget == "fail":
-                    phase = self._phase(session)
                     self._stage(attempt_id, "failed", failure=why)
                     return False, self._fail(
                         session,
-                        phase,
-                        f"{why.split(';')[0]}, and the plan's on_auditor_budget is 'fail': "
-                        "the attempt is not committed without a review",
+                        self._phase(session),
+                        f"{payload.get('unreviewed')}, and the plan's on_auditor_budget is "
+                        "'fail': the attempt is not committed without a review",
                     )
                 return False, self._park_for_person(session, attempt_id, kind, why, payload)
-        return True, None
+        if not rejection:
+            return True, None
+        # The Builder tries again, told why (the rejection is a hint like any failure).
+        self._stage(attempt_id, "failed", failure=rejection)
+        return False, self._on_failure(
+            Failure(FailureKind.rejected_by_person, rejection),
+            attempt_id=attempt_id,
+            already_failed=True,
+        )
 
     def _park_for_person(
         self, session: Session, attempt_id: int, kind: str, reason: str, payload: dict[str, Any]
