@@ -231,3 +231,83 @@ def run_auditor(client: LLMClient, ctx: AuditorContext, routing: Routing) -> Aud
         expected="one JSON object with recommendation, confidence, review_notes and issues",
     )
     return AuditorResult(parsed.value, parsed.completions, parsed.reasked)
+
+
+# -- "is the goal already met?" ----------------------------------------------------------
+# Asked before a phase's first Builder call when its deliverables already exist and its
+# checks pass: existing files are not evidence that the phase is done, the Auditor's
+# reading of the current code against the goal is.
+GOAL_CHECK_MAX_TOKENS = 1024
+
+
+class GoalCheckVerdict(BaseModel):
+    """The Auditor's answer to "does the current code already meet the phase's goal?"."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    goal_met: bool
+    confidence: float = Field(ge=0, le=1)
+    reason: str = Field(min_length=1)
+
+    @field_validator("goal_met", mode="before")
+    @classmethod
+    def _strict_bool(cls, value: Any) -> Any:
+        # "yes"/"no" are common; anything else is not an answer (a re-ask follows).
+        if isinstance(value, str) and value.strip().lower() in ("yes", "no"):
+            return value.strip().lower() == "yes"
+        return value
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _confidence(cls, value: Any) -> float:
+        return normalize_confidence(value)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeFile:
+    path: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class GoalCheckResult:
+    verdict: GoalCheckVerdict
+    completions: list[Completion] = field(default_factory=list)
+
+
+def parse_goal_check(text: str) -> GoalCheckVerdict:
+    """The verdict in a goal-check answer. Raises OutputParseError saying what is wrong."""
+    data = extract_json_object(text)
+    try:
+        return GoalCheckVerdict.model_validate(data)
+    except PydanticValidationError as exc:
+        raise OutputParseError(f"the goal check is invalid: {pydantic_problem(exc)}") from exc
+
+
+def render_goal_check_prompt(ctx: AuditorContext, files: Sequence[CodeFile]) -> Prompt:
+    return Prompt(
+        system=render_template("auditor_goal_system.j2"),
+        user=render_template(
+            "auditor_goal_user.j2",
+            ctx=ctx,
+            files=[CodeFile(f.path, clip(f.content, DIFF_CHAR_LIMIT, what=f.path)) for f in files],
+        ),
+    )
+
+
+def run_goal_check(
+    client: LLMClient, ctx: AuditorContext, files: Sequence[CodeFile], routing: Routing
+) -> GoalCheckResult:
+    """Ask the Auditor whether the current code (``files``) already meets the phase's goal
+    (one re-ask on a malformed answer). Raises OutputParseError when the re-ask fails too."""
+    request = render_goal_check_prompt(ctx, files).request(
+        "auditor", max_tokens=GOAL_CHECK_MAX_TOKENS, run_id=ctx.run_id, phase_id=ctx.phase_id
+    )
+    parsed: Parsed[GoalCheckVerdict] = ask_with_reask(
+        client,
+        request,
+        routing,
+        parse_goal_check,
+        expected="one JSON object with goal_met, confidence and reason",
+    )
+    return GoalCheckResult(parsed.value, parsed.completions)

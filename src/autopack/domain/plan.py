@@ -109,7 +109,14 @@ class Scope(_Model):
 
 class PhaseBudgets(_Model):
     max_builder_attempts: int = Field(default=5, ge=1, le=50)
-    max_auditor_attempts: int = Field(default=2, ge=0, le=20)
+    max_auditor_attempts: int = Field(
+        default=2,
+        ge=0,
+        le=20,
+        description="Auditor reviews per phase. When they are used up, an attempt that no "
+        "Auditor approved waits for a person (or fails, per the run's on_auditor_budget); "
+        "0 means no Auditor: a person reviews every attempt.",
+    )
     incident_token_cap: int | None = Field(default=None, ge=1, le=MAX_COUNT)
 
 
@@ -139,7 +146,29 @@ class PhaseSpec(_Model):
     description: str = ""
     task_category: str = Field(default="feature", min_length=1, max_length=64)
     complexity: Complexity = Complexity.MEDIUM
-    builder_mode: str | None = Field(default=None, max_length=64)
+    builder_mode: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A hint for the Builder's prompt and token estimate (e.g. tweak_light).",
+    )
+    mode: Literal["build", "verify"] = Field(
+        default="build",
+        description="build: the Builder changes code, and the phase completes only with "
+        "reviewed edits (or when the Auditor, shown the current code, says the goal is "
+        "already met). verify: the phase is a check: it runs the tests and checks the "
+        "deliverables, never calls the Builder, and completes or fails on that alone.",
+    )
+    optional: bool = Field(
+        default=False,
+        description="Whether the run may succeed with this phase skipped. A required phase "
+        "that is skipped (e.g. by the Doctor) ends the run DONE_FAILED_REQUIRES_HUMAN_REVIEW.",
+    )
+    allow_test_removal: bool = Field(
+        default=False,
+        description="Whether the phase may remove or skip tests that passed in the "
+        "baseline. Even then a person approves such a change (approval kind test_removal); "
+        "without it, a removed or skipped test is a regression.",
+    )
     phase_index: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     scope: Scope = Field(default_factory=Scope)
     budgets: PhaseBudgets = Field(default_factory=PhaseBudgets)
@@ -174,7 +203,17 @@ class RunSpec(_Model):
     run_id: Slug
     name: str = Field(default="", max_length=200, description="Default: the run id.")
     goal: str = ""
-    safety_profile: SafetyProfile = SafetyProfile.NORMAL
+    safety_profile: SafetyProfile = Field(
+        default=SafetyProfile.NORMAL,
+        description="safety_critical: every phase's approved attempt also waits for a "
+        "person (approval kind human_review), and large deletions need approval sooner.",
+    )
+    on_auditor_budget: Literal["ask_person", "fail"] = Field(
+        default="ask_person",
+        description="What happens to an attempt no Auditor approved once the phase's "
+        "Auditor reviews are used up: ask_person parks it for a person's approval (kind "
+        "auditor_budget); fail fails the phase. It is never committed unreviewed.",
+    )
     run_scope: str = Field(default="multi_tier", max_length=64)
     budgets: RunBudgets = Field(default_factory=RunBudgets)
     tiers: list[TierSpec] = Field(default_factory=list)

@@ -76,6 +76,10 @@ ESCAPES: dict[str, dict[Machine, dict[str, frozenset[str]]]] = {
         "phase": {PhaseState.FAILED.value: frozenset({PhaseState.QUEUED.value})},
         "tier": {TierState.FAILED.value: frozenset({TierState.IN_PROGRESS.value})},
     },
+    "rollback": {  # the Doctor's rollback_run took completed work off the branch
+        "phase": {PhaseState.COMPLETE.value: frozenset({PhaseState.QUEUED.value})},
+        "tier": {TierState.COMPLETE.value: frozenset({TierState.IN_PROGRESS.value})},
+    },
 }
 
 TABLES: dict[str, dict[StrEnum, frozenset[StrEnum]]] = {

@@ -15,7 +15,9 @@ Layout::
       setup.log               the environment build's and setup commands' output
 
 Never inside a user's repository: the root is always the data dir. Writes are atomic
-(temp file + rename) so a reader never sees half a summary.
+(temp file + rename) so a reader never sees half a summary. Every write goes through the
+writer's :class:`~autopack.redaction.Redactor`: a test log that prints a token, an error
+that quotes a key or a summary that copies either holds ``[REDACTED:<kind>]`` instead.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from autopack.redaction import DEFAULT_REDACTOR, Redactor
 
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -56,21 +60,31 @@ def _table(rows: Iterable[tuple[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _write_summary(path: Path, title: str, fields: Mapping[str, Any], body: str) -> Path:
+def _summary_text(title: str, fields: Mapping[str, Any], body: str) -> str:
     """A Markdown summary: a title, a field table and an optional free-form body."""
     text = f"# {title}\n\n{_table(fields.items())}\n"
     if body:
         text += f"\n{body.rstrip()}\n"
-    write_atomic(path, text)
-    return path
+    return text
 
 
 class RunArtifacts:
-    """Writer for one run's artifact directory."""
+    """Writer for one run's artifact directory. ``redactor`` defaults to shape-based
+    redaction; the executor passes one that also knows the configured keys."""
 
-    def __init__(self, runs_dir: Path, run_id: str) -> None:
+    def __init__(
+        self, runs_dir: Path, run_id: str, *, redactor: Redactor = DEFAULT_REDACTOR
+    ) -> None:
         self.root = runs_dir / run_id
         self.run_id = run_id
+        self.redactor = redactor
+
+    def _write(self, path: Path, text: str) -> Path:
+        write_atomic(path, self.redactor.redact(text))
+        return path
+
+    def _write_summary(self, path: Path, title: str, fields: Mapping[str, Any], body: str) -> Path:
+        return self._write(path, _summary_text(title, fields, body))
 
     # -- layout ----------------------------------------------------------------------
     def ensure(self) -> Path:
@@ -86,34 +100,34 @@ class RunArtifacts:
 
     # -- summaries -------------------------------------------------------------------
     def write_run_summary(self, fields: Mapping[str, Any], *, body: str = "") -> Path:
-        return _write_summary(self.root / "run_summary.md", f"Run {self.run_id}", fields, body)
+        return self._write_summary(self.root / "run_summary.md", f"Run {self.run_id}", fields, body)
 
     def write_tier_summary(
         self, tier_index: int, tier_id: str, fields: Mapping[str, Any], *, body: str = ""
     ) -> Path:
-        return _write_summary(self.tier_path(tier_index, tier_id), f"Tier {tier_id}", fields, body)
+        return self._write_summary(
+            self.tier_path(tier_index, tier_id), f"Tier {tier_id}", fields, body
+        )
 
     def write_phase_summary(
         self, phase_index: int, phase_id: str, fields: Mapping[str, Any], *, body: str = ""
     ) -> Path:
-        return _write_summary(
+        return self._write_summary(
             self.phase_path(phase_index, phase_id), f"Phase {phase_id}", fields, body
         )
 
     def write_issues(self, name: str, data: Any) -> Path:
         path = self.root / "issues" / f"{_slug(name)}.json"
-        write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
-        return path
+        return self._write(path, _json(self.redactor.redact_data(data), indent=2) + "\n")
 
     def write_ci_log(self, name: str, text: str) -> Path:
-        path = self.root / "ci" / f"{_slug(name)}.log"
-        write_atomic(path, text)
-        return path
+        return self._write(self.root / "ci" / f"{_slug(name)}.log", text)
 
     # -- append-only records ---------------------------------------------------------
     def append_decision(self, record: Mapping[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"at": datetime.now(UTC).isoformat(), **record}, default=str)
+        entry = {"at": datetime.now(UTC).isoformat(), **record}
+        line = self.redactor.redact(_json(self.redactor.redact_data(entry)))
         with (self.root / "decision_log.jsonl").open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
@@ -144,10 +158,15 @@ class RunArtifacts:
             "at": datetime.now(UTC).isoformat(),
         }
         base = errors / f"{n:03d}_{_slug(component)}"
-        write_atomic(base.with_suffix(".json"), json.dumps(report, indent=2, default=str))
+        self._write(base.with_suffix(".json"), _json(self.redactor.redact_data(report), indent=2))
         text = (
             f"Error in {component}\nrun: {self.run_id}\nphase: {phase_id or '-'}\n"
             f"at: {report['at']}\n\n{message}\n\n{stack}"
         )
-        write_atomic(base.with_suffix(".txt"), text)
-        return base.with_suffix(".json")
+        return self._write(base.with_suffix(".txt"), text).with_suffix(".json")
+
+
+def _json(data: Any, *, indent: int | None = None) -> str:
+    # Values are redacted before encoding (a secret must not be split by JSON escapes),
+    # and the encoded text again by the writer (keys, and str() of odd values).
+    return json.dumps(data, indent=indent, default=str)

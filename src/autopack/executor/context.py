@@ -17,6 +17,13 @@ A file that does not fit is cut to the parts that matter rather than truncated: 
 outline of what was cut (class and def lines with their line numbers); each cut is a
 ``... [N lines omitted] ...`` line. Binary, non-UTF-8 and oversized files, paths outside
 the worktree and symlinks that leave it are never read; they are listed in ``omitted``.
+
+Protected files are never read either, however they are reached (scope, a plan's
+read-only context, a directory walk, an import): the guards' protected paths
+(``.env*``, ``.git/``, databases), :data:`autopack.redaction.SECRET_FILES` (keys and
+credential stores), the phase's own ``protected_paths`` and any the caller adds. Each is
+listed in ``omitted`` with the pattern that protects it, so a plan that names one sees why
+it was left out. A symlink is judged by both its own path and its target's.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -33,6 +40,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.domain.plan import Scope
+from autopack.redaction import SECRET_FILES
+from autopack.workspace.guards import DEFAULT_PROTECTED, protected_by
 
 ContextKind = Literal["scope", "deliverable", "read_only", "related"]
 EstimateTokens = Callable[[str], int]
@@ -108,17 +117,19 @@ def select_context(
     deliverables: list[str] | None = None,
     max_file_tokens: int | None = None,
     estimate_tokens: EstimateTokens = estimate_tokens_by_chars,
+    protected: Sequence[str] = (),
 ) -> ContextBundle:
     """Choose the files for one Builder attempt within ``token_budget`` tokens.
 
     ``deliverables`` defaults to ``scope.deliverables``. ``max_file_tokens`` caps any one
     file (so one large file cannot take the whole budget); without it a file may use all
     that remains. Paths in the result are POSIX paths relative to ``worktree``; nothing
-    outside the worktree is ever read.
+    outside the worktree is ever read. ``protected`` adds patterns (the run's and the
+    project's protected lists) to those that always keep a file out.
     """
-    return _Selector(worktree, token_budget, max_file_tokens, estimate_tokens).run(
-        scope, scope.deliverables if deliverables is None else deliverables
-    )
+    patterns = (*DEFAULT_PROTECTED, *SECRET_FILES, *scope.protected_paths, *protected)
+    selector = _Selector(worktree, token_budget, max_file_tokens, estimate_tokens, patterns)
+    return selector.run(scope, scope.deliverables if deliverables is None else deliverables)
 
 
 @dataclass(frozen=True)
@@ -130,9 +141,15 @@ class _Candidate:
 
 class _Selector:
     def __init__(
-        self, worktree: Path, budget: int, max_file_tokens: int | None, estimate: EstimateTokens
+        self,
+        worktree: Path,
+        budget: int,
+        max_file_tokens: int | None,
+        estimate: EstimateTokens,
+        protected: tuple[str, ...],
     ) -> None:
         self.root = worktree.resolve()
+        self.protected = protected
         self.estimate = estimate
         self.max_file_tokens = max_file_tokens
         self.bundle = ContextBundle(token_budget=budget)
@@ -175,6 +192,11 @@ class _Selector:
             return None, "cannot be resolved (symlink loop?)"
         if not resolved.is_relative_to(self.root):
             return None, "a symlink that leads outside the worktree"
+        target = resolved.relative_to(self.root).as_posix()
+        for path in dict.fromkeys((pure.as_posix(), target)):
+            pattern = protected_by(path, self.protected) if path != "." else None
+            if pattern is not None:
+                return None, f"protected ({pattern}): never shown to a model"
         return resolved, ""
 
     def _omit(self, rel: str, reason: str) -> None:

@@ -61,6 +61,9 @@ BUDGET_STATES: dict[str, RunState] = {
     "token_cap": RunState.DONE_FAILED_TOKEN_CAP_EXCEEDED,
     "max_phases": RunState.DONE_FAILED_PHASE_LIMIT_EXCEEDED,
 }
+_IN_FLIGHT = frozenset(
+    {PhaseState.EXECUTING.value, PhaseState.GATE.value, PhaseState.CI_RUNNING.value}
+)
 ENVIRONMENT_ERRORS = (ToolchainError, WorkspaceError, ConfigurationError, AuthenticationFailed)
 
 
@@ -87,6 +90,9 @@ class RunOutcome(BaseModel):
     worktree: str | None
     artifacts: str
     awaiting_approval: list[str] = Field(default_factory=list)
+    phase_counts: dict[str, int] = Field(
+        default_factory=dict, description="How many phases ended in each state."
+    )
     phases: list[PhaseResult] = Field(default_factory=list)
 
     @property
@@ -369,7 +375,10 @@ class _RunExecution:
             ]
             tier_id = tier.tier_id
         self.deps.progress("tier_started", tier_id=tier_id)
+        optional = {p.phase_id for p in ctx.spec.phases if p.optional}
         for phase_id, state in phases:
+            if state == PhaseState.SKIPPED.value and phase_id not in optional:
+                self._required_phase_skipped(ctx, tier_pk, phase_id)
             if state in (PhaseState.COMPLETE.value, PhaseState.SKIPPED.value):
                 continue
             self._count_phase(phase_id)
@@ -377,6 +386,8 @@ class _RunExecution:
             if outcome == "parked":
                 self._summary()
                 return "parked"
+            if outcome == "skipped" and phase_id not in optional:
+                self._required_phase_skipped(ctx, tier_pk, phase_id)
             if outcome == "failed":
                 with unit_of_work(ctx.factory) as session:
                     tier = session.get(Tier, tier_pk)
@@ -393,6 +404,23 @@ class _RunExecution:
             set_tier_state(session, tier, TierState.COMPLETE, now=self.deps.clock())
         self.deps.progress("tier_complete", tier_id=tier_id)
         return "done"
+
+    def _required_phase_skipped(self, ctx: RunContext, tier_pk: int, phase_id: str) -> None:
+        """A skipped phase the plan does not mark ``optional`` ends the run for a person:
+        the run did not do what the plan asked, so it cannot report success."""
+        with unit_of_work(ctx.factory) as session:
+            tier = session.get(Tier, tier_pk)
+            assert tier is not None
+            set_tier_state(session, tier, TierState.FAILED, now=self.deps.clock())
+            phase = session.scalars(
+                select(Phase).where(Phase.run_id == self.run_id, Phase.phase_id == phase_id)
+            ).one()
+            why = phase.last_failure or "no reason recorded"
+        raise RunFailed(
+            RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW.value,
+            f"required phase {phase_id} was skipped ({why}); mark it optional in the plan "
+            "if the run may succeed without it",
+        )
 
     def _count_phase(self, phase_id: str) -> None:
         """Count phases started against ``max_phases`` (a resumed phase counts once)."""
@@ -422,6 +450,17 @@ class _RunExecution:
                 for tier in run.tiers:
                     if tier.state == TierState.IN_PROGRESS.value:
                         set_tier_state(session, tier, TierState.FAILED, now=self.deps.clock())
+                # No phase of a finished run is left mid-flight: the one that was running
+                # when the run ended failed with it, for the run's reason.
+                for phase in run.phases:
+                    if phase.state in _IN_FLIGHT:
+                        set_phase_state(
+                            session,
+                            phase,
+                            PhaseState.FAILED,
+                            reason=f"the run ended: {reason or state.value}",
+                            now=self.deps.clock(),
+                        )
             set_run_state(session, run, state, reason=reason, now=self.deps.clock())
         self._summary()
         self.deps.progress("run_finished", run_id=self.run_id, state=state.value, reason=reason)
@@ -449,6 +488,7 @@ def run_outcome(deps: ExecutorDeps, run_id: str) -> RunOutcome:
             "branch": run.branch,
             "worktree": run.worktree_path,
             "artifacts": str(deps.settings.runs_dir / run.id),
+            "phase_counts": run_service.phase_counts(run),
             "awaiting_approval": [
                 p.phase_id for p in phases if p.state == PhaseState.AWAITING_APPROVAL.value
             ],

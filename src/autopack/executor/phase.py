@@ -10,21 +10,29 @@ phase's savepoint) and redone from the stored answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from autopack.agents.auditor import AuditorContext, run_auditor
+from autopack.agents.auditor import AuditorContext, CodeFile, run_auditor, run_goal_check
 from autopack.agents.builder import BuilderContext, ContextRef, FileContext, run_builder
 from autopack.agents.doctor import DoctorContext, run_doctor
 from autopack.agents.output import parse_model_output
-from autopack.db.orm import Phase, PhaseAttempt, Run
+from autopack.db.orm import DecisionLog, Phase, PhaseAttempt, Run
 from autopack.db.session import unit_of_work
-from autopack.domain.plan import Scope
-from autopack.domain.states import AttemptRole, IssueSeverity, PhaseState
+from autopack.domain.plan import PhaseSpec, Scope
+from autopack.domain.states import (
+    AttemptRole,
+    IssueSeverity,
+    PhaseState,
+    RunState,
+    SafetyProfile,
+    TierState,
+)
 from autopack.errors import (
     AutopackError,
     BudgetExhausted,
@@ -42,11 +50,16 @@ from autopack.services import issues as issue_service
 from autopack.services import notes as note_service
 from autopack.services.phases import get_phase, set_phase_state
 from autopack.services.routing import overrides_for
-from autopack.services.runs import write_phase_layout
+from autopack.services.runs import set_tier_state, write_phase_layout
 from autopack.toolchains.results import TestReport
 from autopack.verify.baseline import Baseline, TestDelta, compute_delta
 from autopack.verify.finalizer import FinalizerInputs, GuardOutcome, PhaseFinalizer
-from autopack.verify.hardening import FailureContext, harden
+from autopack.verify.hardening import (
+    FailureContext,
+    WorktreeFix,
+    apply_worktree_fixes,
+    harden,
+)
 from autopack.verify.suite import run_tests
 from autopack.workspace.apply import apply_edits
 from autopack.workspace.guards import ApplyPolicy
@@ -54,6 +67,24 @@ from autopack.workspace.guards import ApplyPolicy
 PhaseOutcome = Literal["complete", "failed", "skipped", "parked"]
 CONTEXT_TOKEN_BUDGET = 24_000
 MAX_HINTS = 6
+#: Approval kinds a person gives on an attempt that applied, passed its tests and was
+#: audited (or could not be): its commits are held off the branch until then.
+PERSON_REVIEW_KINDS = ("auditor_budget", "test_removal", "human_review", "auditor_escalation")
+#: Approvals that mean "a person looked at the whole change" (human_review is satisfied).
+WHOLE_CHANGE_KINDS = frozenset({"auditor_budget", "human_review", "auditor_escalation"})
+APPROVAL_DIFF_CHARS = 20_000
+#: Deletion guard thresholds of a safety_critical run (normal: notify 100, approval 200).
+SAFETY_CRITICAL_DELETION = {"deletion_notify_lines": 25, "deletion_approval_lines": 50}
+
+
+def held_ref(run_id: str, attempt_id: int) -> str:
+    """Where an attempt's commits wait, off the run branch, while a person reviews them."""
+    return f"refs/autopack/{run_id}/held/{attempt_id}"
+
+
+def rolled_back_prefix(run_id: str) -> str:
+    """Where a rolled-back run's commits stay reachable: ``<prefix><n>``."""
+    return f"refs/autopack/{run_id}/rolled-back/"
 
 
 class RunFailed(Exception):
@@ -194,7 +225,7 @@ class PhaseExecution:
                     f"all {phase.max_builder_attempts} Builder "
                     f"attempts used; last failure: {phase.last_failure or '-'}",
                 )
-            self._back_to_savepoint(phase)
+            self._from_savepoint(session, phase)
             spec = self.ctx.spec
             scope = Scope.model_validate(phase.scope)
             bundle = select_context(ctx.worktree, scope, token_budget=CONTEXT_TOKEN_BUDGET)
@@ -336,7 +367,7 @@ class PhaseExecution:
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             # Anything uncommitted is a half-finished apply of this attempt: discard it.
-            self._back_to_savepoint(phase)
+            self._from_savepoint(session, phase)
             rejected = self._rejected_for(session, attempt.id)
             approved = self._approved_for(session, attempt.id)
             policy = ApplyPolicy.for_phase(
@@ -344,6 +375,8 @@ class PhaseExecution:
                 run_protected=self.ctx.spec.protected_paths,
                 deletion_approved=approved,
             )
+            if self.ctx.spec.safety_profile is SafetyProfile.SAFETY_CRITICAL:
+                policy = policy.model_copy(update=SAFETY_CRITICAL_DELETION)
             message = (
                 f"autopack({ctx.run_id}): {phase.phase_id} attempt "
                 f"{attempt.attempt_number} [attempt-id {attempt.id}]"
@@ -474,14 +507,23 @@ class PhaseExecution:
         with unit_of_work(self.ctx.factory) as session:
             phase = self._phase(session)
             deliverables = Scope.model_validate(phase.scope).deliverables
+        allow_removal = self._phase_spec().allow_test_removal
         decision = self.finalizer.decide(
-            FinalizerInputs(worktree=self.ctx.worktree, delta=delta, deliverables=deliverables)
+            FinalizerInputs(
+                worktree=self.ctx.worktree,
+                delta=delta,
+                deliverables=deliverables,
+                allow_test_removal=allow_removal,
+            )
         )
+        # Removed or skipped tests the plan allows still need a person (see _finalize).
+        taken_away = tests_taken_away(delta) if allow_removal else ""
         self._stage(
             attempt.id,
             "verified",
             tests=delta.model_dump(mode="json") if delta else None,
             gates=[g.model_dump(mode="json") for g in decision.gates],
+            tests_taken_away=taken_away,
         )
         failed = {g.name: g for g in decision.failed_gates}
         if "tests" in failed and delta is not None:
@@ -504,15 +546,25 @@ class PhaseExecution:
         ctx = self.ctx
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
+            # No review left is not an approval: the attempt is stored unreviewed, and
+            # _finalize asks a person (or fails the phase) before anything is committed.
             if phase.max_auditor_attempts == 0:
-                self._stage(attempt.id, "audited", verdict="approve", audit="skipped")
+                self._stage(
+                    attempt.id,
+                    "audited",
+                    verdict=None,
+                    unreviewed="the plan sets no Auditor review (max_auditor_attempts: 0)",
+                    review_by="human_review",
+                )
                 return None
             if phase.auditor_attempts >= phase.max_auditor_attempts:
                 self._stage(
                     attempt.id,
                     "audited",
-                    verdict="approve",
-                    audit=f"auditor budget of {phase.max_auditor_attempts} used",
+                    verdict=None,
+                    unreviewed=f"the Auditor's {phase.max_auditor_attempts} review(s) of "
+                    "this phase are used up",
+                    review_by="auditor_budget",
                 )
                 return None
             spec = self.ctx.spec
@@ -554,7 +606,8 @@ class PhaseExecution:
                 agent_attempt(
                     phase,
                     AttemptRole.AUDITOR,
-                    phase.auditor_attempts,
+                    # Numbered by rows: a goal check (not counted in the budget) is one too.
+                    1 + sum(a.role == AttemptRole.AUDITOR.value for a in phase.attempts),
                     verdict.recommendation,
                     result.completions,
                     verdict,
@@ -584,6 +637,8 @@ class PhaseExecution:
             phase = self._phase(session)
             deliverables = Scope.model_validate(phase.scope).deliverables
         verdict = payload.get("verdict")
+        # While a person reviews it, the attempt's commits wait off the branch.
+        self._restore_held(attempt.id)
         decision = self.finalizer.decide(
             FinalizerInputs(
                 worktree=ctx.worktree,
@@ -593,6 +648,9 @@ class PhaseExecution:
             )
         )
         if decision.outcome == "complete":
+            settled, outcome = self._person_review(attempt.id, payload)
+            if not settled:
+                return outcome
             self._stage(attempt.id, "done")
             with unit_of_work(ctx.factory) as session:
                 return self._complete(session, self._phase(session), commit=True)
@@ -613,6 +671,26 @@ class PhaseExecution:
         if ws.is_clean() and ws.head() == self._savepoint_head(phase):
             return
         ws.reset_to(phase.savepoint or "")
+
+    def _from_savepoint(self, session: Session, phase: Phase) -> None:
+        """The worktree an attempt starts from: the phase's savepoint, plus the fixes
+        deterministic hardening made after earlier attempts (the reset would undo them),
+        committed on their own so the attempt's diff and commits stay the Builder's."""
+        self._back_to_savepoint(phase)
+        logged = session.scalars(
+            select(DecisionLog.details).where(
+                DecisionLog.run_id == self.ctx.run_id,
+                DecisionLog.phase_id == self.phase_id,
+                DecisionLog.decision == "hardening",
+            )
+        ).all()
+        fixes = [WorktreeFix.model_validate(f) for d in logged for f in d.get("worktree_fixes", [])]
+        made = apply_worktree_fixes(self.ctx.worktree, fixes)
+        if made:
+            self.ctx.workspace.commit(
+                f"autopack({self.ctx.run_id}): {self.phase_id} hardening: "
+                + ", ".join(dict.fromkeys(f.describe() for f in made))
+            )
 
     def _savepoint_head(self, phase: Phase) -> str:
         """The commit the phase started from (a savepoint never moves, so it is cached)."""
@@ -654,32 +732,252 @@ class PhaseExecution:
         self.ctx.deps.progress("phase_failed", phase_id=phase.phase_id, reason=reason)
         return "failed"
 
+    # -- a person's review -------------------------------------------------------------
+    def _reviews_needed(self, payload: dict[str, Any]) -> list[tuple[str, str]]:
+        """(approval kind, why) for each review a person must give before this attempt,
+        which passed its gates, is committed. Empty: nothing more to wait for."""
+        needed: list[tuple[str, str]] = []
+        if unreviewed := payload.get("unreviewed"):
+            kind = payload.get("review_by") or "auditor_budget"
+            needed.append((kind, f"{unreviewed}; a person reviews the change instead"))
+        if taken_away := payload.get("tests_taken_away"):
+            needed.append(
+                ("test_removal", f"the phase may remove or skip tests, and did: {taken_away}")
+            )
+        if self.ctx.spec.safety_profile is SafetyProfile.SAFETY_CRITICAL and not any(
+            k in WHOLE_CHANGE_KINDS for k, _ in needed
+        ):
+            needed.append(
+                ("human_review", "a safety_critical run: a person reviews every phase's change")
+            )
+        return needed
+
+    def _person_review(
+        self, attempt_id: int, payload: dict[str, Any]
+    ) -> tuple[bool, PhaseOutcome | None]:
+        """``(True, None)`` when every review this attempt needs was given; otherwise
+        ``(False, outcome)``: parked for the next one, or the attempt failed (a person
+        rejected it, or the plan fails unreviewed attempts)."""
+        needed = self._reviews_needed(payload)
+        if not needed:
+            return True, None
+        rejection = ""
+        with unit_of_work(self.ctx.factory) as session:
+            decided = {
+                a.kind: (a.status, a.reason, a.decision_note)
+                for a in approval_service.list_approvals(session, run_id=self.ctx.run_id)
+                if a.details.get("attempt_id") == attempt_id and a.kind in PERSON_REVIEW_KINDS
+            }
+            person_saw_all = any(decided.get(k, ("",))[0] == "approved" for k in WHOLE_CHANGE_KINDS)
+            for kind, why in needed:
+                status, reason, note = decided.get(kind, (None, "", ""))
+                if status == "approved" or (kind == "human_review" and person_saw_all):
+                    continue
+                if status == "rejected":
+                    rejection = f"a person rejected the change ({reason})" + (
+                        f": {note}" if note else ""
+                    )
+                    break
+                if kind == "auditor_budget" and self.ctx.spec.on_auditor_budget == "fail":
+                    self._stage(attempt_id, "failed", failure=why)
+                    return False, self._fail(
+                        session,
+                        self._phase(session),
+                        f"{payload.get('unreviewed')}, and the plan's on_auditor_budget is "
+                        "'fail': the attempt is not committed without a review",
+                    )
+                return False, self._park_for_person(session, attempt_id, kind, why, payload)
+        if not rejection:
+            return True, None
+        # The Builder tries again, told why (the rejection is a hint like any failure).
+        self._stage(attempt_id, "failed", failure=rejection)
+        return False, self._on_failure(
+            Failure(FailureKind.rejected_by_person, rejection),
+            attempt_id=attempt_id,
+            already_failed=True,
+        )
+
+    def _park_for_person(
+        self, session: Session, attempt_id: int, kind: str, reason: str, payload: dict[str, Any]
+    ) -> PhaseOutcome:
+        """Hold the attempt's commits off the branch and wait for a person's approval,
+        showing the diff and the Auditor's last notes."""
+        phase = self._phase(session)
+        diff = self.ctx.workspace.git("diff", self._savepoint_head(phase), "HEAD")
+        notes = payload.get("review_notes") or next(
+            (
+                a.payload.get("review_notes", "")
+                for a in sorted(phase.attempts, key=lambda a: a.id, reverse=True)
+                if a.role == AttemptRole.AUDITOR.value and a.payload.get("review_notes")
+            ),
+            "",
+        )
+        self._hold(phase, attempt_id)
+        approval_service.request_approval(
+            session,
+            phase,
+            kind=kind,
+            reason=reason,
+            details={
+                "attempt_id": attempt_id,
+                "then_state": PhaseState.EXECUTING.value,
+                "diff": diff[:APPROVAL_DIFF_CHARS],
+                "diff_truncated": len(diff) > APPROVAL_DIFF_CHARS,
+                "auditor_notes": notes,
+                "held_ref": held_ref(self.ctx.run_id, attempt_id),
+            },
+        )
+        self.ctx.decide(
+            session,
+            "park_for_approval",
+            reason,
+            phase_id=self.phase_id,
+            kind=kind,
+            attempt_id=attempt_id,
+        )
+        write_phase_layout(self.ctx.artifacts, phase)
+        self.ctx.deps.progress("awaiting_approval", phase_id=self.phase_id, kind=kind)
+        return "parked"
+
+    def _hold(self, phase: Phase, attempt_id: int) -> None:
+        """Keep the attempt's commits under :func:`held_ref` and take them off the branch,
+        so a branch never carries a change nobody approved while it waits."""
+        ws = self.ctx.workspace
+        if ws.head() == self._savepoint_head(phase):
+            return
+        ws.git("update-ref", held_ref(self.ctx.run_id, attempt_id), ws.head())
+        ws.reset_to(phase.savepoint or "")
+
+    def _restore_held(self, attempt_id: int) -> None:
+        """Put a held attempt's commits back on the branch (a resumed, reviewed attempt)."""
+        ws = self.ctx.workspace
+        ref = held_ref(self.ctx.run_id, attempt_id)
+        sha = ws.git("for-each-ref", "--format=%(objectname)", ref).strip()
+        if not sha:
+            return
+        ws.git("reset", "--quiet", "--hard", sha)
+        ws.git("update-ref", "-d", ref)
+
+    # -- a phase with nothing to build --------------------------------------------------
+    def _phase_spec(self) -> PhaseSpec:
+        """The phase as the plan wrote it (its policy fields are read from the plan)."""
+        found = next((p for p in self.ctx.spec.phases if p.phase_id == self.phase_id), None)
+        return found or PhaseSpec(phase_id=self.phase_id, name=self.phase_id)
+
     def _maybe_complete_without_edits(self) -> PhaseOutcome | None:
-        """Deliverables already present and checks passing: complete with no Builder call."""
+        """A phase completes with no Builder call only when it is a check (``mode:
+        verify``) that passes, or when the Auditor, shown the current code, says its goal
+        is already met. Deliverables that exist before the phase are not evidence."""
         with unit_of_work(self.ctx.factory) as session:
             phase = self._phase(session)
             deliverables = Scope.model_validate(phase.scope).deliverables
-            if phase.builder_attempts or not deliverables:
+            if phase.builder_attempts:
                 return None
-        present = self.finalizer.decide(
-            FinalizerInputs(worktree=self.ctx.worktree, deliverables=deliverables)
-        )
-        if present.outcome != "complete":
+        verify_only = self._phase_spec().mode == "verify"
+        if not verify_only and not deliverables:
             return None
+        if not verify_only:
+            present = self.finalizer.decide(
+                FinalizerInputs(worktree=self.ctx.worktree, deliverables=deliverables)
+            )
+            if present.outcome != "complete":
+                return None
         _, delta = self._tests()
         decision = self.finalizer.decide(
             FinalizerInputs(worktree=self.ctx.worktree, delta=delta, deliverables=deliverables)
         )
+        if verify_only:
+            with unit_of_work(self.ctx.factory) as session:
+                phase = self._phase(session)
+                if decision.outcome != "complete":
+                    return self._fail(
+                        session,
+                        phase,
+                        f"the phase is a check (mode: verify) and it failed: {decision.reason}",
+                    )
+                self.ctx.decide(
+                    session,
+                    "verified",
+                    "the phase is a check (mode: verify) and it passed: "
+                    + "; ".join(f"{g.name}: {g.reason}" for g in decision.gates),
+                    phase_id=self.phase_id,
+                )
+                return self._complete(session, phase, commit=False)
         if decision.outcome != "complete":
             return None
-        with unit_of_work(self.ctx.factory) as session:
+        return self._complete_if_goal_met(delta.summary if delta else "")
+
+    def _complete_if_goal_met(self, test_summary: str) -> PhaseOutcome | None:
+        """Ask the Auditor whether the current code already meets the phase's goal; the
+        phase completes without edits only on a yes, recorded with the Auditor's reason."""
+        ctx = self.ctx
+        with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
-            self.ctx.decide(
-                session,
-                "already_done",
-                "deliverables present and checks pass; no edits needed",
-                phase_id=self.phase_id,
+            if (
+                phase.max_auditor_attempts == 0
+                or ctx.spec.safety_profile is SafetyProfile.SAFETY_CRITICAL
+            ):
+                # Nobody to ask, or a person must see every phase's change: the Builder
+                # does the work and a person reviews it.
+                return None
+            scope = Scope.model_validate(phase.scope)
+            bundle = select_context(ctx.worktree, scope, token_budget=CONTEXT_TOKEN_BUDGET)
+            audit_ctx = AuditorContext(
+                run_id=ctx.run_id,
+                phase_id=phase.phase_id,
+                goal=ctx.spec.goal or ctx.spec.name,
+                phase_name=phase.name,
+                phase_description=phase.description,
+                diff="",
+                test_summary=test_summary or "no test command for this phase",
+                deliverables=scope.deliverables,
+                acceptance_criteria=scope.acceptance_criteria,
+                task_category=phase.task_category,
+                complexity=phase.complexity,
             )
+            routing = self._routing(session, phase, failures=0)
+        ctx.checkpoint(before="llm", phase_id=self.phase_id)
+        ctx.deps.progress("goal_check", phase_id=self.phase_id)
+        try:
+            result = run_goal_check(
+                ctx.client, audit_ctx, [CodeFile(f.path, f.content) for f in bundle.files], routing
+            )
+        except AutopackError as exc:
+            # No usable answer is no evidence: the Builder does the phase.
+            ctx.artifacts.write_error(component="goal_check", error=exc, phase_id=self.phase_id)
+            with unit_of_work(ctx.factory) as session:
+                ctx.decide(
+                    session,
+                    "goal_not_met",
+                    f"the Auditor could not say whether the goal is met ({exc.message}); "
+                    "the Builder does the phase",
+                    phase_id=self.phase_id,
+                )
+            return None
+        verdict = result.verdict
+        with unit_of_work(ctx.factory) as session:
+            phase = self._phase(session)
+            number = 1 + sum(a.role == AttemptRole.AUDITOR.value for a in phase.attempts)
+            session.add(
+                agent_attempt(
+                    phase,
+                    AttemptRole.AUDITOR,
+                    number,
+                    "goal_met" if verdict.goal_met else "goal_not_met",
+                    result.completions,
+                    verdict,
+                )
+            )
+            ctx.decide(
+                session,
+                "already_done" if verdict.goal_met else "goal_not_met",
+                verdict.reason,
+                phase_id=self.phase_id,
+                actor="auditor",
+                confidence=verdict.confidence,
+            )
+            if not verdict.goal_met:
+                return None
             return self._complete(session, phase, commit=False)
 
     # -- failure handling -------------------------------------------------------------
@@ -736,7 +1034,13 @@ class PhaseExecution:
                 FailureContext(worktree=ctx.worktree, allowed_paths=self._allowed_paths()),
             )
             if mitigations:
-                hint = " ".join(s for m in mitigations for s in m.suggestions) or hint
+                fixes = [f for m in mitigations for f in m.worktree_fixes]
+                done = [a for m in mitigations for a in m.actions_taken]
+                hint = (
+                    " ".join(s for m in mitigations for s in m.suggestions)
+                    or (f"Autopack fixed the cause itself ({'; '.join(done)})" if done else "")
+                    or hint
+                )
                 with unit_of_work(ctx.factory) as session:
                     ctx.decide(
                         session,
@@ -744,6 +1048,10 @@ class PhaseExecution:
                         hint,
                         phase_id=self.phase_id,
                         patterns=[m.pattern for m in mitigations],
+                        actions=done,
+                        # The next attempt starts from a reset worktree: these fixes are
+                        # made again there (_from_savepoint), read back from this entry.
+                        worktree_fixes=[f.model_dump(mode="json") for f in fixes],
                     )
                 decision = recovery.RecoveryDecision(
                     kind=failure.kind,
@@ -793,10 +1101,31 @@ class PhaseExecution:
         ctx.deps.progress("doctor", phase_id=self.phase_id)
         try:
             result = run_doctor(ctx.client, doctor_ctx, routing)
-        except ProviderError as exc:
-            kind = recovery.classify(exc)
-            return recovery.decide(kind, history=self.history, phase_budget=budget), hint
         except AutopackError as exc:
+            # The Doctor's own failure is part of the story: it stays in the reason the
+            # phase or run ends with, and under errors/.
+            ctx.artifacts.write_error(
+                component="doctor",
+                error=exc,
+                phase_id=self.phase_id,
+                context={
+                    "failure": failure.kind.value,
+                    **{k: v for k, v in exc.context.items() if k not in ("answer", "diagnostics")},
+                },
+            )
+            failure.message = f"{failure.message} (the Doctor's call failed: {exc.message})"
+            with unit_of_work(ctx.factory) as session:
+                ctx.decide(
+                    session,
+                    "doctor_failed",
+                    exc.message,
+                    phase_id=self.phase_id,
+                    actor="doctor",
+                    error=type(exc).__name__,
+                )
+            if isinstance(exc, ProviderError):
+                kind = recovery.classify(exc)
+                return recovery.decide(kind, history=self.history, phase_budget=budget), hint
             return recovery.decide(
                 failure.kind,
                 history=self.history,
@@ -832,6 +1161,10 @@ class PhaseExecution:
         decision = recovery.decide(
             failure.kind, history=self.history, phase_budget=budget, doctor_action=verdict.action
         )
+        # The Doctor's own words go with its decision (a rollback's reason, a skip's).
+        decision = decision.model_copy(
+            update={"reason": f"{decision.reason}: {verdict.rationale}".rstrip(": ")}
+        )
         return decision, verdict.hint or hint
 
     def _act(
@@ -842,44 +1175,139 @@ class PhaseExecution:
         *,
         attempt_id: int | None = None,
     ) -> PhaseOutcome | None:
-        ctx = self.ctx
-        with unit_of_work(ctx.factory) as session:
+        """Record the decision and carry it out through :data:`ACTION_HANDLERS` (None:
+        the phase goes on with another attempt)."""
+        with unit_of_work(self.ctx.factory) as session:
             phase = self._phase(session)
-            ctx.decide(
+            self.ctx.decide(
                 session,
                 decision.action.value,
                 decision.reason,
                 phase_id=self.phase_id,
                 failure=failure.kind.value,
             )
-            action = decision.action
-            if action is Action.fail_run:
-                raise RunFailed(decision.run_state or "DONE_FAILED_ENVIRONMENT", failure.message)
-            if action is Action.fail_phase:
-                return self._fail(session, phase, failure.message)
-            if action is Action.skip_phase:
-                self._back_to_savepoint(phase)
-                set_phase_state(session, phase, PhaseState.SKIPPED, reason=failure.message)
-                write_phase_layout(ctx.artifacts, phase)
-                return "skipped"
-            if action is Action.park_for_approval:
-                approval_service.request_approval(
-                    session,
-                    phase,
-                    kind="auditor_escalation",
-                    reason=failure.message,
-                    details={"attempt_id": attempt_id, "then_state": PhaseState.EXECUTING.value},
-                )
-                ctx.deps.progress("awaiting_approval", phase_id=self.phase_id)
-                return "parked"
-            if action is Action.escalate_model:
-                phase.escalation_level += 1
-            if action is Action.replan:
-                phase.replans += 1
-                phase.description = (
-                    f"{phase.description}\n\nRevised approach (replan {phase.replans}): {hint}"
-                ).strip()
-            phase.hints = [*(h for h in phase.hints if h != hint), hint][-MAX_HINTS:]
+            step = ActionStep(session, phase, decision, failure, hint, attempt_id)
+            try:
+                return ACTION_HANDLERS[decision.action](self, step)
+            except RunFailed as exc:
+                # Raised after the commit, so what the handler recorded is kept.
+                ending = exc
+        raise ending
+
+    # One handler per recovery Action; tests/unit/executor checks the map is complete.
+    def _do_fail_run(self, step: ActionStep) -> PhaseOutcome | None:
+        state = step.decision.run_state or RunState.DONE_FAILED_ENVIRONMENT.value
+        raise RunFailed(state, step.failure.message)
+
+    def _do_fail_phase(self, step: ActionStep) -> PhaseOutcome | None:
+        return self._fail(step.session, step.phase, step.failure.message)
+
+    def _do_skip_phase(self, step: ActionStep) -> PhaseOutcome | None:
+        # Whether the run may go on without the phase is the loop's call (PhaseSpec.optional).
+        self._back_to_savepoint(step.phase)
+        reason = f"skipped ({step.decision.reason}) after: {step.failure.message}"
+        set_phase_state(step.session, step.phase, PhaseState.SKIPPED, reason=reason)
+        write_phase_layout(self.ctx.artifacts, step.phase)
+        self.ctx.deps.progress("phase_skipped", phase_id=self.phase_id, reason=reason)
+        return "skipped"
+
+    def _do_park(self, step: ActionStep) -> PhaseOutcome | None:
+        if step.attempt_id is not None:
+            self._hold(step.phase, step.attempt_id)
+        approval_service.request_approval(
+            step.session,
+            step.phase,
+            kind="auditor_escalation",
+            reason=step.failure.message,
+            details={
+                "attempt_id": step.attempt_id,
+                "then_state": PhaseState.EXECUTING.value,
+                "held_ref": held_ref(self.ctx.run_id, step.attempt_id)
+                if step.attempt_id is not None
+                else None,
+            },
+        )
+        self.ctx.deps.progress("awaiting_approval", phase_id=self.phase_id)
+        return "parked"
+
+    def _do_rollback(self, step: ActionStep) -> PhaseOutcome | None:
+        """Put the run's branch back at the run's base. Its commits stay reachable under
+        ``refs/autopack/<run_id>/rolled-back/<n>``; the run ends for a person to look."""
+        ws, run_id = self.ctx.workspace, self.ctx.run_id
+        base = ws.base_commit()
+        if base is None:
+            raise RunFailed(
+                RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW.value,
+                f"the Doctor chose rollback_run, but the run's base ref {ws.base_ref} is "
+                f"missing, so nothing was rolled back: {step.decision.reason}",
+            )
+        prefix = rolled_back_prefix(run_id)
+        taken = ws.git("for-each-ref", "--format=%(refname)", prefix).split()
+        number = 1 + max((int(r.rsplit("/", 1)[1]) for r in taken), default=0)
+        ref = f"{prefix}{number}"
+        set_aside = [f"{c.sha[:12]} {c.subject}" for c in ws.list_commits(base)]
+        ws.git("update-ref", ref, ws.head())
+        ws.git("reset", "--quiet", "--hard", base)
+        ws.git("clean", "-fdq")
+        self.ctx.decide(
+            step.session,
+            "rollback_run",
+            f"branch {ws.branch_name} reset to the run's base {base[:12]}; "
+            f"{len(set_aside)} commit(s) set aside under {ref}",
+            phase_id=self.phase_id,
+            actor="doctor",
+            ref=ref,
+            base=base,
+            commits=set_aside,
+        )
+        set_phase_state(
+            step.session,
+            step.phase,
+            PhaseState.FAILED,
+            reason=f"rolled back: {step.failure.message}",
+            now=self.ctx.deps.clock(),
+        )
+        # Completed phases whose commits left the branch are not complete any more: a
+        # resumed run does them again instead of succeeding without their work.
+        run = step.phase.run
+        for phase in run.phases:
+            if phase.state == PhaseState.COMPLETE.value:
+                set_phase_state(step.session, phase, PhaseState.QUEUED, via="rollback")
+                phase.commit_sha = phase.savepoint = None
+                phase.builder_attempts = phase.auditor_attempts = 0
+                phase.doctor_calls = phase.replans = 0
+                for attempt in phase.attempts:
+                    if attempt.payload.get("stage") == "done":
+                        # Else a resume would take it for a kill before the squash.
+                        attempt.payload = {
+                            **attempt.payload,
+                            "stage": "failed",
+                            "failure": f"rolled back (its commits are under {ref})",
+                        }
+                        attempt.status = "failed"
+        for tier in run.tiers:
+            if tier.state == TierState.COMPLETE.value:
+                set_tier_state(step.session, tier, TierState.IN_PROGRESS, via="rollback")
+        write_phase_layout(self.ctx.artifacts, step.phase)
+        raise RunFailed(
+            RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW.value,
+            f"{step.decision.reason}. The branch is back at the run's base; "
+            f"{len(set_aside)} commit(s) are kept under {ref}",
+        )
+
+    def _do_retry(self, step: ActionStep) -> PhaseOutcome | None:
+        """Another attempt, told ``hint`` (a changed model or description first, if the
+        action says so). ``retry_same`` and an unanswered ``harden_then_doctor`` land here
+        too: the call or attempt is made again."""
+        phase, action = step.phase, step.decision.action
+        if action is Action.escalate_model:
+            phase.escalation_level += 1
+        if action is Action.replan:
+            phase.replans += 1
+            phase.description = (
+                f"{phase.description}\n\nRevised approach (replan {phase.replans}): {step.hint}"
+            ).strip()
+        phase.hints = [*(h for h in phase.hints if h != step.hint), step.hint][-MAX_HINTS:]
         return None
 
     # -- helpers ----------------------------------------------------------------------
@@ -943,3 +1371,44 @@ def agent_attempt(
 def attempt_payload(session: Session, attempt_id: int) -> dict[str, Any]:
     row = session.get(PhaseAttempt, attempt_id)
     return dict(row.payload) if row is not None else {}
+
+
+@dataclass
+class ActionStep:
+    """What a recovery action handler works with (inside the decision's transaction)."""
+
+    session: Session
+    phase: Phase
+    decision: recovery.RecoveryDecision
+    failure: Failure
+    hint: str
+    attempt_id: int | None
+
+
+#: What each recovery Action does to the phase (and maybe the run).
+ACTION_HANDLERS: dict[Action, Callable[[PhaseExecution, ActionStep], PhaseOutcome | None]] = {
+    Action.retry_same: PhaseExecution._do_retry,
+    Action.retry_with_hint: PhaseExecution._do_retry,
+    Action.harden_then_doctor: PhaseExecution._do_retry,
+    Action.escalate_model: PhaseExecution._do_retry,
+    Action.replan: PhaseExecution._do_retry,
+    Action.skip_phase: PhaseExecution._do_skip_phase,
+    Action.fail_phase: PhaseExecution._do_fail_phase,
+    Action.fail_run: PhaseExecution._do_fail_run,
+    Action.park_for_approval: PhaseExecution._do_park,
+    Action.rollback: PhaseExecution._do_rollback,
+}
+
+
+def tests_taken_away(delta: TestDelta | None) -> str:
+    """Baseline-passing tests the delta removed or skipped, in words ("" when none)."""
+    if delta is None:
+        return ""
+    parts = []
+    if delta.removed:
+        parts.append(f"{len(delta.removed)} removed ({', '.join(delta.removed[:5])})")
+    if delta.newly_skipped:
+        parts.append(
+            f"{len(delta.newly_skipped)} skipped or xfailed ({', '.join(delta.newly_skipped[:5])})"
+        )
+    return "; ".join(parts)

@@ -72,6 +72,7 @@ class FailureKind(StrEnum):
     environment = "environment"  # toolchain missing or not runnable
     budget_exhausted = "budget_exhausted"
     requires_approval = "requires_approval"
+    rejected_by_person = "rejected_by_person"  # a person refused the attempt's change
     internal = "internal"
 
 
@@ -124,6 +125,7 @@ RECOVERY_TABLE: dict[FailureKind, RecoveryPolicy] = {
     _K.auditor_revise:           _P(_A.retry_with_hint,    True,  False, False, None),
     _K.auditor_escalate:         _P(_A.park_for_approval,  False, False, False, None),
     _K.requires_approval:        _P(_A.park_for_approval,  False, False, False, None),
+    _K.rejected_by_person:       _P(_A.retry_with_hint,    True,  False, False, None),
     _K.environment:              _P(_A.fail_run,           False, False, False, _ENV),
     # No fatal state of its own: the loop maps BudgetExhausted.budget to a DONE_FAILED_* state.
     _K.budget_exhausted:         _P(_A.fail_run,           False, False, False, None),

@@ -9,6 +9,10 @@ spend is on record even if the attempt later fails. A failing sink propagates: a
 cannot be accounted for is an error, not a silent loss. Calls that fail produce no
 completion and no usage event.
 
+Every request is redacted (:class:`~autopack.redaction.Redactor`) before any provider or
+sink sees it: whatever an agent put in a prompt (a file, a test log, an error), secrets of
+a known shape and the configured keys leave the machine as ``[REDACTED:<kind>]``.
+
 Build one with :func:`autopack.llm.factory.build_client`.
 """
 
@@ -23,11 +27,12 @@ from functools import partial
 
 from autopack.config import ModelsConfig
 from autopack.errors import AuthenticationFailed, ConfigurationError, ProviderError
-from autopack.llm.base import Completion, LLMProvider, LLMRequest
+from autopack.llm.base import Completion, LLMProvider, LLMRequest, Message
 from autopack.llm.estimator import Estimate, TokenEstimator
 from autopack.llm.retry import RetryPolicy, Sleep, call_with_retry
 from autopack.llm.router import ModelChoice, ModelRouter, ProviderHealth, Routing
 from autopack.llm.scripted import SCRIPTED
+from autopack.redaction import DEFAULT_REDACTOR, Redactor
 
 log = logging.getLogger("autopack.llm")
 
@@ -67,8 +72,10 @@ class LLMClient:
         sleep: Sleep = time.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        redactor: Redactor = DEFAULT_REDACTOR,
     ) -> None:
         self.config = config
+        self.redactor = redactor
         self.router = router
         self.estimator = estimator or TokenEstimator(config.token_estimator)
         self.retry = retry or RetryPolicy.from_config(config.retry)
@@ -185,7 +192,14 @@ class LLMClient:
     def _routed(self, request: LLMRequest, choice: ModelChoice) -> LLMRequest:
         limit = self.config.output_limit(choice.model)
         max_tokens = min(request.max_tokens, limit) if limit else request.max_tokens
-        return replace(request, model=choice.model, max_tokens=max_tokens)
+        redact = self.redactor.redact
+        return replace(
+            request,
+            model=choice.model,
+            max_tokens=max_tokens,
+            system=redact(request.system),
+            messages=tuple(Message(m.role, redact(m.content)) for m in request.messages),
+        )
 
     @staticmethod
     def _log_retry(attempt: int, error: ProviderError, delay: float) -> None:

@@ -31,6 +31,7 @@ from autopack.llm.openai import OpenAIConfig, OpenAIProvider
 from autopack.llm.retry import Sleep
 from autopack.llm.router import ModelRouter
 from autopack.llm.scripted import SCRIPTED, ScriptedConfig, ScriptedProvider
+from autopack.redaction import Redactor
 from autopack.settings import Settings
 
 CUSTOM = "custom"
@@ -150,4 +151,23 @@ def build_client(
         sleep=sleep,
         rng=rng,
         clock=clock,
+        redactor=build_redactor(settings, config, environ=environ),
     )
+
+
+def build_redactor(
+    settings: Settings,
+    config: ModelsConfig | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Redactor:
+    """A redactor that also knows this installation's own secrets, whatever their shape:
+    the server's AUTOPACK_API_KEYS and every configured provider's API key."""
+    env = os.environ if environ is None else environ
+    config = effective_config(settings, config)
+    known = [(key, "autopack_api_key") for key in settings.plain_api_keys()]
+    for name, provider in config.providers.items():
+        key_env = getattr(provider, "api_key_env", None)
+        if key_env and env.get(key_env):
+            known.append((env[key_env], f"{name}_api_key"))
+    return Redactor.with_known(known)

@@ -30,8 +30,11 @@ Rules:
   ``[id:...]`` ``[complexity:low|medium|high]`` ``[category:...]`` ``[mode:...]``
   ``[paths:a/,b]`` ``[read_only:docs/]`` ``[deliverables:a.py,b.py::symbol]``
   ``[protected:...]`` (lists are comma-separated, repeated tags add up) and ``[tests:CMD]``
-  (one command per tag). The phase's description is its text without tags; its name is
-  that text, shortened; its id is a slug of it, unique in the run.
+  (one command per tag). ``[mode:verify]`` makes the phase a check (``mode: verify``;
+  ``[mode:build]`` is the default); any other ``[mode:...]`` value is the Builder's mode
+  (``builder_mode``), as before. The flags ``[optional]`` and ``[allow_test_removal]``
+  (also spelled with ``-``) set those phase fields. The phase's description is its text
+  without tags; its name is that text, shortened; its id is a slug of it, unique in the run.
 - Square brackets holding ``word:`` are tags, and an unknown tag is an error (a typo never
   passes silently); ``[ ]``, ``[x]`` and ``[links](...)`` are not tags.
 - A plan with no ``##`` heading is one tier. Code fences and HTML comment lines are ignored.
@@ -57,6 +60,9 @@ _ITEM = re.compile(r"^(\s*)(?:[-*+]|\d{1,9}[.)])\s+(.*)$")
 _RULE = re.compile(r"^\s*([-*_])(?:\s*\1){2,}\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _TAG = re.compile(r"\[([A-Za-z_][A-Za-z0-9_-]*):([^\[\]]*)\]")
+#: Phase flags: a bare word in brackets, only these (other bracketed words stay text).
+_FLAG = re.compile(r"\[(optional|allow[_-]test[_-]removal)\]", re.IGNORECASE)
+_PHASE_MODES = frozenset({"build", "verify"})
 _CHECKBOX = re.compile(r"^\[[ xX]\]\s+")
 _COMMENT = re.compile(r"^\s*<!--.*-->\s*$")
 
@@ -87,7 +93,7 @@ class _Phase:
     tier: int | None
     text: list[str] = field(default_factory=list)
     criteria: list[str] = field(default_factory=list)
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str | bool] = field(default_factory=dict)
     scope: dict[str, list[str]] = field(default_factory=dict)
     last_was_criterion: bool = False
 
@@ -269,9 +275,20 @@ def _add_text(
     doc: _Document, phase: _Phase, number: int, raw: str, *, criterion: bool | None
 ) -> None:
     """Add a phase line, a criterion, or (``criterion=None``) a continuation line."""
+    for flag in _FLAG.findall(raw):
+        phase.fields[flag.lower().replace("-", "_")] = True
+    raw = _FLAG.sub(" ", raw)
     text, tags = _split_tags(doc, number, raw, PHASE_TAGS, "a phase")
     for key, value in tags:
-        if key in _LIST_TAGS:
+        if key == "mode" and value.strip().lower() in _PHASE_MODES:
+            if "mode" in phase.fields:
+                raise doc.error(
+                    number,
+                    f"the 'mode' tag is given twice for the phase that "
+                    f"starts on line {phase.line}; keep one",
+                )
+            phase.fields["mode"] = value.strip().lower()
+        elif key in _LIST_TAGS:
             phase.scope.setdefault(_LIST_TAGS[key], []).extend(_split_list(value))
         elif key == "tests":
             if value.strip():
@@ -379,7 +396,7 @@ def _to_data(
     explicit: dict[str, int] = {}
     for phase in doc.phases:
         given = phase.fields.get("phase_id")
-        if given is not None:
+        if isinstance(given, str):
             if given in explicit:
                 raise doc.error(
                     phase.line,

@@ -30,7 +30,10 @@ Locator = Callable[[Loc], int | None]
 _FIELD_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 #: Models whose fields may also be written one level up (the original's flat shapes).
-_FLATTENED = {PhaseSpec: (Scope, PhaseBudgets), RunSpec: (RunBudgets,)}
+_FLATTENED: dict[type[pydantic.BaseModel], tuple[type[pydantic.BaseModel], ...]] = {
+    PhaseSpec: (Scope, PhaseBudgets),
+    RunSpec: (RunBudgets,),
+}
 
 
 @dataclass(frozen=True)

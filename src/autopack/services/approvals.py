@@ -1,4 +1,13 @@
-"""Approvals: a person's yes or no on what Autopack will not do alone (large deletions).
+"""Approvals: a person's yes or no on what Autopack will not do alone.
+
+Kinds (``Approval.kind``): ``large_deletion`` (a net deletion over the guard's threshold,
+before it is applied), ``auditor_escalation`` (the Auditor asked for a person),
+``auditor_budget`` (the Auditor's reviews of the phase are used up and no reviewer approved
+the attempt), ``test_removal`` (a phase with ``allow_test_removal`` removed or skipped tests
+that passed in the baseline) and ``human_review`` (a ``safety_critical`` run, or a phase
+with no Auditor). For the kinds raised after an attempt was applied, the details hold the
+attempt's ``diff`` and the Auditor's last notes (``auditor_notes``), and the attempt's
+commits wait off the run branch under ``held_ref`` until the run resumes.
 
 A phase that needs approval waits in AWAITING_APPROVAL with one pending approval that
 holds what is to be applied. Approving applies it (through the same governed apply, with

@@ -3,6 +3,7 @@ per run."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,7 @@ def write_layout(run: Run, runs_dir: Path) -> RunArtifacts:
             "run_scope": run.run_scope,
             "tiers": len(run.tiers),
             "phases": len(run.phases),
+            "phases_by_outcome": ", ".join(f"{k} {v}" for k, v in phase_counts(run).items()) or "-",
             "tokens_used": f"{run.tokens_used} / {run.token_cap}",
             "branch": run.branch or "-",
             "failure_reason": run.failure_reason or "-",
@@ -170,6 +172,13 @@ def write_layout(run: Run, runs_dir: Path) -> RunArtifacts:
             if found:
                 artifacts.write_issues(f"phase_{phase.phase_index:02d}_{phase.phase_id}", found)
     return artifacts
+
+
+def phase_counts(run: Run) -> dict[str, int]:
+    """How many of the run's phases are in each state, in the state machine's order
+    (only states that occur): what a summary says about the run's outcome."""
+    counts = Counter(p.state for p in run.phases)
+    return {s.value: counts[s.value] for s in PhaseState if counts[s.value]}
 
 
 def write_phase_layout(artifacts: RunArtifacts, phase: Phase) -> None:
@@ -356,13 +365,6 @@ def request_cancel(session: Session, run_id: str) -> Run:
         set_run_state(session, run, RunState.DONE_CANCELLED, reason="cancelled by request")
     session.flush()
     return run
-
-
-def phase_counts(run: Run) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for phase in run.phases:
-        counts[phase.state] = counts.get(phase.state, 0) + 1
-    return counts
 
 
 def run_spec(run: Run) -> RunSpec:

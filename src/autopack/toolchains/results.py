@@ -205,6 +205,7 @@ def parse_junit_xml(xml_text: str, *, root_prefix: str = "") -> tuple[list[TestC
                 break
             if child.tag == "skipped":
                 outcome = "skipped"
+                message = _skip_message(child)
         if outcome in FAILING and _is_file_failure(classname, name, message):
             errors.append(f"{name or classname}: could not be loaded\n{message}".strip())
             continue
@@ -217,6 +218,15 @@ def parse_junit_xml(xml_text: str, *, root_prefix: str = "") -> tuple[list[TestC
             )
         )
     return unique_ids(cases), errors
+
+
+def _skip_message(elem: ET.Element) -> str:
+    """Why a JUnit case was skipped, saying "xfail" when it was an expected failure
+    (pytest writes xfail as ``<skipped type="pytest.xfail">``): both hide a test from the
+    verdict, and the reason tells a reader which it was."""
+    kind = "xfail" if "xfail" in (elem.get("type") or "").lower() else "skipped"
+    reason = (elem.get("message") or elem.text or "").strip()
+    return _clip(f"{kind}: {reason}" if reason else kind)
 
 
 def _is_file_failure(classname: str, name: str, message: str) -> bool:
@@ -350,7 +360,8 @@ def parse_cargo_test(output: str) -> tuple[list[TestCase], list[str], bool]:
                 if status == "FAILED"
                 else "skipped"
             )
-            cases.append(TestCase(id=case_id(m.group(1)), outcome=outcome))
+            note = status if outcome == "skipped" else ""  # "ignored, <the #[ignore] reason>"
+            cases.append(TestCase(id=case_id(m.group(1)), outcome=outcome, message=note))
         elif m := _CARGO_FAILURE_HEADER.match(line):
             current_failure = case_id(m.group(1))
         elif current_failure is not None:

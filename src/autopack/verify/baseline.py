@@ -10,15 +10,31 @@ Test identity is the report's test id (see :mod:`autopack.toolchains.results`). 
 report only has an exit code, the whole suite is one synthetic test, so "the suite failed
 before and still fails" reads as still failing, and the delta says it could not look
 closer (``exit_code_only``).
+
+A test that passed in the baseline and is now absent (deleted, renamed, deselected with
+``-k``/``--deselect``, ignored by ``collect_ignore``, hidden by ``__test__ = False`` or a
+module-level ``pytest.skip``) is ``removed``; one that passed and is now skipped or
+xfailed is ``newly_skipped``. Both are regressions: a suite is not made green by taking
+its tests away. Two cases are not counted: a test that only moved into or out of a class
+of the same module and still passes (``moved``), and, when the attempt ran a phase's own
+test command (``scope.tests``) that picks files or tests (``pytest tests/test_a.py``) or
+is another tool than the baseline's, tests of files or classes it did not run at all. The
+baseline's suite under another spelling (``python -m pytest -q`` for a detected
+``pytest``, ``make test`` running pytest) is compared in full. When either report has no
+per-test ids, removal cannot be checked and ``removal_unchecked`` says why.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
+from collections.abc import Mapping
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autopack.toolchains.results import FAILING, TestReport
+from autopack.toolchains.detect import COMMAND_RULES
+from autopack.toolchains.results import FAILING, SUITE_ID, TestReport
 
 
 class TestDelta(BaseModel):
@@ -40,6 +56,21 @@ class TestDelta(BaseModel):
     baseline_collection_errors: list[str] = Field(default_factory=list)
     no_tests_collected: bool = False
     baseline_had_tests: bool | None = None
+    removed: list[str] = Field(
+        default_factory=list,
+        description="Passed in the baseline, absent now (deleted, renamed or deselected).",
+    )
+    newly_skipped: list[str] = Field(
+        default_factory=list, description="Passed in the baseline, skipped or xfailed now."
+    )
+    moved: dict[str, str] = Field(
+        default_factory=dict,
+        description="Baseline id -> id now, for passing tests moved into or out of a class.",
+    )
+    removal_unchecked: str = Field(
+        default="",
+        description="Why removed and skipped tests could not be checked; empty when they were.",
+    )
     timed_out: bool = False
     exit_code_only: bool = False
     failure_messages: dict[str, str] = Field(
@@ -85,7 +116,13 @@ def compute_delta(report: TestReport, baseline: Baseline | None = None) -> TestD
         vanished = sorted(before_ids - set(outcomes))
         before_errors = list(baseline.report.collection_errors)
         had_tests = bool(baseline.report.tests) and not baseline.report.no_tests_collected
+    removal = _removal(report, baseline) if baseline is not None else _Removal()
     messages = {t.id: t.message for t in report.tests if t.id in new and t.outcome in FAILING}
+    messages |= {
+        t.id: t.message or "skipped"
+        for t in report.tests
+        if t.id in removal.newly_skipped and t.outcome == "skipped"
+    }
     delta = TestDelta(
         has_baseline=baseline is not None,
         new_failures=new,
@@ -96,6 +133,10 @@ def compute_delta(report: TestReport, baseline: Baseline | None = None) -> TestD
         baseline_collection_errors=before_errors,
         no_tests_collected=report.no_tests_collected,
         baseline_had_tests=had_tests,
+        removed=removal.removed,
+        newly_skipped=removal.newly_skipped,
+        moved=removal.moved,
+        removal_unchecked=removal.unchecked,
         timed_out=report.timed_out,
         exit_code_only=report.source == "exit-code"
         or (baseline is not None and baseline.report.source == "exit-code"),
@@ -105,12 +146,167 @@ def compute_delta(report: TestReport, baseline: Baseline | None = None) -> TestD
     return delta
 
 
+class _Removal(BaseModel):
+    removed: list[str] = Field(default_factory=list)
+    newly_skipped: list[str] = Field(default_factory=list)
+    moved: dict[str, str] = Field(default_factory=dict)
+    unchecked: str = ""
+
+
+def _removal(report: TestReport, baseline: Baseline) -> _Removal:
+    """Baseline-passing tests that are gone or skipped in ``report``."""
+    before = {t.id: t.outcome for t in baseline.report.tests if t.id != SUITE_ID}
+    now = {t.id: t.outcome for t in report.tests if t.id != SUITE_ID}
+    if not before:
+        why = "the baseline has no per-test results (exit code only)"
+        if baseline.report.tests or baseline.report.source == "exit-code":
+            return _Removal(unchecked=f"removed or skipped tests cannot be checked: {why}")
+        return _Removal()
+    passed_before = sorted(i for i, outcome in before.items() if outcome == "passed")
+    skipped = [i for i in passed_before if now.get(i) == "skipped"]
+    gone = [i for i in passed_before if i not in now]
+    unchecked = ""
+    if not now and report.source == "exit-code" and (report.collection_errors or report.timed_out):
+        # Nothing ran to the end; the collection error or timeout already fails the gate.
+        return _Removal(
+            unchecked="removed tests cannot be checked: this run has no per-test results"
+        )
+    if report.command != baseline.report.command:
+        # The attempt ran a phase's own test command. When it is the baseline's suite under
+        # another spelling, every test is compared; otherwise only the files and classes
+        # it ran, since the rest of the suite is not its business.
+        if not now:
+            return _Removal(
+                newly_skipped=skipped,
+                unchecked="removed tests cannot be checked: the phase's test command "
+                "reports no per-test results",
+            )
+        if selects_tests(report.command) or not _same_tools(report, baseline.report):
+            ran = {_group(i) for i in now}
+            gone = [i for i in gone if _group(i) in ran]
+            unchecked = (
+                "the phase's test command runs part of the suite or another tool, so only "
+                "removals within the test files and classes it ran are checked"
+            )
+    moved = _moved(gone, before, now)
+    return _Removal(
+        removed=[i for i in gone if i not in moved],
+        newly_skipped=skipped,
+        moved=moved,
+        unchecked=unchecked,
+    )
+
+
+#: Options that pick tests by name, marker or pattern (pytest, go, jest/vitest, cargo,
+#: Maven, Gradle, mocha).
+_SELECTING_OPTIONS = re.compile(
+    r"^(?:-k|-m|--deselect|--ignore(?:-glob)?|-run|--run|-t|--testNamePattern|"
+    r"--testPathPattern|--grep|-g|--filter|--tests|--test|-Dtest|-Dit\.test)(?:=|$)"
+)
+#: Each test tool as verification recognises it (the same patterns the plan's commands are
+#: read with), for telling "the same suite, spelled differently" from "another suite".
+_TOOL_RULES: list[tuple[re.Pattern[str], str]] = [
+    (pattern, str(fields["test_tool"])) for pattern, fields in COMMAND_RULES
+]
+_RUNNER_MODULES = {"pytest", "py.test", "unittest", "nose2"}
+_WHOLE_TREE = {".", "./", "./...", "...", "*"}
+
+
+def selects_tests(command: str) -> bool:
+    """Whether ``command`` names test files or selects tests (``pytest tests/test_a.py``,
+    ``go test -run TestX ./pkg``, ``pytest -k slow``), so it may run part of the suite.
+    Its first word (the program) and ``./...``-style "everything" arguments do not count."""
+    for part in command.split(" ; "):
+        try:
+            words = shlex.split(part)
+        except ValueError:
+            words = part.split()
+        words = [w for w in words if not re.match(r"^[A-Z_][A-Z0-9_]*=", w)][1:]
+        for i, word in enumerate(words):
+            if word == "-m" and i + 1 < len(words) and words[i + 1] in _RUNNER_MODULES:
+                continue  # `python -m pytest`: the interpreter's -m, not pytest's
+            if i > 0 and words[i - 1] == "-m" and word in _RUNNER_MODULES:
+                continue
+            if _SELECTING_OPTIONS.match(word):
+                return True
+            if word.startswith("-") or word in _WHOLE_TREE:
+                continue
+            if "/" in word or "::" in word or re.search(r"\.(?:py|[cm]?[jt]sx?|go|rs|java)$", word):
+                return True
+    return False
+
+
+def _same_tools(a: TestReport, b: TestReport) -> bool:
+    """Whether two reports come from the same test tools (pytest and pytest behind
+    ``make test`` are; pytest and ``go test`` are not). A command whose tool is not
+    recognised matches when both reports are in the same format."""
+    tools_a, tools_b = _tools(a.command), _tools(b.command)
+    if None in tools_a or None in tools_b:
+        return a.source == b.source
+    return tools_a == tools_b
+
+
+def _tools(command: str) -> set[str | None]:
+    found: set[str | None] = set()
+    for part in command.split(" ; "):
+        tool = next((t for pattern, t in _TOOL_RULES if pattern.search(part)), None)
+        found.add(tool)
+    return found
+
+
+def _group(test_id: str) -> str:
+    """The file, module or class part of an id: ``tests.test_x.TestA`` of
+    ``tests.test_x.TestA::test_a`` (every parser puts the test's own name last)."""
+    return test_id.rpartition("::")[0]
+
+
+def _moved(gone: list[str], before: Mapping[str, str], now: Mapping[str, str]) -> dict[str, str]:
+    """Gone ids that reappear, passing, under a class of the same module (or out of one):
+    ``tests.test_x::test_a`` -> ``tests.test_x.TestA::test_a``. The test still runs, so it
+    was not removed. Anything looser (same name in another file) would let a test be
+    swapped for a different one of the same name, so it stays a removal."""
+    added: dict[tuple[str, str], list[str]] = {}
+    for test_id, outcome in now.items():
+        if outcome == "passed" and test_id not in before:
+            group, _, name = test_id.rpartition("::")
+            added.setdefault((group, name), []).append(test_id)
+    moved: dict[str, str] = {}
+    for old in gone:
+        group, _, name = old.rpartition("::")
+        if not group:
+            continue
+        candidates = [
+            new
+            for (new_group, new_name), ids in added.items()
+            if new_name == name and _one_class_apart(group, new_group)
+            for new in ids
+        ]
+        if len(candidates) == 1 and candidates[0] not in moved.values():
+            moved[old] = candidates[0]
+    return moved
+
+
+def _one_class_apart(a: str, b: str) -> bool:
+    """``tests.test_x`` and ``tests.test_x.TestA`` (either way round)."""
+    short, long = sorted((a, b), key=len)
+    if not long.startswith(short + "."):
+        return False
+    rest = long[len(short) + 1 :]
+    return bool(rest) and "." not in rest and rest[:1].isupper()
+
+
 def _summary(d: TestDelta) -> str:
     parts = [
         f"{len(d.new_failures)} new failures",
         f"{len(d.still_failing)} still failing",
         f"{len(d.fixed)} fixed",
     ]
+    if d.removed:
+        parts.append(f"{len(d.removed)} passing tests removed")
+    if d.newly_skipped:
+        parts.append(f"{len(d.newly_skipped)} passing tests now skipped")
+    if d.moved:
+        parts.append(f"{len(d.moved)} moved")
     if d.vanished:
         parts.append(f"{len(d.vanished)} no longer reported")
     if d.collection_errors:
@@ -121,4 +317,6 @@ def _summary(d: TestDelta) -> str:
         parts.append("timed out")
     if not d.has_baseline:
         parts.append("no baseline")
+    elif d.removal_unchecked and not d.removed and not d.newly_skipped:
+        parts.append(d.removal_unchecked)
     return ", ".join(parts)

@@ -19,6 +19,7 @@ from autopack.verify.hardening import (
     FailurePattern,
     Finding,
     Mitigation,
+    WorktreeFix,
     register,
 )
 
@@ -90,7 +91,12 @@ class PermissionErrorPattern(FailurePattern):
             # The one fix made without asking: a project script that lost its execute bit.
             mode = target.stat().st_mode
             target.chmod(mode | ((mode & 0o444) >> 2))  # execute where readable
-            return self._result(finding, actions=[f"made {rel} executable (chmod +x)"], fixed=True)
+            return self._result(
+                finding,
+                actions=[f"made {rel} executable (chmod +x)"],
+                fixed=True,
+                worktree_fixes=[WorktreeFix(path=rel, action="make_executable")],
+            )
         return self._result(
             finding,
             f"{rel} cannot be accessed by the test command; do not "

@@ -9,7 +9,9 @@ gate           passes when                                 when it fails
 guards         governed apply accepted the edits            rejected: retry;
                                                             needs approval: blocked
 tests          no new failures, nothing uncollectable,      retry
-               no timeout (pre-existing failures are fine)
+               no timeout (pre-existing failures are fine),
+               no baseline-passing test removed or
+               skipped (unless ``allow_test_removal``)
 deliverables   every declared file exists, every declared  retry
                ``path::symbol`` is defined in it
 auditor        the Auditor approved (or did not run)       revise: retry;
@@ -47,12 +49,17 @@ class GuardOutcome(BaseModel):
 
 
 class FinalizerInputs(BaseModel):
-    """Everything the finalizer judges. ``delta`` is None when the phase has no tests."""
+    """Everything the finalizer judges. ``delta`` is None when the phase has no tests.
+
+    ``allow_test_removal`` comes from the phase's plan: removed or newly skipped tests then
+    pass the tests gate (the executor still asks a person to approve them).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     worktree: Path
     delta: TestDelta | None = None
+    allow_test_removal: bool = False
     deliverables: list[str] = Field(default_factory=list)
     auditor: AuditorVerdict | None = None
     guard: GuardOutcome = Field(default_factory=GuardOutcome)
@@ -127,9 +134,19 @@ def tests_gate(inputs: FinalizerInputs) -> GateResult:
             )
     if d.new_failures:
         return fail(f"{len(d.new_failures)} new failure(s): {_first(d.new_failures)}")
+    taken_away = _removal_reason(d)
+    if taken_away and not inputs.allow_test_removal:
+        return fail(
+            f"{taken_away}; a test that passed before the run must still run and pass "
+            "(restore it, or mark the phase allow_test_removal so a person can approve it)"
+        )
     reason = "no new failures"
     if d.no_tests_collected:
         reason = "the project had no tests before the run either"
+    if taken_away:
+        reason += f"; {taken_away}, allowed by the phase (allow_test_removal)"
+    elif d.removal_unchecked:
+        reason += f"; {d.removal_unchecked}"
     if d.still_failing:
         reason += f"; {len(d.still_failing)} failure(s) pre-date the run and do not count"
         if d.exit_code_only:
@@ -140,6 +157,22 @@ def tests_gate(inputs: FinalizerInputs) -> GateResult:
     if d.fixed:
         reason += f"; {len(d.fixed)} fixed"
     return GateResult(name="tests", passed=True, reason=reason)
+
+
+def _removal_reason(d: TestDelta) -> str:
+    """The removed and newly skipped tests in words, or "" when there are none."""
+    parts = []
+    if d.removed:
+        parts.append(
+            f"{len(d.removed)} test(s) that passed in the baseline are missing now "
+            f"(deleted, renamed or deselected): {_first(d.removed)}"
+        )
+    if d.newly_skipped:
+        parts.append(
+            f"{len(d.newly_skipped)} test(s) that passed in the baseline are skipped or "
+            f"xfailed now: {_first(d.newly_skipped)}"
+        )
+    return "; ".join(parts)
 
 
 def deliverables_gate(inputs: FinalizerInputs) -> GateResult:

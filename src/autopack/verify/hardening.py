@@ -12,6 +12,11 @@ on its own is marking a script inside the worktree executable (``permission_erro
 missing dependency is a suggestion to declare it, because installing from a registry in
 the middle of a phase would make results depend on the registry, and the plan's install
 step is where dependencies come from.
+
+A change to the worktree is also described as data (:class:`WorktreeFix`, on
+``Mitigation.worktree_fixes``): the failed attempt's worktree is reset before the next
+attempt, which would undo the fix, so the executor applies the fixes again after that reset
+(:func:`apply_worktree_fixes`) and commits them on their own. A fix is more than hint text.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +48,35 @@ class Finding:
     data: dict[str, str] = field(default_factory=dict)
 
 
+class WorktreeFix(BaseModel):
+    """A change a mitigation made to the worktree, described so it can be made again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(description="Relative to the worktree, '/'-separated.")
+    action: Literal["make_executable"]
+
+    def describe(self) -> str:
+        return f"chmod +x {self.path}"
+
+
+def apply_worktree_fixes(worktree: Path, fixes: Sequence[WorktreeFix]) -> list[WorktreeFix]:
+    """Make ``fixes`` in ``worktree`` again; returns those that changed something (a fix
+    whose file is absent, outside the worktree or already fixed changes nothing)."""
+    root = worktree.resolve()
+    changed: list[WorktreeFix] = []
+    for fix in fixes:
+        target = (root / fix.path).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            continue
+        mode = target.stat().st_mode
+        wanted = mode | ((mode & 0o444) >> 2)  # execute where readable
+        if wanted != mode:
+            target.chmod(wanted)
+            changed.append(fix)
+    return changed
+
+
 class Mitigation(BaseModel):
     """What a pattern did and advises. ``fixed`` means the cause is gone: run again as is."""
 
@@ -55,6 +89,10 @@ class Mitigation(BaseModel):
     fixed: bool = False
     retry_cwd: str | None = Field(
         default=None, description="Run the command again in this worktree subdirectory."
+    )
+    worktree_fixes: list[WorktreeFix] = Field(
+        default_factory=list,
+        description="What the mitigation changed in the worktree, to make again after a reset.",
     )
 
 
@@ -77,6 +115,7 @@ class FailurePattern(ABC):
         actions: Sequence[str] = (),
         fixed: bool = False,
         retry_cwd: str | None = None,
+        worktree_fixes: Sequence[WorktreeFix] = (),
     ) -> Mitigation:
         """A :class:`Mitigation` from this pattern, for ``finding``."""
         return Mitigation(
@@ -86,6 +125,7 @@ class FailurePattern(ABC):
             suggestions=list(suggestions),
             fixed=fixed,
             retry_cwd=retry_cwd,
+            worktree_fixes=list(worktree_fixes),
         )
 
 

@@ -9,7 +9,8 @@ baseline) and once per attempt::
 
 :func:`build_report` is the interpretation step on its own: machine-readable results when
 the tool wrote them, each tool's signals for "the suite could not even be collected", and
-an exit-code verdict, labelled as such, when nothing better exists.
+an exit-code verdict, labelled as such, when nothing better exists. Secrets of a known
+shape in what the tests printed are redacted from the report (:mod:`autopack.redaction`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from autopack.errors import ToolchainError
+from autopack.redaction import redact
 from autopack.toolchains.base import JUNIT_XML, REPORT_DIR, Detection, TestCommand
 from autopack.toolchains.detect import command_from_text
 from autopack.toolchains.results import (
@@ -247,17 +249,19 @@ def build_report(
         notes.append(f"timed out after {result.duration_s:.0f}s; results are partial")
     if result.truncated:
         notes.append("output was truncated")
+    # A report is stored, shown and put in prompts: what the project's tests printed must
+    # not carry its secrets there (a test that logs a token, a key in a traceback).
     return TestReport(
         source=source,
         command=spec.display,
         exit_code=result.exit_code,
         timed_out=result.timed_out,
         duration_s=result.duration_s,
-        tests=tests,
-        collection_errors=errors,
+        tests=[t.model_copy(update={"message": redact(t.message)}) for t in tests],
+        collection_errors=[redact(e) for e in errors],
         no_tests_collected=no_tests and not errors,
         note="; ".join(notes),
-        log_tail=output[-LOG_TAIL_CHARS:],
+        log_tail=redact(output[-LOG_TAIL_CHARS:]),
     )
 
 
