@@ -11,9 +11,13 @@
     >>>>>>> REPLACE
     ```
 
-The path may also sit in the fence's info string (```python src/app.py). Consecutive
-blocks with only fences between them share the previous block's path; a block without a
-path, or without its closing markers, is reported and never guessed.
+The path may also sit in the fence's info string (```python src/app.py); a bare name
+counts as a path when it has a ``.`` or a ``/`` or is a well-known file name
+(``Makefile``, ``Dockerfile``...). Consecutive blocks with only fences between them share
+the previous block's path; a block without a path, or without its closing markers, is
+reported and never guessed. When the text itself has ``=======`` lines, the divider is
+the middle one of an odd count (unchanged context holds as many on both sides); an even
+count is reported, never guessed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,33 @@ from autopack.domain.edits import SearchReplace, join_lines
 SEARCH = re.compile(r"^\s*<{5,9}\s*SEARCH\b")
 _DIVIDER = re.compile(r"^\s*={5,9}\s*$")
 _REPLACE = re.compile(r"^\s*>{5,9}\s*REPLACE\b")
+#: Files commonly named without an extension or a directory; any other bare word above a
+#: block is prose ("Changes:"), not a path.
+_BARE_FILE_NAMES = frozenset(
+    {
+        "Makefile",
+        "GNUmakefile",
+        "makefile",
+        "Dockerfile",
+        "Containerfile",
+        "Justfile",
+        "justfile",
+        "Procfile",
+        "Gemfile",
+        "Rakefile",
+        "Vagrantfile",
+        "Jenkinsfile",
+        "Pipfile",
+        "LICENSE",
+        "COPYING",
+        "NOTICE",
+        "AUTHORS",
+        "CODEOWNERS",
+        "README",
+        "CHANGELOG",
+        "VERSION",
+    }
+)
 
 
 def parse_search_replace(text: str) -> ParsedOutput:
@@ -70,7 +101,21 @@ def parse_search_replace(text: str) -> ParsedOutput:
             )
             i = broken_at
             continue
-        if path is None:
+        # The text itself may hold ======= lines (reStructuredText titles, merge
+        # conflicts): the divider is then the middle one, where the lines before and after
+        # it hold as many, as unchanged context does; an even count cannot be split.
+        dividers = [d for d in range(j, k) if _DIVIDER.match(lines[d])]
+        if len(dividers) % 2 == 0:
+            out.diagnostics.append(
+                Diagnostic(
+                    line=i + 1,
+                    segment=lines[i][:200],
+                    reason=f"the block has {len(dividers)} ======= lines, so which one "
+                    "divides the old text from the new is a guess; quote fewer lines so "
+                    "that the text holds no ======= line, or use another edit format",
+                )
+            )
+        elif path is None:
             out.diagnostics.append(
                 Diagnostic(
                     line=i + 1,
@@ -79,6 +124,7 @@ def parse_search_replace(text: str) -> ParsedOutput:
                 )
             )
         else:
+            j = dividers[len(dividers) // 2]
             out.edits.append(
                 SearchReplace(
                     path=path, old=join_lines(lines[i + 1 : j]), new=join_lines(lines[j + 1 : k])
@@ -120,4 +166,4 @@ def _path_like(raw: str) -> str | None:
     text = text.strip("`*:").strip()
     if not text or len(text) > 300 or re.search(r"\s", text):
         return None
-    return text if ("." in text or "/" in text) else None
+    return text if ("." in text or "/" in text or text in _BARE_FILE_NAMES) else None

@@ -40,7 +40,9 @@ def rejected(root: Path, edits: list[Edit], policy: ApplyPolicy | None = None) -
     return result
 
 
-GOOD = SearchReplace(path="src/app.py", old="    x = 1\n", new="    x = 2\n")
+GOOD = SearchReplace(
+    path="src/app.py", old="def main():\n    x = 1\n", new="def main():\n    x = 2\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -165,6 +167,16 @@ def test_atomic_writes_keep_mode_crlf_and_bom(repo: Path) -> None:
     assert script.read_bytes() == b"#!/bin/sh\r\necho one\r\necho two\r\n"
     assert stat.S_IMODE(script.stat().st_mode) == 0o755
     assert (repo / "bom.txt").read_bytes() == "\ufeffa\na2\nb\n".encode()
+
+
+def test_missing_old_text_is_not_applied_though_the_new_text_is_elsewhere(repo: Path) -> None:
+    # "    return x" is in the file already, but not because of this edit: its "old" is
+    # simply not there, so the edit was not applied and the attempt says so.
+    stale = SearchReplace(path="src/app.py", old="    return y\n", new="    return x\n")
+    result = rejected(repo, [stale])
+    assert result.outcomes[0].status == "failed"
+    assert "line 6" in (result.outcomes[0].reason or "")
+    assert "not applied" in (result.outcomes[0].reason or "")
 
 
 def test_reapplying_the_same_answer_is_a_no_op(repo: Path) -> None:
