@@ -307,3 +307,23 @@ def test_no_edits_and_missing_worktree(repo: Path, tmp_path: Path) -> None:
     assert apply_edits(repo, [], ApplyPolicy()).status == "rejected"
     with pytest.raises(ValidationError):
         apply_edits(tmp_path / "nope", [GOOD], ApplyPolicy())
+
+
+def test_the_projects_protected_list_applies_to_every_apply(repo: Path) -> None:
+    (repo / ".autopack.yaml").write_text("protected_paths:\n  - infra/\n  - '*.key'\n")
+    (repo / "infra").mkdir()
+    (repo / "infra" / "main.tf").write_text("resource {}\n")
+    result = rejected(repo, [GOOD, ReplaceFile(path="infra/main.tf", content="")])
+    assert result.outcomes[1].code == "protected_path"
+    assert "infra/" in (result.outcomes[1].reason or "")
+    result = rejected(repo, [CreateFile(path="certs/server.key", content="x\n")])
+    assert result.outcomes[0].code == "protected_path"
+    # Nor can an edit lift the list by rewriting the file that holds it.
+    result = rejected(repo, [ReplaceFile(path=".autopack.yaml", content="protected_paths: []\n")])
+    assert result.outcomes[0].code == "protected_path"
+
+
+def test_an_unreadable_project_protected_list_refuses_the_attempt(repo: Path) -> None:
+    (repo / ".autopack.yaml").write_text("protected_paths: infra/\n")
+    result = rejected(repo, [GOOD])
+    assert "protected_paths must be a list" in (result.reason or "")
