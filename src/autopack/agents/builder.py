@@ -77,7 +77,9 @@ class BuilderAnswer:
     """The Builder's parsed answer.
 
     ``text`` is the whole answer (continuations joined); ``continued`` says whether it took
-    continuation calls; ``truncated`` whether it was still cut off after the last one.
+    continuation calls; ``truncated`` whether it was still cut off after the last one;
+    ``stopped_early`` the provider's word on that (:func:`stop_verdict`), for whoever
+    parses ``text`` again.
     """
 
     text: str
@@ -89,6 +91,7 @@ class BuilderAnswer:
     estimate: Estimate
     model: str
     reasked: bool = False
+    stopped_early: bool | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -266,6 +269,7 @@ def run_builder(
         estimate=estimate,
         model=completions[0].model,
         reasked=reasked,
+        stopped_early=stop_verdict(completions[-1]),
     )
 
 

@@ -15,9 +15,9 @@ The path may also sit in the fence's info string (```python src/app.py); a bare 
 counts as a path when it has a ``.`` or a ``/`` or is a well-known file name
 (``Makefile``, ``Dockerfile``...). Consecutive blocks with only fences between them share
 the previous block's path; a block without a path, or without its closing markers, is
-reported and never guessed. When the text itself has ``=======`` lines, the divider is
-the middle one of an odd count (unchanged context holds as many on both sides); an even
-count is reported, never guessed.
+reported and never guessed. When the text itself has lines of ``=`` signs, the divider
+is the only line of exactly seven; with several such lines the block is reported, never
+split by guess.
 """
 
 from __future__ import annotations
@@ -101,18 +101,20 @@ def parse_search_replace(text: str) -> ParsedOutput:
             )
             i = broken_at
             continue
-        # The text itself may hold ======= lines (reStructuredText titles, merge
-        # conflicts): the divider is then the middle one, where the lines before and after
-        # it hold as many, as unchanged context does; an even count cannot be split.
+        # The text itself may hold lines of = signs (reStructuredText titles). The format's
+        # divider is exactly seven; when more than one line could divide, the block is
+        # reported: a wrong split would quote real text as "old" and replace it wrongly.
         dividers = [d for d in range(j, k) if _DIVIDER.match(lines[d])]
-        if len(dividers) % 2 == 0:
+        if len(dividers) > 1:
+            dividers = [d for d in dividers if lines[d].strip() == "======="]
+        if len(dividers) != 1:
             out.diagnostics.append(
                 Diagnostic(
                     line=i + 1,
                     segment=lines[i][:200],
-                    reason=f"the block has {len(dividers)} ======= lines, so which one "
-                    "divides the old text from the new is a guess; quote fewer lines so "
-                    "that the text holds no ======= line, or use another edit format",
+                    reason="the block has more than one ======= line, so which one divides "
+                    "the old text from the new is a guess; quote fewer lines so that the "
+                    "text holds no ======= line, or use another edit format",
                 )
             )
         elif path is None:
@@ -124,7 +126,7 @@ def parse_search_replace(text: str) -> ParsedOutput:
                 )
             )
         else:
-            j = dividers[len(dividers) // 2]
+            j = dividers[0]
             out.edits.append(
                 SearchReplace(
                     path=path, old=join_lines(lines[i + 1 : j]), new=join_lines(lines[j + 1 : k])

@@ -261,6 +261,7 @@ class PhaseExecution:
                     "text": answer.text,
                     "continued": answer.continued,
                     "truncated": answer.truncated,
+                    "stopped_early": answer.stopped_early,
                     "diagnostics": [str(d) for d in answer.diagnostics],
                     "context": bundle.to_record(),
                     "routed_model": choice.model,
@@ -356,7 +357,10 @@ class PhaseExecution:
                 attempt_id=attempt.id,
                 already_failed=True,
             )
-        parsed = parse_model_output(attempt.payload.get("text", ""))
+        # The provider's stop reason, kept with the answer, decides truncation here too.
+        parsed = parse_model_output(
+            attempt.payload.get("text", ""), stopped_early=attempt.payload.get("stopped_early")
+        )
         # The phase's savepoint precedes every apply of the phase; apply_edits adds its own
         # only before a large deletion.
         result = apply_edits(

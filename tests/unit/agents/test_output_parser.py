@@ -335,14 +335,15 @@ def test_a_diff_that_makes_a_symlink_or_submodule_is_refused() -> None:
 
 
 def test_search_replace_with_equals_lines_in_the_text() -> None:
-    title = "docs/api.rst\n<<<<<<< SEARCH\nTitle\n=======\nold\n=======\nTitle\n=======\nnew\n"
-    parsed = parse_model_output(title + ">>>>>>> REPLACE\n")
-    edit = parsed.edits[0]
+    # A reStructuredText title underline of nine = signs is text; seven is the divider.
+    title = "docs/api.rst\n<<<<<<< SEARCH\nTitle\n=========\nold\n=======\nnew\n"
+    edit = parse_model_output(title + ">>>>>>> REPLACE\n").edits[0]
     assert isinstance(edit, SearchReplace)
-    assert (edit.old, edit.new) == ("Title\n=======\nold\n", "Title\n=======\nnew\n")
-    even = "docs/api.rst\n<<<<<<< SEARCH\nTitle\n=======\nold\n=======\nnew\n>>>>>>> REPLACE\n"
-    parsed = parse_model_output(even)
-    assert not parsed.edits and "2 ======= lines" in parsed.diagnostics[0].reason
+    assert (edit.old, edit.new) == ("Title\n=========\nold\n", "new\n")
+    # Two lines of exactly seven: which one divides is a guess, so the block is refused.
+    two = "docs/api.rst\n<<<<<<< SEARCH\nTitle\n=======\nold\n=======\nnew\n>>>>>>> REPLACE\n"
+    parsed = parse_model_output(two)
+    assert not parsed.edits and "more than one =======" in parsed.diagnostics[0].reason
 
 
 def test_search_replace_path_may_be_a_well_known_bare_file_name() -> None:
