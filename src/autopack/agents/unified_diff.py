@@ -154,7 +154,7 @@ def parse_unified_diff(
             line.startswith("--- ")
             and i + 1 < len(lines)
             and lines[i + 1].startswith("+++ ")
-            and _is_header(hunk, line, lines[i + 1])
+            and _is_header(hunk, line, lines[i + 1], lines[i + 2] if i + 2 < len(lines) else "")
         ):
             if current is None or current.hunks or current.headed:
                 current = _File(line=i)
@@ -288,9 +288,13 @@ def _special_mode(line: str) -> str | None:
     )
 
 
-def _is_header(hunk: _Hunk | None, minus: str, plus: str) -> bool:
-    """A ``---``/``+++`` pair starts a file unless it reads better as two body lines."""
-    if hunk is None or hunk.satisfied():
+def _is_header(hunk: _Hunk | None, minus: str, plus: str, after: str) -> bool:
+    """A ``---``/``+++`` pair starts a file unless it reads better as two body lines.
+
+    Inside a hunk whose counts are not met yet it is a header only when it looks like one
+    (``a/``/``b/`` paths, or a hunk header right after it): the counts may be wrong.
+    """
+    if hunk is None or hunk.satisfied() or after.startswith("@@"):
         return True
     return minus[4:].startswith(("a/", DEV_NULL)) and plus[4:].startswith(("b/", DEV_NULL))
 

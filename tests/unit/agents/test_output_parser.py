@@ -350,3 +350,11 @@ def test_search_replace_path_may_be_a_well_known_bare_file_name() -> None:
     block = "<<<<<<< SEARCH\nall:\n=======\nall: test\n>>>>>>> REPLACE\n"
     assert [e.path for e in parse_model_output("Makefile\n" + block).edits] == ["Makefile"]
     assert not parse_model_output("Changes\n" + block).edits
+
+
+def test_plain_file_headers_after_a_hunk_with_overstated_counts_start_a_new_file() -> None:
+    answer = (
+        "--- x.py\n+++ x.py\n@@ -1,9 +1,9 @@\n a\n-b\n+B\n--- y.py\n+++ y.py\n@@ -1 +1 @@\n-c\n+C\n"
+    )
+    parsed = parse_model_output(answer, stopped_early=False)
+    assert [e.path for e in parsed.edits] == ["x.py", "y.py"]
