@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from difflib import unified_diff
 
 from apply_sources import (
@@ -72,9 +72,6 @@ class Case:
     files: dict[str, bytes]  # on disk before
     expected: dict[str, bytes]  # on disk after, if correct
     edits: int
-    #: Other end states that are also correct: for a cut answer, the cut change applied in
-    #: full when every changed line survived the cut (only trailing context was lost).
-    also_correct: list[dict[str, bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -350,11 +347,8 @@ def build_case(rng: random.Random, fmt: str, defect: str, lang: str, number: int
     after = {v.src.path: disk(apply_change(v.src.lines, v.change), v) for v in views}
     if defect == "already_applied":
         before = dict(after)
-    also_correct: list[dict[str, bytes]] = []
-    if defect == "truncated":
-        also_correct.append(dict(after))
-        second = views[1].src.path
-        after[second] = before[second]
+    # A cut answer's intended result is still the whole change: applying the part that
+    # arrived is scored on its own (partial), never as correct.
     parts: list[str] = []
     for view in views:
         if fmt == "ndjson":
@@ -394,7 +388,6 @@ def build_case(rng: random.Random, fmt: str, defect: str, lang: str, number: int
         before,
         after,
         edits=len(views),
-        also_correct=also_correct,
     )
 
 

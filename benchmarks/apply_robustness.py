@@ -1,6 +1,7 @@
 """Apply robustness: how often a model's edit lands correctly, in every answer format.
 
-Run: ``python benchmarks/apply_robustness.py [--seed N] [--per-cell N] [--json] [--verbose]``
+Run: ``python benchmarks/apply_robustness.py [--seed N] [--per-cell N] [--json] [--verbose]
+[--repo PATH [--changes N]]``
 
 The corpus is generated, deterministically from the seed, from real-looking Python,
 JavaScript and Go modules (classes and functions with imports, comments, loops, early
@@ -26,15 +27,27 @@ already_applied     the file already contains the change (a retried answer)
 stale_context       one quoted context line differs slightly from the file (a stale read)
 ==================  =========================================================================
 
+Each answer is parsed with the stop reason a provider would report: ``max_tokens`` for
+the ``truncated`` cases, a normal end for the others.
+
 Scoring, per case, from the files on disk afterwards:
 
-- applied correctly: every file equals the intended result (for ``truncated``: the first
-  change applied and the cut one not, or the cut one in full when the cut only took
-  trailing context; for ``already_applied``: unchanged and reported fine);
+- applied correctly: every file equals the intended result (for ``truncated``, the whole
+  change, which only happens when the cut took nothing but trailing context; for
+  ``already_applied``: unchanged and reported fine);
 - rejected safely: every file unchanged and the tool reported a failure;
+- partial (cut): only for ``truncated``: the complete edits of the cut answer applied,
+  the cut one not, and the answer reported as truncated. That is what the tool is built
+  to do (the executor then asks the model to continue), but it is not the intended
+  change, so it is never counted as correct;
 - applied wrongly: anything else, including "success" with nothing changed when a change
   was intended. For ``duplicate_anchor`` without line numbers there is no right place, so
   rejecting is the only safe outcome.
+
+With ``--repo`` (a local git clone; nothing of it is stored) the newest ``--changes``
+modified files of its history are added as real cases (:mod:`apply_history`): each
+applied to the parent revision's bytes and compared with the child's byte for byte, per
+kind. The exit status is 1 if any case, synthetic or real, was applied wrongly.
 
 For the diff cases the same answer files are also given to ``git apply`` and to
 ``patch -p1 --fuzz=3``, in fresh temporary directories, in the same run.
@@ -53,6 +66,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from apply_corpus import DEFECTS, FORMATS, Case, build_corpus
+from apply_history import KINDS, HistoryCase, diff_hunks, file_changes, render_cases, text_lines
 
 from autopack.agents.output import parse_model_output
 from autopack.workspace.apply import apply_edits
@@ -72,8 +86,6 @@ def _classify(root: Path, case: Case, reported_ok: bool) -> str:
     now = {rel: (root / rel).read_bytes() if (root / rel).exists() else b"" for rel in case.files}
     if now == case.expected and (reported_ok or case.expected == case.files):
         return "correct" if reported_ok else "rejected"
-    if reported_ok and now in case.also_correct:
-        return "correct"
     if now == case.files and not reported_ok:
         return "rejected"
     return "wrong"
@@ -82,12 +94,73 @@ def _classify(root: Path, case: Case, reported_ok: bool) -> str:
 def run_ours(case: Case, root: Path) -> tuple[str, float]:
     _write(root, case.files)
     started = time.perf_counter()
-    parsed = parse_model_output(case.answer)
+    # The provider says whether it stopped at max_tokens; the cut cases are those.
+    parsed = parse_model_output(case.answer, stopped_early=case.defect == "truncated")
     ok = False
     if parsed.edits:
         ok = apply_edits(root, parsed.edits, ApplyPolicy(), always_savepoint=False).ok
     elapsed = time.perf_counter() - started
-    return _classify(root, case, ok), elapsed
+    verdict = _classify(root, case, ok)
+    if verdict == "wrong" and _partial(root, case, ok and parsed.truncated):
+        verdict = "partial"
+    return verdict, elapsed
+
+
+def _partial(root: Path, case: Case, reported_cut: bool) -> bool:
+    """A cut answer's complete edits applied, the cut one not, and the cut reported.
+
+    That is what the tool is built to do with an answer the provider cut off (the
+    executor asks the model to continue), but it is not the intended change, so it is
+    counted on its own and never as correct.
+    """
+    if not reported_cut or case.defect != "truncated":
+        return False
+    now = {rel: (root / rel).read_bytes() if (root / rel).exists() else b"" for rel in case.files}
+    return now != case.files and all(
+        now[rel] in (case.files[rel], case.expected[rel]) for rel in case.files
+    )
+
+
+def run_history(case: HistoryCase, root: Path) -> str:
+    """``correct``, ``rejected``, ``partial`` or ``wrong`` for one real-history case."""
+    target = root / case.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(case.before)
+    parsed = parse_model_output(case.answer, stopped_early=case.stopped_early)
+    ok = False
+    if parsed.edits:
+        ok = apply_edits(root, parsed.edits, ApplyPolicy(), always_savepoint=False).ok
+    now = target.read_bytes()
+    if ok and now == case.after:
+        return "correct"
+    if not ok and now == case.before:
+        return "rejected"
+    if ok and parsed.truncated and case.stopped_early and now == case.before:
+        return "rejected"  # every edit was in the cut part: nothing applied, cut reported
+    if ok and parsed.truncated and case.stopped_early and _is_prefix_apply(case, now):
+        return "partial"
+    return "wrong"
+
+
+def _is_prefix_apply(case: HistoryCase, now: bytes) -> bool:
+    """Whether ``now`` is the change up to the cut hunk: the earlier hunks, none of the cut."""
+    before = case.before.decode("utf-8").replace("\r\n", "\n")
+    after = case.after.decode("utf-8").replace("\r\n", "\n")
+    old, new = text_lines(before), text_lines(after)
+    hunks = diff_hunks(
+        old,
+        new,
+        old_eof=bool(before) and not before.endswith("\n"),
+        new_eof=bool(after) and not after.endswith("\n"),
+    )
+    result = list(old)
+    for hunk in reversed(hunks[:-1]):
+        start = hunk.old_start - 1
+        old_n, _ = hunk.counts()
+        result[start : start + old_n] = [text for tag, text in hunk.lines if tag != "-"]
+    crlf = b"\r\n" in case.before
+    text = "\n".join(result) + ("\n" if before.endswith("\n") else "")
+    return (text.replace("\n", "\r\n") if crlf else text).encode() == now
 
 
 TOOLS = {
@@ -145,6 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-cell", type=int, default=12, help="cases per format x defect")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     parser.add_argument("--verbose", action="store_true", help="list every non-correct case")
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        help="a local git clone whose history adds real cases (nothing of it is stored)",
+    )
+    parser.add_argument(
+        "--changes", type=int, default=500, help="file changes taken from --repo's history"
+    )
     args = parser.parse_args(argv)
     cases = build_corpus(args.seed, args.per_cell)
     tools = [t for t in TOOLS if shutil.which(TOOLS[t][0])]
@@ -187,14 +268,45 @@ def main(argv: list[str] | None = None) -> int:
         "diff_subset": {tool: dict(counts) for tool, counts in theirs.items()},
         "by_defect": {d: {k: dict(v) for k, v in row.items()} for d, row in by_defect.items()},
     }
+    history_wrong = 0
+    if args.repo is not None:
+        report["history"] = history = run_history_corpus(args.repo, args.changes, misses)
+        kinds = history["kinds"]
+        assert isinstance(kinds, dict)
+        history_wrong = sum(row.get("wrong", 0) for row in kinds.values())
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         _print_report(report, misses if args.verbose else [])
-    wrong = sum(ours[f]["wrong"] for f in FORMATS)
+    wrong = sum(ours[f]["wrong"] for f in FORMATS) + history_wrong
     rate = {t: c["correct"] / max(1, sum(c.values())) for t, c in theirs.items()}
     beaten = all(rate["autopack"] > rate[t] for t in tools)
     return 0 if wrong == 0 and beaten else 1
+
+
+def run_history_corpus(repo: Path, changes: int, misses: list[str]) -> dict[str, object]:
+    """Every kind of :mod:`apply_history` for ``changes`` real file changes of ``repo``."""
+    kinds: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
+    commits: set[str] = set()
+    files = 0
+    with tempfile.TemporaryDirectory(prefix="apply-history-") as tmp:
+        for change in file_changes(repo, changes):
+            files += 1
+            commits.add(change.commit)
+            for n, case in enumerate(render_cases(change)):
+                root = Path(tmp) / f"h{files}-{n}"
+                root.mkdir()
+                verdict = run_history(case, root)
+                kinds[case.kind][verdict] += 1
+                if verdict != "correct":
+                    misses.append(f"{verdict:8} history/{case.id}")
+                shutil.rmtree(root)
+    return {
+        "repo": str(repo),
+        "file_changes": files,
+        "commits": len(commits),
+        "kinds": {kind: dict(counts) for kind, counts in kinds.items()},
+    }
 
 
 def _pct(part: int, whole: int) -> str:
@@ -207,13 +319,14 @@ def _print_report(report: dict[str, object], misses: list[str]) -> None:
     print(f"Apply robustness (seed {report['seed']}, {report['cases']} cases)\n")
     print(
         f"{'format':16} {'cases':>5}  {'applied correctly':>17}  {'rejected safely':>15}  "
-        f"{'applied wrongly':>15}  {'edits/sec':>9}"
+        f"{'partial (cut)':>15}  {'applied wrongly':>15}  {'edits/sec':>9}"
     )
     for fmt, row in formats.items():
         total = row["cases"]
         print(
             f"{fmt:16} {total:5d}  {_pct(row.get('correct', 0), total):>17}  "
             f"{_pct(row.get('rejected', 0), total):>15}  "
+            f"{_pct(row.get('partial', 0), total):>15}  "
             f"{_pct(row.get('wrong', 0), total):>15}  {row['edits_per_second']:9,d}"
         )
     subset = report["diff_subset"]
@@ -245,7 +358,7 @@ def _print_report(report: dict[str, object], misses: list[str]) -> None:
         }.get(t, t)
         for t in columns[len(FORMATS) :]
     ]
-    print("\nApplied correctly / rejected safely / applied wrongly, by defect:")
+    print("\nApplied correctly / rejected safely / partial (cut) / applied wrongly, by defect:")
     print(f"{'defect':17}" + "".join(f"{label:>13}" for label in labels))
     for defect in DEFECTS:
         row = by_defect.get(defect, {})
@@ -253,7 +366,11 @@ def _print_report(report: dict[str, object], misses: list[str]) -> None:
         for column in columns:
             counts = row.get(column)
             got = Counter(counts or {})
-            cell = f"{got['correct']}/{got['rejected']}/{got['wrong']}" if counts else "-"
+            cell = (
+                f"{got['correct']}/{got['rejected']}/{got['partial']}/{got['wrong']}"
+                if counts
+                else "-"
+            )
             cells.append(f"{cell:>13}")
         print(f"{defect:17}" + "".join(cells))
     print(
@@ -261,6 +378,25 @@ def _print_report(report: dict[str, object], misses: list[str]) -> None:
         "in formats without\nline numbers the quoted text occurs twice, so rejecting is the "
         "only safe outcome.)"
     )
+    history = report.get("history")
+    if isinstance(history, dict):
+        print(
+            f"\nReal history: {history['file_changes']} file changes from "
+            f"{history['commits']} commits of {history['repo']}, applied to the parent's "
+            "bytes and\ncompared with the child's byte for byte:"
+        )
+        print(
+            f"{'kind':16} {'cases':>5}  {'applied correctly':>17}  {'rejected safely':>15}  "
+            f"{'partial (cut)':>15}  {'applied wrongly':>15}"
+        )
+        for kind, row in history["kinds"].items():
+            total = sum(row.values())
+            print(
+                f"{kind:16} {total:5d}  {_pct(row.get('correct', 0), total):>17}  "
+                f"{_pct(row.get('rejected', 0), total):>15}  "
+                f"{_pct(row.get('partial', 0), total):>15}  "
+                f"{_pct(row.get('wrong', 0), total):>15}"
+            )
     for miss in misses:
         print(miss)
 

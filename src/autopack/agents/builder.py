@@ -77,7 +77,9 @@ class BuilderAnswer:
     """The Builder's parsed answer.
 
     ``text`` is the whole answer (continuations joined); ``continued`` says whether it took
-    continuation calls; ``truncated`` whether it was still cut off after the last one.
+    continuation calls; ``truncated`` whether it was still cut off after the last one;
+    ``stopped_early`` the provider's word on that (:func:`stop_verdict`), for whoever
+    parses ``text`` again.
     """
 
     text: str
@@ -89,6 +91,7 @@ class BuilderAnswer:
     estimate: Estimate
     model: str
     reasked: bool = False
+    stopped_early: bool | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -160,6 +163,22 @@ def _continuation(request: LLMRequest, first_user: str, kept: list[str]) -> LLMR
     )
 
 
+#: Stop reasons that say the model finished its answer where it meant to.
+_FINISHED = frozenset({"end", "stop_sequence", "tool_use"})
+
+
+def stop_verdict(completion: Completion) -> bool | None:
+    """Whether the provider cut the answer off: ``True`` (the token limit, or a content
+    filter that stopped it mid-answer), ``False`` (it ended normally) or ``None`` (the
+    provider did not say). The parser trusts this over anything the text suggests, so a
+    complete diff with wrong hunk counts still applies."""
+    if completion.truncated or completion.stop_reason == "content_filter":
+        return True
+    if completion.stop_reason in _FINISHED:
+        return False
+    return None
+
+
 def _call_until_complete(
     client: LLMClient, request: LLMRequest, routing: Routing, max_continuations: int
 ) -> tuple[str, list[Completion]]:
@@ -206,7 +225,7 @@ def run_builder(
     text, completions = _call_until_complete(client, request, routing, max_continuations)
     answer_calls = list(completions)
     truncated = completions[-1].truncated
-    parsed = parse_model_output(text, stopped_early=truncated)
+    parsed = parse_model_output(text, stopped_early=stop_verdict(completions[-1]))
     reasked = False
     if not parsed.edits and not truncated:
         problems = "; ".join(map(describe_diagnostic, parsed.diagnostics)) or "no edits found"
@@ -227,7 +246,7 @@ def run_builder(
         second = client.complete(retry, routing)
         completions.append(second)
         text, truncated, reasked = second.text, second.truncated, True
-        parsed = parse_model_output(text, stopped_early=truncated)
+        parsed = parse_model_output(text, stopped_early=stop_verdict(second))
     client.record_estimation(_estimation_record(estimate, ctx, answer_calls))
     if not parsed.edits:
         raise OutputParseError(
@@ -250,6 +269,7 @@ def run_builder(
         estimate=estimate,
         model=completions[0].model,
         reasked=reasked,
+        stopped_early=stop_verdict(completions[-1]),
     )
 
 

@@ -11,9 +11,13 @@
     >>>>>>> REPLACE
     ```
 
-The path may also sit in the fence's info string (```python src/app.py). Consecutive
-blocks with only fences between them share the previous block's path; a block without a
-path, or without its closing markers, is reported and never guessed.
+The path may also sit in the fence's info string (```python src/app.py); a bare name
+counts as a path when it has a ``.`` or a ``/`` or is a well-known file name
+(``Makefile``, ``Dockerfile``...). Consecutive blocks with only fences between them share
+the previous block's path; a block without a path, or without its closing markers, is
+reported and never guessed. When the text itself has lines of ``=`` signs, the divider
+is the only line of exactly seven; with several such lines the block is reported, never
+split by guess.
 """
 
 from __future__ import annotations
@@ -26,6 +30,33 @@ from autopack.domain.edits import SearchReplace, join_lines
 SEARCH = re.compile(r"^\s*<{5,9}\s*SEARCH\b")
 _DIVIDER = re.compile(r"^\s*={5,9}\s*$")
 _REPLACE = re.compile(r"^\s*>{5,9}\s*REPLACE\b")
+#: Files commonly named without an extension or a directory; any other bare word above a
+#: block is prose ("Changes:"), not a path.
+_BARE_FILE_NAMES = frozenset(
+    {
+        "Makefile",
+        "GNUmakefile",
+        "makefile",
+        "Dockerfile",
+        "Containerfile",
+        "Justfile",
+        "justfile",
+        "Procfile",
+        "Gemfile",
+        "Rakefile",
+        "Vagrantfile",
+        "Jenkinsfile",
+        "Pipfile",
+        "LICENSE",
+        "COPYING",
+        "NOTICE",
+        "AUTHORS",
+        "CODEOWNERS",
+        "README",
+        "CHANGELOG",
+        "VERSION",
+    }
+)
 
 
 def parse_search_replace(text: str) -> ParsedOutput:
@@ -70,7 +101,23 @@ def parse_search_replace(text: str) -> ParsedOutput:
             )
             i = broken_at
             continue
-        if path is None:
+        # The text itself may hold lines of = signs (reStructuredText titles). The format's
+        # divider is exactly seven; when more than one line could divide, the block is
+        # reported: a wrong split would quote real text as "old" and replace it wrongly.
+        dividers = [d for d in range(j, k) if _DIVIDER.match(lines[d])]
+        if len(dividers) > 1:
+            dividers = [d for d in dividers if lines[d].strip() == "======="]
+        if len(dividers) != 1:
+            out.diagnostics.append(
+                Diagnostic(
+                    line=i + 1,
+                    segment=lines[i][:200],
+                    reason="the block has more than one ======= line, so which one divides "
+                    "the old text from the new is a guess; quote fewer lines so that the "
+                    "text holds no ======= line, or use another edit format",
+                )
+            )
+        elif path is None:
             out.diagnostics.append(
                 Diagnostic(
                     line=i + 1,
@@ -79,6 +126,7 @@ def parse_search_replace(text: str) -> ParsedOutput:
                 )
             )
         else:
+            j = dividers[0]
             out.edits.append(
                 SearchReplace(
                     path=path, old=join_lines(lines[i + 1 : j]), new=join_lines(lines[j + 1 : k])
@@ -120,4 +168,4 @@ def _path_like(raw: str) -> str | None:
     text = text.strip("`*:").strip()
     if not text or len(text) > 300 or re.search(r"\s", text):
         return None
-    return text if ("." in text or "/" in text) else None
+    return text if ("." in text or "/" in text or text in _BARE_FILE_NAMES) else None

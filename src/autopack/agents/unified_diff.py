@@ -3,8 +3,10 @@
 Hunk header numbers and counts are kept as hints (placement finds the text itself), so a
 diff whose line numbers are shifted or whose counts are wrong still parses. Blank context
 lines whose leading space was stripped are read as blank context. A diff cut off in its
-last hunk (an unclosed code fence, or a short last hunk without a final newline) loses
-that hunk, and says so, rather than applying half of it.
+last hunk (the provider stopped at its token limit, or, when its stop reason is unknown,
+an unclosed code fence or a last changed line without its newline) loses that hunk, and
+says so, rather than applying half of it. Hunk counts alone never decide that a diff was
+cut.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ class _File:
     line: int = 0
     hunks: list[_Hunk] = field(default_factory=list)
     skip: str | None = None
+    #: Whether its ---/+++ pair was read.
+    headed: bool = False
 
 
 def _clean_path(raw: str, prefix: str) -> str:
@@ -150,11 +154,13 @@ def parse_unified_diff(
             line.startswith("--- ")
             and i + 1 < len(lines)
             and lines[i + 1].startswith("+++ ")
-            and _is_header(hunk, line, lines[i + 1])
+            and _is_header(hunk, line, lines[i + 1], lines[i + 2] if i + 2 < len(lines) else "")
         ):
-            if current is None or current.hunks or current.skip:
+            if current is None or current.hunks or current.headed:
                 current = _File(line=i)
                 files.append(current)
+            # A file's mode lines (symlink, rename) and its ---/+++ pair belong together.
+            current.headed = True
             current.old_path = _clean_path(line[4:], "a/")
             current.new_path = _clean_path(lines[i + 1][4:], "b/")
             hunk = None
@@ -183,7 +189,9 @@ def parse_unified_diff(
             if hunk.body and hunk.body[-1].tag != "-":
                 hunk.new_eof = True
         elif current is not None and line.startswith(_META):
-            pass
+            special = _special_mode(line)
+            if special is not None:
+                current.skip = special
         elif current is not None and line.startswith(
             ("rename from", "rename to", "copy from", "copy to")
         ):
@@ -201,8 +209,14 @@ def parse_unified_diff(
         i += 1
 
     last = files[-1].hunks[-1] if files and files[-1].hunks else None
-    signal = bool(stopped_early) or fence_open
-    if last is not None and _cut_off(last, signal=signal, ended_with_newline=ended_with_newline):
+    # The provider's stop reason, when known, settles truncation; otherwise an open fence.
+    signal = fence_open if stopped_early is None else stopped_early
+    if last is not None and _cut_off(
+        last,
+        stopped_early=stopped_early,
+        fence_open=fence_open,
+        ended_with_newline=ended_with_newline,
+    ):
         files[-1].hunks.pop()
         note(
             last.line,
@@ -232,33 +246,55 @@ def _new_hunk(numbers: str, line: int) -> _Hunk:
     )
 
 
-def _cut_off(last: _Hunk, *, signal: bool, ended_with_newline: bool) -> bool:
+def _cut_off(
+    last: _Hunk, *, stopped_early: bool | None, fence_open: bool, ended_with_newline: bool
+) -> bool:
     """Whether the answer's last hunk may be incomplete, so applying it could do half a change.
 
-    A partial last line is harmless in context (placement keeps the file's own line) but
-    not in an added or removed line. Counts that add up settle it when nothing says the
-    answer was cut; otherwise a hunk is trusted only when its counts are unknown and
-    nothing says so, or when its trailing context is as long as its leading context (a
-    diff tool writes the same amount of context on both sides, so the changes all came).
+    The provider's word decides when there is one: an answer that ended normally is
+    complete, whatever its hunk counts say (models get them wrong); one cut at the token
+    limit keeps its last hunk only when the header's counts show every line arrived and
+    the last line is whole. Without that word the end of the answer decides: a fence left
+    open, or a last added or removed line without its newline, is a cut. Hunk counts alone
+    never condemn a hunk, so a complete diff with wrong counts applies. (A partial last
+    *context* line is harmless: placement keeps the file's own line.)
     """
+    if stopped_early is False:
+        return False
     body = last.trimmed()
-    ends_with_change = bool(body) and body[-1].tag != " "
-    if not ended_with_newline and ends_with_change:
-        return True
-    if last.satisfied():
-        return False
-    if signal:
-        return True
-    if last.old_count is None or last.new_count is None:
-        return False
-    lead = next((i for i, line in enumerate(body) if line.tag != " "), len(body))
-    trail = next((i for i, line in enumerate(reversed(body)) if line.tag != " "), 0)
-    return trail < max(1, min(lead, 3))
+    cut_change = not ended_with_newline and bool(body) and body[-1].tag != " "
+    if stopped_early:
+        return cut_change or not last.satisfied()
+    return fence_open or cut_change
 
 
-def _is_header(hunk: _Hunk | None, minus: str, plus: str) -> bool:
-    """A ``---``/``+++`` pair starts a file unless it reads better as two body lines."""
-    if hunk is None or hunk.satisfied():
+#: Git modes that are not regular files; applying their hunks as text would silently make
+#: a regular file where the diff asks for something else.
+_SPECIAL_MODES = {
+    "120000": "a symbolic link",
+    "160000": "a submodule (gitlink)",
+}
+
+
+def _special_mode(line: str) -> str | None:
+    """Why a ``new file mode``/``new mode`` (etc.) line makes the file unappliable."""
+    mode = line.rsplit(" ", 1)[-1].strip()
+    kind = _SPECIAL_MODES.get(mode)
+    if kind is None:
+        return None
+    return (
+        f"the diff makes or changes {kind} (mode {mode}); only regular files are edited, "
+        "so it was not applied (write the file's content, or ask a person to make the link)"
+    )
+
+
+def _is_header(hunk: _Hunk | None, minus: str, plus: str, after: str) -> bool:
+    """A ``---``/``+++`` pair starts a file unless it reads better as two body lines.
+
+    Inside a hunk whose counts are not met yet it is a header only when it looks like one
+    (``a/``/``b/`` paths, or a hunk header right after it): the counts may be wrong.
+    """
+    if hunk is None or hunk.satisfied() or after.startswith("@@"):
         return True
     return minus[4:].startswith(("a/", DEV_NULL)) and plus[4:].startswith(("b/", DEV_NULL))
 

@@ -139,7 +139,11 @@ def apply_command(
     ] = None,
     protect: Annotated[
         list[str] | None,
-        typer.Option("--protect", help="Extra protected pattern, besides the defaults."),
+        typer.Option(
+            "--protect",
+            help="Extra protected pattern (repeatable), besides the defaults and the "
+            "repository's .autopack.yaml protected_paths. Globs follow .gitignore.",
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check; write nothing.")] = False,
     allow_dirty: Annotated[

@@ -45,7 +45,7 @@ from autopack.executor.runtime import (
     owner_is_dead,
 )
 from autopack.llm.client import LLMClient
-from autopack.llm.factory import build_client, effective_config
+from autopack.llm.factory import build_client, build_redactor, effective_config
 from autopack.services import runs as run_service
 from autopack.services.phases import set_phase_state
 from autopack.services.runs import acquire_lease, release_lease, set_run_state, set_tier_state
@@ -161,7 +161,9 @@ class _RunExecution:
     def __init__(self, deps: ExecutorDeps, run_id: str) -> None:
         self.deps = deps
         self.run_id = run_id
-        self.artifacts = RunArtifacts(deps.settings.runs_dir, run_id)
+        self.artifacts = RunArtifacts(
+            deps.settings.runs_dir, run_id, redactor=build_redactor(deps.settings)
+        )
 
     def run(self) -> RunOutcome:
         try:

@@ -36,10 +36,12 @@ from autopack.domain.states import (
 from autopack.errors import (
     AutopackError,
     BudgetExhausted,
+    ConfigurationError,
     ProviderError,
+    ValidationError,
 )
 from autopack.executor import recovery
-from autopack.executor.context import select_context
+from autopack.executor.context import ContextBundle, select_context
 from autopack.executor.environment import current_environment, project_command_env, test_commands
 from autopack.executor.recovery import Action, FailureHistory, FailureKind, PhaseRecoveryBudget
 from autopack.executor.runtime import RunContext
@@ -62,7 +64,7 @@ from autopack.verify.hardening import (
 )
 from autopack.verify.suite import run_tests
 from autopack.workspace.apply import apply_edits
-from autopack.workspace.guards import ApplyPolicy
+from autopack.workspace.guards import ApplyPolicy, project_protected_paths
 
 PhaseOutcome = Literal["complete", "failed", "skipped", "parked"]
 CONTEXT_TOKEN_BUDGET = 24_000
@@ -228,7 +230,7 @@ class PhaseExecution:
             self._from_savepoint(session, phase)
             spec = self.ctx.spec
             scope = Scope.model_validate(phase.scope)
-            bundle = select_context(ctx.worktree, scope, token_budget=CONTEXT_TOKEN_BUDGET)
+            bundle = self._context(scope)
             notes = [n.note for n in note_service.notes_for_run(session, ctx.run_id)]
             hints = list(phase.hints)
             builder_ctx = BuilderContext(
@@ -292,6 +294,7 @@ class PhaseExecution:
                     "text": answer.text,
                     "continued": answer.continued,
                     "truncated": answer.truncated,
+                    "stopped_early": answer.stopped_early,
                     "diagnostics": [str(d) for d in answer.diagnostics],
                     "context": bundle.to_record(),
                     "routed_model": choice.model,
@@ -389,7 +392,10 @@ class PhaseExecution:
                 attempt_id=attempt.id,
                 already_failed=True,
             )
-        parsed = parse_model_output(attempt.payload.get("text", ""))
+        # The provider's stop reason, kept with the answer, decides truncation here too.
+        parsed = parse_model_output(
+            attempt.payload.get("text", ""), stopped_early=attempt.payload.get("stopped_early")
+        )
         # The phase's savepoint precedes every apply of the phase; apply_edits adds its own
         # only before a large deletion.
         result = apply_edits(
@@ -921,7 +927,7 @@ class PhaseExecution:
                 # does the work and a person reviews it.
                 return None
             scope = Scope.model_validate(phase.scope)
-            bundle = select_context(ctx.worktree, scope, token_budget=CONTEXT_TOKEN_BUDGET)
+            bundle = self._context(scope)
             audit_ctx = AuditorContext(
                 run_id=ctx.run_id,
                 phase_id=phase.phase_id,
@@ -1311,6 +1317,19 @@ class PhaseExecution:
         return None
 
     # -- helpers ----------------------------------------------------------------------
+    def _context(self, scope: Scope) -> ContextBundle:
+        """The files a model sees for this phase: never one the run or the repository
+        protects (the phase's own list and the defaults apply inside select_context)."""
+        ctx = self.ctx
+        try:
+            project = project_protected_paths(ctx.worktree)
+        except ValidationError as exc:  # an unreadable list ends the run, never opens files
+            raise ConfigurationError(exc.message) from exc
+        protected = (*ctx.spec.protected_paths, *project)
+        return select_context(
+            ctx.worktree, scope, token_budget=CONTEXT_TOKEN_BUDGET, protected=protected
+        )
+
     def _routing(self, session: Session, phase: Phase, *, failures: int) -> Routing:
         return Routing(
             category=phase.task_category,

@@ -21,7 +21,6 @@ stable ``code``:
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -29,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from autopack.domain.plan import PhaseSpec, RunSpec
 from autopack.errors import AutopackError
 from autopack.toolchains.detect import detect_best
+from autopack.workspace.globs import glob_match, glob_match_or_parent
 
 #: Protected whatever the plan says; mirrors governed apply's defaults.
 DEFAULT_PROTECTED_PATHS: tuple[str, ...] = (
@@ -116,9 +116,9 @@ def is_protected(path: str, patterns: Iterable[str]) -> bool:
             if "/" not in directory and directory in parts:
                 return True
         elif "/" in pattern:
-            if fnmatch.fnmatchcase(norm.rstrip("/"), pattern):
+            if glob_match_or_parent(norm.rstrip("/"), pattern):
                 return True
-        elif any(fnmatch.fnmatchcase(part, pattern) for part in parts):
+        elif any(glob_match(part, pattern) for part in parts):
             return True
     return False
 
@@ -127,16 +127,18 @@ def covers(allowed: str, path: str) -> bool:
     """Whether the allowed path ``allowed`` includes ``path``.
 
     ``src/`` covers everything below ``src``; ``src/app.py`` covers that file; wildcards
-    match as in the shell; ``.`` or ``/`` on its own is the whole repository.
+    follow .gitignore rules (``src/*.py`` only files directly in ``src``, ``src/**`` all
+    below); ``.`` or ``/`` on its own is the whole repository.
     """
     scope = normalize_path(allowed)
     target = normalize_path(path)
     if scope in ("", ".", "/"):
         return True
     if any(ch in scope for ch in _GLOB_CHARS):
-        return fnmatch.fnmatchcase(target, scope) or fnmatch.fnmatchcase(
-            target, scope.rstrip("/") + "/*"
-        )
+        # As governed apply reads it: `*` stays in one directory, `**` crosses them.
+        if scope.endswith("/"):
+            return glob_match_or_parent(target.rstrip("/"), scope.rstrip("/"))
+        return glob_match(target.rstrip("/"), scope)
     directory = scope.rstrip("/")
     return target == directory or target.startswith(directory + "/")
 

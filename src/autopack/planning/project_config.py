@@ -7,6 +7,8 @@ the run's worktree, so it is the file as committed at the run's base ref::
       - make generate
     env:                        # variables every project command gets
       DJANGO_SETTINGS_MODULE: app.settings.test
+    protected_paths:            # never edited by any run (applied by governed apply,
+      - migrations/             # workspace.guards.project_protected_paths)
 
 Only these keys exist; anything else is an error that names the key, so a typo never
 passes silently. The plan wins over the file (:func:`merge_overrides`): a plan's ``setup``
@@ -37,6 +39,9 @@ class ProjectConfig(BaseModel):
 
     setup: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
+    #: Read here so the file validates as a whole; enforced at every apply by
+    #: :func:`autopack.workspace.guards.project_protected_paths`.
+    protected_paths: list[str] = Field(default_factory=list)
 
     @field_validator("setup", mode="before")
     @classmethod
@@ -105,7 +110,8 @@ def read_project_config(root: Path) -> ProjectConfig | None:
         return ProjectConfig()
     if not isinstance(data, Mapping):
         raise ConfigurationError(
-            f"{PROJECT_CONFIG_FILE}: expected a mapping with 'setup' and/or 'env', "
+            f"{PROJECT_CONFIG_FILE}: expected a mapping with 'setup', 'env' and/or "
+            "'protected_paths', "
             f"found {type(data).__name__}",
             path=str(path),
         )
@@ -118,7 +124,7 @@ def read_project_config(root: Path) -> ProjectConfig | None:
         )
         raise ConfigurationError(
             f"{PROJECT_CONFIG_FILE}: {problems} (allowed keys: setup, a list of commands; "
-            "env, a mapping of NAME: value)",
+            "env, a mapping of NAME: value; protected_paths, a list of path patterns)",
             path=str(path),
         ) from None
 

@@ -2,7 +2,9 @@
 
 :func:`apply_edits` is the one path from parsed model edits to bytes on disk:
 
-1. path guards for every edit (:mod:`~autopack.workspace.guards`) and the files cap;
+1. path guards for every edit (:mod:`~autopack.workspace.guards`) and the files cap, the
+   worktree's own ``.autopack.yaml`` ``protected_paths`` added to the policy's (a list
+   that cannot be read refuses the attempt);
 2. every edit placed and applied in memory (:mod:`~autopack.workspace.operations`), in
    order, each file loaded once and refused if binary, not UTF-8 or too large;
 3. size and net-deletion guards on the result; over the approval threshold nothing is
@@ -40,6 +42,7 @@ from autopack.workspace.guards import (
     GuardViolation,
     assess_deletions,
     check_path,
+    project_protected_paths,
 )
 from autopack.workspace.matching import Candidate, split_lines
 from autopack.workspace.operations import apply_operation
@@ -89,6 +92,13 @@ def apply_edits(
     edits = list(edits)
     if not edits:
         return ApplyResult(status="rejected", reason="the answer contains no edits")
+    try:
+        project = project_protected_paths(root)
+    except ValidationError as exc:
+        return ApplyResult(status="rejected", reason=exc.message)
+    if project:
+        protected = tuple(dict.fromkeys((*project, *policy.protected_paths)))
+        policy = policy.model_copy(update={"protected_paths": protected})
     outcomes, attempt, refusal = _run_in_memory(root, edits, policy)
     if refusal is not None:
         return ApplyResult(status="rejected", reason=refusal, outcomes=outcomes)

@@ -3,13 +3,17 @@
 - The path stays inside the worktree: no absolute paths, no ``..``, no symlink that leads
   out, no editing through a symlink.
 - The path is inside the phase's allowed paths: files, and directory prefixes ending in
-  ``/`` (``\\`` and ``./`` are normalized; ``*`` globs work too).
-- The path is not protected. :data:`DEFAULT_PROTECTED` always applies; the project's and
-  the run's lists add to it. Patterns follow .gitignore habits and compare
-  case-insensitively (a case-insensitive file system would otherwise open ``.GIT/``):
-  ``name/`` protects a directory of that name at any depth (``sub/dir/`` only that path),
-  a pattern without ``/`` matches any path component (``*.db``, ``.env.*``), a pattern
-  with ``/`` matches the path from the root.
+  ``/`` (``\\`` and ``./`` are normalized). Globs follow .gitignore rules
+  (:mod:`~autopack.workspace.globs`): ``src/*.py`` is the files directly in ``src``,
+  ``src/**/*.py`` those at any depth.
+- The path is not protected. :data:`DEFAULT_PROTECTED` always applies; the project's
+  list (``protected_paths`` in the repository's ``.autopack.yaml``, read by
+  :func:`project_protected_paths`) and the run's and phase's lists add to it. Patterns
+  follow .gitignore habits and compare case-insensitively (a case-insensitive file system
+  would otherwise open ``.GIT/``): ``name/`` protects a directory of that name at any
+  depth (``sub/dir/`` only that path), a pattern without ``/`` matches any path component
+  (``*.db``, ``.env.*``), a pattern with ``/`` matches the path from the root, and a
+  directory it matches protects everything below.
 - Size caps: bytes per file, files per attempt.
 - Net deletions: under ``deletion_notify_lines`` pass; up to ``deletion_approval_lines``
   pass with a notification; above that the attempt waits for a person's approval
@@ -21,16 +25,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.domain.plan import Scope
+from autopack.errors import ValidationError
+from autopack.workspace.globs import glob_match, glob_match_or_parent, has_glob
+
+#: The repository's own Autopack settings, at its root. It holds the project's protected
+#: list, so it is protected itself: an edit must not be able to lift its own guards.
+PROJECT_FILE = ".autopack.yaml"
+#: Larger than any settings file; a bigger one is refused rather than parsed.
+_PROJECT_FILE_MAX_BYTES = 1_000_000
 
 DEFAULT_PROTECTED: tuple[str, ...] = (
     ".git/",
+    "/" + PROJECT_FILE,
     ".env",
     ".env.*",
     "*.db",
@@ -126,9 +139,9 @@ def protected_by(rel: str, patterns: tuple[str, ...] | list[str]) -> str | None:
             components = parts[:-1] if pattern.endswith("/") else parts
             if pattern.endswith("/") and body == ".git":
                 components = parts  # a worktree's `.git` is a file
-            if any(fnmatchcase(part, body) for part in components):
+            if any(glob_match(part, body) for part in components):
                 return raw
-        elif any(fnmatchcase("/".join(parts[: i + 1]), body) for i in range(len(parts))):
+        elif glob_match_or_parent("/".join(parts), body.lstrip("/")):
             return raw
     return None
 
@@ -147,9 +160,50 @@ def in_scope(rel: str, allowed: tuple[str, ...] | None) -> bool:
             return True
         if is_dir and rel.startswith(norm + "/"):
             return True
-        if rel == norm or (any(c in norm for c in "*?[") and fnmatchcase(rel, norm)):
+        if rel == norm or (has_glob(norm) and _glob_in_scope(rel, norm, is_dir)):
             return True
     return False
+
+
+def _glob_in_scope(rel: str, pattern: str, is_dir: bool) -> bool:
+    """A glob entry: the file itself, or (``pkg*/``, ``src/**``) a directory it is in."""
+    if is_dir:
+        return glob_match_or_parent(rel.rsplit("/", 1)[0], pattern) if "/" in rel else False
+    return glob_match(rel, pattern)
+
+
+def project_protected_paths(root: Path) -> tuple[str, ...]:
+    """The ``protected_paths`` list of ``root``'s ``.autopack.yaml`` (none: ``()``).
+
+    The file is read, never written. A list that cannot be read is an error rather than
+    no protection: a typo must not silently open the files it meant to close.
+    """
+    path = root / PROJECT_FILE
+    if not path.is_file():
+        return ()
+    problem = f"{path}: protected_paths must be a list of path patterns (strings)"
+    try:
+        if path.stat().st_size > _PROJECT_FILE_MAX_BYTES:
+            raise ValidationError(
+                f"{path} is over {_PROJECT_FILE_MAX_BYTES} bytes; it is not read",
+                field="protected_paths",
+            )
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValidationError(
+            f"{path} cannot be read ({exc}); fix it so its protected_paths apply",
+            field="protected_paths",
+        ) from exc
+    if data is None:
+        return ()
+    if not isinstance(data, dict):
+        raise ValidationError(f"{path}: expected a mapping at the top", field="protected_paths")
+    listed = data.get("protected_paths")
+    if listed is None:
+        return ()
+    if not isinstance(listed, list) or not all(isinstance(p, str) and p.strip() for p in listed):
+        raise ValidationError(problem, field="protected_paths")
+    return tuple(p.strip() for p in listed)
 
 
 def check_path(root: Path, raw: str, policy: ApplyPolicy) -> CheckedPath | GuardViolation:

@@ -125,12 +125,14 @@ def locate(
     hint_line: int | None = None,
     fuzzy: bool = True,
     partial: bool = True,
+    loose: bool = True,
 ) -> Placement | MatchFailure:
     """Find the one place where ``needle`` is in ``text`` (both with ``\\n`` endings).
 
     ``hint_line`` (1-based) may pick among several equal matches, never among near ones.
     ``partial=False`` treats ``needle`` as whole lines even without a final newline (diff
-    hunks); ``fuzzy=False`` stops after the whitespace-insensitive method.
+    hunks); ``fuzzy=False`` stops after the whitespace-insensitive method, ``loose=False``
+    after the exact one.
     """
     if not needle.strip():
         return MatchFailure(reason="empty", message="the text to find is empty")
@@ -138,6 +140,8 @@ def locate(
     found = _exact(index, needle, hint_line, partial)
     if found is not None:
         return found
+    if not loose:
+        return MatchFailure(reason="not_found", message=f"{_preview(needle)!r} was not found")
     needle_lines = split_lines(needle)
     found = _whitespace(index, needle_lines, hint_line)
     if found is not None:

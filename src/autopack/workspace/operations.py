@@ -166,6 +166,8 @@ def _find(
     The already-applied check comes before the fuzzy method: a fuzzy match would find
     ``old``'s near twin inside the applied result and apply the edit a second time.
     """
+    if _same_words(old, new):
+        return _find_exactly(current, old, new, hint=hint, partial=partial)
     place = locate(current, old, hint_line=hint, fuzzy=False, partial=partial)
     if isinstance(place, Placement):
         return None if _applied_around(current, place, old, new) else place
@@ -174,8 +176,67 @@ def _find(
     if new.strip():
         done = locate(current, new, hint_line=hint, fuzzy=False, partial=partial)
         if isinstance(done, Placement):
-            return None
+            if _anchored(old, new) or done.first_line == hint:
+                return None
+            return MatchFailure(
+                reason="not_found",
+                message=f"{_preview_text(old)!r} was not found; the replacement text is at "
+                f"line {done.first_line}, but the edit quotes no unchanged line around it "
+                "(and gives no line number there), so nothing shows this edit put it "
+                "there: not applied. Quote the current text, with a line of context",
+            )
     return locate(current, old, hint_line=hint, partial=partial)
+
+
+def _find_exactly(
+    current: str, old: str, new: str, *, hint: int | None, partial: bool
+) -> Placement | MatchFailure | None:
+    """:func:`_find` for a change of whitespace or blank lines only.
+
+    Ignoring whitespace, ``old`` and ``new`` are the same text, so only the exact text
+    can say where the change goes and whether it is done already.
+    """
+    place = locate(current, old, hint_line=hint, loose=False, partial=partial)
+    if isinstance(place, Placement):
+        return None if _applied_around(current, place, old, new) else place
+    if place.reason == "ambiguous":
+        return place
+    # The new text standing in the file proves nothing here: a quote that left out a
+    # blank line the file has reads exactly like a retry of this edit.
+    return MatchFailure(
+        reason="not_found",
+        message="the edit changes only whitespace or blank lines, so the text to replace "
+        f"must be quoted exactly as the file has it, and {_preview_text(old)!r} is not, "
+        "blank lines included",
+    )
+
+
+def _same_words(old: str, new: str) -> bool:
+    """Whether ``old`` and ``new`` differ only in whitespace and blank lines."""
+    return _keys(old) == _keys(new)
+
+
+def _keys(text: str) -> list[str]:
+    return [normalize_line(x) for x in split_lines(text) if x.strip()]
+
+
+def _anchored(old: str, new: str) -> bool:
+    """Whether the edit quotes an unchanged non-blank line that ``new`` keeps at its start
+    or end (context), so finding ``new`` says the edit was made *here*.
+
+    Without such a line, ``new`` in the file may be any text that happens to match
+    (``return None``), not the result of this edit: ``old`` missing then means
+    "not applied", whatever else the file contains.
+    """
+    old_keys, new_keys = _keys(old), _keys(new)
+    if not old_keys or not new_keys:
+        return False
+    return old_keys[0] == new_keys[0] or old_keys[-1] == new_keys[-1]
+
+
+def _preview_text(text: str, limit: int = 60) -> str:
+    first = next((line.strip() for line in split_lines(text) if line.strip()), "")
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def _applied_around(current: str, place: Placement, old: str, new: str) -> bool:

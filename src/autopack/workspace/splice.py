@@ -78,7 +78,7 @@ def splice_lines(region: list[str], old: list[str], new: list[str]) -> list[str]
     Raises :class:`SpliceAmbiguous` when a change lands where the file has lines the
     model's ``old`` did not quote and it cannot be told on which side they belong.
     """
-    lo, hi, pairs, unsure = _align(region, old)
+    lo, hi, pairs, unsure, edges = _align(region, old)
     reindent = Reindenter([(old[i], region[r]) for i, r in pairs])
     result: list[str] = []
     cursor = 0
@@ -92,20 +92,50 @@ def splice_lines(region: list[str], old: list[str], new: list[str]) -> list[str]
                 "file lines they replace; quote the current text exactly"
             )
         if i1 == i2:
-            if lo[i1] != hi[i1] and any(line.strip() for line in region[lo[i1] : hi[i1]]):
+            if any(lo[p] != hi[p] or p in edges for p in _slides(old, new[j1:j2], i1)):
+                # Even a blank line: putting the new lines on either side of it would
+                # move it relative to the lines around it.
                 raise SpliceAmbiguous(
-                    f"lines are inserted where the file has {hi[i1] - lo[i1]} line(s) the "
-                    "edit did not quote; quote them so the insertion point is clear"
+                    "lines are inserted next to file lines the edit did not quote (blank "
+                    "lines count), so which side of them they go on is a guess; quote the "
+                    "file's lines around the insertion exactly"
                 )
-            # Only blank lines here: insert right after the preceding quoted line.
             start = stop = lo[i1]
         else:
+            inside = [a for a in range(i1 + 1, i2) if lo[a] != hi[a]]
+            if inside:
+                raise SpliceAmbiguous(
+                    "the lines the edit replaces have file lines between them that the edit "
+                    "did not quote (blank lines count), which it neither keeps nor removes; "
+                    "quote the current text exactly"
+                )
+            # File lines the edit did not quote at either end stay outside the change.
             start, stop = hi[i1], max(hi[i1], lo[i2])
         result.extend(region[cursor:start])
         result.extend(reindent(line) for line in new[j1:j2])
         cursor = max(cursor, stop)
     result.extend(region[cursor:])
     return result
+
+
+def _slides(old: list[str], added: list[str], at: int) -> set[int]:
+    """Every boundary of ``old`` where inserting ``added`` (rotated) gives the same text.
+
+    Inserting ``x, y`` before an ``x`` equals inserting ``y, x`` after it: a diff can put
+    an insertion anywhere along such a slide, and in the file it must be safe at each.
+    """
+    keys_old = [normalize_line(line) for line in old]
+    keys = [normalize_line(line) for line in added]
+    found = {at}
+    right, seq = at, list(keys)
+    while seq and right < len(old) and seq[0] == keys_old[right]:
+        seq, right = [*seq[1:], seq[0]], right + 1
+        found.add(right)
+    left, seq = at, list(keys)
+    while seq and left > 0 and seq[-1] == keys_old[left - 1]:
+        seq, left = [seq[-1], *seq[:-1]], left - 1
+        found.add(left)
+    return found
 
 
 def reindent_block(region: list[str], anchor: list[str], content: list[str]) -> list[str]:
@@ -115,7 +145,7 @@ def reindent_block(region: list[str], anchor: list[str], content: list[str]) -> 
     return [reindent(line) for line in content]
 
 
-_Alignment = tuple[list[int], list[int], list[tuple[int, int]], set[int]]
+_Alignment = tuple[list[int], list[int], list[tuple[int, int]], set[int], set[int]]
 
 
 def _align(region: list[str], old: list[str]) -> _Alignment:
@@ -124,7 +154,9 @@ def _align(region: list[str], old: list[str]) -> _Alignment:
     Lines that match (ignoring whitespace), and unequal runs of the same length, pair up
     one to one; ``pairs`` lists them. A boundary before file lines that ``old`` skipped
     has ``lo < hi``. Boundaries inside a run of ``old`` lines that corresponds to a run of
-    a different length in the file are ``unsure``: no position there can be trusted.
+    a different length in the file are ``unsure``: no position there can be trusted. So
+    are the boundaries along a run of equal lines (blank lines, mostly) that is longer or
+    shorter in the file than in ``old``: which of them ``old`` quoted is a guess.
     """
     size = len(old) + 1
     lo = [len(region)] * size
@@ -136,6 +168,7 @@ def _align(region: list[str], old: list[str]) -> _Alignment:
 
     pairs: list[tuple[int, int]] = []
     unsure: set[int] = set()
+    edges: set[int] = set()
     keys_old = [normalize_line(line) for line in old]
     keys_region = [normalize_line(line) for line in region]
     matcher = SequenceMatcher(None, keys_old, keys_region, autojunk=False)
@@ -147,11 +180,38 @@ def _align(region: list[str], old: list[str]) -> _Alignment:
         elif tag == "delete":
             for a in range(a1, a2 + 1):
                 bind(a, b1)
-        else:  # insert, or replace of unequal length
+            _uncertain_run(keys_old, a1, a2, set(keys_old[a1:a2]), unsure, edges)
+        elif tag == "insert":
+            bind(a1, b1)
+            bind(a1, b2)
+            _uncertain_run(keys_old, a1, a1, set(keys_region[b1:b2]), unsure, edges)
+        else:  # replace of unequal length
             bind(a1, b1)
             bind(a2, b2)
             for a in range(a1 + 1, a2):
                 bind(a, b1)
                 bind(a, b2)
                 unsure.add(a)
-    return lo, hi, pairs, unsure
+    return lo, hi, pairs, unsure, edges
+
+
+def _uncertain_run(
+    keys: list[str], a1: int, a2: int, run: set[str], unsure: set[int], edges: set[int]
+) -> None:
+    """Record the boundaries along a run of equal lines that the file and ``old`` count
+    differently (``old[a1:a2]`` skipped, or file lines skipped at ``a1``).
+
+    Inside the run no boundary can be mapped (``unsure``); at its two ends, lines can be
+    replaced, but an insertion there would land on one side of the lines ``old`` did not
+    count or the other, which is a guess (``edges``).
+    """
+    if len(run) != 1:
+        return
+    key = next(iter(run))
+    first, last = a1, a2
+    while first > 0 and keys[first - 1] == key:
+        first -= 1
+    while last < len(keys) and keys[last] == key:
+        last += 1
+    unsure.update(range(first + 1, last))
+    edges.update((first, last))

@@ -13,7 +13,8 @@ from autopack.cli.main import _register, app
 
 GitRunner = Callable[..., str]
 NDJSON = (
-    '{"op": "search_replace", "path": "src/app.py", "old": "    x = 1\\n", "new": "    x = 2\\n"}\n'
+    '{"op": "search_replace", "path": "src/app.py", "old": "def main():\\n    x = 1\\n", '
+    '"new": "def main():\\n    x = 2\\n"}\n'
     '{"op": "create", "path": "src/util.py", "content": "def f():\\n    return 1\\n"}\n'
 )
 DIFF = """\

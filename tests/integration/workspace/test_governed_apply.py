@@ -40,7 +40,9 @@ def rejected(root: Path, edits: list[Edit], policy: ApplyPolicy | None = None) -
     return result
 
 
-GOOD = SearchReplace(path="src/app.py", old="    x = 1\n", new="    x = 2\n")
+GOOD = SearchReplace(
+    path="src/app.py", old="def main():\n    x = 1\n", new="def main():\n    x = 2\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -165,6 +167,16 @@ def test_atomic_writes_keep_mode_crlf_and_bom(repo: Path) -> None:
     assert script.read_bytes() == b"#!/bin/sh\r\necho one\r\necho two\r\n"
     assert stat.S_IMODE(script.stat().st_mode) == 0o755
     assert (repo / "bom.txt").read_bytes() == "\ufeffa\na2\nb\n".encode()
+
+
+def test_missing_old_text_is_not_applied_though_the_new_text_is_elsewhere(repo: Path) -> None:
+    # "    return x" is in the file already, but not because of this edit: its "old" is
+    # simply not there, so the edit was not applied and the attempt says so.
+    stale = SearchReplace(path="src/app.py", old="    return y\n", new="    return x\n")
+    result = rejected(repo, [stale])
+    assert result.outcomes[0].status == "failed"
+    assert "line 6" in (result.outcomes[0].reason or "")
+    assert "not applied" in (result.outcomes[0].reason or "")
 
 
 def test_reapplying_the_same_answer_is_a_no_op(repo: Path) -> None:
@@ -295,3 +307,23 @@ def test_no_edits_and_missing_worktree(repo: Path, tmp_path: Path) -> None:
     assert apply_edits(repo, [], ApplyPolicy()).status == "rejected"
     with pytest.raises(ValidationError):
         apply_edits(tmp_path / "nope", [GOOD], ApplyPolicy())
+
+
+def test_the_projects_protected_list_applies_to_every_apply(repo: Path) -> None:
+    (repo / ".autopack.yaml").write_text("protected_paths:\n  - infra/\n  - '*.key'\n")
+    (repo / "infra").mkdir()
+    (repo / "infra" / "main.tf").write_text("resource {}\n")
+    result = rejected(repo, [GOOD, ReplaceFile(path="infra/main.tf", content="")])
+    assert result.outcomes[1].code == "protected_path"
+    assert "infra/" in (result.outcomes[1].reason or "")
+    result = rejected(repo, [CreateFile(path="certs/server.key", content="x\n")])
+    assert result.outcomes[0].code == "protected_path"
+    # Nor can an edit lift the list by rewriting the file that holds it.
+    result = rejected(repo, [ReplaceFile(path=".autopack.yaml", content="protected_paths: []\n")])
+    assert result.outcomes[0].code == "protected_path"
+
+
+def test_an_unreadable_project_protected_list_refuses_the_attempt(repo: Path) -> None:
+    (repo / ".autopack.yaml").write_text("protected_paths: infra/\n")
+    result = rejected(repo, [GOOD])
+    assert "protected_paths must be a list" in (result.reason or "")

@@ -7,10 +7,15 @@ import json
 import pytest
 
 from autopack.agents.auditor import AuditorContext, run_auditor
-from autopack.agents.builder import BuilderContext, complete_operation_lines, run_builder
+from autopack.agents.builder import (
+    BuilderContext,
+    complete_operation_lines,
+    run_builder,
+    stop_verdict,
+)
 from autopack.agents.doctor import DoctorContext, run_doctor
 from autopack.errors import OutputParseError
-from autopack.llm.base import Usage
+from autopack.llm.base import Completion, Usage
 from autopack.llm.router import Routing
 
 OP1 = json.dumps({"op": "create", "path": "src/a.py", "content": "A = 1\n"})
@@ -160,3 +165,36 @@ def test_doctor_low_confidence_asks_the_stronger_model(rig) -> None:  # type: ig
     r = rig(unsure)
     result = run_doctor(r.client, doctor_context(), Routing(complexity="high"))
     assert not result.escalated and result.verdict.action == "replan"  # nothing stronger
+
+
+# A complete diff whose header overstates its counts: the provider's stop reason decides.
+DIFF_WRONG_COUNTS = "--- a/src/a.py\n+++ b/src/a.py\n@@ -1,6 +1,7 @@\n a\n b\n c\n-d\n+D\n e\n"
+
+
+@pytest.mark.parametrize("stop", ["end", "stop_sequence", "other"])
+def test_builder_trusts_the_stop_reason_over_hunk_counts(rig, stop: str) -> None:  # type: ignore[no-untyped-def]
+    r = rig((DIFF_WRONG_COUNTS, stop))
+    answer = run_builder(r.client, builder_context(), ROUTING)
+    assert [e.path for e in answer.edits] == ["src/a.py"]
+    assert not answer.truncated and not any("cut off" in d.reason for d in answer.diagnostics)
+
+
+@pytest.mark.parametrize(
+    ("stop", "verdict"),
+    [
+        ("end", False),
+        ("stop_sequence", False),
+        ("max_tokens", True),
+        ("content_filter", True),
+        ("other", None),
+    ],
+)
+def test_stop_verdict(stop: str, verdict: bool | None) -> None:
+    completion = Completion(
+        text="",
+        provider="p",
+        model="m",
+        usage=Usage.reported(1, 1),
+        stop_reason=stop,  # type: ignore[arg-type]
+    )
+    assert stop_verdict(completion) is verdict

@@ -293,3 +293,68 @@ def test_large_but_allowed_answer_parses_in_linear_time() -> None:
     line = json.dumps({"op": "append", "path": "log.txt", "content": "entry\n"})
     parsed: ParsedOutput = parse_model_output("\n".join([line] * 20_000))
     assert len(parsed.edits) == 20_000
+
+
+# A complete hunk whose header overstates its counts, ending on a short trailing context.
+WRONG_COUNTS = "--- a/a.py\n+++ b/a.py\n@@ -1,6 +1,7 @@\n a\n b\n c\n-d\n+D\n e\n"
+
+
+def test_hunk_counts_alone_never_make_a_diff_truncated() -> None:
+    for stopped_early in (False, None):
+        parsed = parse_model_output(WRONG_COUNTS, stopped_early=stopped_early)
+        assert not parsed.truncated and len(parsed.edits) == 1, stopped_early
+    # At the token limit, the same unmet counts mean lines may be missing.
+    cut = parse_model_output(WRONG_COUNTS, stopped_early=True)
+    assert cut.truncated and not cut.edits
+
+
+def test_without_a_stop_reason_the_end_of_the_answer_decides() -> None:
+    open_fence = parse_model_output("```diff\n" + WRONG_COUNTS, stopped_early=None)
+    assert open_fence.truncated and not open_fence.edits
+    cut_change = parse_model_output(WRONG_COUNTS[: -len(" e\n")] + "+Do", stopped_early=None)
+    assert cut_change.truncated and not cut_change.edits
+    # The provider said it ended: an unclosed fence is the model's slip, not a cut.
+    ended = parse_model_output("```diff\n" + WRONG_COUNTS, stopped_early=False)
+    assert not ended.truncated and len(ended.edits) == 1
+
+
+def test_a_diff_that_makes_a_symlink_or_submodule_is_refused() -> None:
+    for mode in ("120000", "160000"):
+        answer = (
+            f"diff --git a/link b/link\nnew file mode {mode}\n--- /dev/null\n+++ b/link\n"
+            "@@ -0,0 +1 @@\n+target\n"
+        )
+        parsed = parse_model_output(answer)
+        assert not parsed.edits
+        assert f"mode {mode}" in parsed.errors[0].reason
+    typechange = (
+        "diff --git a/x b/x\nold mode 100644\nnew mode 120000\n--- a/x\n+++ b/x\n"
+        "@@ -1 +1 @@\n-text\n+target\n"
+    )
+    assert not parse_model_output(typechange).edits
+
+
+def test_search_replace_with_equals_lines_in_the_text() -> None:
+    # A reStructuredText title underline of nine = signs is text; seven is the divider.
+    title = "docs/api.rst\n<<<<<<< SEARCH\nTitle\n=========\nold\n=======\nnew\n"
+    edit = parse_model_output(title + ">>>>>>> REPLACE\n").edits[0]
+    assert isinstance(edit, SearchReplace)
+    assert (edit.old, edit.new) == ("Title\n=========\nold\n", "new\n")
+    # Two lines of exactly seven: which one divides is a guess, so the block is refused.
+    two = "docs/api.rst\n<<<<<<< SEARCH\nTitle\n=======\nold\n=======\nnew\n>>>>>>> REPLACE\n"
+    parsed = parse_model_output(two)
+    assert not parsed.edits and "more than one =======" in parsed.diagnostics[0].reason
+
+
+def test_search_replace_path_may_be_a_well_known_bare_file_name() -> None:
+    block = "<<<<<<< SEARCH\nall:\n=======\nall: test\n>>>>>>> REPLACE\n"
+    assert [e.path for e in parse_model_output("Makefile\n" + block).edits] == ["Makefile"]
+    assert not parse_model_output("Changes\n" + block).edits
+
+
+def test_plain_file_headers_after_a_hunk_with_overstated_counts_start_a_new_file() -> None:
+    answer = (
+        "--- x.py\n+++ x.py\n@@ -1,9 +1,9 @@\n a\n-b\n+B\n--- y.py\n+++ y.py\n@@ -1 +1 @@\n-c\n+C\n"
+    )
+    parsed = parse_model_output(answer, stopped_early=False)
+    assert [e.path for e in parsed.edits] == ["x.py", "y.py"]

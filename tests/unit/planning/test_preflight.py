@@ -184,3 +184,12 @@ def test_protection_and_coverage_rules() -> None:
     assert covers("src/*.py", "src/mod.py")
     assert not covers("src/", "srcx/mod.py")
     assert not covers("README.md", "README.md.bak")
+
+
+def test_globs_match_as_governed_apply_reads_them() -> None:
+    # `*` does not cross `/` (fnmatch's does); `**` does.
+    assert not covers("src/*.py", "src/vendor/mod.py")
+    assert covers("src/**/*.py", "src/vendor/mod.py")
+    assert covers("pkg*/", "pkg1/sub/mod.py")
+    assert not is_protected("config/prod/app.yaml", ["config/*.yaml"])
+    assert is_protected("config/app.yaml", ["config/*.yaml"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from autopack.domain.plan import Scope
+from autopack.errors import ValidationError
 from autopack.workspace.guards import DEFAULT_PROTECTED as DEFAULTS
 from autopack.workspace.guards import (
     ApplyPolicy,
@@ -17,6 +18,7 @@ from autopack.workspace.guards import (
     check_path,
     in_scope,
     normalize_path,
+    project_protected_paths,
     protected_by,
 )
 
@@ -95,6 +97,56 @@ def test_scope_directories_files_and_globs() -> None:
     assert not in_scope("README.md.bak", allowed)
     assert in_scope("anything", None)
     assert not in_scope("anything", ())
+
+
+@pytest.mark.parametrize(
+    ("path", "pattern", "inside"),
+    [
+        ("src/app.py", "src/*.py", True),
+        ("src/vendor/lib/x.py", "src/*.py", False),  # `*` does not cross `/`
+        ("tests/unit/test_a.py", "tests/test_*.py", False),
+        ("src/vendor/lib/x.py", "src/**/*.py", True),  # `**` does
+        ("src/x.py", "src/**/*.py", True),  # `**/` is zero or more directories
+        ("src/a/b/c.txt", "src/**", True),
+        ("pkg1/mod/x.py", "pkg*/", True),  # a directory glob holds everything below
+        ("lib/pkg1/x.py", "pkg*/", False),
+        ("src/a.py", "src/?.py", True),
+        ("src/ab.py", "src/[!a]b.py", False),
+    ],
+)
+def test_scope_globs_follow_gitignore_rules(path: str, pattern: str, inside: bool) -> None:
+    assert in_scope(path, (pattern,)) is inside
+
+
+def test_protected_globs_follow_gitignore_rules() -> None:
+    assert protected_by("secrets/prod/key.txt", ("secrets/*.txt",)) is None
+    assert protected_by("secrets/key.txt", ("secrets/*.txt",)) == "secrets/*.txt"
+    assert protected_by("a/b/secrets/key.txt", ("**/secrets/*.txt",)) == "**/secrets/*.txt"
+    assert protected_by("deploy/prod/app.yaml", ("deploy/prod",)) == "deploy/prod"
+
+
+def test_the_project_file_itself_is_protected_at_the_root_only() -> None:
+    assert protected_by(".autopack.yaml", DEFAULTS) is not None
+    assert protected_by("examples/.autopack.yaml", DEFAULTS) is None
+
+
+def test_project_protected_paths_are_read_from_autopack_yaml(tmp_path: Path) -> None:
+    assert project_protected_paths(tmp_path) == ()
+    (tmp_path / ".autopack.yaml").write_text(
+        "setup: make\nprotected_paths:\n  - infra/\n  - '*.key'\n"
+    )
+    assert project_protected_paths(tmp_path) == ("infra/", "*.key")
+
+
+@pytest.mark.parametrize(
+    "text", ["protected_paths: infra/\n", "protected_paths: [1]\n", "[a, b]\n", "a: [\n"]
+)
+def test_an_unreadable_project_list_is_an_error_not_no_protection(
+    tmp_path: Path, text: str
+) -> None:
+    (tmp_path / ".autopack.yaml").write_text(text)
+    with pytest.raises(ValidationError, match=r"\.autopack\.yaml"):
+        project_protected_paths(tmp_path)
 
 
 def test_check_path_refuses_protected_and_out_of_scope(tmp_path: Path) -> None:

@@ -131,7 +131,12 @@ def test_replace_lines_with_stale_numbers_follows_the_expected_text() -> None:
     result = ok("1\n2\n3\n4\n", edit)
     assert result.text == "1\n2\nthree\n4\n"
     assert result.notes and "stale" in result.notes[0]
-    assert apply_operation(result.text, edit).status == "already_present"
+    # Run again, the edit finds "three" at line 3, not at its line 1, with no quoted
+    # context to tie it to this edit: that is reported as not applied, never as done.
+    again = apply_operation(result.text, edit)
+    assert again.status == "failed" and "line 3" in (again.reason or "")
+    anchored = ReplaceLines(path="f", start=3, end=3, expected="3\n", content="three\n")
+    assert apply_operation(result.text, anchored).status == "already_present"
 
 
 def test_replace_lines_expected_with_spaces_keeps_the_files_tabs() -> None:
