@@ -160,6 +160,7 @@ def _continuation(request: LLMRequest, first_user: str, kept: list[str]) -> LLMR
         run_id=request.run_id,
         phase_id=request.phase_id,
         model=request.model,
+        kind="continuation",
     )
 
 
@@ -237,6 +238,7 @@ def run_builder(
         )
         retry = replace(
             request,
+            kind="reask",
             messages=(
                 *request.messages,
                 Message("assistant", text or "(empty answer)"),

@@ -44,6 +44,7 @@ from autopack.executor.runtime import (
     no_progress,
     owner_is_dead,
 )
+from autopack.executor.trajectory import TrajectoryRecorder
 from autopack.llm.client import LLMClient
 from autopack.llm.factory import build_client, build_redactor, effective_config
 from autopack.services import runs as run_service
@@ -257,10 +258,13 @@ class _RunExecution:
             branch=workspace.branch_name,
             worktree=str(workspace.path),
         )
+        client = deps.client_factory()
+        # Every model call of the run goes on record in trajectory.jsonl.
+        client.recorder = TrajectoryRecorder(self.artifacts, deps.clock)
         return RunContext(
             deps=deps,
             run_id=self.run_id,
-            client=deps.client_factory(),
+            client=client,
             artifacts=self.artifacts,
             worktree=workspace.path,
             workspace=workspace,

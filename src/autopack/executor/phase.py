@@ -257,11 +257,16 @@ class PhaseExecution:
             )
             routing = self._routing(session, phase, failures=self._failed_attempts(phase))
             attempt_number = phase.builder_attempts + 1
+            # The trajectory numbers attempts like the rows (a resumed run resets the budget).
+            row_number = 1 + sum(a.role == AttemptRole.BUILDER.value for a in phase.attempts)
         choice = ctx.client.select("builder", routing)
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
         ctx.deps.progress("builder", phase_id=self.phase_id, attempt=attempt_number)
         try:
-            answer = run_builder(ctx.client, builder_ctx, routing)
+            with ctx.client.tagged(
+                attempt=row_number, purpose="builder", context=bundle.to_record()
+            ):
+                answer = run_builder(ctx.client, builder_ctx, routing)
         except AutopackError as exc:
             kind = recovery.classify(exc)
             failed_id = None
@@ -593,7 +598,8 @@ class PhaseExecution:
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
         ctx.deps.progress("auditor", phase_id=self.phase_id)
         try:
-            result = run_auditor(ctx.client, audit_ctx, routing)
+            with ctx.client.tagged(attempt=attempt.attempt_number, purpose="auditor"):
+                result = run_auditor(ctx.client, audit_ctx, routing)
         except AutopackError as exc:
             kind = recovery.classify(exc)
             if recovery.RECOVERY_TABLE[kind].action is Action.retry_same:
@@ -945,9 +951,13 @@ class PhaseExecution:
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
         ctx.deps.progress("goal_check", phase_id=self.phase_id)
         try:
-            result = run_goal_check(
-                ctx.client, audit_ctx, [CodeFile(f.path, f.content) for f in bundle.files], routing
-            )
+            with ctx.client.tagged(purpose="goal_check", context=bundle.to_record()):
+                result = run_goal_check(
+                    ctx.client,
+                    audit_ctx,
+                    [CodeFile(f.path, f.content) for f in bundle.files],
+                    routing,
+                )
         except AutopackError as exc:
             # No usable answer is no evidence: the Builder does the phase.
             ctx.artifacts.write_error(component="goal_check", error=exc, phase_id=self.phase_id)
@@ -1103,10 +1113,13 @@ class PhaseExecution:
                 deliverables=scope.deliverables,
             )
             routing = self._routing(session, phase, failures=phase.doctor_calls)
+            builder_rows = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]
+            diagnosed = builder_rows[-1].attempt_number if builder_rows else None
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
         ctx.deps.progress("doctor", phase_id=self.phase_id)
         try:
-            result = run_doctor(ctx.client, doctor_ctx, routing)
+            with ctx.client.tagged(attempt=diagnosed, purpose="doctor"):
+                result = run_doctor(ctx.client, doctor_ctx, routing)
         except AutopackError as exc:
             # The Doctor's own failure is part of the story: it stays in the reason the
             # phase or run ends with, and under errors/.

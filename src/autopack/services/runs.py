@@ -25,6 +25,7 @@ from autopack.errors import (
     PlanError,
 )
 from autopack.executor.artifacts import RunArtifacts
+from autopack.services.trajectory import context_report
 
 
 def known_state(
@@ -422,6 +423,7 @@ def phase_report(phase: Phase) -> str:
                 f"- {d.created_at:%H:%M:%S} {d.actor}: **{d.decision}** {d.rationale}"
                 for d in decisions
             ]
+    lines += context_report(phase.attempts)
     files = sorted({f for a in phase.attempts for f in (a.payload or {}).get("files_changed", [])})
     if files:
         lines += ["", "## Files changed", "", *[f"- {f}" for f in files]]
