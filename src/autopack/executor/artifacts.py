@@ -10,6 +10,7 @@ Layout::
       ci/                     test logs
       errors/                 <n>_<component>.json and .txt per error
       decision_log.jsonl      one JSON object per executor decision
+      intention.md            the run's intention anchor (memory/intention.py)
       trajectory.jsonl        one JSON object per model call (``call`` numbered 1..N per
                               run, continued by a resumed run): messages as sent, answer,
                               usage, latency, error, the context behind the prompt
@@ -126,6 +127,12 @@ class RunArtifacts:
     ) -> Path:
         return self._write_summary(
             self.phase_path(phase_index, phase_id), f"Phase {phase_id}", fields, body
+        )
+
+    def write_intention(self, anchor: str) -> Path:
+        """``intention.md``: the run's intention anchor, as every prompt of the run gets it."""
+        return self._write(
+            self.root / "intention.md", f"# Intention of run {self.run_id}\n\n{anchor}\n"
         )
 
     def write_issues(self, name: str, data: Any) -> Path:

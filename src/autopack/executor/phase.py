@@ -43,6 +43,7 @@ from autopack.errors import (
 from autopack.executor import recovery
 from autopack.executor.context import ContextBundle, select_context
 from autopack.executor.environment import current_environment, project_command_env, test_commands
+from autopack.executor.intention import check_phase_drift
 from autopack.executor.recovery import Action, FailureHistory, FailureKind, PhaseRecoveryBudget
 from autopack.executor.runtime import RunContext
 from autopack.llm.base import Completion
@@ -254,6 +255,7 @@ class PhaseExecution:
                 human_notes=notes,
                 previous_failure=hints[-1] if hints else None,
                 attempt=phase.builder_attempts + 1,
+                intention=ctx.intention,
             )
             routing = self._routing(session, phase, failures=self._failed_attempts(phase))
             attempt_number = phase.builder_attempts + 1
@@ -593,6 +595,7 @@ class PhaseExecution:
                 acceptance_criteria=scope.acceptance_criteria,
                 task_category=phase.task_category,
                 complexity=phase.complexity,
+                intention=ctx.intention,
             )
             routing = self._routing(session, phase, failures=0)
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
@@ -715,7 +718,19 @@ class PhaseExecution:
         return self._savepoint_heads[name]
 
     def _complete(self, session: Session, phase: Phase, *, commit: bool) -> PhaseOutcome:
-        """Squash the phase's attempt commits into one commit and mark it COMPLETE."""
+        """Squash the phase's attempt commits into one commit and mark it COMPLETE, unless
+        the phase drifted from the run's intention under ``drift: blocking`` (it fails)."""
+        if self._phase_spec().mode != "verify":
+            drift = check_phase_drift(self.ctx, session, phase)
+            if drift is not None and drift.blocks:
+                reason = drift.explain(phase.phase_id)
+                builders = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]
+                if builders and builders[-1].payload.get("stage") == "done":
+                    # A retry of the phase builds again instead of re-finishing this one.
+                    failed = {**builders[-1].payload, "stage": "failed", "failure": reason}
+                    builders[-1].payload = failed
+                    builders[-1].status = "failed"
+                return self._fail(session, phase, reason)
         ws = self.ctx.workspace
         if commit:
             base = self._savepoint_head(phase)
@@ -946,6 +961,7 @@ class PhaseExecution:
                 acceptance_criteria=scope.acceptance_criteria,
                 task_category=phase.task_category,
                 complexity=phase.complexity,
+                intention=ctx.intention,
             )
             routing = self._routing(session, phase, failures=0)
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
@@ -1111,6 +1127,7 @@ class PhaseExecution:
                 replans=phase.replans,
                 allowed_paths=scope.paths,
                 deliverables=scope.deliverables,
+                intention=ctx.intention,
             )
             routing = self._routing(session, phase, failures=phase.doctor_calls)
             builder_rows = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]

@@ -25,6 +25,7 @@ from autopack.errors import (
     PlanError,
 )
 from autopack.executor.artifacts import RunArtifacts
+from autopack.memory.intention import build_anchor
 from autopack.services.trajectory import context_report
 
 
@@ -72,6 +73,7 @@ def create_run(
         id=spec.run_id,
         name=spec.name,
         goal=spec.goal,
+        intention=build_anchor(spec),
         state=RunState.RUN_CREATED.value,
         safety_profile=spec.safety_profile.value,
         run_scope=spec.run_scope,
@@ -145,6 +147,8 @@ def write_layout(run: Run, runs_dir: Path) -> RunArtifacts:
         },
         body=f"## Goal\n\n{run.goal}" if run.goal else "",
     )
+    if run.intention:
+        artifacts.write_intention(run.intention)
     for tier in run.tiers:
         artifacts.write_tier_summary(
             tier.tier_index,
