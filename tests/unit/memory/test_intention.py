@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from autopack.agents.auditor import AuditorContext, render_auditor_prompt, render_goal_check_prompt
 from autopack.agents.builder import BuilderContext, render_builder_prompt
+from autopack.agents.doctor import DoctorContext, render_doctor_prompt
 from autopack.domain.plan import RunSpec
 from autopack.memory.intention import (
     MAX_ANCHOR_BYTES,
@@ -133,3 +135,33 @@ def test_the_builder_prompt_carries_the_anchor() -> None:
         BuilderContext(run_id="r1", phase_id="mul", goal="g", phase_name="M")
     )
     assert "# The run's intention" not in bare.user
+
+
+def test_the_auditor_goal_check_and_doctor_prompts_carry_the_anchor() -> None:
+    anchor = build_anchor(spec())
+    audit = AuditorContext(
+        run_id="r1",
+        phase_id="mul",
+        goal="g",
+        phase_name="Multiply",
+        phase_description="",
+        diff="",
+        test_summary="ok",
+        intention=anchor,
+    )
+    doctor = DoctorContext(
+        run_id="r1",
+        phase_id="mul",
+        goal="g",
+        phase_name="Multiply",
+        phase_description="",
+        failure_class="ci_fail",
+        error_message="boom",
+        intention=anchor,
+    )
+    for prompt in (
+        render_auditor_prompt(audit),
+        render_goal_check_prompt(audit, []),
+        render_doctor_prompt(doctor),
+    ):
+        assert anchor in prompt.user
