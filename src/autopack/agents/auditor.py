@@ -197,6 +197,8 @@ class AuditorContext:
     builder_notes: str | None = None
     task_category: str = "feature"
     complexity: str = "medium"
+    #: The run's intention anchor: the review also asks whether the change serves it.
+    intention: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ class BuilderContext:
     ``allowed_paths``: a path ending in ``/`` allows creating files beneath it.
     ``learned_rules``: rules learned from earlier failures of this run or project.
     ``doctor_hint``/``auditor_notes``/``previous_failure``: what went wrong last time.
+    ``intention``: the run's intention anchor, shown after the goal.
     """
 
     run_id: str
@@ -70,6 +71,8 @@ class BuilderContext:
     auditor_notes: str | None = None
     previous_failure: str | None = None
     attempt: int = 1
+    #: The run's intention anchor (memory/intention.py): what the whole run is for.
+    intention: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,7 @@ def _continuation(request: LLMRequest, first_user: str, kept: list[str]) -> LLMR
         run_id=request.run_id,
         phase_id=request.phase_id,
         model=request.model,
+        kind="continuation",
     )
 
 
@@ -237,6 +241,7 @@ def run_builder(
         )
         retry = replace(
             request,
+            kind="reask",
             messages=(
                 *request.messages,
                 Message("assistant", text or "(empty answer)"),

@@ -108,6 +108,8 @@ class DoctorContext:
     replans: int = 0
     allowed_paths: Sequence[str] = ()
     deliverables: Sequence[str] = ()
+    #: The run's intention anchor: a fix must keep the run on it.
+    intention: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,7 @@ def ask_with_reask(
     )
     retry = replace(
         request,
+        kind="reask",
         messages=(
             *request.messages,
             Message("assistant", first.text or "(empty answer)"),

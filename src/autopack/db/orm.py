@@ -113,6 +113,8 @@ class Run(TimestampMixin, Base):
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     goal: Mapped[str] = mapped_column(Text, default="")
+    #: The intention anchor (memory/intention.py), built from the plan at creation.
+    intention: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[str] = mapped_column(String(48), default=RunState.RUN_CREATED.value, index=True)
     safety_profile: Mapped[str] = mapped_column(String(32), default="normal")
     run_scope: Mapped[str] = mapped_column(String(64), default="multi_tier")

@@ -244,6 +244,21 @@ class RunSpec(_Model):
         "delta.",
     )
 
+    drift: Literal["advisory", "blocking"] = Field(
+        default="advisory",
+        description="What a completed phase whose summary (goal, files changed, the "
+        "Auditor's notes) strays from the run's intention anchor means: 'advisory' records "
+        "an intention_drift decision only; 'blocking' also fails the phase, saying why.",
+    )
+    drift_threshold: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Similarity below which a phase has drifted (0 never, 1 always): the "
+        "share of the phase summary's content words found in the anchor, or the cosine "
+        "similarity when a semantic embedder is configured.",
+    )
+
     @field_validator("setup", mode="before")
     @classmethod
     def _one_setup_command(cls, value: Any) -> Any:

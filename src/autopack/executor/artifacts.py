@@ -10,6 +10,10 @@ Layout::
       ci/                     test logs
       errors/                 <n>_<component>.json and .txt per error
       decision_log.jsonl      one JSON object per executor decision
+      intention.md            the run's intention anchor (memory/intention.py)
+      trajectory.jsonl        one JSON object per model call (``call`` numbered 1..N per
+                              run, continued by a resumed run): messages as sent, answer,
+                              usage, latency, error, the context behind the prompt
       env.json                the environment the project's commands ran in (key, tool
                               versions, installed packages); executor/environment.py
       setup.log               the environment build's and setup commands' output
@@ -22,10 +26,12 @@ that quotes a key or a summary that copies either holds ``[REDACTED:<kind>]`` in
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import tempfile
+import threading
 import traceback
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -35,6 +41,13 @@ from typing import Any
 from autopack.redaction import DEFAULT_REDACTOR, Redactor
 
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+TRAJECTORY_FILE = "trajectory.jsonl"
+#: One lock per process for trajectory appends (threads of one executor); the flock on
+#: the file covers other processes.
+_TRAJECTORY_LOCK = threading.Lock()
+#: path -> (file size after our last append, its call number): saves re-reading a large
+#: file on every call; any other writer changes the size and forces a scan.
+_LAST_CALL: dict[Path, tuple[int, int]] = {}
 
 
 def _slug(text: str) -> str:
@@ -116,6 +129,12 @@ class RunArtifacts:
             self.phase_path(phase_index, phase_id), f"Phase {phase_id}", fields, body
         )
 
+    def write_intention(self, anchor: str) -> Path:
+        """``intention.md``: the run's intention anchor, as every prompt of the run gets it."""
+        return self._write(
+            self.root / "intention.md", f"# Intention of run {self.run_id}\n\n{anchor}\n"
+        )
+
     def write_issues(self, name: str, data: Any) -> Path:
         path = self.root / "issues" / f"{_slug(name)}.json"
         return self._write(path, _json(self.redactor.redact_data(data), indent=2) + "\n")
@@ -130,6 +149,49 @@ class RunArtifacts:
         line = self.redactor.redact(_json(self.redactor.redact_data(entry)))
         with (self.root / "decision_log.jsonl").open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
+
+    @property
+    def trajectory_path(self) -> Path:
+        return self.root / TRAJECTORY_FILE
+
+    def append_call(self, record: Mapping[str, Any]) -> int:
+        """Append one model call to ``trajectory.jsonl`` and return its call number.
+
+        The number is one more than the highest already in the file, so a resumed run
+        continues the numbering. The line is redacted, then written with one ``write`` on
+        an ``O_APPEND`` descriptor under an exclusive flock: a reader sees whole lines
+        only, and a line torn by a crash is closed off (a newline first) rather than
+        merged with the next one.
+        """
+        path = self.trajectory_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _TRAJECTORY_LOCK:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                cached = _LAST_CALL.get(path)
+                prefix = ""
+                if cached is not None and cached[0] == size:
+                    last = cached[1]
+                else:
+                    with open(path, "rb") as existing:
+                        data = existing.read()
+                    last = max((c["call"] for c in _parse_calls(data)), default=0)
+                    prefix = "\n" if data and not data.endswith(b"\n") else ""
+                number = last + 1
+                entry = {"call": number, **record}
+                line = self.redactor.redact(_json(self.redactor.redact_data(entry)))
+                payload = (prefix + line + "\n").encode("utf-8")
+                os.write(fd, payload)
+                _LAST_CALL[path] = (size + len(payload), number)
+            finally:
+                os.close(fd)  # closing releases the flock
+        return number
+
+    def read_calls(self) -> list[dict[str, Any]]:
+        """Every recorded call of the run in call order (a torn line is skipped)."""
+        return read_trajectory(self.trajectory_path)
 
     def write_error(
         self,
@@ -164,6 +226,28 @@ class RunArtifacts:
             f"at: {report['at']}\n\n{message}\n\n{stack}"
         )
         return self._write(base.with_suffix(".txt"), text).with_suffix(".json")
+
+
+def read_trajectory(path: Path) -> list[dict[str, Any]]:
+    """The calls in a ``trajectory.jsonl`` in call order; [] when the file does not exist.
+    Lines that are not a whole call record (a crash mid-write) are skipped."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    return sorted(_parse_calls(data), key=lambda c: int(c["call"]))
+
+
+def _parse_calls(data: bytes) -> list[dict[str, Any]]:
+    calls = []
+    for raw in data.splitlines():
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and isinstance(item.get("call"), int):
+            calls.append(item)
+    return calls
 
 
 def _json(data: Any, *, indent: int | None = None) -> str:

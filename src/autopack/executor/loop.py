@@ -44,8 +44,10 @@ from autopack.executor.runtime import (
     no_progress,
     owner_is_dead,
 )
+from autopack.executor.trajectory import TrajectoryRecorder
 from autopack.llm.client import LLMClient
 from autopack.llm.factory import build_client, build_redactor, effective_config
+from autopack.memory.intention import build_anchor
 from autopack.services import runs as run_service
 from autopack.services.phases import set_phase_state
 from autopack.services.runs import acquire_lease, release_lease, set_run_state, set_tier_state
@@ -251,20 +253,25 @@ class _RunExecution:
                 set_run_state(session, run, RunState.PHASE_EXECUTION, now=deps.clock())
             self.artifacts.ensure()
             spec = run_service.run_spec(run)
+            intention = run.intention or build_anchor(spec)
         deps.progress(
             "run_started",
             run_id=self.run_id,
             branch=workspace.branch_name,
             worktree=str(workspace.path),
         )
+        client = deps.client_factory()
+        # Every model call of the run goes on record in trajectory.jsonl.
+        client.recorder = TrajectoryRecorder(self.artifacts, deps.clock)
         return RunContext(
             deps=deps,
             run_id=self.run_id,
-            client=deps.client_factory(),
+            client=client,
             artifacts=self.artifacts,
             worktree=workspace.path,
             workspace=workspace,
             spec=spec,
+            intention=intention,
         )
 
     def _baseline(self, ctx: RunContext) -> Baseline | None:

@@ -43,6 +43,7 @@ from autopack.errors import (
 from autopack.executor import recovery
 from autopack.executor.context import ContextBundle, select_context
 from autopack.executor.environment import current_environment, project_command_env, test_commands
+from autopack.executor.intention import check_phase_drift
 from autopack.executor.recovery import Action, FailureHistory, FailureKind, PhaseRecoveryBudget
 from autopack.executor.runtime import RunContext
 from autopack.llm.base import Completion
@@ -254,14 +255,20 @@ class PhaseExecution:
                 human_notes=notes,
                 previous_failure=hints[-1] if hints else None,
                 attempt=phase.builder_attempts + 1,
+                intention=ctx.intention,
             )
             routing = self._routing(session, phase, failures=self._failed_attempts(phase))
             attempt_number = phase.builder_attempts + 1
+            # The trajectory numbers attempts like the rows (a resumed run resets the budget).
+            row_number = 1 + sum(a.role == AttemptRole.BUILDER.value for a in phase.attempts)
         choice = ctx.client.select("builder", routing)
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
         ctx.deps.progress("builder", phase_id=self.phase_id, attempt=attempt_number)
         try:
-            answer = run_builder(ctx.client, builder_ctx, routing)
+            with ctx.client.tagged(
+                attempt=row_number, purpose="builder", context=bundle.to_record()
+            ):
+                answer = run_builder(ctx.client, builder_ctx, routing)
         except AutopackError as exc:
             kind = recovery.classify(exc)
             failed_id = None
@@ -588,12 +595,14 @@ class PhaseExecution:
                 acceptance_criteria=scope.acceptance_criteria,
                 task_category=phase.task_category,
                 complexity=phase.complexity,
+                intention=ctx.intention,
             )
             routing = self._routing(session, phase, failures=0)
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
         ctx.deps.progress("auditor", phase_id=self.phase_id)
         try:
-            result = run_auditor(ctx.client, audit_ctx, routing)
+            with ctx.client.tagged(attempt=attempt.attempt_number, purpose="auditor"):
+                result = run_auditor(ctx.client, audit_ctx, routing)
         except AutopackError as exc:
             kind = recovery.classify(exc)
             if recovery.RECOVERY_TABLE[kind].action is Action.retry_same:
@@ -709,7 +718,19 @@ class PhaseExecution:
         return self._savepoint_heads[name]
 
     def _complete(self, session: Session, phase: Phase, *, commit: bool) -> PhaseOutcome:
-        """Squash the phase's attempt commits into one commit and mark it COMPLETE."""
+        """Squash the phase's attempt commits into one commit and mark it COMPLETE, unless
+        the phase drifted from the run's intention under ``drift: blocking`` (it fails)."""
+        if self._phase_spec().mode != "verify":
+            drift = check_phase_drift(self.ctx, session, phase)
+            if drift is not None and drift.blocks:
+                reason = drift.explain(phase.phase_id)
+                builders = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]
+                if builders and builders[-1].payload.get("stage") == "done":
+                    # A retry of the phase builds again instead of re-finishing this one.
+                    failed = {**builders[-1].payload, "stage": "failed", "failure": reason}
+                    builders[-1].payload = failed
+                    builders[-1].status = "failed"
+                return self._fail(session, phase, reason)
         ws = self.ctx.workspace
         if commit:
             base = self._savepoint_head(phase)
@@ -940,14 +961,19 @@ class PhaseExecution:
                 acceptance_criteria=scope.acceptance_criteria,
                 task_category=phase.task_category,
                 complexity=phase.complexity,
+                intention=ctx.intention,
             )
             routing = self._routing(session, phase, failures=0)
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
         ctx.deps.progress("goal_check", phase_id=self.phase_id)
         try:
-            result = run_goal_check(
-                ctx.client, audit_ctx, [CodeFile(f.path, f.content) for f in bundle.files], routing
-            )
+            with ctx.client.tagged(purpose="goal_check", context=bundle.to_record()):
+                result = run_goal_check(
+                    ctx.client,
+                    audit_ctx,
+                    [CodeFile(f.path, f.content) for f in bundle.files],
+                    routing,
+                )
         except AutopackError as exc:
             # No usable answer is no evidence: the Builder does the phase.
             ctx.artifacts.write_error(component="goal_check", error=exc, phase_id=self.phase_id)
@@ -1101,12 +1127,16 @@ class PhaseExecution:
                 replans=phase.replans,
                 allowed_paths=scope.paths,
                 deliverables=scope.deliverables,
+                intention=ctx.intention,
             )
             routing = self._routing(session, phase, failures=phase.doctor_calls)
+            builder_rows = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]
+            diagnosed = builder_rows[-1].attempt_number if builder_rows else None
         ctx.checkpoint(before="llm", phase_id=self.phase_id)
         ctx.deps.progress("doctor", phase_id=self.phase_id)
         try:
-            result = run_doctor(ctx.client, doctor_ctx, routing)
+            with ctx.client.tagged(attempt=diagnosed, purpose="doctor"):
+                result = run_doctor(ctx.client, doctor_ctx, routing)
         except AutopackError as exc:
             # The Doctor's own failure is part of the story: it stays in the reason the
             # phase or run ends with, and under errors/.

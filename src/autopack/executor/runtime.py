@@ -22,6 +22,7 @@ from autopack.environments.base import Environment, EnvironmentSpec
 from autopack.errors import BudgetExhausted
 from autopack.executor.artifacts import RunArtifacts
 from autopack.llm.client import LLMClient
+from autopack.memory.intention import Similarity
 from autopack.settings import Settings
 from autopack.workspace.git import GitWorkspace
 
@@ -79,6 +80,10 @@ class ExecutorDeps:
     #: Extra variables for the project's commands, over the run environment's own (tests
     #: use it to keep the sample projects fast). Never Autopack's PATH or settings.
     test_env: dict[str, str] = field(default_factory=dict)
+    #: Scores a phase summary against the run's intention anchor (e.g. embedding cosine);
+    #: None: lexical overlap. ``similarity_method`` names it in the drift decision.
+    similarity: Similarity | None = None
+    similarity_method: str = "semantic"
 
 
 @dataclass
@@ -96,6 +101,9 @@ class RunContext:
     #: the run starts (executor/environment.py), replaced when a phase changes a manifest.
     environment: Environment | None = None
     env_spec: EnvironmentSpec | None = None
+    #: The run's intention anchor (stored with the run; rebuilt from the plan for a run
+    #: created before anchors existed); given to every agent's prompt.
+    intention: str = ""
 
     @property
     def factory(self) -> sessionmaker[Session]:

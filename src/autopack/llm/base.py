@@ -48,7 +48,10 @@ class LLMRequest:
 
     ``model`` is usually left empty: the client fills it from the router's choice. Setting
     it pins the call to that model (the router is bypassed, fallback still applies).
-    ``run_id``/``phase_id`` attribute the usage event and the token counters.
+    ``run_id``/``phase_id`` attribute the usage event and the token counters. ``kind`` says
+    what the call is to its caller's step: empty for the step's own call, ``continuation``
+    (an answer cut off at the token limit, continued) or ``reask`` (an unusable answer,
+    asked again with the parser's error); the trajectory records it.
     """
 
     role: Role
@@ -60,6 +63,7 @@ class LLMRequest:
     run_id: str | None = None
     phase_id: str | None = None
     model: str | None = None
+    kind: Literal["", "continuation", "reask"] = ""
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:

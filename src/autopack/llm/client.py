@@ -13,6 +13,11 @@ Every request is redacted (:class:`~autopack.redaction.Redactor`) before any pro
 sink sees it: whatever an agent put in a prompt (a file, a test log, an error), secrets of
 a known shape and the configured keys leave the machine as ``[REDACTED:<kind>]``.
 
+Every call to a provider, answered or failed, is also handed to the client's
+:data:`~autopack.llm.calls.CallRecorder` when one is installed (``recorder``), as a
+:class:`~autopack.llm.calls.CallRecord` carrying the tags the caller set with
+:meth:`LLMClient.tagged`: that is the run's trajectory.
+
 Build one with :func:`autopack.llm.factory.build_client`.
 """
 
@@ -21,13 +26,16 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 from autopack.config import ModelsConfig
 from autopack.errors import AuthenticationFailed, ConfigurationError, ProviderError
 from autopack.llm.base import Completion, LLMProvider, LLMRequest, Message
+from autopack.llm.calls import CallRecord, CallRecorder, CallTags
 from autopack.llm.estimator import Estimate, TokenEstimator
 from autopack.llm.retry import RetryPolicy, Sleep, call_with_retry
 from autopack.llm.router import ModelChoice, ModelRouter, ProviderHealth, Routing
@@ -73,6 +81,7 @@ class LLMClient:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         redactor: Redactor = DEFAULT_REDACTOR,
+        recorder: CallRecorder | None = None,
     ) -> None:
         self.config = config
         self.redactor = redactor
@@ -85,6 +94,11 @@ class LLMClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._providers: dict[str, LLMProvider] = {}
+        #: Receives every call's record (the executor installs the run's trajectory).
+        self.recorder = recorder
+        self._tags = CallTags()
+        self._prices = config.price_table()
+        self._clock = clock
         fallback = config.provider_fallback
         self.health = ProviderHealth(
             down_after=fallback.down_after_failures, cooldown=fallback.cooldown_seconds, clock=clock
@@ -134,15 +148,18 @@ class LLMClient:
                 last_error = exc
                 continue
             routed = self._routed(request, choice)
+            retried: list[str] = []
+            started = self._clock()
             try:
                 completion = call_with_retry(
                     partial(provider.complete, routed),
                     policy=self.retry,
                     sleep=self._sleep,
                     rng=self._rng,
-                    on_retry=self._log_retry,
+                    on_retry=partial(self._log_retry, retried),
                 )
             except ProviderError as exc:
+                self._record(routed, choice, started, retried, error=exc)
                 went_down = self.health.record_failure(choice.provider, exc)
                 pinned = request.model is not None or self.router.forced_provider
                 if went_down and not pinned:
@@ -154,7 +171,26 @@ class LLMClient:
                 raise
             self.health.record_success(choice.provider)
             self._usage_sink(routed, completion)
+            self._record(routed, choice, started, retried, completion=completion)
             return completion
+
+    @contextmanager
+    def tagged(
+        self,
+        *,
+        attempt: int | None = None,
+        purpose: str = "",
+        context: Mapping[str, Any] | None = None,
+    ) -> Iterator[None]:
+        """Tag every call made inside the block (continuations and re-asks included) with
+        the attempt, the step's purpose and the context record, for the trajectory. The
+        previous tags come back when the block ends, however it ends."""
+        previous = self._tags
+        self._tags = CallTags(attempt=attempt, purpose=purpose, context=context)
+        try:
+            yield
+        finally:
+            self._tags = previous
 
     def record_estimation(self, record: EstimationRecord) -> None:
         """Hand a Builder budget record to the estimation sink, if one is set."""
@@ -201,6 +237,38 @@ class LLMClient:
             messages=tuple(Message(m.role, redact(m.content)) for m in request.messages),
         )
 
+    def _record(
+        self,
+        routed: LLMRequest,
+        choice: ModelChoice,
+        started: float,
+        retried: list[str],
+        *,
+        completion: Completion | None = None,
+        error: ProviderError | None = None,
+    ) -> None:
+        if self.recorder is None:
+            return
+        cost = None
+        if completion is not None:
+            cost = self._prices.cost_usd(completion.model, completion.usage)
+        self.recorder(
+            CallRecord(
+                request=routed,
+                provider=completion.provider if completion is not None else choice.provider,
+                model=completion.model if completion is not None else choice.model,
+                tags=self._tags,
+                completion=completion,
+                error=self.redactor.redact(error.message) if error is not None else None,
+                error_type=type(error).__name__ if error is not None else None,
+                retries=len(retried),
+                retry_errors=tuple(self.redactor.redact(m) for m in retried),
+                latency_ms=max(0, round((self._clock() - started) * 1000)),
+                cost_usd=cost,
+            )
+        )
+
     @staticmethod
-    def _log_retry(attempt: int, error: ProviderError, delay: float) -> None:
+    def _log_retry(retried: list[str], attempt: int, error: ProviderError, delay: float) -> None:
+        retried.append(error.message)
         log.info("%s (try %d); retrying in %.1fs", error.message, attempt, delay)

@@ -25,6 +25,8 @@ from autopack.errors import (
     PlanError,
 )
 from autopack.executor.artifacts import RunArtifacts
+from autopack.memory.intention import build_anchor
+from autopack.services.trajectory import context_report
 
 
 def known_state(
@@ -71,6 +73,7 @@ def create_run(
         id=spec.run_id,
         name=spec.name,
         goal=spec.goal,
+        intention=build_anchor(spec),
         state=RunState.RUN_CREATED.value,
         safety_profile=spec.safety_profile.value,
         run_scope=spec.run_scope,
@@ -144,6 +147,8 @@ def write_layout(run: Run, runs_dir: Path) -> RunArtifacts:
         },
         body=f"## Goal\n\n{run.goal}" if run.goal else "",
     )
+    if run.intention:
+        artifacts.write_intention(run.intention)
     for tier in run.tiers:
         artifacts.write_tier_summary(
             tier.tier_index,
@@ -422,6 +427,7 @@ def phase_report(phase: Phase) -> str:
                 f"- {d.created_at:%H:%M:%S} {d.actor}: **{d.decision}** {d.rationale}"
                 for d in decisions
             ]
+    lines += context_report(phase.attempts)
     files = sorted({f for a in phase.attempts for f in (a.payload or {}).get("files_changed", [])})
     if files:
         lines += ["", "## Files changed", "", *[f"- {f}" for f in files]]
