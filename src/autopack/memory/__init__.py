@@ -1,0 +1,1 @@
+"""Memory: what Autopack knows about a repository and earlier runs (repository map, ...)."""
