@@ -242,6 +242,8 @@ class _Selector:
         self.seen: set[Path] = set()
         self.symbols: dict[Path, list[str]] = {}
         self.walked: dict[str, list[str]] = {}
+        self.imports: dict[str, list[str]] = {}
+        self.shares: dict[str, int] = {}
 
     def run(self, scope: Scope, deliverables: list[str]) -> ContextBundle:
         targets: list[tuple[str, ContextKind, str, bool]] = [
@@ -260,16 +262,40 @@ class _Selector:
         core: list[str] = []
         reserve = min(self.focus.map_tokens, self.bundle.token_budget)
         self.bundle.token_budget -= reserve  # the map's share is not the files'
-        for entry, kind, reason, report_missing in targets:
-            for cand in self._expand(entry, kind, reason, report_missing):
-                if self._take(cand) and kind in ("scope", "deliverable"):
-                    core.append(cand.rel)
+        candidates = [
+            cand
+            for entry, kind, reason, report_missing in targets
+            for cand in self._expand(entry, kind, reason, report_missing)
+        ]
+        self._share_budget([c for c in candidates if c.kind in ("scope", "deliverable")])
+        for cand in candidates:
+            if self._take(cand) and cand.kind in ("scope", "deliverable"):
+                core.append(cand.rel)
         self.bundle.token_budget += reserve
         if reserve > 0:
             self._add_repo_map(core, reserve)
         for cand in self._related(core):
             self._take(cand)
         return self.bundle
+
+    def _share_budget(self, core: list[_Candidate]) -> None:
+        """Caps for the files the phase edits that must be cut, when they cannot all be
+        whole: files under an equal share are whole, the rest split what is left equally
+        (water-filling), so a large file cut first cannot starve the others."""
+        sizes: dict[str, int] = {}
+        for cand in core:
+            resolved, _ = self._locate(cand.rel)
+            text = _read_text(resolved)[0] if resolved is not None else None
+            if text is not None and cand.rel not in sizes:
+                sizes[cand.rel] = self.estimate(text)
+        left, waiting = self.bundle.token_budget, sorted(sizes.items(), key=lambda kv: kv[1])
+        if sum(sizes.values()) <= left:
+            return
+        while waiting:
+            share = left // len(waiting)
+            rel, size = waiting.pop(0)
+            self.shares[rel] = min(size, share) if size <= share else share
+            left -= self.shares[rel]
 
     def _add_repo_map(self, core: list[str], budget: int) -> None:
         whole = [f.path for f in self.bundle.files if not f.truncated]
@@ -366,6 +392,8 @@ class _Selector:
         remaining = self.bundle.token_budget - self.bundle.tokens_used
         cap = remaining if self.max_file_tokens is None else min(remaining, self.max_file_tokens)
         tokens = self.estimate(text)
+        if tokens > cap:  # a file that must be cut takes no more than its fair share
+            cap = min(cap, self.shares.get(cand.rel, cap))
         if tokens <= cap:
             file = ContextFile(
                 path=cand.rel, content=text, tokens=tokens, kind=cand.kind, reason=cand.reason
@@ -425,6 +453,12 @@ class _Selector:
             yield from self._companions(rel)
 
     def _imports_of(self, rel: str) -> list[str]:
+        # Cached: a large module is otherwise parsed once per core file and importer.
+        if rel not in self.imports:
+            self.imports[rel] = self._parse_imports(rel)
+        return self.imports[rel]
+
+    def _parse_imports(self, rel: str) -> list[str]:
         resolved, _ = self._locate(rel)
         text = _read_text(resolved)[0] if resolved else None
         if text is None:

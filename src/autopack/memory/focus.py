@@ -18,6 +18,7 @@ returned as :class:`Region` items with their tokens, for the attempt's record.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -95,6 +96,9 @@ def focus_file(
     items: list[_Item] = [_Item(0, head, "head (imports)")] if head else []
     items += targets
     items += _neighbours(defs, refs, targets)
+    if targets and must_edit:
+        # Room left after what is named goes to what shares the goal's words.
+        items += _overlapping(defs, refs, mentioned)
     items = _widen(items[:MAX_ITEMS], len(lines))
     outline = _outline(defs)
     chooser = _Chooser(lines, outline, cap, estimate_tokens)
@@ -175,9 +179,13 @@ def _overlapping(
 ) -> list[_Item]:
     """Definitions ranked by how many goal words their name and the names they use share."""
     goal = set().union(*(_words(m) for m in mentioned)) if mentioned else set()
+    if not goal:
+        return []
+    lines = [line for _, line in refs]  # refs are sorted by line
     scored: list[tuple[int, int, Definition]] = []
     for d in defs:
-        used = {name for name, line in refs if d.start <= line <= d.end}
+        low, high = bisect_left(lines, d.start), bisect_right(lines, d.end)
+        used = {name for name, _ in refs[low:high]}
         words = _words(d.name) | set().union(*(_words(u) for u in used)) if used else _words(d.name)
         score = 3 * len(_words(d.name) & goal) + len(words & goal)
         if score:
@@ -238,10 +246,14 @@ def _widen(items: list[_Item], total: int) -> list[_Item]:
 
 def _outline(defs: list[Definition]) -> list[tuple[int, int]]:
     """(line, depth) of every definition, top-level first so a short outline keeps them."""
-    depth = [sum(o.start <= d.start and d.end <= o.end and o != d for o in defs) for d in defs]
-    return sorted(
-        ((d.line, dep) for d, dep in zip(defs, depth, strict=True)), key=lambda x: x[::-1]
-    )
+    out: list[tuple[int, int]] = []
+    open_ends: list[int] = []  # ends of the definitions enclosing the current one
+    for d in sorted(defs, key=lambda d: (d.start, -d.end)):
+        while open_ends and open_ends[-1] < d.start:
+            open_ends.pop()
+        out.append((d.line, len(open_ends)))
+        open_ends.append(d.end)
+    return sorted(out, key=lambda x: (x[1], x[0]))
 
 
 def _gaps(kept: list[_Item], total: int) -> list[tuple[int, int]]:
