@@ -318,8 +318,10 @@ class _Chooser:
             if n is None:
                 return None
             kept = [_Item(first.start, first.start + n, f"{first.label}, first {n} lines")]
-        elif not named and fallback_start and not kept:
-            n = _largest(1, len(self.lines), lambda k: self.fits([_Item(0, k, "start")]))
+        elif not named and fallback_start:
+            # Nothing to focus on in a file the phase edits: its start, as far as fits.
+            n = _largest(1, len(self.lines), lambda k: room.fits([_Item(0, k, "start")]))
+            n = n or _largest(1, len(self.lines), lambda k: self.fits([_Item(0, k, "start")]))
             if n is None:
                 return None
             kept = [_Item(0, n, f"lines 1-{n}")]

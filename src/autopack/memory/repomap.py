@@ -172,8 +172,17 @@ def rank_definitions(
             for definer in defines[name] - {user}:
                 edges[(user, definer)][name] += weight * boost * math.sqrt(count)
     nodes = sorted({s.path for s in sources})
-    stems = {PurePosixPath(p).stem for p in nodes} & mentioned
-    personal = {p for p in nodes if p in focus or PurePosixPath(p).stem in stems}
+    # The walk restarts at the phase's files, files named in its text and files defining
+    # a name in it, so what the phase talks about ranks even when nothing uses it yet.
+    named_files = {
+        path
+        for name in mentioned
+        if len(name) >= 4 and 0 < len(defines.get(name, ())) <= 5  # specific names only
+        for path in defines[name]
+    }
+    personal = {
+        p for p in nodes if p in focus or p in named_files or PurePosixPath(p).stem in mentioned
+    }
     rank = _pagerank(nodes, edges, personal)
     out_weight: dict[str, float] = defaultdict(float)
     for (user, _), names in edges.items():
