@@ -150,6 +150,11 @@ class Settings(BaseSettings):
         return self.env_cache_dir or self.home / "cache"
 
     @property
+    def repomap_cache_dir(self) -> Path:
+        """Parsed tree-sitter tags per file content hash: ``HOME/cache/repomap/``."""
+        return self.home / "cache" / "repomap"
+
+    @property
     def worktrees_dir(self) -> Path:
         return self.home / "worktrees"
 

@@ -50,6 +50,8 @@ class BuilderContext:
     ``learned_rules``: rules learned from earlier failures of this run or project.
     ``doctor_hint``/``auditor_notes``/``previous_failure``: what went wrong last time.
     ``intention``: the run's intention anchor, shown after the goal.
+    ``repo_map``: definitions elsewhere in the repository ranked for the phase (rendered
+    after the files, read-only), empty for none.
     """
 
     run_id: str
@@ -65,6 +67,7 @@ class BuilderContext:
     read_only_context: Sequence[ContextRef] = ()
     acceptance_criteria: Sequence[str] = ()
     files: Sequence[FileContext] = ()
+    repo_map: str = ""
     learned_rules: Sequence[str] = ()
     human_notes: Sequence[str] = ()
     doctor_hint: str | None = None

@@ -12,11 +12,20 @@
    the same stem next to them and their tests (``test_<stem>.py``, ``<stem>.test.js``,
    ``<stem>_test.go``, ``tests/**/test_<stem>.py``).
 
-A file that does not fit is cut to the parts that matter rather than truncated: its head
-(module docstring and imports), the definitions its deliverables name, and for Python an
-outline of what was cut (class and def lines with their line numbers); each cut is a
-``... [N lines omitted] ...`` line. Binary, non-UTF-8 and oversized files, paths outside
-the worktree and symlinks that leave it are never read; they are listed in ``omitted``.
+A file that does not fit is cut to the regions that matter rather than truncated
+(:func:`autopack.memory.focus.focus_file`): its head, the definitions the phase names
+(deliverable symbols, ``hints`` from retrieval, names in the goal and criteria), their
+callees and callers in that file, each with a few lines around, and an outline of the rest;
+each elided range is a ``... [lines A-B omitted] ...`` line. A file the phase must edit
+(scope, deliverable) is never reduced to an outline alone. What each file kept and left
+out, with tokens per region, is in :meth:`ContextBundle.to_record`. Binary, non-UTF-8 and
+oversized files, paths outside the worktree and symlinks that leave it are never read;
+they are listed in ``omitted``.
+
+With ``repo_map_tokens`` the bundle also carries a repository map
+(:mod:`autopack.memory.repomap`): the definitions elsewhere in the repository ranked for
+the phase, within that many tokens, taken after the scope, deliverable and read-only files
+and before related files.
 
 Protected files are never read either, however they are reached (scope, a plan's
 read-only context, a directory walk, an import): the guards' protected paths
@@ -33,13 +42,15 @@ import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.domain.plan import Scope
+from autopack.memory.focus import Region, focus_file
+from autopack.memory.repomap import build_repo_map, words_of
+from autopack.memory.tags import TagCache, language_of
 from autopack.redaction import SECRET_FILES
 from autopack.workspace.guards import DEFAULT_PROTECTED, protected_by
 
@@ -55,11 +66,6 @@ MAX_FILE_BYTES = 1_000_000
 MAX_SCAN_FILES = 5_000  # Python files read when looking for importers
 PYTHON_SUFFIXES = (".py", ".pyi")
 SOURCE_ROOTS = ("", "src", "lib")
-_HEAD_LINE = re.compile(
-    r"^\s*($|#|//|/\*|\*|import\b|from\b|package\b|use\b|using\b|require\b"
-    r"|const\s+\w+\s*=\s*require\b|\"use strict\")"
-)
-_DEF_WORDS = r"(?:def|class|function|func|fn|interface|struct|enum|trait|type|impl|const|let|var)"
 
 
 def estimate_tokens_by_chars(text: str) -> int:
@@ -67,8 +73,30 @@ def estimate_tokens_by_chars(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+class ContextRegion(BaseModel):
+    """Lines ``start``..``end`` (1-based, inclusive) of a cut file, kept or left out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: int
+    end: int
+    label: str
+    tokens: int
+
+
+class ContextHint(BaseModel):
+    """A place retrieval (or a caller) says matters: a symbol or a 1-based line range."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    symbol: str | None = None
+    lines: tuple[int, int] | None = None
+
+
 class ContextFile(BaseModel):
-    """One file as the Builder sees it; ``truncated`` when ``content`` is a cut-down view."""
+    """One file as the Builder sees it; ``truncated`` when ``content`` is a cut-down view,
+    then ``kept`` and ``left_out`` say which lines, with their tokens."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,6 +106,8 @@ class ContextFile(BaseModel):
     truncated: bool = False
     kind: ContextKind
     reason: str = ""
+    kept: list[ContextRegion] = Field(default_factory=list)
+    left_out: list[ContextRegion] = Field(default_factory=list)
 
 
 class OmittedFile(BaseModel):
@@ -89,8 +119,23 @@ class OmittedFile(BaseModel):
     reason: str
 
 
+class RepoMapRecord(BaseModel):
+    """What the repository map held: files and definitions shown, and what it cost."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tokens: int
+    token_budget: int
+    files: list[str]
+    symbols: int
+    ranked: int
+    scanned: int
+    parsed: int
+
+
 class ContextBundle(BaseModel):
-    """The files chosen for an attempt, in prompt order, and the ones left out."""
+    """The files chosen for an attempt, in prompt order, the ones left out, and the
+    repository map (``repo_map`` empty when none was asked for or nothing fitted)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -98,15 +143,28 @@ class ContextBundle(BaseModel):
     omitted: list[OmittedFile] = Field(default_factory=list)
     tokens_used: int = 0
     token_budget: int
+    repo_map: str = ""
+    repo_map_record: RepoMapRecord | None = None
 
     def to_record(self) -> dict[str, Any]:
-        """What was kept and what was left out, without file contents (stored per attempt)."""
-        return {
+        """What was kept and what was left out, without file contents (stored per attempt):
+        a cut file lists its kept and left-out regions with their tokens."""
+        files = []
+        for f in self.files:
+            entry = f.model_dump(exclude={"content", "kept", "left_out"})
+            if f.truncated:
+                entry["kept"] = [r.model_dump() for r in f.kept]
+                entry["left_out"] = [r.model_dump() for r in f.left_out]
+            files.append(entry)
+        record: dict[str, Any] = {
             "token_budget": self.token_budget,
             "tokens_used": self.tokens_used,
-            "files": [f.model_dump(exclude={"content"}) for f in self.files],
+            "files": files,
             "omitted": [o.model_dump() for o in self.omitted],
         }
+        if self.repo_map_record is not None:
+            record["repo_map"] = self.repo_map_record.model_dump()
+        return record
 
 
 def select_context(
@@ -118,6 +176,10 @@ def select_context(
     max_file_tokens: int | None = None,
     estimate_tokens: EstimateTokens = estimate_tokens_by_chars,
     protected: Sequence[str] = (),
+    goal_texts: Sequence[str] = (),
+    hints: Sequence[ContextHint] = (),
+    repo_map_tokens: int = 0,
+    tag_cache: TagCache | None = None,
 ) -> ContextBundle:
     """Choose the files for one Builder attempt within ``token_budget`` tokens.
 
@@ -126,10 +188,32 @@ def select_context(
     that remains. Paths in the result are POSIX paths relative to ``worktree``; nothing
     outside the worktree is ever read. ``protected`` adds patterns (the run's and the
     project's protected lists) to those that always keep a file out.
+
+    ``goal_texts`` (goal, phase description; the deliverables and acceptance criteria are
+    added) name what a cut file keeps and what the map ranks up; ``hints`` add symbols or
+    line ranges to keep. ``repo_map_tokens`` > 0 reserves that much of the budget for the
+    repository map. ``tag_cache`` keeps parsed tags between calls (default: this call only).
     """
     patterns = (*DEFAULT_PROTECTED, *SECRET_FILES, *scope.protected_paths, *protected)
-    selector = _Selector(worktree, token_budget, max_file_tokens, estimate_tokens, patterns)
-    return selector.run(scope, scope.deliverables if deliverables is None else deliverables)
+    items = scope.deliverables if deliverables is None else deliverables
+    words = words_of([*goal_texts, *items, *scope.acceptance_criteria])
+    selector = _Selector(
+        worktree,
+        token_budget,
+        max_file_tokens,
+        estimate_tokens,
+        patterns,
+        _Focus(words, list(hints), tag_cache or TagCache(None), repo_map_tokens),
+    )
+    return selector.run(scope, items)
+
+
+@dataclass(frozen=True)
+class _Focus:
+    words: set[str]
+    hints: list[ContextHint]
+    cache: TagCache
+    map_tokens: int
 
 
 @dataclass(frozen=True)
@@ -147,8 +231,10 @@ class _Selector:
         max_file_tokens: int | None,
         estimate: EstimateTokens,
         protected: tuple[str, ...],
+        focus: _Focus,
     ) -> None:
         self.root = worktree.resolve()
+        self.focus = focus
         self.protected = protected
         self.estimate = estimate
         self.max_file_tokens = max_file_tokens
@@ -156,6 +242,8 @@ class _Selector:
         self.seen: set[Path] = set()
         self.symbols: dict[Path, list[str]] = {}
         self.walked: dict[str, list[str]] = {}
+        self.imports: dict[str, list[str]] = {}
+        self.shares: dict[str, int] = {}
 
     def run(self, scope: Scope, deliverables: list[str]) -> ContextBundle:
         targets: list[tuple[str, ContextKind, str, bool]] = [
@@ -172,13 +260,66 @@ class _Selector:
             for e in scope.read_only_context
         ]
         core: list[str] = []
-        for entry, kind, reason, report_missing in targets:
-            for cand in self._expand(entry, kind, reason, report_missing):
-                if self._take(cand) and kind in ("scope", "deliverable"):
-                    core.append(cand.rel)
+        reserve = min(self.focus.map_tokens, self.bundle.token_budget)
+        self.bundle.token_budget -= reserve  # the map's share is not the files'
+        candidates = [
+            cand
+            for entry, kind, reason, report_missing in targets
+            for cand in self._expand(entry, kind, reason, report_missing)
+        ]
+        self._share_budget([c for c in candidates if c.kind in ("scope", "deliverable")])
+        for cand in candidates:
+            if self._take(cand) and cand.kind in ("scope", "deliverable"):
+                core.append(cand.rel)
+        self.bundle.token_budget += reserve
+        if reserve > 0:
+            self._add_repo_map(core, reserve)
         for cand in self._related(core):
             self._take(cand)
         return self.bundle
+
+    def _share_budget(self, core: list[_Candidate]) -> None:
+        """Caps for the files the phase edits that must be cut, when they cannot all be
+        whole: files under an equal share are whole, the rest split what is left equally
+        (water-filling), so a large file cut first cannot starve the others."""
+        sizes: dict[str, int] = {}
+        for cand in core:
+            resolved, _ = self._locate(cand.rel)
+            text = _read_text(resolved)[0] if resolved is not None else None
+            if text is not None and cand.rel not in sizes:
+                sizes[cand.rel] = self.estimate(text)
+        left, waiting = self.bundle.token_budget, sorted(sizes.items(), key=lambda kv: kv[1])
+        if sum(sizes.values()) <= left:
+            return
+        while waiting:
+            share = left // len(waiting)
+            rel, size = waiting.pop(0)
+            self.shares[rel] = min(size, share) if size <= share else share
+            left -= self.shares[rel]
+
+    def _add_repo_map(self, core: list[str], budget: int) -> None:
+        whole = [f.path for f in self.bundle.files if not f.truncated]
+        repo_map = build_repo_map(
+            self.root,
+            token_budget=budget,
+            cache=self.focus.cache,
+            focus_files=core,
+            mentioned=self.focus.words,
+            shown=whole,
+            readable=lambda rel: self._locate(rel)[0] is not None,
+            estimate_tokens=self.estimate,
+        )
+        self.bundle.repo_map = repo_map.text
+        self.bundle.tokens_used += repo_map.tokens
+        self.bundle.repo_map_record = RepoMapRecord(
+            tokens=repo_map.tokens,
+            token_budget=budget,
+            files=repo_map.files,
+            symbols=repo_map.symbols,
+            ranked=repo_map.ranked,
+            scanned=repo_map.scanned,
+            parsed=repo_map.parsed,
+        )
 
     # -- paths -------------------------------------------------------------------------
     def _locate(self, rel: str) -> tuple[Path | None, str]:
@@ -251,34 +392,50 @@ class _Selector:
         remaining = self.bundle.token_budget - self.bundle.tokens_used
         cap = remaining if self.max_file_tokens is None else min(remaining, self.max_file_tokens)
         tokens = self.estimate(text)
-        content, truncated, reason = text, False, cand.reason
-        if tokens > cap:
-            cut = _condense(
-                text,
-                cap,
-                self.symbols.get(resolved, []),
-                cand.rel.endswith(PYTHON_SUFFIXES),
-                self.estimate,
+        if tokens > cap:  # a file that must be cut takes no more than its fair share
+            cap = min(cap, self.shares.get(cand.rel, cap))
+        if tokens <= cap:
+            file = ContextFile(
+                path=cand.rel, content=text, tokens=tokens, kind=cand.kind, reason=cand.reason
             )
+        else:
+            cut = self._cut(cand, resolved, text, max(cap, 0))
             if cut is None:
                 why = "token budget exhausted" if remaining <= 0 else "does not fit the budget"
                 self._omit(cand.rel, f"{why} (~{tokens} tokens, {max(cap, 0)} available)")
                 return False
-            content, truncated = cut[0], True
-            reason = f"{cand.reason}; cut from ~{tokens} tokens: {cut[1]}"
-            tokens = self.estimate(content)
-        self.bundle.files.append(
-            ContextFile(
-                path=cand.rel,
-                content=content,
-                tokens=tokens,
-                truncated=truncated,
-                kind=cand.kind,
-                reason=reason,
-            )
-        )
-        self.bundle.tokens_used += tokens
+            file = cut.model_copy(update={"reason": f"{cut.reason} (cut from ~{tokens} tokens)"})
+        self.bundle.files.append(file)
+        self.bundle.tokens_used += file.tokens
         return True
+
+    def _cut(self, cand: _Candidate, resolved: Path, text: str, cap: int) -> ContextFile | None:
+        """``text`` focused on what the phase names, within ``cap`` tokens."""
+        grammar = language_of(cand.rel)
+        tags = self.focus.cache.tags(text.encode("utf-8"), grammar) if grammar else None
+        mine = [h for h in self.focus.hints if _normalize(h.path) == cand.rel]
+        view = focus_file(
+            text,
+            cap=cap,
+            tags=tags,
+            symbols=[*self.symbols.get(resolved, []), *(h.symbol for h in mine if h.symbol)],
+            line_hints=[h.lines for h in mine if h.lines],
+            mentioned=self.focus.words,
+            must_edit=cand.kind in ("scope", "deliverable"),
+            estimate_tokens=self.estimate,
+        )
+        if view is None:
+            return None
+        return ContextFile(
+            path=cand.rel,
+            content=view.content,
+            tokens=self.estimate(view.content),
+            truncated=True,
+            kind=cand.kind,
+            reason=f"{cand.reason}; {view.summary}",
+            kept=[_region(r) for r in view.kept],
+            left_out=[_region(r) for r in view.left_out],
+        )
 
     # -- related files -----------------------------------------------------------------
     def _related(self, core: list[str]) -> Iterator[_Candidate]:
@@ -296,6 +453,12 @@ class _Selector:
             yield from self._companions(rel)
 
     def _imports_of(self, rel: str) -> list[str]:
+        # Cached: a large module is otherwise parsed once per core file and importer.
+        if rel not in self.imports:
+            self.imports[rel] = self._parse_imports(rel)
+        return self.imports[rel]
+
+    def _parse_imports(self, rel: str) -> list[str]:
         resolved, _ = self._locate(rel)
         text = _read_text(resolved)[0] if resolved else None
         if text is None:
@@ -378,6 +541,12 @@ class _Selector:
             yield _Candidate(other, "related", f"{what} {rel}")
 
 
+def _region(region: Region) -> ContextRegion:
+    return ContextRegion(
+        start=region.start, end=region.end, label=region.label, tokens=region.tokens
+    )
+
+
 def _normalize(entry: str) -> str:
     text = entry.strip().replace("\\", "/")
     while text.startswith("./"):
@@ -400,182 +569,3 @@ def _read_text(path: Path) -> tuple[str | None, str]:
         return data.decode("utf-8").replace("\r\n", "\n"), ""
     except UnicodeDecodeError:
         return None, "not UTF-8 text"
-
-
-# -- cutting a file down ---------------------------------------------------------------
-@dataclass
-class _Shape:
-    head_end: int  # lines [0, head_end) are the head
-    symbols: list[tuple[int, int]]  # [start, end) of each named definition
-    found: list[str]
-    outline: list[tuple[int, int, str]]  # (line index, nesting depth, line)
-
-
-def _condense(
-    text: str, cap: int, symbols: list[str], python: bool, estimate: EstimateTokens
-) -> tuple[str, str] | None:
-    """``text`` cut to at most ``cap`` tokens and what was kept, or None if nothing fits."""
-    lines = text.split("\n")
-    shape = _shape(text, lines, symbols, python)
-    floor = 0 if shape.symbols else 1  # a view must keep at least one line
-    low = max(shape.head_end, floor)
-
-    def view(mode: str, n: int, depth: int) -> str:
-        if mode == "clip":
-            return _render(lines, 0, [(s, min(e, s + n)) for s, e in shape.symbols], [], 0)
-        head, limit = (low, n) if mode == "outline" else (n, None)
-        return _render(lines, head, shape.symbols, shape.outline, depth, limit)
-
-    def fits(n: int, mode: str, depth: int) -> bool:
-        return estimate(view(mode, n, depth)) <= cap
-
-    # Most of the file with a full outline of the rest; then a top-level outline; then a
-    # shorter outline per cut; then no outline; then a shorter head; last, only the start
-    # of each named definition.
-    plans = [
-        ("head", low, len(lines), 99, "an outline of the rest"),
-        ("head", low, len(lines), 0, "a top-level outline of the rest"),
-        ("outline", 1, len(shape.outline), 0, "part of the outline"),
-        ("head", low, len(lines), -1, "no outline"),
-        ("head", floor, low, -1, "no outline"),
-        ("clip", 1, max((e - s for s, e in shape.symbols), default=0), -1, ""),
-    ]
-    defs = f"definitions {', '.join(shape.found)}" if shape.found else ""
-    for mode, lo, hi, depth, outline in plans:
-        n = _largest(lo, hi, partial(fits, mode=mode, depth=depth))
-        if n is not None:
-            if mode == "clip":
-                return view(mode, n, depth), f"kept the first {n} lines of {defs}"
-            head = low if mode == "outline" else n
-            parts = [f"lines 1-{head}" if head else "", defs, outline]
-            return view(mode, n, depth), "kept " + ", ".join(p for p in parts if p)
-    return None
-
-
-def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int | None:
-    """The largest n in [lo, hi] with ok(n), assuming ok is monotone; None if not ok(lo)."""
-    if lo > hi or not ok(lo):
-        return None
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _render(
-    lines: list[str],
-    head: int,
-    spans: list[tuple[int, int]],
-    outline: list[tuple[int, int, str]],
-    depth: int,
-    limit: int | None = None,
-) -> str:
-    """Lines [0, head) and the spans; each cut is a marker, then (up to ``limit``) the
-    outline entries of nesting depth <= ``depth`` that fall in it."""
-    out: list[str] = []
-    pos = 0
-    for start, end in sorted([(0, head), *spans, (len(lines), len(lines))]):
-        if start > pos:
-            out.append(f"... [{start - pos} lines omitted] ...")
-            cut = [(i, ln) for i, d, ln in outline if pos <= i < start and d <= depth]
-            out += [f"...   L{i + 1}: {ln.rstrip()}" for i, ln in cut[:limit]]
-            if limit is not None and len(cut) > limit:
-                out.append(f"...   (+{len(cut) - limit} more definitions)")
-        out += lines[max(start, pos) : end]
-        pos = max(pos, end)
-    return "\n".join(out)
-
-
-def _shape(text: str, lines: list[str], symbols: list[str], python: bool) -> _Shape:
-    if python:
-        try:
-            return _python_shape(ast.parse(text), lines, symbols)
-        except (SyntaxError, ValueError):
-            pass
-    head = 0
-    while head < min(len(lines), 60) and _HEAD_LINE.match(lines[head]):
-        head += 1
-    spans, found = [], []
-    for symbol in symbols:
-        span = _generic_symbol(lines, symbol)
-        if span:
-            spans.append(span)
-            found.append(symbol)
-    outline = [
-        (i, 0 if not ln[:1].isspace() else 1, ln)
-        for i, ln in enumerate(lines)
-        if python and re.match(r"\s*(async\s+def|def|class)\s", ln)
-    ]
-    return _Shape(head, spans, found, outline)
-
-
-def _python_shape(tree: ast.Module, lines: list[str], symbols: list[str]) -> _Shape:
-    head = 0
-    for node in tree.body:
-        docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-        guarded = isinstance(node, ast.If | ast.Try) and any(
-            isinstance(n, ast.Import | ast.ImportFrom) for n in ast.walk(node)
-        )
-        if not (docstring or guarded or isinstance(node, ast.Import | ast.ImportFrom)):
-            break
-        head = node.end_lineno or head
-    outline: list[tuple[int, int, str]] = []
-
-    def visit(body: list[ast.stmt], depth: int) -> None:
-        for node in body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                outline.append((node.lineno - 1, depth, lines[node.lineno - 1]))
-                if isinstance(node, ast.ClassDef):
-                    visit(node.body, depth + 1)
-
-    visit(tree.body, 0)
-    spans, found = [], []
-    for symbol in symbols:
-        found_node = _python_symbol(tree.body, symbol.split("."))
-        if found_node is not None:
-            decorators = getattr(found_node, "decorator_list", [])
-            start = min([found_node.lineno, *(d.lineno for d in decorators)]) - 1
-            spans.append((start, found_node.end_lineno or found_node.lineno))
-            found.append(symbol)
-    return _Shape(head, spans, found, outline)
-
-
-def _python_symbol(body: list[ast.stmt], parts: list[str]) -> ast.stmt | None:
-    for node in body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names = [node.name]
-        elif isinstance(node, ast.Assign):
-            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names = [node.target.id]
-        else:
-            continue
-        if parts[0] in names:
-            if len(parts) == 1:
-                return node
-            return _python_symbol(node.body, parts[1:]) if isinstance(node, ast.ClassDef) else None
-    return None
-
-
-def _generic_symbol(lines: list[str], symbol: str) -> tuple[int, int] | None:
-    """The block defining ``symbol`` in a non-Python file, by keyword and indentation."""
-    name = re.escape(symbol.split(".")[-1])
-    start = next(
-        (i for i, ln in enumerate(lines) if re.search(rf"\b{_DEF_WORDS}\s+{name}\b", ln)), None
-    )
-    if start is None:
-        start = next((i for i, ln in enumerate(lines) if re.search(rf"\b{name}\b", ln)), None)
-    if start is None:
-        return None
-    indent = len(lines[start]) - len(lines[start].lstrip())
-    end = start + 1
-    while end < min(len(lines), start + 300):
-        line = lines[end]
-        stripped = line.lstrip()
-        if stripped and len(line) - len(stripped) <= indent and stripped[0] not in "})]":
-            break
-        end += 1
-    return start, end

@@ -48,6 +48,7 @@ from autopack.executor.recovery import Action, FailureHistory, FailureKind, Phas
 from autopack.executor.runtime import RunContext
 from autopack.llm.base import Completion
 from autopack.llm.router import Routing
+from autopack.memory.tags import TagCache
 from autopack.services import approvals as approval_service
 from autopack.services import issues as issue_service
 from autopack.services import notes as note_service
@@ -69,6 +70,7 @@ from autopack.workspace.guards import ApplyPolicy, project_protected_paths
 
 PhaseOutcome = Literal["complete", "failed", "skipped", "parked"]
 CONTEXT_TOKEN_BUDGET = 24_000
+REPO_MAP_TOKENS = 2_000  # of CONTEXT_TOKEN_BUDGET, for the Builder's repository map
 MAX_HINTS = 6
 #: Approval kinds a person gives on an attempt that applied, passed its tests and was
 #: audited (or could not be): its commits are held off the branch until then.
@@ -231,7 +233,9 @@ class PhaseExecution:
             self._from_savepoint(session, phase)
             spec = self.ctx.spec
             scope = Scope.model_validate(phase.scope)
-            bundle = self._context(scope)
+            bundle = self._context(
+                scope, texts=(phase.name, phase.description), repo_map_tokens=REPO_MAP_TOKENS
+            )
             notes = [n.note for n in note_service.notes_for_run(session, ctx.run_id)]
             hints = list(phase.hints)
             builder_ctx = BuilderContext(
@@ -251,6 +255,7 @@ class PhaseExecution:
                     FileContext(f.path, f.content, f.truncated, f.kind == "read_only")
                     for f in bundle.files
                 ],
+                repo_map=bundle.repo_map,
                 learned_rules=hints[:-1],
                 human_notes=notes,
                 previous_failure=hints[-1] if hints else None,
@@ -1347,9 +1352,13 @@ class PhaseExecution:
         return None
 
     # -- helpers ----------------------------------------------------------------------
-    def _context(self, scope: Scope) -> ContextBundle:
+    def _context(
+        self, scope: Scope, *, texts: Sequence[str] = (), repo_map_tokens: int = 0
+    ) -> ContextBundle:
         """The files a model sees for this phase: never one the run or the repository
-        protects (the phase's own list and the defaults apply inside select_context)."""
+        protects (the phase's own list and the defaults apply inside select_context).
+        ``texts`` (phase name, description) join the goal in saying what a cut file keeps;
+        ``repo_map_tokens`` reserves budget for a repository map."""
         ctx = self.ctx
         try:
             project = project_protected_paths(ctx.worktree)
@@ -1357,7 +1366,13 @@ class PhaseExecution:
             raise ConfigurationError(exc.message) from exc
         protected = (*ctx.spec.protected_paths, *project)
         return select_context(
-            ctx.worktree, scope, token_budget=CONTEXT_TOKEN_BUDGET, protected=protected
+            ctx.worktree,
+            scope,
+            token_budget=CONTEXT_TOKEN_BUDGET,
+            protected=protected,
+            goal_texts=(ctx.spec.goal or "", *texts),
+            repo_map_tokens=repo_map_tokens,
+            tag_cache=TagCache(ctx.deps.settings.repomap_cache_dir),
         )
 
     def _routing(self, session: Session, phase: Phase, *, failures: int) -> Routing:

@@ -92,7 +92,9 @@ def test_large_python_file_keeps_head_deliverable_symbol_and_outline(tmp_path: P
     assert content.startswith('"""A big module."""\n\nimport os\nfrom typing import Any')
     assert "def target_function(x: int) -> int:\n    MARKER = 'keep me'" in content
     assert "    return x * 2" in content
-    assert "lines omitted] ..." in content
+    # Each elided range says which lines it stands for, so edits can anchor.
+    gaps = re.findall(r"^\.\.\. \[lines (\d+)-(\d+) omitted\] \.\.\.$", content, flags=re.MULTILINE)
+    assert gaps and all(int(a) <= int(b) for a, b in gaps)
     # The outline names definitions that were cut, with their line numbers.
     source_lines = source.splitlines()
     outline = re.findall(r"^\.\.\.   L(\d+): (.*)$", content, flags=re.MULTILINE)
@@ -100,7 +102,11 @@ def test_large_python_file_keeps_head_deliverable_symbol_and_outline(tmp_path: P
     for number, line in outline:
         assert source_lines[int(number) - 1] == line
         assert line.startswith("def func_") and f"\n{line}\n" not in content
-    assert "definitions target_function" in big.reason
+    assert "target_function (named)" in big.reason
+    assert any(r.label.startswith("target_function") for r in big.kept)
+    assert sum(r.end - r.start + 1 for r in big.left_out) + sum(
+        r.end - r.start + 1 for r in big.kept
+    ) >= len(source_lines)
     # The small file still fits in what is left.
     assert paths(bundle) == ["src/big.py", "src/small.py"]
     assert bundle.tokens_used <= budget
