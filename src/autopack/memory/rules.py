@@ -85,11 +85,10 @@ def derive_rule(failure: ResolvedFailure) -> DerivedRule:
         advice = CLASS_ADVICE.get(
             failure.failure_kind, f"avoid the earlier {failure.failure_kind or 'failure'}"
         )
-    text = f"When changing {where}: {advice[0].upper()}{advice[1:]}"
-    if failure.failure_kind and not failure.hint.strip():
-        text += f" (learned from a {failure.failure_kind} failure)"
-    elif failure.failure_kind:
-        text += f" (this prevented a {failure.failure_kind} failure)"
+    # The advice keeps its case: it may start with an identifier.
+    text = f"When changing {where}: {advice}"
+    if failure.failure_kind:
+        text += f" (learned from a resolved {failure.failure_kind} failure)"
     key = content_hash(f"{failure.category}\n{sorted(failure.paths)}\n{advice.lower()}")[:32]
     return DerivedRule(
         rule_key=key,
