@@ -484,9 +484,7 @@ class MemoryEmbedding(Base):
     """The embedding cache: one vector per (content hash, model), shared by documents."""
 
     __tablename__ = "memory_embeddings"
-    __table_args__ = (
-        UniqueConstraint("content_hash", "model", name="uq_memory_embeddings_key"),
-    )
+    __table_args__ = (UniqueConstraint("content_hash", "model", name="uq_memory_embeddings_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     content_hash: Mapped[str] = mapped_column(String(64), default="")
@@ -567,4 +565,3 @@ def _install_server_defaults(metadata: MetaData) -> None:
 
 
 _install_server_defaults(Base.metadata)
-
