@@ -92,7 +92,8 @@ def test_a_rule_learned_in_one_run_is_in_the_next_runs_builder_prompt(
         assert rule.evidence[0]["run_id"] == "rules-1" and rule.evidence[0]["attempt"] == 1
         assert "1 new failure" in rule.evidence[0]["error"]
         stats = memory_service.memory_stats(session)
-        assert stats.documents["summaries"] == 1 and stats.documents["errors"] == 1
+        # The phase's summary and the run's; the error with the Doctor's fix.
+        assert stats.documents["summaries"] == 2 and stats.documents["errors"] == 1
         assert stats.documents["code"] > 0
         found = memory_service.search_memory(session, "mul multiplying", repo_key=key).hits
         assert {h.collection for h in found} >= {"errors", "code"}

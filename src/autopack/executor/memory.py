@@ -15,11 +15,11 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from autopack.db.orm import Phase
+from autopack.db.orm import Phase, Run
 from autopack.db.session import unit_of_work
 from autopack.errors import AutopackError
 from autopack.executor.recovery import FailureKind
-from autopack.executor.runtime import RunContext
+from autopack.executor.runtime import ExecutorDeps, RunContext
 from autopack.memory.store import repository_key
 from autopack.services import memory as memory_service
 from autopack.services.phases import get_phase
@@ -73,3 +73,16 @@ def remember_phase(
     except (AutopackError, SQLAlchemyError, OSError) as exc:
         log.warning("memory: could not remember phase %s: %s", phase_id, exc)
         ctx.artifacts.write_error(component="memory", error=exc, phase_id=phase_id)
+
+
+def remember_run(deps: ExecutorDeps, run_id: str) -> None:
+    """Store the ended run's summary for its repository (never fails the run)."""
+    try:
+        with unit_of_work(deps.db.factory) as session:
+            run = session.get(Run, run_id)
+            root = (run.worktree_path or run.repo_path) if run is not None else None
+            if run is None or not root or not Path(root).is_dir():
+                return
+            memory_service.remember_run(session, run, repo_key=_repo_key(Path(root)))
+    except (AutopackError, SQLAlchemyError, OSError) as exc:
+        log.warning("memory: could not remember run %s: %s", run_id, exc)

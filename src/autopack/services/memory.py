@@ -15,7 +15,14 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from autopack.db.orm import DecisionLog, MemoryDocument, MemoryEmbedding, MemoryRule, Phase
+from autopack.db.orm import (
+    DecisionLog,
+    MemoryDocument,
+    MemoryEmbedding,
+    MemoryRule,
+    Phase,
+    Run,
+)
 from autopack.domain.plan import Scope
 from autopack.domain.states import AttemptRole
 from autopack.memory import rules as rule_logic
@@ -129,6 +136,31 @@ def remember_completed_phase(
     upsert_documents(session, docs, embedder=status, source=phase.run_id)
     done.documents = len(docs)
     return done
+
+
+def remember_run(
+    session: Session, run: Run, *, repo_key: str, embedder: EmbedderStatus | None = None
+) -> None:
+    """Store the ended run's summary: its goal, how it ended and each phase's outcome."""
+    phases = sorted(run.phases, key=lambda p: (p.tier.tier_index, p.phase_index))
+    lines = [
+        run.goal,
+        f"Ended {run.state}" + (f": {run.failure_reason}" if run.failure_reason else "."),
+        *(
+            f"- {p.phase_id} ({p.name}): {p.state}"
+            + (f", {p.builder_attempts} Builder attempt(s)" if p.builder_attempts else "")
+            for p in phases
+        ),
+    ]
+    doc = Document(
+        collection=Collection.summaries,
+        repo_key=repo_key,
+        key=f"{run.id}",
+        title=f"run {run.id}: {run.name or run.goal[:80]}",
+        text="\n".join(line for line in lines if line),
+        metadata={"run_id": run.id, "state": run.state},
+    )
+    upsert_documents(session, [doc], embedder=embedder or load_embedder(), source=run.id)
 
 
 def _resolution(payload: dict[str, Any], error: str) -> str:
