@@ -13,6 +13,30 @@ from sqlalchemy import JSON, Column, Engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+#: Schema objects that exist only in the database, never in the ORM's metadata, so the
+#: ORM-vs-migration comparison and autogenerate must leave them alone: the full-text
+#: index of memory (an FTS5 virtual table and its shadow tables on SQLite; a generated
+#: tsvector column and its GIN index on PostgreSQL) and the vector tables of
+#: ``memory.vectors`` (sqlite-vec's vec0 table and its shadows; pgvector's table), none
+#: of which SQLAlchemy's types can describe.
+DATABASE_ONLY_PREFIXES: tuple[str, ...] = ("memory_fts", "memory_vec")
+DATABASE_ONLY_NAMES: frozenset[str] = frozenset({"search_vector", "ix_memory_documents_search"})
+
+
+def is_database_only(name: str | None) -> bool:
+    """Whether ``name`` (a table, column or index) is one of :data:`DATABASE_ONLY_PREFIXES`
+    or :data:`DATABASE_ONLY_NAMES`."""
+    return bool(name) and (
+        name in DATABASE_ONLY_NAMES or str(name).startswith(DATABASE_ONLY_PREFIXES)
+    )
+
+
+def include_object(
+    _obj: Any, name: str | None, _type: str, reflected: bool, _compare_to: Any
+) -> bool:
+    """Alembic's ``include_object`` hook: skip the database-only objects when comparing."""
+    return not (reflected and is_database_only(name))
+
 
 def alembic_config(engine: Engine) -> Config:
     cfg = Config()

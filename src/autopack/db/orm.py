@@ -450,6 +450,76 @@ class ModelOverride(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# -- memory (issue 11): retrieval documents, the embedding cache, learned rules ----------
+# The full-text index (SQLite FTS5 table ``memory_fts`` / PostgreSQL ``search_vector``
+# column) and the vectors are database-specific and created by migration 0002 and
+# memory.vectors; they are not in this metadata (see db.migrate.DATABASE_ONLY).
+
+
+class MemoryDocument(Base):
+    """One retrievable text: a code chunk, a summary, a decision, an error and its fix."""
+
+    __tablename__ = "memory_documents"
+    __table_args__ = (
+        UniqueConstraint("collection", "repo_key", "key", name="uq_memory_documents_key"),
+        Index("ix_memory_documents_repo_source", "repo_key", "collection", "source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    collection: Mapped[str] = mapped_column(String(32), default="code")
+    repo_key: Mapped[str] = mapped_column(String(200), default="")
+    key: Mapped[str] = mapped_column(String(600), default="")
+    #: The file a code chunk came from (or the run a summary came from): re-indexing
+    #: replaces a source's documents together.
+    source: Mapped[str] = mapped_column(String(600), default="")
+    #: The source's content hash when indexed: an unchanged file is skipped.
+    source_hash: Mapped[str] = mapped_column(String(64), default="")
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MemoryEmbedding(Base):
+    """The embedding cache: one vector per (content hash, model), shared by documents."""
+
+    __tablename__ = "memory_embeddings"
+    __table_args__ = (UniqueConstraint("content_hash", "model", name="uq_memory_embeddings_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    model: Mapped[str] = mapped_column(String(200), default="")
+    dimension: Mapped[int] = mapped_column(Integer, default=0)
+    vector: Mapped[list[float]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MemoryRule(Base):
+    """A rule learned from a resolved failure, kept for one repository."""
+
+    __tablename__ = "memory_rules"
+    __table_args__ = (UniqueConstraint("repo_key", "rule_key", name="uq_memory_rules_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_key: Mapped[str] = mapped_column(String(200), default="", index=True)
+    rule_key: Mapped[str] = mapped_column(String(64), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(64), default="")
+    failure_kind: Mapped[str] = mapped_column(String(64), default="")
+    #: Where the rule applies: the failed phase's scope paths (globs and prefixes).
+    paths: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Each time the failure was seen and resolved: run, phase, attempt, error excerpt.
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    times_seen: Mapped[int] = mapped_column(Integer, default=1)
+    #: How many Builder prompts the rule was given to.
+    hit_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+
+
 def _server_default_for(column: Column[Any]) -> Any:
     """The database-side twin of a column's Python default (None when it has none)."""
     default = column.default

@@ -27,6 +27,7 @@ from autopack.errors import (
     ToolchainError,
     WorkspaceError,
 )
+from autopack.executor import memory as executor_memory
 from autopack.executor.artifacts import RunArtifacts
 from autopack.executor.environment import (
     EnvironmentUnusable,
@@ -472,6 +473,7 @@ class _RunExecution:
                         )
             set_run_state(session, run, state, reason=reason, now=self.deps.clock())
         self._summary()
+        executor_memory.remember_run(self.deps, self.run_id)
         self.deps.progress("run_finished", run_id=self.run_id, state=state.value, reason=reason)
 
     def _summary(self) -> None:

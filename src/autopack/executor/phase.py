@@ -40,6 +40,7 @@ from autopack.errors import (
     ProviderError,
     ValidationError,
 )
+from autopack.executor import memory as executor_memory
 from autopack.executor import recovery
 from autopack.executor.context import ContextBundle, select_context
 from autopack.executor.environment import current_environment, project_command_env, test_commands
@@ -238,6 +239,10 @@ class PhaseExecution:
             )
             notes = [n.note for n in note_service.notes_for_run(session, ctx.run_id)]
             hints = list(phase.hints)
+            # Rules learned in earlier runs of this repository, for phases like this one.
+            rules = executor_memory.learned_rules(
+                ctx, session, phase, [*scope.paths, *scope.deliverables]
+            )
             builder_ctx = BuilderContext(
                 run_id=ctx.run_id,
                 phase_id=phase.phase_id,
@@ -256,7 +261,7 @@ class PhaseExecution:
                     for f in bundle.files
                 ],
                 repo_map=bundle.repo_map,
-                learned_rules=hints[:-1],
+                learned_rules=[*rules, *hints[:-1]],
                 human_notes=notes,
                 previous_failure=hints[-1] if hints else None,
                 attempt=phase.builder_attempts + 1,
@@ -313,6 +318,7 @@ class PhaseExecution:
                     "escalation_level": choice.escalation_level,
                     "routing_reason": choice.reason,
                     "hints": hints,
+                    "learned_rules": rules,
                 },
             )
             session.add(attempt)
@@ -673,7 +679,9 @@ class PhaseExecution:
                 return outcome
             self._stage(attempt.id, "done")
             with unit_of_work(ctx.factory) as session:
-                return self._complete(session, self._phase(session), commit=True)
+                outcome = self._complete(session, self._phase(session), commit=True)
+            executor_memory.remember_phase(ctx, self.phase_id, self.history.failures)
+            return outcome
         notes = payload.get("review_notes") or decision.reason
         self._stage(attempt.id, "failed", failure=decision.reason)
         kind = FailureKind.auditor_escalate if verdict == "escalate" else FailureKind.auditor_revise

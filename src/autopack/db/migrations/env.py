@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from autopack.db.migrate import compare_server_default
+from autopack.db.migrate import compare_server_default, include_object
 from autopack.db.orm import Base
 from autopack.db.session import make_engine
 
@@ -24,6 +24,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=compare_server_default,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,88 @@
+"""The executor's use of memory: learned rules into the Builder's prompt, and what a
+completed phase teaches stored for later phases and runs.
+
+Memory helps; it never decides a phase. A failure to remember is logged and written
+under the run's ``errors/``, and the phase stays complete.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from autopack.db.orm import Phase, Run
+from autopack.db.session import unit_of_work
+from autopack.errors import AutopackError
+from autopack.executor.recovery import FailureKind
+from autopack.executor.runtime import ExecutorDeps, RunContext
+from autopack.memory.store import repository_key
+from autopack.services import memory as memory_service
+from autopack.services.phases import get_phase
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def _repo_key(worktree: Path) -> str:
+    return repository_key(worktree)
+
+
+def run_repo_key(ctx: RunContext) -> str:
+    """The key the run's repository's memory is kept under (its root commit)."""
+    return _repo_key(ctx.worktree)
+
+
+def learned_rules(
+    ctx: RunContext, session: Session, phase: Phase, paths: Sequence[str]
+) -> list[str]:
+    """The repository's learned rules that match the phase (by path and task category),
+    heaviest first; each is counted as used."""
+    rows = memory_service.rules_for_phase(
+        session,
+        repo_key=run_repo_key(ctx),
+        paths=paths,
+        category=phase.task_category,
+        now=ctx.deps.clock(),
+    )
+    return [r.text for r in rows]
+
+
+def remember_phase(
+    ctx: RunContext, phase_id: str, failures: Sequence[tuple[FailureKind, str]]
+) -> None:
+    """Store the completed phase's summary, decisions, resolved errors and the rules they
+    teach, and re-index the worktree's changed files (each in its own transaction)."""
+    kinds = {message: kind.value for kind, message in failures}
+    try:
+        with unit_of_work(ctx.factory) as session:
+            phase = get_phase(session, ctx.run_id, phase_id)
+            memory_service.remember_completed_phase(
+                session,
+                phase,
+                repo_key=run_repo_key(ctx),
+                failure_kinds=kinds,
+                now=ctx.deps.clock(),
+            )
+        with unit_of_work(ctx.factory) as session:
+            memory_service.index_repository(session, ctx.worktree, run_repo_key(ctx))
+    except (AutopackError, SQLAlchemyError, OSError) as exc:
+        log.warning("memory: could not remember phase %s: %s", phase_id, exc)
+        ctx.artifacts.write_error(component="memory", error=exc, phase_id=phase_id)
+
+
+def remember_run(deps: ExecutorDeps, run_id: str) -> None:
+    """Store the ended run's summary for its repository (never fails the run)."""
+    try:
+        with unit_of_work(deps.db.factory) as session:
+            run = session.get(Run, run_id)
+            root = (run.worktree_path or run.repo_path) if run is not None else None
+            if run is None or not root or not Path(root).is_dir():
+                return
+            memory_service.remember_run(session, run, repo_key=_repo_key(Path(root)))
+    except (AutopackError, SQLAlchemyError, OSError) as exc:
+        log.warning("memory: could not remember run %s: %s", run_id, exc)

