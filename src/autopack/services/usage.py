@@ -24,6 +24,7 @@ from autopack.llm.calibration import DEFAULT_MIN_SAMPLES, CalibrationRow, Sample
 from autopack.llm.client import EstimationRecord, EstimationSink, UsageSink
 from autopack.llm.estimator import EstimatorConfig, TokenEstimator
 from autopack.llm.pricing import PriceTable
+from autopack.metrics import LLM_LATENCY
 
 Period = Literal["day", "week", "month"]
 PERIOD_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
@@ -79,6 +80,9 @@ def record_usage(
         truncated=completion.truncated,
     )
     session.add(event)
+    LLM_LATENCY.labels(provider=completion.provider, model=completion.model).observe(
+        completion.latency_ms / 1000
+    )
     total = usage.total_tokens
     # Increments in SQL, not read-modify-write, so concurrent workers never lose tokens.
     if request.run_id is not None:

@@ -18,6 +18,7 @@ def register_routes(app: FastAPI) -> None:
         health,
         issues,
         llm,
+        metrics,
         phases,
         reports,
         runs,
@@ -37,6 +38,7 @@ def register_routes(app: FastAPI) -> None:
         llm,
         apikeys,
         delivery,
+        metrics,
     )
     for module in modules:
         app.include_router(module.router, dependencies=protected)
