@@ -259,7 +259,7 @@ def merge_run(
         )
     repo = _repository(run)
     branch, head = _branch_and_head(run, repo)
-    target = into.strip() if into else default_target(run)
+    target = into.strip().removeprefix("refs/heads/") if into else default_target(run)
     if not target:
         raise ValidationError(
             f"run {run.id!r} started from {run.base_ref or 'a detached HEAD'}, which is not a "

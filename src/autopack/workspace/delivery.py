@@ -259,6 +259,12 @@ def merge_into(
             "merge, `--no-ff` on the CLI)",
             target=target,
         )
+    if not fast_forward and merge_base(repo, old, source) is None:
+        raise ConflictError(
+            f"{target!r} and {source_label} share no history; nothing was changed. Name "
+            "the branch the run started from (--into)",
+            target=target,
+        )
     if fast_forward and mode != "merge":
         new, result = source, "fast_forward"
     else:

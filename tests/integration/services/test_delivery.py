@@ -168,6 +168,16 @@ def test_bad_targets_are_refused(runs: Runs) -> None:
         runs.merge(into="autopack/r1")
 
 
+def test_unrelated_history_is_refused(runs: Runs, repo: Path) -> None:
+    runs.finished()
+    git(repo, "checkout", "-q", "--orphan", "island")
+    commit_file(repo, "other.txt", "x\n", "unrelated root")
+    island = git(repo, "rev-parse", "island")
+    with pytest.raises(ConflictError, match="share no history"):
+        runs.merge(into="refs/heads/island")
+    assert git(repo, "rev-parse", "island") == island
+
+
 def test_a_run_from_a_tag_needs_a_target(runs: Runs, repo: Path) -> None:
     git(repo, "tag", "v1")
     runs.finished(base_ref="v1")
