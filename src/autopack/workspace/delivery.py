@@ -28,6 +28,8 @@ from autopack.workspace.git_cli import run_git
 MergeMode = Literal["ff", "merge", "auto"]
 #: A file's patch text is cut after this many characters (the stats stay exact).
 MAX_PATCH_CHARS = 200_000
+#: Past this many characters of patches in one diff, later files keep only their stats.
+MAX_TOTAL_PATCH_CHARS = 5_000_000
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
@@ -44,7 +46,8 @@ class BranchCommit(BaseModel):
 
 class FileDiff(BaseModel):
     """One file's change: ``status`` is added, deleted or modified; ``patch`` the unified
-    diff text (cut at :data:`MAX_PATCH_CHARS`, then ``truncated``)."""
+    diff text, cut at :data:`MAX_PATCH_CHARS` (or emptied once the whole diff's patches
+    pass :data:`MAX_TOTAL_PATCH_CHARS`), then ``truncated``; the counts stay exact."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -166,6 +169,7 @@ def diff_files(repo: Path, base: str, head: str) -> list[FileDiff]:
             f"{base} and {head}"
         )
     files = []
+    budget = MAX_TOTAL_PATCH_CHARS
     for (path, added, removed, binary), text in zip(stats, sections, strict=True):
         header = text[:2000]
         status: Literal["added", "deleted", "modified"] = (
@@ -175,7 +179,9 @@ def diff_files(repo: Path, base: str, head: str) -> list[FileDiff]:
             if "\ndeleted file mode " in header
             else "modified"
         )
-        cut = len(text) > MAX_PATCH_CHARS
+        keep = max(0, min(MAX_PATCH_CHARS, budget))
+        cut = len(text) > keep
+        budget -= min(len(text), keep)
         files.append(
             FileDiff(
                 path=path,
@@ -183,7 +189,7 @@ def diff_files(repo: Path, base: str, head: str) -> list[FileDiff]:
                 added=added,
                 removed=removed,
                 binary=binary,
-                patch=text[:MAX_PATCH_CHARS] if cut else text,
+                patch=text[:keep] if cut else text,
                 truncated=cut,
             )
         )

@@ -48,6 +48,22 @@ def test_branch_diff_lists_commits_by_phase_and_each_file(runs: Runs, repo: Path
     assert (diff.default_target, diff.merged_into_target) == ("main", False)
 
 
+def test_branch_diff_cuts_long_patches_but_keeps_the_counts(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autopack.workspace import delivery as git_delivery
+
+    monkeypatch.setattr(git_delivery, "MAX_PATCH_CHARS", 120)
+    monkeypatch.setattr(git_delivery, "MAX_TOTAL_PATCH_CHARS", 150)
+    big = "".join(f"line {i}\n" for i in range(100))
+    runs.finished(edits={"p1": {"a.txt": big, "b.txt": big}})
+    with runs.factory() as session:
+        diff = delivery.branch_diff(session, "r1")
+    first, second = diff.files
+    assert (len(first.patch), first.truncated, first.added) == (120, True, 100)
+    assert (len(second.patch), second.truncated, second.added) == (30, True, 100)
+
+
 def test_branch_diff_of_an_unknown_run_or_a_run_without_branch(runs: Runs) -> None:
     with runs.factory() as session, pytest.raises(NotFoundError):
         delivery.branch_diff(session, "nope")
