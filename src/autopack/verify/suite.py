@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from autopack.errors import ToolchainError
+from autopack.metrics import TEST_DURATION
 from autopack.redaction import redact
 from autopack.toolchains.base import JUNIT_XML, REPORT_DIR, Detection, TestCommand
 from autopack.toolchains.detect import command_from_text
@@ -98,7 +99,10 @@ def run_tests(
             )
             continue
         reports.append(_run_one(Path(path), spec, remaining, env, max_output_bytes))
-    return TestReport.merge(reports)
+    report = TestReport.merge(reports)
+    outcome = "timed_out" if report.timed_out else "passed" if report.exit_code == 0 else "failed"
+    TEST_DURATION.labels(outcome=outcome).observe(report.duration_s)
+    return report
 
 
 def _as_commands(command: TestSource) -> list[TestCommand]:

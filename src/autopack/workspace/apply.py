@@ -27,6 +27,7 @@ from typing import Literal
 
 from autopack.domain.edits import DeleteFile, Edit
 from autopack.errors import ValidationError, WorkspaceError
+from autopack.metrics import APPLY_REJECTIONS
 from autopack.workspace.apply_result import (
     ApplyEvent,
     ApplyEventKind,
@@ -63,6 +64,11 @@ __all__ = [
 ]
 
 
+def _rejected(result: ApplyResult, reason: str) -> ApplyResult:
+    APPLY_REJECTIONS.labels(reason=reason).inc()
+    return result
+
+
 def apply_edits(
     worktree: Path,
     edits: Iterable[Edit],
@@ -91,17 +97,19 @@ def apply_edits(
         )
     edits = list(edits)
     if not edits:
-        return ApplyResult(status="rejected", reason="the answer contains no edits")
+        return _rejected(
+            ApplyResult(status="rejected", reason="the answer contains no edits"), "no_edits"
+        )
     try:
         project = project_protected_paths(root)
     except ValidationError as exc:
-        return ApplyResult(status="rejected", reason=exc.message)
+        return _rejected(ApplyResult(status="rejected", reason=exc.message), "project_config")
     if project:
         protected = tuple(dict.fromkeys((*project, *policy.protected_paths)))
         policy = policy.model_copy(update={"protected_paths": protected})
     outcomes, attempt, refusal = _run_in_memory(root, edits, policy)
     if refusal is not None:
-        return ApplyResult(status="rejected", reason=refusal, outcomes=outcomes)
+        return _rejected(ApplyResult(status="rejected", reason=refusal, outcomes=outcomes), "edits")
     changes, planned = _plan_changes(attempt)
     result = ApplyResult(
         status="applied",
@@ -164,7 +172,7 @@ def apply_edits(
     error, made = _write_all(planned)
     if error is not None:
         result.events.append(ApplyEvent(kind="rolled_back", message=error))
-        return result.model_copy(update={"status": "rejected", "reason": error})
+        return _rejected(result.model_copy(update={"status": "rejected", "reason": error}), "write")
     if workspace is not None and commit_message:
         try:
             result.commit_sha = workspace.commit(commit_message, paths=result.files_changed)

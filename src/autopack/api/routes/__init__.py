@@ -13,10 +13,12 @@ def register_routes(app: FastAPI) -> None:
         apikeys,
         approvals,
         dashboard,
+        delivery,
         execution,
         health,
         issues,
         llm,
+        metrics,
         phases,
         reports,
         runs,
@@ -37,6 +39,8 @@ def register_routes(app: FastAPI) -> None:
         dashboard,
         llm,
         apikeys,
+        delivery,
+        metrics,
     )
     for module in modules:
         app.include_router(module.router, dependencies=protected)

@@ -1,0 +1,1 @@
+"""The dashboard: server-rendered pages and charts, reading through services."""
