@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import autopack.cli.apply_cmd
+import autopack.cli.delivery_cmd
 import autopack.cli.env_cmd
 import autopack.cli.telemetry_cmd
 import autopack.cli.toolchain_cmd  # noqa: F401

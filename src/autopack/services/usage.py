@@ -8,10 +8,11 @@ their own unit of work per call, so spend is committed the moment it happens.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import case, func, select, update
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.config import ProviderQuota, load_models_config
@@ -233,6 +234,79 @@ def usage_summary(
         "providers": providers,
         "models": models,
     }
+
+
+class DailyUsage(BaseModel):
+    """Tokens and cost of one provider's model on one UTC day. ``cost_usd`` sums the known
+    costs (None when no call of the group had a price); ``cost_complete`` is False when
+    some calls had none."""
+
+    model_config = ConfigDict(frozen=True)
+
+    day: date
+    provider: str
+    model: str
+    calls: int
+    total_tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    cost_complete: bool
+
+
+def _utc_day(session: Session) -> ColumnElement[Any]:
+    column = LlmUsageEvent.created_at
+    if session.get_bind().dialect.name == "postgresql":
+        # timestamptz: the day in UTC, whatever the connection's time zone is.
+        return func.date(func.timezone("UTC", column))
+    # SQLite stores the UTC time as text; date() reads its day.
+    return func.date(column)
+
+
+def daily_usage(session: Session, *, first_day: date, last_day: date) -> list[DailyUsage]:
+    """Usage per UTC day, provider and model from ``first_day`` to ``last_day`` (both
+    included), ordered by day, provider, model; days without calls are absent.
+
+    One query grouped in the database (no row per call is loaded)."""
+    if last_day < first_day:
+        raise ValueError(f"last_day {last_day} is before first_day {first_day}")
+    day = _utc_day(session).label("day")
+    since = datetime.combine(first_day, time.min, tzinfo=UTC)
+    until = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC)
+    query = (
+        select(
+            day,
+            LlmUsageEvent.provider,
+            LlmUsageEvent.model,
+            func.count(LlmUsageEvent.id),
+            func.coalesce(func.sum(LlmUsageEvent.total_tokens), 0),
+            func.coalesce(func.sum(LlmUsageEvent.prompt_tokens), 0),
+            func.coalesce(func.sum(LlmUsageEvent.completion_tokens), 0),
+            func.sum(LlmUsageEvent.cost_usd),
+            func.count(LlmUsageEvent.cost_usd),
+        )
+        .where(LlmUsageEvent.created_at >= since, LlmUsageEvent.created_at < until)
+        .group_by(day, LlmUsageEvent.provider, LlmUsageEvent.model)
+        .order_by(day, LlmUsageEvent.provider, LlmUsageEvent.model)
+    )
+    rows = []
+    for when, provider, model, calls, total, prompt, completion, cost, priced in session.execute(
+        query
+    ):
+        rows.append(
+            DailyUsage(
+                day=when if isinstance(when, date) else date.fromisoformat(str(when)),
+                provider=provider,
+                model=model,
+                calls=int(calls),
+                total_tokens=int(total),
+                prompt_tokens=int(prompt),
+                completion_tokens=int(completion),
+                cost_usd=round(float(cost), 6) if cost is not None else None,
+                cost_complete=int(priced) == int(calls),
+            )
+        )
+    return rows
 
 
 def calibration_table(

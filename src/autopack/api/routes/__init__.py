@@ -13,6 +13,7 @@ def register_routes(app: FastAPI) -> None:
         apikeys,
         approvals,
         dashboard,
+        delivery,
         execution,
         health,
         issues,
@@ -25,6 +26,17 @@ def register_routes(app: FastAPI) -> None:
     app.state.run_rate_limiter = RateLimiter(app.state.settings.run_create_rate_per_minute)
     app.include_router(health.router)
     protected = [Depends(require_api_key)]
-    modules = (runs, execution, phases, approvals, issues, reports, dashboard, llm, apikeys)
+    modules = (
+        runs,
+        execution,
+        phases,
+        approvals,
+        issues,
+        reports,
+        dashboard,
+        llm,
+        apikeys,
+        delivery,
+    )
     for module in modules:
         app.include_router(module.router, dependencies=protected)
