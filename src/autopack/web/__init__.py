@@ -26,12 +26,13 @@ def mount_web(app: FastAPI) -> None:
     JSON errors stay as they are for every other path)."""
     from autopack.api.app import STATUS_BY_ERROR
     from autopack.api.problems import problem
-    from autopack.web import events_route, review, routes
+    from autopack.web import delivery_pages, events_route, review, routes
     from autopack.web.render import render
 
     app.state.web_secret = load_secret(app.state.settings.home)
     app.include_router(routes.router)
     app.include_router(review.router)
+    app.include_router(delivery_pages.router)
     app.include_router(events_route.router)
     app.mount(
         "/ui/static",

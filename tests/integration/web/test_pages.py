@@ -60,6 +60,8 @@ def test_every_page_renders_and_the_board_shows_runs_in_their_column(client: Tes
     assert "r-board" in queued and "0 / 2" in queued
     run = client.get("/ui/runs/r-board")
     assert run.status_code == 200 and "Phase p1" in run.text and "Phase p2" in run.text
+    delivery = client.get("/ui/runs/r-board/delivery")  # no repository: said, not a 500
+    assert delivery.status_code == 200 and "repository" in delivery.text
     phase = client.get("/ui/runs/r-board/phases/p1")
     assert phase.status_code == 200 and "No attempts yet" in phase.text
     assert client.get("/").headers.get("location") is None  # followed to the board
