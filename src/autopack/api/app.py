@@ -34,6 +34,7 @@ from autopack.errors import (
     StorageUnavailable,
     ValidationError,
 )
+from autopack.services.events import EventBus
 from autopack.settings import Settings
 
 log = logging.getLogger("autopack.api")
@@ -255,6 +256,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.settings = settings
     app.state.database = db
     app.state.session_factory = db.factory
+    app.state.event_bus = EventBus()
     _wire_execution(app, settings, db)
 
     # The last added is the outermost: request ids first, so a 421, 403 or 413 carries one
@@ -270,8 +272,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.add_exception_handler(Exception, _unhandled)
 
     from autopack.api.routes import register_routes
+    from autopack.web import mount_web
 
     register_routes(app)
+    mount_web(app)
     return app
 
 
@@ -281,7 +285,8 @@ def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
 
     from autopack.executor.loop import build_deps, execute_run
     from autopack.executor.pool import ExecutionPool
-    from autopack.services import integration
+    from autopack.services import board, integration
+    from autopack.services.events import RunProgressPublisher
 
     def apply_hook(session: Any, phase: Any, patch: str, message: str) -> Any:
         return integration.apply_patch(session, phase, patch, message, settings=settings)
@@ -289,7 +294,11 @@ def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
     app.state.apply_hook = apply_hook
     app.state.approve_hook = partial(integration.apply_approved, settings=settings)
 
+    bus: EventBus = app.state.event_bus
+
     def execute(run_id: str) -> object:
-        return execute_run(build_deps(settings, db), run_id)
+        # What `autopack run` prints, published live for the dashboard (GET /events).
+        progress = RunProgressPublisher(bus, db.factory, run_id, board.run_card)
+        return execute_run(build_deps(settings, db, progress=progress), run_id)
 
     app.state.executor_pool = ExecutionPool(execute, settings.executor_pool_size)

@@ -121,3 +121,15 @@ def key_view(row: ApiKey) -> dict[str, object]:
         "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
         "revoked": row.revoked,
     }
+
+
+def identify_key_hash(session: Session, key_hash: str, configured: list[str]) -> str | None:
+    """The identity of the key whose SHA-256 is ``key_hash`` (what a dashboard session
+    cookie holds instead of the key), or None when that key is unknown or revoked."""
+    for index, key in enumerate(configured, start=1):
+        if hmac.compare_digest(hash_key(key), key_hash):
+            return f"config-key:{index}"
+    row = session.scalars(
+        select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked.is_(False))
+    ).one_or_none()
+    return None if row is None else f"key:{row.name}:{row.prefix}"

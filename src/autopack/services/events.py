@@ -1,0 +1,166 @@
+"""The one publisher of live events (state changes, attempts, log lines, token counts).
+
+Everything that changes what the dashboard shows publishes here: the executor's progress
+listener (:class:`RunProgressPublisher`, the same events `autopack run` prints) and the
+use cases a person triggers from the pages (cancel, approval decisions, new runs). The
+``GET /events`` stream (``web/events_route.py``) subscribes.
+
+Ids are monotonic and survive a restart: each is at least the wall clock in microseconds,
+so a client that reconnects with an older ``Last-Event-ID`` after a restart still gets
+every later event, and is told to reload (``resync``) when the events it missed are no
+longer in the replay buffer.
+
+Scope: this bus is in-process, which is exactly the embedded default (`autopack serve`
+executes runs on its own pool). Events of an executor in another process (`autopack run`
+against a shared PostgreSQL database) do not reach it; see ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from autopack.db.session import unit_of_work
+
+#: How many past events a reconnecting client can be replayed.
+REPLAY_CAPACITY = 5000
+
+
+@dataclass(frozen=True)
+class Event:
+    """One live event. ``kind`` is the SSE event name; ``data`` is its JSON payload."""
+
+    id: int
+    kind: str
+    run_id: str | None
+    data: dict[str, Any]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """A subscriber's queue on its own event loop; ``run_id`` None receives every run."""
+
+    loop: asyncio.AbstractEventLoop
+    run_id: str | None
+    queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+
+    def wants(self, event: Event) -> bool:
+        return self.run_id is None or event.run_id in (None, self.run_id)
+
+
+class EventBus:
+    """Fan-out of events to subscribers, thread-safe (executor threads publish, the
+    server's event loop reads), with a bounded replay buffer for ``Last-Event-ID``."""
+
+    def __init__(
+        self,
+        capacity: int = REPLAY_CAPACITY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._buffer: deque[Event] = deque(maxlen=capacity)
+        self._subscribers: set[Subscription] = set()
+        self._last_id = 0
+        #: The newest id pushed out of the buffer: a client behind it missed events.
+        self._evicted = 0
+        self._clock = clock
+
+    def publish(self, kind: str, run_id: str | None = None, **data: Any) -> Event:
+        """Record an event and hand it to every interested subscriber; returns it."""
+        with self._lock:
+            self._last_id = max(self._last_id + 1, int(self._clock() * 1_000_000))
+            event = Event(self._last_id, kind, run_id, data)
+            if len(self._buffer) == self._buffer.maxlen:
+                self._evicted = self._buffer[0].id
+            self._buffer.append(event)
+            subscribers = [s for s in self._subscribers if s.wants(event)]
+        for sub in subscribers:
+            try:
+                sub.loop.call_soon_threadsafe(sub.queue.put_nowait, event)
+            except RuntimeError:  # that subscriber's loop is closed: it has gone
+                self.unsubscribe(sub)
+        return event
+
+    def subscribe(
+        self, loop: asyncio.AbstractEventLoop, run_id: str | None, after: int | None
+    ) -> tuple[Subscription, list[Event], bool]:
+        """Subscribe; returns the subscription, the buffered events after ``after`` (the
+        client's Last-Event-ID) for it, and whether events it missed are lost (it should
+        reload). Registration and replay happen under one lock, so none is missed or
+        delivered twice."""
+        sub = Subscription(loop=loop, run_id=run_id)
+        with self._lock:
+            self._subscribers.add(sub)
+            replay: list[Event] = []
+            lost = False
+            if after is not None:
+                lost = after < self._evicted
+                replay = [e for e in self._buffer if e.id > after and sub.wants(e)]
+        return sub, replay, lost
+
+    def history(self, run_id: str | None) -> list[Event]:
+        """The buffered events of ``run_id`` (every run's for None), oldest first: what a
+        page shows before its live stream takes over from the last one's id."""
+        with self._lock:
+            return [e for e in self._buffer if run_id is None or e.run_id in (None, run_id)]
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subscribers.discard(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+
+def progress_line(event: str, data: dict[str, Any]) -> str:
+    """The log line for an executor event, worded as `autopack run` prints it."""
+    detail = " ".join(f"{k}={v}" for k, v in data.items() if k not in ("run_id",))
+    return f"{event} {detail}".strip()
+
+
+class RunProgressPublisher:
+    """The executor's ProgressListener for one run: publishes each event with its log line
+    and the run's card (state, progress, tokens, cost) read once per event, so every
+    subscriber gets the same snapshot without querying itself."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        factory: sessionmaker[Session],
+        run_id: str,
+        snapshot: Callable[[Session, str], dict[str, Any] | None],
+    ) -> None:
+        self.bus = bus
+        self.factory = factory
+        self.run_id = run_id
+        self.snapshot = snapshot
+        self.started = time.monotonic()
+        self.tier = "-"
+
+    def __call__(self, event: str, **data: Any) -> None:
+        if event == "tier_started":
+            self.tier = str(data.get("tier_id"))
+        # Reads only (WAL readers never wait on the executor's writes); a failure to read
+        # must never stop the run, so the event goes out without its card.
+        card: dict[str, Any] | None = None
+        try:
+            with unit_of_work(self.factory) as session:
+                card = self.snapshot(session, self.run_id)
+        except Exception:
+            card = None
+        elapsed = time.monotonic() - self.started
+        tokens = card["tokens_used"] if card else 0
+        line = (
+            f"{elapsed:6.1f}s tier {self.tier:<8} tokens {tokens:>8,}  {progress_line(event, data)}"
+        )
+        payload = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
+        self.bus.publish("progress", self.run_id, event=event, line=line, card=card, detail=payload)

@@ -1,0 +1,150 @@
+"""Dashboard sign-in and cross-site request protection.
+
+The dashboard uses the API's keys: a key entered once on the login page becomes a signed,
+HTTP-only, ``SameSite=Strict`` session cookie holding the key's SHA-256 (never the key),
+checked against the configured and stored keys on every request, so revoking the key
+ends the session. With no key configured on a loopback server there is no login, as for
+the API. Every form carries a CSRF token that must equal the (signed) ``autopack_csrf``
+cookie (double submit); the origin guard (``api/origin_guard.py``) refuses other sites'
+requests before this as well.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Form, Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session, sessionmaker
+
+from autopack.api.deps import presented_key
+from autopack.db.session import unit_of_work
+from autopack.errors import AutopackError
+from autopack.services import apikeys
+from autopack.settings import Settings
+
+SESSION_COOKIE = "autopack_session"
+CSRF_COOKIE = "autopack_csrf"
+SESSION_MAX_AGE = 7 * 24 * 3600
+
+
+class LoginRequired(AutopackError):
+    """A page was asked for without a valid session: the handler redirects to login."""
+
+    code = "login_required"
+
+
+class CsrfRejected(AutopackError):
+    """A form arrived without the CSRF token its cookie vouches for."""
+
+    code = "csrf_rejected"
+
+
+def load_secret(home: Path) -> bytes:
+    """The key that signs cookies: ``HOME/web_secret``, created (mode 0600) on first use,
+    so sessions survive a restart of the server."""
+    path = home / "web_secret"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text(encoding="utf-8").strip().encode()
+
+
+def _serializer(request: Request, salt: str) -> URLSafeTimedSerializer:
+    secret: bytes = request.app.state.web_secret
+    return URLSafeTimedSerializer(secret, salt=salt)
+
+
+def _login_needed(session: Session, settings: Settings) -> bool:
+    return (
+        bool(settings.plain_api_keys())
+        or not settings.is_loopback
+        or (apikeys.any_active_key(session))
+    )
+
+
+def identify(request: Request) -> str:
+    """The caller's identity: ``local`` on a keyless loopback server, else from the API
+    key headers or the session cookie. Raises LoginRequired otherwise."""
+    settings: Settings = request.app.state.settings
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    configured = settings.plain_api_keys()
+    presented = presented_key(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    with unit_of_work(factory) as session:
+        if not _login_needed(session, settings):
+            return apikeys.LOCAL_IDENTITY
+        if presented:
+            identity = apikeys.identify_api_key(session, presented, configured)
+            if identity:
+                return identity
+        if cookie:
+            try:
+                data: Any = _serializer(request, "session").loads(cookie, max_age=SESSION_MAX_AGE)
+                key_hash = str(data.get("h", "")) if isinstance(data, dict) else ""
+            except BadSignature:
+                key_hash = ""
+            identity = apikeys.identify_key_hash(session, key_hash, configured)
+            if identity:
+                return identity
+    raise LoginRequired("sign in with an API key to use the dashboard", next=request.url.path)
+
+
+def check_key(request: Request, key: str) -> str | None:
+    """The identity of ``key`` if it is a valid API key (for the login form)."""
+    settings: Settings = request.app.state.settings
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with unit_of_work(factory) as session:
+        return apikeys.identify_api_key(session, key, settings.plain_api_keys())
+
+
+def session_cookie_value(request: Request, key: str) -> str:
+    """The signed session cookie for ``key``."""
+    return _serializer(request, "session").dumps({"h": apikeys.hash_key(key)})
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF token for this browser's forms: the one its cookie holds, or a new one
+    (``render`` sets the cookie when it is new)."""
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if cookie:
+        try:
+            token = str(_serializer(request, "csrf").loads(cookie))
+            return token
+        except BadSignature:
+            pass
+    existing = getattr(request.state, "csrf_new", None)
+    if existing:
+        return str(existing)
+    token = secrets.token_urlsafe(24)
+    request.state.csrf_new = token
+    return token
+
+
+def csrf_cookie_value(request: Request, token: str) -> str:
+    return _serializer(request, "csrf").dumps(token)
+
+
+def require_csrf(request: Request, csrf: Annotated[str, Form()] = "") -> None:
+    """Refuse a form whose ``csrf`` field does not match the browser's CSRF cookie."""
+    cookie = request.cookies.get(CSRF_COOKIE)
+    expected = ""
+    if cookie:
+        try:
+            expected = str(_serializer(request, "csrf").loads(cookie))
+        except BadSignature:
+            expected = ""
+    if not expected or not hmac.compare_digest(expected, csrf):
+        raise CsrfRejected(
+            "the form's CSRF token is missing or stale; reload the page and submit it again"
+        )
+
+
+Identity = Annotated[str, Depends(identify)]
+CsrfChecked = Depends(require_csrf)
