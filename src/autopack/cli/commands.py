@@ -5,5 +5,6 @@ from __future__ import annotations
 import autopack.cli.apply_cmd
 import autopack.cli.env_cmd
 import autopack.cli.telemetry_cmd
-import autopack.cli.toolchain_cmd  # noqa: F401
+import autopack.cli.toolchain_cmd
+import autopack.cli.worker_cmd  # noqa: F401
 from autopack.cli import admin_cmd, approvals_cmd, plan_cmd, run_cmd, runs_cmd  # noqa: F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,12 @@ class LeaseLost(Exception):
     one stops at once and leaves the run to it."""
 
 
+class ShuttingDown(Exception):
+    """The process executing the run was asked to stop (a worker got SIGTERM): the step
+    that just finished is saved, the lease is released, and another executor continues
+    the run from there. The run's state is left as it is."""
+
+
 def default_owner() -> str:
     """Lease owner id: host, process id and a random suffix (one per executor)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -79,6 +86,9 @@ class ExecutorDeps:
     #: Extra variables for the project's commands, over the run environment's own (tests
     #: use it to keep the sample projects fast). Never Autopack's PATH or settings.
     test_env: dict[str, str] = field(default_factory=dict)
+    #: Set when the executing process should stop (a worker's SIGTERM): the run stops at
+    #: its next checkpoint with ShuttingDown, so no step is cut in half.
+    stop_requested: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -133,7 +143,8 @@ class RunContext:
         )
 
     def checkpoint(self, *, before: str, phase_id: str | None = None) -> None:
-        """Between steps: renew the lease, honour a cancel request, and check the run's
+        """Between steps: renew the lease, honour a cancel request and a shutdown of the
+        executing process (ShuttingDown), and check the run's
         budgets before an LLM call (``before="llm"``) or a test run (``before="ci"``)."""
         now = self.deps.clock()
         with unit_of_work(self.factory) as session:
@@ -147,6 +158,8 @@ class RunContext:
                 raise LeaseLost(f"run {self.run_id!r} is now executed by {run.lease_owner}")
             if run.cancel_requested:
                 raise Cancelled("cancel requested")
+            if self.deps.stop_requested.is_set():
+                raise ShuttingDown(f"run {self.run_id!r}: this executor is shutting down")
             run.lease_owner = self.deps.owner
             run.lease_expires_at = now + timedelta(seconds=self.deps.settings.lease_seconds)
             approvals = session.scalars(select(Approval).where(Approval.run_id == self.run_id))
