@@ -20,11 +20,13 @@ def register_routes(app: FastAPI) -> None:
         phases,
         reports,
         runs,
+        workers,
     )
 
     app.state.run_rate_limiter = RateLimiter(app.state.settings.run_create_rate_per_minute)
     app.include_router(health.router)
     protected = [Depends(require_api_key)]
-    modules = (runs, execution, phases, approvals, issues, reports, dashboard, llm, apikeys)
+    modules = [runs, execution, phases, approvals, issues, reports, dashboard, llm, apikeys]
+    modules.append(workers)
     for module in modules:
         app.include_router(module.router, dependencies=protected)
