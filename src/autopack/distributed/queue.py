@@ -89,7 +89,12 @@ class RunQueue:
         """See :func:`defer_run`."""
         with self._lock:
             if self._app is None:
-                self._app = build_app(self._settings, self._connector).open()
+                try:
+                    self._app = build_app(self._settings, self._connector).open()
+                except (pq_errors.ProcrastinateException, OSError) as exc:
+                    raise StorageUnavailable(
+                        f"could not reach the job queue to queue run {run_id!r}: {exc}"
+                    ) from exc
             app = self._app
         return defer_run(app, run_id, delay_seconds=delay_seconds)
 
