@@ -34,6 +34,7 @@ from sqlalchemy import func, select, text
 from autopack.db.orm import Base, LlmUsageEvent, Phase, PhaseAttempt, Run, WorkerRecord
 from autopack.db.session import make_engine, unit_of_work
 from autopack.distributed.queue import RunQueue, apply_queue_schema
+from autopack.services import runs as run_service
 from autopack.settings import Settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -321,3 +322,34 @@ def test_a_stopped_worker_s_run_is_resumed_by_the_other(
             select(WorkerRecord).where(WorkerRecord.pid == victim.pid)
         ).one()
         assert victim_row.state == ("stopped" if how == "sigterm" else "running")
+
+
+def test_cancel_reaches_a_run_executing_on_a_worker(
+    tmp_path: Path,
+    queue_settings: Settings,
+    harness_factory: Callable[[Settings], Any],
+    workers_factory: Callable[[Settings, Path], Workers],
+) -> None:
+    harness = harness_factory(queue_settings)
+    _, script = _slow_run(tmp_path, harness, "cancel-me")
+    workers = workers_factory(queue_settings, script)
+    worker = workers.start()
+    queue = RunQueue(queue_settings)
+    try:
+        assert queue.defer("cancel-me")
+    finally:
+        queue.close()
+    wait_for(lambda: _stage(harness, "cancel-me") == "applied", 120, "the apply", workers)
+    with unit_of_work(harness.db.factory) as session:
+        run_service.request_cancel(session, "cancel-me")  # what POST /runs/{id}/cancel does
+
+    wait_for(
+        lambda: run_states(harness)["cancel-me"] == "DONE_CANCELLED", 60, "the cancel", workers
+    )
+    assert worker.poll() is None  # the worker lives on, free for other runs
+    with unit_of_work(harness.db.factory) as session:
+        waiting = session.scalar(
+            text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
+        )
+        assert waiting == 0  # a cancelled run is not queued again
+        assert session.scalar(select(Run.lease_owner).where(Run.id == "cancel-me")) is None
