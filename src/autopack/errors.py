@@ -33,6 +33,11 @@ act on it, and a stable ``code`` that the API puts in its problem documents.
         ├── AuthenticationFailed     missing or wrong API key
         └── InvalidRequest           the provider refused the request as malformed
 
+Outside the tree, on purpose: :class:`LeaseLost`, the signal that an executor's lease
+(its fencing token) is no longer current. It is not a failure of the step that met it, so
+no ``except AutopackError`` that turns errors into phase outcomes may catch it; the run
+loop alone does, and stops without writing.
+
 (*) ``InvalidStoredState`` is answered with a problem whose code is
 ``invalid_stored_state`` and which names ``autopack db repair``; it is never a bare 500.
 """
@@ -102,6 +107,17 @@ class IllegalTransition(ConflictError):
 
 class LeaseHeld(ConflictError):
     code = "lease_held"
+
+
+class LeaseLost(Exception):
+    """The executor no longer holds the run's lease with its fencing token (another
+    executor took the run over, or the lease was released): whatever it was about to write
+    was refused and rolled back, and it must stop at once."""
+
+    def __init__(self, message: str, *, run_id: str, token: int | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.token = token
 
 
 class InvalidStoredState(AutopackError):

@@ -147,6 +147,9 @@ class Run(TimestampMixin, Base):
     phases_executed: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    #: Fencing token: raised each time a new owner acquires the lease, so a write by an
+    #: executor that lost the lease (it still holds an older token) is refused.
+    lease_token: Mapped[int] = mapped_column(BigInteger, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
     started_at: Mapped[datetime | None] = mapped_column()
@@ -390,6 +393,23 @@ class DecisionLog(Base):
     decision: Mapped[str] = mapped_column(String(64), default="")
     rationale: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The lease token of the executor that recorded the decision (None: not an executor).
+    lease_token: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RunLease(Base):
+    """One row per lease acquisition by a new owner: which executor held which fencing
+    token of a run, and when it got and gave it up (the write history's key)."""
+
+    __tablename__ = "run_leases"
+    __table_args__ = (UniqueConstraint("run_id", "token", name="uq_run_leases_run_token"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    token: Mapped[int] = mapped_column(BigInteger, default=0)
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column()
 
 
 class Approval(Base):

@@ -48,8 +48,16 @@ from autopack.executor.runtime import (
 from autopack.llm.client import LLMClient
 from autopack.llm.factory import build_client, build_redactor, effective_config
 from autopack.services import runs as run_service
+from autopack.services.leases import (
+    Fence,
+    acquire_lease,
+    assert_lease_current,
+    fenced,
+    release_lease,
+    renew_lease,
+)
 from autopack.services.phases import set_phase_state
-from autopack.services.runs import acquire_lease, release_lease, set_run_state, set_tier_state
+from autopack.services.runs import set_run_state, set_tier_state
 from autopack.services.usage import make_estimation_sink, make_usage_sink
 from autopack.settings import Settings
 from autopack.verify.baseline import Baseline
@@ -105,77 +113,90 @@ def execute_run(deps: ExecutorDeps, run_id: str) -> RunOutcome:
     """Execute (or resume) ``run_id`` until it ends or parks for approval.
 
     Raises LeaseHeld when another live executor holds the run, NotFoundError for an
-    unknown run, and ConfigurationError when the run has no target repository.
+    unknown run, and ConfigurationError when the run has no target repository. Every
+    database write of the execution is fenced with the lease it took (services/leases.py):
+    if another executor takes the run over, this one's next write is refused, nothing of
+    it is kept, and it returns the run's outcome as the new holder left it so far.
     """
-    _take_lease(deps, run_id)
+    fence = _take_lease(deps, run_id)
     stop = threading.Event()
-    heartbeat = threading.Thread(target=_heartbeat, args=(deps, run_id, stop), daemon=True)
+    heartbeat = threading.Thread(target=_heartbeat, args=(deps, fence, stop), daemon=True)
     heartbeat.start()
     try:
-        return _RunExecution(deps, run_id).run()
+        with fenced(fence):
+            return _RunExecution(deps, run_id, fence).run()
     finally:
         stop.set()
         heartbeat.join(timeout=5)
         with unit_of_work(deps.db.factory) as session:
-            release_lease(session, run_id, deps.owner)
+            release_lease(session, run_id, deps.owner, token=fence.token, now=deps.clock())
 
 
-def _take_lease(deps: ExecutorDeps, run_id: str) -> None:
+def _take_lease(deps: ExecutorDeps, run_id: str) -> Fence:
     try:
         with unit_of_work(deps.db.factory) as session:
-            acquire_lease(
+            run = acquire_lease(
                 session, run_id, deps.owner, seconds=deps.settings.lease_seconds, now=deps.clock()
             )
+            return Fence(run_id=run_id, owner=deps.owner, token=run.lease_token)
     except LeaseHeld as exc:
         holder = str(exc.context.get("owner", ""))
         if not owner_is_dead(holder):
             raise
-        with unit_of_work(deps.db.factory) as session:  # its process is gone: take over
-            acquire_lease(
-                session,
-                run_id,
-                deps.owner,
-                seconds=deps.settings.lease_seconds,
-                now=deps.clock(),
-                takeover=holder,
-            )
+    with unit_of_work(deps.db.factory) as session:  # its process is gone: take over
+        run = acquire_lease(
+            session,
+            run_id,
+            deps.owner,
+            seconds=deps.settings.lease_seconds,
+            now=deps.clock(),
+            takeover=holder,
+        )
+        return Fence(run_id=run_id, owner=deps.owner, token=run.lease_token)
 
 
-def _heartbeat(deps: ExecutorDeps, run_id: str, stop: threading.Event) -> None:
-    """Renew the lease while a long step (a test suite, a model call) runs."""
+def _heartbeat(deps: ExecutorDeps, fence: Fence, stop: threading.Event) -> None:
+    """Renew the lease while a long step (a test suite, a model call) runs; stop for good
+    once it is lost (renewal never takes a lease back)."""
     interval = max(1.0, deps.settings.lease_seconds / 3)
     while not stop.wait(interval):
         try:
             with unit_of_work(deps.db.factory) as session:
-                acquire_lease(
-                    session,
-                    run_id,
-                    deps.owner,
-                    seconds=deps.settings.lease_seconds,
-                    now=deps.clock(),
-                )
+                renew_lease(session, fence, seconds=deps.settings.lease_seconds, now=deps.clock())
+        except LeaseLost:
+            return
         except Exception:  # a missed renewal only shortens the lease; the next one retries
             continue
 
 
 class _RunExecution:
-    def __init__(self, deps: ExecutorDeps, run_id: str) -> None:
+    def __init__(self, deps: ExecutorDeps, run_id: str, fence: Fence) -> None:
         self.deps = deps
         self.run_id = run_id
+        self.fence = fence
         self.artifacts = RunArtifacts(
             deps.settings.runs_dir, run_id, redactor=build_redactor(deps.settings)
         )
 
     def run(self) -> RunOutcome:
         try:
+            self._execute()
+        except LeaseLost as exc:
+            # Another executor owns the run now (met here when ending the run was refused):
+            # leave its state (and lease) alone.
+            self.deps.progress("lease_lost", run_id=self.run_id, reason=str(exc))
+        return self.outcome()
+
+    def _execute(self) -> None:
+        try:
             ctx = self._start()
             if ctx is None:
-                return self.outcome()
+                return
             ctx.environment = prepare_run_environment(ctx)
             baseline = self._baseline(ctx)
             for tier_pk in self._tier_ids():
                 if self._run_tier(ctx, tier_pk, baseline) == "parked":
-                    return self.outcome()
+                    return
             self._end(RunState.DONE_SUCCESS, None)
         except LeaseLost as exc:
             # Another executor owns the run now: leave its state (and lease) alone.
@@ -203,7 +224,6 @@ class _RunExecution:
                 RunState.DONE_FAILED_ENVIRONMENT, f"internal error: {type(exc).__name__}: {exc}"
             )
             raise
-        return self.outcome()
 
     # -- start ------------------------------------------------------------------------
     def _start(self) -> RunContext | None:
@@ -247,6 +267,7 @@ class _RunExecution:
             )
             run.branch = workspace.branch_name
             run.worktree_path = str(workspace.path)
+            workspace.ref_guard = self._ensure_lease
             if run.state in (
                 RunState.RUN_CREATED.value,
                 RunState.QUEUED.value,
@@ -270,7 +291,12 @@ class _RunExecution:
             worktree=workspace.path,
             workspace=workspace,
             spec=spec,
+            fence=self.fence,
         )
+
+    def _ensure_lease(self) -> None:
+        with self.deps.db.factory() as session:  # a read: never waits for a writer
+            assert_lease_current(session, self.fence)
 
     def _baseline(self, ctx: RunContext) -> Baseline | None:
         """The verification baseline, captured once when the run starts."""

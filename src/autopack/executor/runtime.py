@@ -21,8 +21,10 @@ from autopack.db.session import unit_of_work
 from autopack.domain.plan import RunSpec
 from autopack.environments.base import Environment, EnvironmentSpec
 from autopack.errors import BudgetExhausted
+from autopack.errors import LeaseLost as LeaseLost  # the executor's name for it, kept
 from autopack.executor.artifacts import RunArtifacts
 from autopack.llm.client import LLMClient
+from autopack.services.leases import Fence, renew_lease
 from autopack.settings import Settings
 from autopack.workspace.git import GitWorkspace
 
@@ -39,11 +41,6 @@ def no_progress(event: str, **data: Any) -> None:
 
 class Cancelled(Exception):
     """The run was asked to stop; it ends in DONE_CANCELLED at the next step."""
-
-
-class LeaseLost(Exception):
-    """Another executor holds the run's lease now (ours expired and was taken over): this
-    one stops at once and leaves the run to it."""
 
 
 class ShuttingDown(Exception):
@@ -106,6 +103,9 @@ class RunContext:
     #: the run starts (executor/environment.py), replaced when a phase changes a manifest.
     environment: Environment | None = None
     env_spec: EnvironmentSpec | None = None
+    #: The lease this execution holds; every write it makes is fenced with it
+    #: (services/leases.py), and git refs are moved only while it is current.
+    fence: Fence | None = None
 
     @property
     def factory(self) -> sessionmaker[Session]:
@@ -148,20 +148,15 @@ class RunContext:
         budgets before an LLM call (``before="llm"``) or a test run (``before="ci"``)."""
         now = self.deps.clock()
         with unit_of_work(self.factory) as session:
+            if self.fence is not None:
+                # Renewal is conditional on the token, so a lost lease is never taken back.
+                renew_lease(session, self.fence, seconds=self.deps.settings.lease_seconds, now=now)
             run = session.get(Run, self.run_id)
             assert run is not None
-            if (
-                run.lease_owner not in (None, self.deps.owner)
-                and run.lease_expires_at is not None
-                and run.lease_expires_at > now
-            ):
-                raise LeaseLost(f"run {self.run_id!r} is now executed by {run.lease_owner}")
             if run.cancel_requested:
                 raise Cancelled("cancel requested")
             if self.deps.stop_requested.is_set():
                 raise ShuttingDown(f"run {self.run_id!r}: this executor is shutting down")
-            run.lease_owner = self.deps.owner
-            run.lease_expires_at = now + timedelta(seconds=self.deps.settings.lease_seconds)
             approvals = session.scalars(select(Approval).where(Approval.run_id == self.run_id))
             waited = waiting_time([(a.requested_at, a.decided_at) for a in approvals], now)
             check_run_budgets(run, now, before=before, waited=waited)

@@ -4,7 +4,7 @@ per run."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,12 @@ from autopack.errors import (
     DuplicateError,
     IllegalTransition,
     InvalidStoredState,
-    LeaseHeld,
     NotFoundError,
     PlanError,
 )
 from autopack.executor.artifacts import RunArtifacts
+from autopack.services.leases import acquire_lease as acquire_lease
+from autopack.services.leases import release_lease as release_lease
 
 
 def known_state(
@@ -300,50 +301,6 @@ def set_tier_state(
     if requested.is_terminal:
         tier.completed_at = now
     session.flush()
-
-
-def acquire_lease(
-    session: Session,
-    run_id: str,
-    owner: str,
-    *,
-    seconds: int,
-    now: datetime | None = None,
-    takeover: str | None = None,
-) -> Run:
-    """Take the run's lease for ``owner``. A live lease held by someone else is refused
-    (LeaseHeld); an expired one is taken over, as is one held by ``takeover`` (a holder the
-    caller knows is dead). Renewing one's own lease is allowed."""
-    now = now or utcnow()
-    run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).one_or_none()
-    if run is None:
-        raise NotFoundError(f"run {run_id!r} not found", run_id=run_id)
-    if (
-        run.lease_owner
-        and run.lease_owner not in (owner, takeover)
-        and run.lease_expires_at
-        and run.lease_expires_at > now
-    ):
-        left = int((run.lease_expires_at - now).total_seconds())
-        raise LeaseHeld(
-            f"run {run_id!r} is being executed by {run.lease_owner} (lease expires "
-            f"in {left}s); wait for it to finish, or cancel it with "
-            f"POST /runs/{run_id}/cancel",
-            run_id=run_id,
-            owner=run.lease_owner,
-        )
-    run.lease_owner = owner
-    run.lease_expires_at = now + timedelta(seconds=seconds)
-    session.flush()
-    return run
-
-
-def release_lease(session: Session, run_id: str, owner: str) -> None:
-    run = session.get(Run, run_id)
-    if run is not None and run.lease_owner == owner:
-        run.lease_owner = None
-        run.lease_expires_at = None
-        session.flush()
 
 
 def request_cancel(session: Session, run_id: str) -> Run:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from autopack.domain.plan import check_slug
 from autopack.errors import ValidationError, WorkspaceError
 from autopack.workspace.git_cli import AUTOPACK_EMAIL, AUTOPACK_NAME, DEFAULT_TIMEOUT, run_git
+from autopack.workspace.repo_lock import repo_lock
 
 __all__ = [
     "AUTOPACK_EMAIL",
@@ -36,6 +38,27 @@ __all__ = [
     "StatusEntry",
     "run_git",
 ]
+
+#: Git commands that write refs (the run branch, its tags, its base ref) or the repository's
+#: shared metadata: run under the repository lock, and only while the run's lease holds.
+REF_WRITERS = frozenset(
+    {
+        "am",
+        "branch",
+        "cherry-pick",
+        "commit",
+        "gc",
+        "merge",
+        "pack-refs",
+        "rebase",
+        "reset",
+        "revert",
+        "stash",
+        "tag",
+        "update-ref",
+        "worktree",
+    }
+)
 
 _HEAD_LINE = re.compile(r"^head: ([0-9a-f]{40,64})$", re.MULTILINE)
 
@@ -119,6 +142,10 @@ class GitWorkspace:
         self.run_id = _check_run_id(run_id)
         self.timeout = timeout
         self._common = common_dir
+        #: Called before every ref-writing command, under the repository lock; raising
+        #: stops the command. The executor sets it to its lease check, so an executor that
+        #: lost its run never moves the run's branch again.
+        self.ref_guard: Callable[[], None] | None = None
 
     @property
     def branch_name(self) -> str:
@@ -165,31 +192,34 @@ class GitWorkspace:
                 path=str(path),
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        run_git(repo, "worktree", "prune", timeout=timeout)
-        branch_ref = f"refs/heads/{ws.branch_name}"
-        exists = run_git(repo, "show-ref", "--verify", "--quiet", branch_ref, check=False)
-        if exists.returncode == 0:
-            run_git(repo, "worktree", "add", str(path), ws.branch_name, timeout=timeout)
-            return ws
-        base = run_git(
-            repo,
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            f"{base_ref or 'HEAD'}^{{commit}}",
-            check=False,
-        )
-        if base.returncode != 0:
-            raise WorkspaceError(
-                f"base ref {base_ref or 'HEAD'!r} is not a commit in {repo}"
-                + ("" if base_ref else " (does the repository have a commit yet?)"),
-                command=base.args,
-                stderr=base.stderr.strip(),
+        # Worktree metadata and the new refs are written under the repository lock: a
+        # concurrent run's `worktree prune` must not see this worktree half-made.
+        with repo_lock(common):
+            run_git(repo, "worktree", "prune", timeout=timeout)
+            branch_ref = f"refs/heads/{ws.branch_name}"
+            exists = run_git(repo, "show-ref", "--verify", "--quiet", branch_ref, check=False)
+            if exists.returncode == 0:
+                run_git(repo, "worktree", "add", str(path), ws.branch_name, timeout=timeout)
+                return ws
+            base = run_git(
+                repo,
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                f"{base_ref or 'HEAD'}^{{commit}}",
+                check=False,
             )
-        sha = base.stdout.strip()
-        run_git(repo, "worktree", "add", "-b", ws.branch_name, str(path), sha, timeout=timeout)
-        run_git(repo, "update-ref", ws.base_ref, sha, timeout=timeout)
-        return ws
+            if base.returncode != 0:
+                raise WorkspaceError(
+                    f"base ref {base_ref or 'HEAD'!r} is not a commit in {repo}"
+                    + ("" if base_ref else " (does the repository have a commit yet?)"),
+                    command=base.args,
+                    stderr=base.stderr.strip(),
+                )
+            sha = base.stdout.strip()
+            run_git(repo, "worktree", "add", "-b", ws.branch_name, str(path), sha, timeout=timeout)
+            run_git(repo, "update-ref", ws.base_ref, sha, timeout=timeout)
+            return ws
 
     @classmethod
     def open(cls, path: Path, *, run_id: str = "apply") -> GitWorkspace:
@@ -212,10 +242,25 @@ class GitWorkspace:
     def git(
         self, *args: str, input_text: str | None = None, env: dict[str, str] | None = None
     ) -> str:
-        """Run git in the workspace and return its stdout."""
-        return run_git(
-            self.path, *args, input_text=input_text, env=env, timeout=self.timeout
-        ).stdout
+        """Run git in the workspace and return its stdout. Ref-writing commands
+        (:data:`REF_WRITERS`) hold the repository lock and pass :attr:`ref_guard` first."""
+        if not args or args[0] not in REF_WRITERS:
+            return run_git(
+                self.path, *args, input_text=input_text, env=env, timeout=self.timeout
+            ).stdout
+        with repo_lock(self.common_dir):
+            if self.ref_guard is not None:
+                self.ref_guard()
+            return run_git(
+                self.path, *args, input_text=input_text, env=env, timeout=self.timeout
+            ).stdout
+
+    @property
+    def common_dir(self) -> Path:
+        """Git's common directory (the ``.git`` that the run's worktree shares)."""
+        if self._common is None:
+            self._common = self._common_dir(self.path)
+        return self._common
 
     def toplevel(self) -> Path:
         """The root of the working tree (``path`` may be a directory inside it)."""
@@ -388,12 +433,13 @@ class GitWorkspace:
         if common is None:
             raise WorkspaceError(f"{self.path} does not exist and its repository is unknown")
         repo = common.parent if common.name == ".git" else common
-        if self.path.exists():
-            run_git(repo, "worktree", "remove", "--force", str(self.path), timeout=self.timeout)
-        run_git(repo, "worktree", "prune", timeout=self.timeout)
-        if delete_branch:
-            run_git(repo, "branch", "-D", self.branch_name, check=False)
-            run_git(repo, "update-ref", "-d", self.base_ref, check=False)
-            tags = run_git(repo, "tag", "--list", f"{self.savepoint_prefix}*").stdout.split()
-            if tags:
-                run_git(repo, "tag", "-d", *tags)
+        with repo_lock(common):
+            if self.path.exists():
+                run_git(repo, "worktree", "remove", "--force", str(self.path), timeout=self.timeout)
+            run_git(repo, "worktree", "prune", timeout=self.timeout)
+            if delete_branch:
+                run_git(repo, "branch", "-D", self.branch_name, check=False)
+                run_git(repo, "update-ref", "-d", self.base_ref, check=False)
+                tags = run_git(repo, "tag", "--list", f"{self.savepoint_prefix}*").stdout.split()
+                if tags:
+                    run_git(repo, "tag", "-d", *tags)

@@ -5,12 +5,20 @@ work where git has no global identity, with prompts, hooks and signing off (an a
 commit must not wait for a passphrase or run the user's hooks), and with git's
 ``GIT_DIR``-style variables removed so an outer git process cannot redirect it. A failing
 command becomes :class:`~autopack.errors.WorkspaceError` carrying the command and stderr.
+
+Runs on one repository share its lock files (``index.lock``, ``<ref>.lock``,
+``packed-refs.lock``): a command that finds one held (git's "Unable to create
+'....lock': File exists") is retried with a growing pause (:data:`LOCK_RETRY_DELAYS`)
+before it is reported, because the holder is another git process that finishes within
+milliseconds.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import time
 from pathlib import Path
 
 from autopack.errors import WorkspaceError
@@ -25,6 +33,9 @@ _CONFIG = (
     "tag.gpgsign=false",
     f"core.hooksPath={os.devnull}",
 )
+#: Pauses between tries of a command that found one of git's lock files held (seconds).
+LOCK_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+_LOCK_HELD = re.compile(r"\.lock'?: File exists")
 #: Variables with which an outer git process (a hook, a rebase) would redirect ours.
 _GIT_REDIRECTS = (
     "GIT_DIR",
@@ -57,8 +68,31 @@ def run_git(
         LC_ALL="C",
     )
     full_env.update(env or {})
+    for delay in (*LOCK_RETRY_DELAYS, None):
+        done = _run(command, input_text=input_text, env=full_env, timeout=timeout, args=args)
+        if done.returncode == 0 or delay is None or not _LOCK_HELD.search(done.stderr):
+            break
+        time.sleep(delay)
+    if check and done.returncode != 0:
+        stderr = done.stderr.strip()
+        raise WorkspaceError(
+            f"git {args[0]} failed in {cwd}: {stderr or f'exit code {done.returncode}'}",
+            command=command,
+            stderr=stderr,
+        )
+    return done
+
+
+def _run(
+    command: list[str],
+    *,
+    input_text: str | None,
+    env: dict[str, str],
+    timeout: float,
+    args: tuple[str, ...],
+) -> subprocess.CompletedProcess[str]:
     try:
-        done = subprocess.run(
+        return subprocess.run(
             command,
             input=input_text,
             stdin=None if input_text is not None else subprocess.DEVNULL,
@@ -66,7 +100,7 @@ def run_git(
             text=True,
             encoding="utf-8",
             errors="replace",
-            env=full_env,
+            env=env,
             timeout=timeout,
             check=False,
         )
@@ -76,11 +110,3 @@ def run_git(
         raise WorkspaceError(
             f"git {args[0]} timed out after {timeout:.0f}s", command=command
         ) from exc
-    if check and done.returncode != 0:
-        stderr = done.stderr.strip()
-        raise WorkspaceError(
-            f"git {args[0]} failed in {cwd}: {stderr or f'exit code {done.returncode}'}",
-            command=command,
-            stderr=stderr,
-        )
-    return done

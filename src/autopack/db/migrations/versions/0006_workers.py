@@ -6,7 +6,7 @@ applies them with procrastinate's schema manager on PostgreSQL (see
 ``autopack.distributed.queue.apply_queue_schema``).
 
 Revision ID: 0006
-Revises: 0001
+Revises: 0005 (0001 in the brief; chained after the merged fencing migration)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0001"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
