@@ -19,6 +19,7 @@ from autopack.db import migrate
 from autopack.db.database import Database, open_database
 from autopack.db.orm import Base
 from autopack.db.session import make_engine, make_session_factory, normalize_url
+from autopack.distributed.queue import apply_queue_schema
 from autopack.settings import Settings, get_settings
 
 POSTGRES_URL = os.environ.get("AUTOPACK_TEST_POSTGRES_URL")
@@ -83,6 +84,8 @@ def postgres_database() -> Iterator[str]:
     url_text = url.render_as_string(hide_password=False)
     engine = make_engine(url_text)
     migrate.upgrade(engine)
+    # As `autopack db upgrade` leaves a PostgreSQL deployment: with the job queue's tables.
+    apply_queue_schema(Settings(database_url=url_text), engine)
     engine.dispose()
     yield url_text
     with admin.connect() as conn:

@@ -58,6 +58,33 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(default=120, ge=5)
     command_timeout_seconds: float = Field(default=600.0, gt=0)
 
+    # Remote workers (`autopack worker`, PostgreSQL only).
+    execution: Literal["auto", "local", "queue"] = Field(
+        default="auto",
+        description="Where POST /runs/{id}/execute runs a run: `queue` defers a job for "
+        "`autopack worker` processes (PostgreSQL only), `local` uses the server's own pool, "
+        "`auto` queues on PostgreSQL and uses the local pool on SQLite.",
+    )
+    worker_concurrency: int = Field(
+        default=1, ge=1, le=64, description="Runs one `autopack worker` executes at once."
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often a worker records its heartbeat and looks for stalled jobs.",
+    )
+    worker_stale_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A worker whose heartbeat is older than this is stale: `workers list` "
+        "says so and its jobs are recovered by the other workers.",
+    )
+    worker_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Fallback poll for new jobs; workers start jobs at once on notification.",
+    )
+
     # LLM selection.
     llm_provider: str | None = Field(
         default=None,
@@ -134,6 +161,13 @@ class Settings(BaseSettings):
     @property
     def is_embedded_database(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def uses_job_queue(self) -> bool:
+        """True when runs are executed by `autopack worker` processes through the queue."""
+        if self.execution == "auto":
+            return not self.is_embedded_database
+        return self.execution == "queue"
 
     @property
     def runs_dir(self) -> Path:

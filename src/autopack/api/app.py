@@ -242,6 +242,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         executor = getattr(app.state, "executor_pool", None)
         if executor is not None:
             executor.shutdown()
+        run_queue = getattr(app.state, "run_queue", None)
+        if run_queue is not None:
+            run_queue.close()
         if database is None:
             db.dispose()
 
@@ -302,3 +305,8 @@ def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
         return execute_run(build_deps(settings, db, progress=progress), run_id)
 
     app.state.executor_pool = ExecutionPool(execute, settings.executor_pool_size)
+    # Runs executed by `autopack worker` processes are deferred through this (PostgreSQL).
+    if settings.uses_job_queue and not settings.is_embedded_database:
+        from autopack.distributed.queue import RunQueue
+
+        app.state.run_queue = RunQueue(settings)

@@ -249,6 +249,40 @@ class ResultResponse(BaseModel):
     commit_shas: list[str] | None = None
 
 
+class WorkersSummary(BaseModel):
+    """Where runs execute, and how many registered workers are alive or stale."""
+
+    execution: Literal["queue", "local"] = Field(
+        description="queue: `autopack worker` processes take runs from the PostgreSQL job "
+        "queue; local: the server's own pool"
+    )
+    alive: int = Field(description="Workers whose heartbeat is recent")
+    stale: int = Field(
+        description="Workers whose heartbeat is older than AUTOPACK_WORKER_STALE_SECONDS "
+        "(killed or unreachable); their runs are recovered by the others"
+    )
+    busy_runs: int = Field(description="Runs the alive workers are executing now")
+
+
+class WorkerRead(BaseModel):
+    """A registered worker process (`autopack worker`)."""
+
+    id: str = Field(description="host:pid:suffix, unique per worker process")
+    host: str
+    pid: int
+    version: str = Field(description="Autopack version the worker runs")
+    concurrency: int
+    status: Literal["alive", "stale", "stopped"] = Field(
+        description="alive: recent heartbeat; stale: heartbeat older than "
+        "AUTOPACK_WORKER_STALE_SECONDS; stopped: shut down cleanly"
+    )
+    current_runs: list[str] = Field(description="Runs it is executing now")
+    started_at: datetime
+    heartbeat_at: datetime
+    heartbeat_age_seconds: float
+    stopped_at: datetime | None
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
     service: Literal["autopack"] = "autopack"
@@ -262,4 +296,9 @@ class HealthResponse(BaseModel):
     auth: Literal["api_key", "loopback_only", "closed"] = Field(
         description="api_key: keys required; loopback_only: no keys, local access only; "
         "closed: no keys on a non-loopback address, every request is refused"
+    )
+    workers: WorkersSummary | None = Field(
+        default=None,
+        description="Where runs execute and the workers' liveness (None when "
+        "the database cannot be read)",
     )

@@ -71,13 +71,20 @@ def serve(
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
-    """Upgrade the database schema to this version of Autopack."""
+    """Upgrade the database schema to this version of Autopack. On PostgreSQL it also
+    creates the job queue's tables (procrastinate's schema) when they are missing."""
     engine = make_engine(settings().effective_database_url)
     if settings().is_embedded_database:
         settings().home.mkdir(parents=True, exist_ok=True)
     before = migrate.current_revision(engine)
     migrate.upgrade(engine, revision)
     console.print(f"schema: {before or 'empty'} -> {migrate.current_revision(engine)}")
+    if engine.dialect.name == "postgresql":
+        # procrastinate's job queue tables, with its own schema manager (not Alembic).
+        from autopack.distributed.queue import apply_queue_schema
+
+        applied = apply_queue_schema(settings(), engine)
+        console.print(f"job queue schema: {'created' if applied else 'present'}")
     engine.dispose()
 
 

@@ -42,6 +42,7 @@ from autopack.executor.runtime import (
     LeaseLost,
     ProgressListener,
     RunContext,
+    ShuttingDown,
     no_progress,
     owner_is_dead,
 )
@@ -203,6 +204,10 @@ class _RunExecution:
         except LeaseLost as exc:
             # Another executor owns the run now: leave its state (and lease) alone.
             self.deps.progress("lease_lost", run_id=self.run_id, reason=str(exc))
+        except ShuttingDown as exc:
+            # The last step is saved; the lease is released by execute_run and whoever
+            # executes the run next resumes it from here.
+            self.deps.progress("handed_over", run_id=self.run_id, reason=str(exc))
         except Cancelled:
             self._end(RunState.DONE_CANCELLED, "cancelled by request")
         except BudgetExhausted as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ def no_progress(event: str, **data: Any) -> None:
 
 class Cancelled(Exception):
     """The run was asked to stop; it ends in DONE_CANCELLED at the next step."""
+
+
+class ShuttingDown(Exception):
+    """The process executing the run was asked to stop (a worker got SIGTERM): the step
+    that just finished is saved, the lease is released, and another executor continues
+    the run from there. The run's state is left as it is."""
 
 
 def default_owner() -> str:
@@ -81,6 +88,9 @@ class ExecutorDeps:
     #: None: lexical overlap. ``similarity_method`` names it in the drift decision.
     similarity: Similarity | None = None
     similarity_method: str = "semantic"
+    #: Set when the executing process should stop (a worker's SIGTERM): the run stops at
+    #: its next checkpoint with ShuttingDown, so no step is cut in half.
+    stop_requested: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -141,7 +151,8 @@ class RunContext:
         )
 
     def checkpoint(self, *, before: str, phase_id: str | None = None) -> None:
-        """Between steps: renew the lease, honour a cancel request, and check the run's
+        """Between steps: renew the lease, honour a cancel request and a shutdown of the
+        executing process (ShuttingDown), and check the run's
         budgets before an LLM call (``before="llm"``) or a test run (``before="ci"``)."""
         now = self.deps.clock()
         with unit_of_work(self.factory) as session:
@@ -152,6 +163,8 @@ class RunContext:
             assert run is not None
             if run.cancel_requested:
                 raise Cancelled("cancel requested")
+            if self.deps.stop_requested.is_set():
+                raise ShuttingDown(f"run {self.run_id!r}: this executor is shutting down")
             approvals = session.scalars(select(Approval).where(Approval.run_id == self.run_id))
             waited = waiting_time([(a.requested_at, a.decided_at) for a in approvals], now)
             check_run_budgets(run, now, before=before, waited=waited)

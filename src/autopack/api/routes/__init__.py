@@ -23,6 +23,7 @@ def register_routes(app: FastAPI) -> None:
         reports,
         runs,
         trajectory,
+        workers,
     )
 
     app.state.run_rate_limiter = RateLimiter(app.state.settings.run_create_rate_per_minute)
@@ -41,6 +42,7 @@ def register_routes(app: FastAPI) -> None:
         apikeys,
         delivery,
         metrics,
+        workers,
     )
     for module in modules:
         app.include_router(module.router, dependencies=protected)

@@ -8,12 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from autopack.api.deps import FactoryDep, SessionDep, SettingsDep
-from autopack.db.orm import utcnow
-from autopack.db.session import unit_of_work
-from autopack.domain.states import RunState
-from autopack.errors import ConfigurationError, IllegalTransition, LeaseHeld
 from autopack.executor.pool import ExecutionPool
-from autopack.services import integration
+from autopack.services import execution, integration
 from autopack.services import runs as run_service
 
 router = APIRouter(tags=["execution"])
@@ -31,36 +27,26 @@ def _pool(request: Request) -> ExecutionPool:
 
 @router.post("/runs/{run_id}/execute", status_code=202, responses=_ERRORS)
 def execute(run_id: str, request: Request, factory: FactoryDep) -> JSONResponse:
-    """Start (or resume) executing a run in the background. Follow it with
-    GET /runs/{run_id}/status; stop it with POST /runs/{run_id}/cancel."""
-    with unit_of_work(factory) as session:
-        run = run_service.get_run(session, run_id)
-        if run.state == RunState.DONE_SUCCESS.value:
-            raise IllegalTransition(
-                f"run {run_id!r} already finished successfully",
-                current=run.state,
-                requested=RunState.PHASE_EXECUTION.value,
-                allowed=[],
-            )
-        if not run.repo_path:
-            raise ConfigurationError(
-                f"run {run_id!r} has no target repository; create it with a RunSpec whose "
-                "`repo` names a local git repository"
-            )
-        live = run.lease_expires_at is not None and run.lease_expires_at > utcnow()
-        if run.lease_owner and live:
-            raise LeaseHeld(
-                f"run {run_id!r} is already executing ({run.lease_owner})", run_id=run_id
-            )
-        state = run.state
-    if not _pool(request).submit(run_id):
-        raise LeaseHeld(f"run {run_id!r} is already executing in this server", run_id=run_id)
+    """Start (or resume) executing a run in the background: with PostgreSQL a job for
+    `autopack worker` processes (`where: "queue"`; asked again while it waits, it answers
+    `accepted: false`, "already queued"), on SQLite the server's own pool (`where:
+    "local"`); AUTOPACK_EXECUTION overrides. Follow it with GET /runs/{run_id}/status;
+    stop it with POST /runs/{run_id}/cancel."""
+    settings = request.app.state.settings
+    submission = execution.submit_run(
+        factory,
+        settings,
+        run_id,
+        local=_pool(request).submit,
+        queue=getattr(request.app.state, "run_queue", None),
+    )
     return JSONResponse(
         {
             "run_id": run_id,
-            "state": state,
-            "accepted": True,
-            "message": f"run {run_id} is executing; follow it with GET /runs/{run_id}/status",
+            "state": submission.state,
+            "accepted": submission.accepted,
+            "where": submission.where,
+            "message": submission.message,
         },
         status_code=202,
     )
