@@ -13,6 +13,7 @@ from autopack.db.session import unit_of_work
 from autopack.domain.states import RunState
 from autopack.errors import ConfigurationError, IllegalTransition, LeaseHeld
 from autopack.executor.pool import ExecutionPool
+from autopack.llm.preflight import require_usable_providers
 from autopack.services import integration
 from autopack.services import runs as run_service
 
@@ -20,7 +21,10 @@ router = APIRouter(tags=["execution"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown run"},
     409: {"description": "The run is finished or already executing"},
-    422: {"description": "The run has no target repository"},
+    422: {
+        "description": "The run has no target repository, or no usable LLM provider "
+        "(unknown name, missing key, server not answering): nothing was started"
+    },
 }
 
 
@@ -30,9 +34,13 @@ def _pool(request: Request) -> ExecutionPool:
 
 
 @router.post("/runs/{run_id}/execute", status_code=202, responses=_ERRORS)
-def execute(run_id: str, request: Request, factory: FactoryDep) -> JSONResponse:
+def execute(
+    run_id: str, request: Request, factory: FactoryDep, settings: SettingsDep
+) -> JSONResponse:
     """Start (or resume) executing a run in the background. Follow it with
-    GET /runs/{run_id}/status; stop it with POST /runs/{run_id}/cancel."""
+    GET /runs/{run_id}/status; stop it with POST /runs/{run_id}/cancel. The providers the
+    run would use are checked first (configured, keyed, answering): a problem is a 422
+    before any branch, worktree or baseline exists."""
     with unit_of_work(factory) as session:
         run = run_service.get_run(session, run_id)
         if run.state == RunState.DONE_SUCCESS.value:
@@ -53,6 +61,7 @@ def execute(run_id: str, request: Request, factory: FactoryDep) -> JSONResponse:
                 f"run {run_id!r} is already executing ({run.lease_owner})", run_id=run_id
             )
         state = run.state
+    require_usable_providers(settings)
     if not _pool(request).submit(run_id):
         raise LeaseHeld(f"run {run_id!r} is already executing in this server", run_id=run_id)
     return JSONResponse(
