@@ -11,7 +11,7 @@ from autopack.cli.main import app
 from autopack.cli.output import console, database, print_json, settings
 from autopack.domain.states import RunState
 
-runs_app = typer.Typer(help="Create and list runs.", no_args_is_help=True)
+runs_app = typer.Typer(help="Create, list and delete runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
 
