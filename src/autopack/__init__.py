@@ -1,10 +1,7 @@
 """Autopack: a self-hosted autonomous software-build orchestrator."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("autopack")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+source"
+# The package version, read by hatchling at build time ([tool.hatch.version] in
+# pyproject.toml): a literal, so `autopack --version` needs no importlib.metadata.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -1,25 +1,49 @@
-"""Shared CLI plumbing: consoles, settings and database access for commands."""
+"""Shared CLI plumbing: consoles, settings and database access for commands.
+
+Output is for people on a terminal and for machines in a pipe alike: when stdout (or
+stderr) is not a terminal, Rich neither wraps nor truncates (a very wide console, no
+soft-wrapping, no colour codes), so paths, run ids and states arrive whole to ``grep``,
+``awk`` and log files. The database layer is imported only when a command opens it.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from autopack.db.database import Database, open_database
-from autopack.settings import Settings, get_settings
+if TYPE_CHECKING:
+    from autopack.db.database import Database
+    from autopack.settings import Settings
 
-console = Console()
-err_console = Console(stderr=True)
+#: Width used when the stream is not a terminal: wide enough that no line is ever cut.
+PIPE_WIDTH = 100_000
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console for stdout (or stderr) that never cuts lines when redirected."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True, no_color=True)
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 def settings() -> Settings:
+    from autopack.settings import get_settings
+
     return get_settings()
 
 
 def database(*, require_current: bool = True) -> Database:
     """Open the configured database (the embedded default is created on first use)."""
+    from autopack.db.database import open_database
+
     return open_database(settings(), require_current=require_current)
 
 

@@ -1,8 +1,9 @@
 """`autopack plan PLAN --repo DIR`: show a plan as Autopack reads it, and what looks wrong.
 
 Standard output is the normalized RunSpec as YAML (a valid plan file in its own right);
-preflight warnings and a one-line summary go to standard error. Nothing runs and nothing
-is written. Exit 0 with or without warnings, 2 when the plan or the options are invalid.
+preflight findings and a one-line summary go to standard error. Nothing runs and nothing
+is written. Exit 0 with or without findings, 2 when the plan or the options are invalid;
+with ``--strict``, also 2 when preflight finds an error (a plan ``autopack run`` refuses).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ def render_plan_yaml(spec: RunSpec) -> str:
 
 
 def format_warning(warning: PreflightWarning) -> str:
-    """One warning as a line: ``warning [code] phase ID: message``."""
+    """One finding as a line: ``warning [code] phase ID: message`` (``error`` for errors)."""
     where = f" phase {warning.phase_id}" if warning.phase_id else ""
-    return f"warning [{warning.code}]{where}: {warning.message}"
+    kind = "error" if warning.is_error else "warning"
+    return f"{kind} [{warning.code}]{where}: {warning.message}"
 
 
 def resolve_repo(spec: RunSpec, plan: Path, repo: Path | None) -> Path:
@@ -72,6 +74,12 @@ def plan_command(
         str | None,
         typer.Option("--run-id", help="Run id to use instead of the plan's own."),
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Exit 2 when preflight finds an error (as `autopack run` would)."
+        ),
+    ] = False,
 ) -> None:
     """Print the normalized plan as YAML and warn about likely problems. Runs nothing."""
     spec = load_plan(plan, run_id=run_id)
@@ -81,9 +89,12 @@ def plan_command(
     warnings = preflight(spec, target)
     for warning in warnings:
         typer.echo(format_warning(warning), err=True)
-    noun = "warning" if len(warnings) == 1 else "warnings"
+    errors = sum(1 for w in warnings if w.is_error)
+    noun = "warning" if len(warnings) - errors == 1 else "warnings"
     typer.echo(
         f"plan {spec.run_id}: {len(spec.tiers)} tiers, {len(spec.phases)} phases, "
-        f"{len(warnings)} {noun}; nothing was run",
+        f"{errors} error(s), {len(warnings) - errors} {noun}; nothing was run",
         err=True,
     )
+    if strict and errors:
+        raise typer.Exit(2)

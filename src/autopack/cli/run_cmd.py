@@ -20,7 +20,9 @@ from autopack.db.orm import Run
 from autopack.db.session import unit_of_work
 from autopack.errors import ConfigurationError, ValidationError
 from autopack.executor.loop import RunOutcome, build_deps, execute_run
+from autopack.llm.preflight import require_usable_providers
 from autopack.planning.normalize import load_plan
+from autopack.planning.preflight import plan_errors, preflight
 from autopack.planning.validation import check_repository
 from autopack.services import runs as run_service
 from autopack.settings import Settings
@@ -187,15 +189,16 @@ def run(
     run id resumes it.
     """
     cfg = _with_provider(settings(), provider)
+    if not resume and (plan is None or repo is None):
+        raise ValidationError("give a PLAN and --repo DIR, or --resume RUN_ID", field="plan")
+    # Before anything exists (run row, branch, worktree, baseline): providers usable?
+    require_usable_providers(cfg)
     db = database()
     try:
         if resume:
             target = resume
         else:
-            if plan is None or repo is None:
-                raise ValidationError(
-                    "give a PLAN and --repo DIR, or --resume RUN_ID", field="plan"
-                )
+            assert plan is not None and repo is not None
             target = _create_or_reuse(cfg, db, plan, repo, run_id)
         outcome = _execute(cfg, db, target, as_json=as_json)
     finally:
@@ -209,6 +212,14 @@ def _create_or_reuse(
 ) -> str:
     repo = check_repository(str(repo.resolve()), field="--repo")
     spec = load_plan(plan, run_id=run_id)
+    errors = plan_errors(preflight(spec, repo))
+    if errors:
+        raise ValidationError(
+            "the plan has errors, so nothing was started: "
+            + "; ".join(f"[{e.code}] {e.message}" for e in errors)
+            + f" (see `autopack plan {plan} --repo {repo}`)",
+            field="plan",
+        )
     with unit_of_work(db.factory) as session:
         existing = session.get(Run, spec.run_id)
         if existing is not None:
@@ -261,6 +272,7 @@ def demo(
             console.print(f"[bold yellow]Note:[/] {SCRIPTED_NOTICE}\n{REAL_MODEL_HELP}\n")
     else:
         cfg = _with_provider(cfg, provider)
+    require_usable_providers(cfg)
     shutil.copytree(assets / EXAMPLE_PROJECT, target, dirs_exist_ok=True)
     for args in (
         ["init", "-q", "-b", "main"],

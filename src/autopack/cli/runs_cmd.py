@@ -7,16 +7,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from autopack.api.schemas import RunListItem
 from autopack.cli.main import app
 from autopack.cli.output import console, database, print_json, settings
 from autopack.domain.states import RunState
-from autopack.planning.normalize import load_plan
-from autopack.planning.validation import check_repository
-from autopack.services import reports
-from autopack.services import runs as run_service
 
-runs_app = typer.Typer(help="Create and list runs.", no_args_is_help=True)
+runs_app = typer.Typer(help="Create, list and delete runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
 
@@ -37,6 +32,10 @@ def runs_create(
     Refused (exit 2, naming the field) when a plan path is absolute or leaves the
     repository, or the repository (--repo, else the plan's 'repo') is not a git
     repository."""
+    from autopack.planning.normalize import load_plan
+    from autopack.planning.validation import check_repository
+    from autopack.services import runs as run_service
+
     spec = load_plan(plan, run_id=run_id)
     repo_path: str | None = None
     if repo is not None:
@@ -73,6 +72,9 @@ def runs_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List runs, newest first."""
+    from autopack.api.schemas import RunListItem
+    from autopack.services import runs as run_service
+
     db = database()
     with db.factory() as session:
         rows, total = run_service.list_runs(session, state=state, limit=limit)
@@ -100,6 +102,8 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a run's state, budgets and phases."""
+    from autopack.services import reports
+
     db = database()
     with db.factory() as session:
         summary = reports.run_summary(session, run_id)

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from autopack.db import migrate
+from autopack.db.revision import schema_is_current
 from autopack.db.session import make_engine, make_session_factory
 from autopack.errors import SchemaMismatch, StorageUnavailable
 from autopack.settings import Settings
@@ -37,6 +37,10 @@ def open_database(
     if settings.is_embedded_database:
         settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
+    if schema_is_current(engine):  # the common case, answered without importing Alembic
+        return Database(engine=engine, factory=make_session_factory(engine), url=url)
+    from autopack.db import migrate
+
     try:
         current = migrate.current_revision(engine)
         head = migrate.head_revision()

@@ -61,8 +61,9 @@ def forced_provider(settings: Settings, config: ModelsConfig) -> str | None:
         name = settings.llm_provider.strip()
         if name not in config.providers:
             raise ConfigurationError(
-                f"AUTOPACK_LLM_PROVIDER={name!r} is not a configured provider; known: "
-                f"{', '.join(sorted(config.providers))}"
+                f"unknown provider {name!r} (from --provider or AUTOPACK_LLM_PROVIDER); "
+                f"known providers: {', '.join(sorted(config.providers))}; add others to "
+                "models.yaml (AUTOPACK_MODELS_CONFIG)"
             )
         return name
     if settings.llm_base_url:

@@ -1,7 +1,11 @@
 """Preflight: what is likely wrong with a plan against a repository, before anything runs.
 
-Preflight never refuses a plan; it returns warnings a person should read. Each has a
-stable ``code``:
+Preflight never raises; it returns findings a person should read. Each has a stable
+``code``. Findings whose code is in :data:`ERROR_CODES` are errors: a run of that plan
+cannot do what it asks, so ``autopack run`` (and ``autopack plan --strict``) refuse it.
+
+``no_phases``
+    the plan has no phases: a run of it would "succeed" having done nothing (error).
 
 ``path_not_creatable``
     an allowed path that neither exists nor can be created (its nearest existing ancestor
@@ -55,6 +59,12 @@ _TEST_DIRS = ("tests", "test")
 _GLOB_CHARS = "*?["
 
 
+#: Findings that make a plan unrunnable; the others are warnings.
+ERROR_CODES = frozenset(
+    {"no_phases", "path_not_creatable", "protected_path_in_scope", "deliverable_outside_scope"}
+)
+
+
 @dataclass(frozen=True)
 class PreflightWarning:
     """One thing preflight found; ``phase_id`` is None for run-level warnings."""
@@ -63,11 +73,29 @@ class PreflightWarning:
     message: str
     phase_id: str | None = None
 
+    @property
+    def is_error(self) -> bool:
+        """True when a run of the plan cannot do what it asks (see ERROR_CODES)."""
+        return self.code in ERROR_CODES
+
+
+def plan_errors(findings: Iterable[PreflightWarning]) -> list[PreflightWarning]:
+    """The findings that are errors, in order."""
+    return [f for f in findings if f.is_error]
+
 
 def preflight(spec: RunSpec, repo: Path) -> list[PreflightWarning]:
     """Check ``spec`` against the repository at ``repo``; return warnings in plan order."""
     root = repo.resolve()
     warnings: list[PreflightWarning] = []
+    if not spec.phases:
+        warnings.append(
+            PreflightWarning(
+                "no_phases",
+                "the plan has no phases, so a run would do nothing; add at least one phase "
+                "(see docs/plans.md)",
+            )
+        )
     if not (root / ".git").exists():
         warnings.append(
             PreflightWarning(

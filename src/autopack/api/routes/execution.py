@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from autopack.api.deps import FactoryDep, SessionDep, SettingsDep
+from autopack.db.session import unit_of_work
 from autopack.executor.pool import ExecutionPool
+from autopack.llm.preflight import require_usable_providers
 from autopack.services import execution, integration
 from autopack.services import runs as run_service
 
@@ -16,7 +18,10 @@ router = APIRouter(tags=["execution"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown run"},
     409: {"description": "The run is finished or already executing"},
-    422: {"description": "The run has no target repository"},
+    422: {
+        "description": "The run has no target repository, or no usable LLM provider "
+        "(unknown name, missing key, server not answering): nothing was started"
+    },
 }
 
 
@@ -26,13 +31,19 @@ def _pool(request: Request) -> ExecutionPool:
 
 
 @router.post("/runs/{run_id}/execute", status_code=202, responses=_ERRORS)
-def execute(run_id: str, request: Request, factory: FactoryDep) -> JSONResponse:
+def execute(
+    run_id: str, request: Request, factory: FactoryDep, settings: SettingsDep
+) -> JSONResponse:
     """Start (or resume) executing a run in the background: with PostgreSQL a job for
     `autopack worker` processes (`where: "queue"`; asked again while it waits, it answers
     `accepted: false`, "already queued"), on SQLite the server's own pool (`where:
-    "local"`); AUTOPACK_EXECUTION overrides. Follow it with GET /runs/{run_id}/status;
-    stop it with POST /runs/{run_id}/cancel."""
-    settings = request.app.state.settings
+    "local"`); AUTOPACK_EXECUTION overrides. The providers the run would use are checked
+    first (configured, keyed, answering): a problem is a 422 before any branch, worktree or
+    baseline exists. Follow it with GET /runs/{run_id}/status; stop it with
+    POST /runs/{run_id}/cancel."""
+    with unit_of_work(factory) as session:
+        execution.check_executable(session, run_id)
+    require_usable_providers(settings)
     submission = execution.submit_run(
         factory,
         settings,
