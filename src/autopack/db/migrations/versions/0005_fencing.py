@@ -1,7 +1,7 @@
 """Lease fencing: runs.lease_token, the run_leases history, decision_log.lease_token.
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-30 23:50:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0001"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
