@@ -5,11 +5,11 @@ and secrets redacted wherever they came from (a file the Builder sees, an answer
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from executor_support import (
     BAD_MUL_FUNC,
     MUL_TEST,
@@ -25,28 +25,42 @@ from executor_support import (
 from fastapi.testclient import TestClient
 
 from autopack.api.app import create_app
-from autopack.settings import Settings
+from autopack.settings import Settings, get_settings
 
 GITHUB = "ghp_PLANTEDgithubTOKEN0123456789abcdefghij"
 SETTINGS_MODULE = f'"""Deployment settings."""\n\nAPI_TOKEN = "{GITHUB}"\n'
-#: The installed console script, next to this interpreter.
-AUTOPACK = [str(Path(sys.executable).parent / "autopack")]
+Shown = tuple[int, str, str]
 
 
-def autopack(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real CLI in a subprocess (stdout a pipe, so nothing may be cut)."""
-    env = {
-        **os.environ,
-        "AUTOPACK_HOME": str(settings.home),
-        "AUTOPACK_DATABASE_URL": settings.database_url or "",
-    }
-    return subprocess.run(
-        [*AUTOPACK, *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+@pytest.fixture
+def show(
+    sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Shown]:
+    """`autopack show ARGS` through the console script's main() (exit codes included),
+    in-process: stdout is captured, not a terminal, so nothing may be cut."""
+    from autopack.cli.main import main
+
+    def run(*args: str) -> Shown:
+        monkeypatch.setenv("AUTOPACK_HOME", str(sqlite_settings.home))
+        monkeypatch.setenv("AUTOPACK_DATABASE_URL", sqlite_settings.database_url or "")
+        monkeypatch.setattr(sys, "argv", ["autopack", "show", *args])
+        get_settings.cache_clear()
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0
+        finally:
+            get_settings.cache_clear()
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 def test_every_call_is_on_record_readable_and_continued_after_a_resume(
-    sqlite_settings: Settings, tmp_path: Path, harness_factory
+    sqlite_settings: Settings, tmp_path: Path, harness_factory, show: Callable[..., Shown]
 ) -> None:
     repo = make_repo(tmp_path, {"deploy_settings.py": SETTINGS_MODULE})
     plan = write_plan(
@@ -76,6 +90,7 @@ def test_every_call_is_on_record_readable_and_continued_after_a_resume(
     )
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
+    assert show(run_id)[:2] == (0, f"run {run_id} has no model calls on record\n")
     outcome = harness.execute(run_id, script)
     assert outcome.state.startswith("DONE_FAILED"), outcome.state
     trajectory = Path(outcome.artifacts) / "trajectory.jsonl"
@@ -104,21 +119,23 @@ def test_every_call_is_on_record_readable_and_continued_after_a_resume(
     assert "## Context per attempt" in summary and "| calc.py |" in summary
 
     # autopack show: the table, then one call in full, through a pipe.
-    table = autopack(sqlite_settings, "show", run_id)
-    assert table.returncode == 0, table.stderr
-    rows = [line for line in table.stdout.splitlines() if " mul " in line]
-    assert len(rows) == n + 2 and "auditor" in rows[-1] and "1200" in table.stdout
-    full = autopack(sqlite_settings, "show", run_id, "--call", str(n + 1))
-    assert full.returncode == 0, full.stderr
-    assert build["messages"][1]["content"] in full.stdout  # the whole prompt, uncut
-    assert build["answer"] in full.stdout and "calc.py" in full.stdout
-    assert GITHUB not in full.stdout
-    as_json = autopack(sqlite_settings, "show", run_id, "--phase", "mul", "--json")
-    assert [c["call"] for c in json.loads(as_json.stdout)["calls"]] == list(range(1, n + 3))
-    unknown = autopack(sqlite_settings, "show", "no-such-run")
-    assert unknown.returncode == 2 and "no-such-run" in unknown.stderr + unknown.stdout
-    no_call = autopack(sqlite_settings, "show", run_id, "--call", "99")
-    assert no_call.returncode == 2 and "no call 99" in no_call.stderr + no_call.stdout
+    code, table, _ = show(run_id)
+    assert code == 0
+    rows = [line for line in table.splitlines() if " mul " in line]
+    assert len(rows) == n + 2 and "auditor" in rows[-1] and "1200" in table
+    code, full, _ = show(run_id, "--call", str(n + 1))
+    assert code == 0
+    assert build["messages"][1]["content"] in full  # the whole prompt, uncut
+    assert build["messages"][0]["content"] in full and build["answer"] in full
+    assert "calc.py" in full and GITHUB not in full
+    code, as_json, _ = show(run_id, "--phase", "mul", "--json")
+    assert [c["call"] for c in json.loads(as_json)["calls"]] == list(range(1, n + 3))
+    code, _, err = show("no-such-run")
+    assert code == 2 and "no-such-run" in err
+    code, _, err = show(run_id, "--call", "99")
+    assert code == 2 and "no call 99" in err
+    code, _, err = show(run_id, "--phase", "nope")
+    assert code == 2 and "has no phase 'nope'" in err
 
     # The API serves the same records, paginated.
     with TestClient(create_app(sqlite_settings), raise_server_exceptions=False) as client:

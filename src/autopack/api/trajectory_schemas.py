@@ -35,7 +35,7 @@ class ContextKept(BaseModel):
     model_config = _OPEN
 
     path: str
-    tokens: int = Field(..., description="Tokens of the file as shown (after any cut)")
+    tokens: int | None = Field(None, description="Tokens of the file as shown (after any cut)")
     truncated: bool = Field(False, description="True when a cut-down view was shown")
     kind: str = Field("", description="scope, read_only or related")
     reason: str = Field("", description="Why it was kept, and how it was cut")
@@ -45,7 +45,7 @@ class ContextOmitted(BaseModel):
     model_config = _OPEN
 
     path: str
-    reason: str
+    reason: str = ""
 
 
 class TrajectoryContext(BaseModel):
@@ -66,10 +66,10 @@ class TrajectoryCall(BaseModel):
 
     call: int = Field(..., description="1..N in the order the run made them")
     at: str | None = Field(None, description="When the call ended (ISO 8601)")
-    run_id: str
+    run_id: str = ""
     phase_id: str | None = None
     attempt: int | None = Field(None, description="The Builder attempt the call belongs to")
-    role: str = Field(..., description="builder, auditor, doctor or planner")
+    role: str = Field("", description="builder, auditor, doctor or planner")
     purpose: str = Field("", description="builder, auditor, goal_check or doctor")
     kind: str = Field("call", description="call, continuation or reask")
     provider: str | None = None

@@ -254,8 +254,9 @@ class RunSpec(_Model):
         default=0.2,
         ge=0.0,
         le=1.0,
-        description="Similarity below which a phase has drifted (0 never, 1 always): the "
-        "share of the phase summary's content words found in the anchor, or the cosine "
+        description="Similarity below which a phase has drifted (0 never, 1 almost "
+        "always): the share of the content words of what the phase did (files changed, "
+        "the Auditor's notes) found in the anchor or the phase's own goal, or the cosine "
         "similarity when a semantic embedder is configured.",
     )
 

@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from autopack.db.orm import Phase
 from autopack.domain.states import AttemptRole
 from autopack.executor.runtime import RunContext
-from autopack.memory.intention import DriftResult, check_drift, phase_summary
+from autopack.memory.intention import DriftResult, PhaseSummary, check_drift, phase_summary
 
 
-def summarize_phase(phase: Phase) -> str:
-    """What the phase did, in words: goal, files changed, the reviewers' notes."""
+def summarize_phase(phase: Phase) -> PhaseSummary:
+    """What the phase was for (name, description, deliverables, acceptance criteria) and
+    what it did (files changed, the reviewers' notes)."""
     files: list[str] = []
     notes: list[str] = []
     for attempt in phase.attempts:
@@ -28,7 +29,10 @@ def summarize_phase(phase: Phase) -> str:
             files += [f for f in payload.get("files_changed") or [] if f not in files]
         elif attempt.role == AttemptRole.AUDITOR.value:
             notes.append(str(payload.get("review_notes") or payload.get("reason") or ""))
-    return phase_summary(f"{phase.name}\n{phase.description}", files, notes)
+    scope = phase.scope or {}
+    goal = [phase.name, phase.description, *scope.get("deliverables", [])]
+    goal += scope.get("acceptance_criteria", [])
+    return phase_summary("\n".join(g for g in goal if g), files, notes)
 
 
 def check_phase_drift(ctx: RunContext, session: Session, phase: Phase) -> DriftResult | None:

@@ -8,16 +8,21 @@ Doctor prompts, so every call sees what the whole run is for, not just its own p
 When the plan is too large, later parts are cut (phase details first, the goal last) and
 the anchor says how much was left out.
 
-The **drift check** compares a completed phase's summary (its goal, the files it
-changed, the Auditor's notes) with the anchor and yields a score in [0, 1]:
+The **drift check** compares a completed phase's summary (:class:`PhaseSummary`: its goal,
+the files it changed, the Auditor's notes) with the anchor and yields a score in [0, 1]:
 
-- ``lexical`` (always available): the share of the summary's distinct content words
-  (lower-cased, split at non-letters, so ``calc_tools.py`` gives ``calc``, ``tools``,
-  ``py``; stop-words and one-letter words removed; a trailing plural ``s`` folded) that
-  also occur in the anchor. A phase that works on what the plan names scores high; one
-  whose files and review talk about something else scores low.
+- ``lexical`` (always available): the share of the distinct content words of what the
+  phase *did* (files and notes; lower-cased, split at non-letters, so ``calc_tools.py``
+  gives ``calc``, ``tools``; stop-words and one-letter words removed; a trailing plural
+  ``s``/``ies`` folded) that also occur in the anchor or in the phase's own goal. The phase's
+  goal is part of the reference, not of what is scored: it comes from the plan, so it is
+  on-intention by definition, and a long phase description whose words the 2 KB anchor
+  cannot hold must not read as drift. A phase that changed nothing is scored by its
+  goal against the anchor. Work on what the plan names scores high; files and a review
+  about something else score low.
 - any :data:`Similarity` callable (e.g. cosine similarity of sentence embeddings, wired
-  by the lead from ``memory/embeddings.py``), passed to :func:`check_drift`.
+  by the lead from ``memory/embeddings.py``), passed to :func:`check_drift`: it compares
+  the whole summary (goal and changes) with the anchor.
 
 The plan's ``drift`` (``advisory``: recorded only; ``blocking``: the phase fails) and
 ``drift_threshold`` decide what a score below the threshold means.
@@ -59,10 +64,18 @@ def content_words(text: str) -> set[str]:
     stop-words removed, a trailing plural ``s`` folded (``tests`` -> ``test``)."""
     words = set()
     for raw in _WORD.findall(text.lower()):
-        word = raw[:-1] if len(raw) > 3 and raw.endswith("s") and not raw.endswith("ss") else raw
+        word = _singular(raw)
         if word not in STOP_WORDS and raw not in STOP_WORDS:
             words.add(word)
     return words
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"  # "multiplies" meets "multiply"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
 
 
 def lexical_similarity(summary: str, anchor: str) -> float:
@@ -180,30 +193,55 @@ class DriftResult:
         return text
 
 
-def phase_summary(goal: str, files: Iterable[str], notes: Iterable[str]) -> str:
-    """The text a phase is judged by: its goal, the files it changed, the review notes."""
-    return "\n".join([goal, *files, *(n for n in notes if n)])
+@dataclass(frozen=True, slots=True)
+class PhaseSummary:
+    """What a completed phase was for (``goal``: name, description, deliverables) and what
+    it did (``files`` changed, the reviewers' ``notes``)."""
+
+    goal: str
+    files: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> str:
+        """What the phase did, as text: the files it changed and the review notes."""
+        return "\n".join([*self.files, *(n for n in self.notes if n)])
+
+    @property
+    def text(self) -> str:
+        """The whole summary: goal, then changes."""
+        return "\n".join(part for part in (self.goal, self.changes) if part)
+
+
+def phase_summary(goal: str, files: Iterable[str], notes: Iterable[str]) -> PhaseSummary:
+    """The summary a phase is judged by: its goal, the files it changed, the review notes."""
+    return PhaseSummary(goal, tuple(files), tuple(n for n in notes if n))
 
 
 def check_drift(
     anchor: str,
-    summary: str,
+    summary: PhaseSummary,
     *,
     mode: DriftMode,
     threshold: float,
     similarity: Similarity | None = None,
     method: str = "semantic",
 ) -> DriftResult:
-    """Score ``summary`` against ``anchor``: with ``similarity`` when given (its score is
-    clamped to [0, 1] and reported under ``method``), lexically otherwise."""
+    """Score ``summary`` against ``anchor``: with ``similarity`` when given (the whole
+    summary against the anchor; clamped to [0, 1], reported under ``method``), lexically
+    otherwise (the changes against the anchor and the phase's goal; see the module)."""
+    changes = summary.changes
+    did_something = bool(content_words(changes))
+    scored = changes if did_something else summary.goal
     if similarity is None:
-        score, method = lexical_similarity(summary, anchor), "lexical"
+        reference = f"{anchor}\n{summary.goal}" if did_something else anchor
+        score, method = lexical_similarity(scored, reference), "lexical"
     else:
-        score = min(1.0, max(0.0, float(similarity(summary, anchor))))
+        score = min(1.0, max(0.0, float(similarity(summary.text, anchor))))
     return DriftResult(
         score=round(score, 4),
         threshold=threshold,
         method=method,
         mode=mode,
-        summary_words=len(content_words(summary)),
+        summary_words=len(content_words(scored)),
     )
