@@ -298,14 +298,15 @@ class _Selector:
             left -= self.shares[rel]
 
     def _add_repo_map(self, core: list[str], budget: int) -> None:
-        whole = [f.path for f in self.bundle.files if not f.truncated]
+        # Files in the prompt stay out, cut ones too: their outline already lists them.
+        shown = [f.path for f in self.bundle.files]
         repo_map = build_repo_map(
             self.root,
             token_budget=budget,
             cache=self.focus.cache,
             focus_files=core,
             mentioned=self.focus.words,
-            shown=whole,
+            shown=shown,
             readable=lambda rel: self._locate(rel)[0] is not None,
             estimate_tokens=self.estimate,
         )
