@@ -82,6 +82,7 @@ MAX_FILE_BYTES = 1_000_000
 MAX_SCAN_FILES = 5_000  # Python files read when looking for importers
 PYTHON_SUFFIXES = (".py", ".pyi")
 SOURCE_ROOTS = ("", "src", "lib")
+MAP_FLOOR = 24  # 1/24 of the budget: the least a requested repository map gets
 
 
 def estimate_tokens_by_chars(text: str) -> int:
@@ -182,14 +183,19 @@ class _Selector:
             for e in scope.read_only_context
         ]
         core: list[str] = []
-        reserve = min(self.focus.map_tokens, self.bundle.token_budget)
-        self.bundle.token_budget -= reserve  # the map's share is not the files'
         candidates = [
             cand
             for entry, kind, reason, report_missing in targets
             for cand in self._expand(entry, kind, reason, report_missing)
         ]
-        self._share_budget([c for c in candidates if c.kind in ("scope", "deliverable")])
+        sizes = self._sizes([c for c in candidates if c.kind in ("scope", "deliverable")])
+        # The map takes what the phase's files leave, up to its size; when they do not fit
+        # whole anyway it keeps a small floor (1/MAP_FLOOR of the budget).
+        budget, needed = self.bundle.token_budget, sum(sizes.values())
+        room = budget - needed if needed <= budget else budget // MAP_FLOOR
+        reserve = min(self.focus.map_tokens, room, budget)
+        self.bundle.token_budget -= reserve  # the map's share is not the files'
+        self._share_budget(sizes)
         for cand in candidates:
             if self._take(cand) and cand.kind in ("scope", "deliverable"):
                 core.append(cand.rel)
@@ -200,16 +206,20 @@ class _Selector:
             self._take(cand)
         return self.bundle
 
-    def _share_budget(self, core: list[_Candidate]) -> None:
-        """Caps for the files the phase edits that must be cut, when they cannot all be
-        whole: files under an equal share are whole, the rest split what is left equally
-        (water-filling), so a large file cut first cannot starve the others."""
+    def _sizes(self, core: list[_Candidate]) -> dict[str, int]:
+        """Estimated tokens of each readable file the phase edits, whole."""
         sizes: dict[str, int] = {}
         for cand in core:
             resolved, _ = self._locate(cand.rel)
             text = _read_text(resolved)[0] if resolved is not None else None
             if text is not None and cand.rel not in sizes:
                 sizes[cand.rel] = self.estimate(text)
+        return sizes
+
+    def _share_budget(self, sizes: dict[str, int]) -> None:
+        """Caps for the files the phase edits that must be cut, when they cannot all be
+        whole: files under an equal share are whole, the rest split what is left equally
+        (water-filling), so a large file cut first cannot starve the others."""
         left, waiting = self.bundle.token_budget, sorted(sizes.items(), key=lambda kv: kv[1])
         if sum(sizes.values()) <= left:
             return
