@@ -130,7 +130,7 @@ def _head_end(lines: list[str]) -> int:
         end = (
             1
             if lines[0].count(quote) >= 2
-            else 1 + next((i for i, ln in enumerate(lines[1:limit]) if quote in ln), limit)
+            else next((i + 1 for i in range(1, limit) if quote in lines[i]), limit)
         )
     while end < limit and _HEAD.match(lines[end]):
         end += 1
