@@ -217,9 +217,9 @@ class _Selector:
         return sizes
 
     def _share_budget(self, sizes: dict[str, int]) -> None:
-        """Caps for the files the phase edits that must be cut, when they cannot all be
-        whole: files under an equal share are whole, the rest split what is left equally
-        (water-filling), so a large file cut first cannot starve the others."""
+        """Caps for the files the phase edits when they cannot all be whole: files under
+        an equal share are whole, the rest split what is left equally (water-filling), so
+        a large file taken first cannot starve the others."""
         left, waiting = self.bundle.token_budget, sorted(sizes.items(), key=lambda kv: kv[1])
         if sum(sizes.values()) <= left:
             return
@@ -325,19 +325,24 @@ class _Selector:
         remaining = self.bundle.token_budget - self.bundle.tokens_used
         cap = remaining if self.max_file_tokens is None else min(remaining, self.max_file_tokens)
         tokens = self.estimate(text)
-        if tokens > cap:  # a file that must be cut takes no more than its fair share
-            cap = min(cap, self.shares.get(cand.rel, cap))
-        if tokens <= cap:
-            file = ContextFile(
-                path=cand.rel, content=text, tokens=tokens, kind=cand.kind, reason=cand.reason
-            )
-        else:
-            cut = self._cut(cand, resolved, text, max(cap, 0))
-            if cut is None:
-                why = "token budget exhausted" if remaining <= 0 else "does not fit the budget"
-                self._omit(cand.rel, f"{why} (~{tokens} tokens, {max(cap, 0)} available)")
-                return False
-            file = cut.model_copy(update={"reason": f"{cut.reason} (cut from ~{tokens} tokens)"})
+        file: ContextFile | None = None
+        # Its fair share first (when the phase's files cannot all be whole); a file that
+        # cannot be shown at all within it may use what remains.
+        for limit in dict.fromkeys((min(cap, self.shares.get(cand.rel, cap)), cap)):
+            if tokens <= limit:
+                file = ContextFile(
+                    path=cand.rel, content=text, tokens=tokens, kind=cand.kind, reason=cand.reason
+                )
+            elif (cut := self._cut(cand, resolved, text, max(limit, 0))) is not None:
+                file = cut.model_copy(
+                    update={"reason": f"{cut.reason} (cut from ~{tokens} tokens)"}
+                )
+            if file is not None:
+                break
+        if file is None:
+            why = "token budget exhausted" if remaining <= 0 else "does not fit the budget"
+            self._omit(cand.rel, f"{why} (~{tokens} tokens, {max(cap, 0)} available)")
+            return False
         self.bundle.files.append(file)
         self.bundle.tokens_used += file.tokens
         return True
