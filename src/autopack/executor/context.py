@@ -43,19 +43,35 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.domain.plan import Scope
+from autopack.executor.context_bundle import (
+    ContextBundle,
+    ContextFile,
+    ContextHint,
+    ContextKind,
+    ContextRegion,
+    OmittedFile,
+    RepoMapRecord,
+)
 from autopack.memory.focus import Region, focus_file
 from autopack.memory.repomap import build_repo_map, words_of
 from autopack.memory.tags import TagCache, language_of
 from autopack.redaction import SECRET_FILES
 from autopack.workspace.guards import DEFAULT_PROTECTED, protected_by
 
-ContextKind = Literal["scope", "deliverable", "read_only", "related"]
 EstimateTokens = Callable[[str], int]
+__all__ = [
+    "ContextBundle",
+    "ContextFile",
+    "ContextHint",
+    "ContextKind",
+    "ContextRegion",
+    "OmittedFile",
+    "RepoMapRecord",
+    "estimate_tokens_by_chars",
+    "select_context",
+]
 
 # fmt: off
 SKIP_DIRS = frozenset({".git", "__pycache__", "node_modules", "build", "dist", "target", ".eggs",
@@ -66,105 +82,12 @@ MAX_FILE_BYTES = 1_000_000
 MAX_SCAN_FILES = 5_000  # Python files read when looking for importers
 PYTHON_SUFFIXES = (".py", ".pyi")
 SOURCE_ROOTS = ("", "src", "lib")
+MAP_FLOOR = 24  # 1/24 of the budget: the least a requested repository map gets
 
 
 def estimate_tokens_by_chars(text: str) -> int:
     """About four characters per token: the default estimate when no tokenizer is given."""
     return (len(text) + 3) // 4
-
-
-class ContextRegion(BaseModel):
-    """Lines ``start``..``end`` (1-based, inclusive) of a cut file, kept or left out."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    start: int
-    end: int
-    label: str
-    tokens: int
-
-
-class ContextHint(BaseModel):
-    """A place retrieval (or a caller) says matters: a symbol or a 1-based line range."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str
-    symbol: str | None = None
-    lines: tuple[int, int] | None = None
-
-
-class ContextFile(BaseModel):
-    """One file as the Builder sees it; ``truncated`` when ``content`` is a cut-down view,
-    then ``kept`` and ``left_out`` say which lines, with their tokens."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str
-    content: str
-    tokens: int
-    truncated: bool = False
-    kind: ContextKind
-    reason: str = ""
-    kept: list[ContextRegion] = Field(default_factory=list)
-    left_out: list[ContextRegion] = Field(default_factory=list)
-
-
-class OmittedFile(BaseModel):
-    """A file that was considered and left out, and why."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str
-    reason: str
-
-
-class RepoMapRecord(BaseModel):
-    """What the repository map held: files and definitions shown, and what it cost."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tokens: int
-    token_budget: int
-    files: list[str]
-    symbols: int
-    ranked: int
-    scanned: int
-    parsed: int
-
-
-class ContextBundle(BaseModel):
-    """The files chosen for an attempt, in prompt order, the ones left out, and the
-    repository map (``repo_map`` empty when none was asked for or nothing fitted)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    files: list[ContextFile] = Field(default_factory=list)
-    omitted: list[OmittedFile] = Field(default_factory=list)
-    tokens_used: int = 0
-    token_budget: int
-    repo_map: str = ""
-    repo_map_record: RepoMapRecord | None = None
-
-    def to_record(self) -> dict[str, Any]:
-        """What was kept and what was left out, without file contents (stored per attempt):
-        a cut file lists its kept and left-out regions with their tokens."""
-        files = []
-        for f in self.files:
-            entry = f.model_dump(exclude={"content", "kept", "left_out"})
-            if f.truncated:
-                entry["kept"] = [r.model_dump() for r in f.kept]
-                entry["left_out"] = [r.model_dump() for r in f.left_out]
-            files.append(entry)
-        record: dict[str, Any] = {
-            "token_budget": self.token_budget,
-            "tokens_used": self.tokens_used,
-            "files": files,
-            "omitted": [o.model_dump() for o in self.omitted],
-        }
-        if self.repo_map_record is not None:
-            record["repo_map"] = self.repo_map_record.model_dump()
-        return record
 
 
 def select_context(
@@ -260,14 +183,19 @@ class _Selector:
             for e in scope.read_only_context
         ]
         core: list[str] = []
-        reserve = min(self.focus.map_tokens, self.bundle.token_budget)
-        self.bundle.token_budget -= reserve  # the map's share is not the files'
         candidates = [
             cand
             for entry, kind, reason, report_missing in targets
             for cand in self._expand(entry, kind, reason, report_missing)
         ]
-        self._share_budget([c for c in candidates if c.kind in ("scope", "deliverable")])
+        sizes = self._sizes([c for c in candidates if c.kind in ("scope", "deliverable")])
+        # The map takes what the phase's files leave, up to its size; when they do not fit
+        # whole anyway it keeps a small floor (1/MAP_FLOOR of the budget).
+        budget, needed = self.bundle.token_budget, sum(sizes.values())
+        room = budget - needed if needed <= budget else budget // MAP_FLOOR
+        reserve = min(self.focus.map_tokens, room, budget)
+        self.bundle.token_budget -= reserve  # the map's share is not the files'
+        self._share_budget(sizes)
         for cand in candidates:
             if self._take(cand) and cand.kind in ("scope", "deliverable"):
                 core.append(cand.rel)
@@ -278,16 +206,20 @@ class _Selector:
             self._take(cand)
         return self.bundle
 
-    def _share_budget(self, core: list[_Candidate]) -> None:
-        """Caps for the files the phase edits that must be cut, when they cannot all be
-        whole: files under an equal share are whole, the rest split what is left equally
-        (water-filling), so a large file cut first cannot starve the others."""
+    def _sizes(self, core: list[_Candidate]) -> dict[str, int]:
+        """Estimated tokens of each readable file the phase edits, whole."""
         sizes: dict[str, int] = {}
         for cand in core:
             resolved, _ = self._locate(cand.rel)
             text = _read_text(resolved)[0] if resolved is not None else None
             if text is not None and cand.rel not in sizes:
                 sizes[cand.rel] = self.estimate(text)
+        return sizes
+
+    def _share_budget(self, sizes: dict[str, int]) -> None:
+        """Caps for the files the phase edits when they cannot all be whole: files under
+        an equal share are whole, the rest split what is left equally (water-filling), so
+        a large file taken first cannot starve the others."""
         left, waiting = self.bundle.token_budget, sorted(sizes.items(), key=lambda kv: kv[1])
         if sum(sizes.values()) <= left:
             return
@@ -298,14 +230,15 @@ class _Selector:
             left -= self.shares[rel]
 
     def _add_repo_map(self, core: list[str], budget: int) -> None:
-        whole = [f.path for f in self.bundle.files if not f.truncated]
+        # Files in the prompt stay out, cut ones too: their outline already lists them.
+        shown = [f.path for f in self.bundle.files]
         repo_map = build_repo_map(
             self.root,
             token_budget=budget,
             cache=self.focus.cache,
             focus_files=core,
             mentioned=self.focus.words,
-            shown=whole,
+            shown=shown,
             readable=lambda rel: self._locate(rel)[0] is not None,
             estimate_tokens=self.estimate,
         )
@@ -392,19 +325,24 @@ class _Selector:
         remaining = self.bundle.token_budget - self.bundle.tokens_used
         cap = remaining if self.max_file_tokens is None else min(remaining, self.max_file_tokens)
         tokens = self.estimate(text)
-        if tokens > cap:  # a file that must be cut takes no more than its fair share
-            cap = min(cap, self.shares.get(cand.rel, cap))
-        if tokens <= cap:
-            file = ContextFile(
-                path=cand.rel, content=text, tokens=tokens, kind=cand.kind, reason=cand.reason
-            )
-        else:
-            cut = self._cut(cand, resolved, text, max(cap, 0))
-            if cut is None:
-                why = "token budget exhausted" if remaining <= 0 else "does not fit the budget"
-                self._omit(cand.rel, f"{why} (~{tokens} tokens, {max(cap, 0)} available)")
-                return False
-            file = cut.model_copy(update={"reason": f"{cut.reason} (cut from ~{tokens} tokens)"})
+        file: ContextFile | None = None
+        # Its fair share first (when the phase's files cannot all be whole); a file that
+        # cannot be shown at all within it may use what remains.
+        for limit in dict.fromkeys((min(cap, self.shares.get(cand.rel, cap)), cap)):
+            if tokens <= limit:
+                file = ContextFile(
+                    path=cand.rel, content=text, tokens=tokens, kind=cand.kind, reason=cand.reason
+                )
+            elif (cut := self._cut(cand, resolved, text, max(limit, 0))) is not None:
+                file = cut.model_copy(
+                    update={"reason": f"{cut.reason} (cut from ~{tokens} tokens)"}
+                )
+            if file is not None:
+                break
+        if file is None:
+            why = "token budget exhausted" if remaining <= 0 else "does not fit the budget"
+            self._omit(cand.rel, f"{why} (~{tokens} tokens, {max(cap, 0)} available)")
+            return False
         self.bundle.files.append(file)
         self.bundle.tokens_used += file.tokens
         return True

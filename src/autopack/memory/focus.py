@@ -66,6 +66,7 @@ class _Item:
     start: int  # 0-based, inclusive
     end: int  # 0-based, exclusive
     label: str
+    name: str = ""  # the definition's name, when the item is one
 
 
 def focus_file(
@@ -129,7 +130,7 @@ def _head_end(lines: list[str]) -> int:
         end = (
             1
             if lines[0].count(quote) >= 2
-            else 1 + next((i for i, ln in enumerate(lines[1:limit]) if quote in ln), limit)
+            else next((i + 1 for i in range(1, limit) if quote in lines[i]), limit)
         )
     while end < limit and _HEAD.match(lines[end]):
         end += 1
@@ -148,7 +149,7 @@ def _named(
         parts = [p for p in symbol.split(".") if p]
         for d in defs:
             if parts and d.name == parts[-1] and _inside(defs, d, parts[:-1]):
-                found.append(_Item(d.start, d.end + 1, f"{symbol} (named)"))
+                found.append(_Item(d.start, d.end + 1, f"{symbol} (named)", d.name))
     for start, end in hints:
         if 1 <= start <= end:
             found.append(_Item(start - 1, min(end, total), f"lines {start}-{end} (hint)"))
@@ -160,7 +161,7 @@ def _named(
         (d for d in defs if d.name in mentioned and len(d.name) >= 3),
         key=lambda d: (counts[d.name], -len(d.name), d.start),
     )
-    found += [_Item(d.start, d.end + 1, f"{d.name} (in the goal)") for d in by_goal]
+    found += [_Item(d.start, d.end + 1, f"{d.name} (in the goal)", d.name) for d in by_goal]
     return _unique(found)
 
 
@@ -191,7 +192,10 @@ def _overlapping(
         if score:
             scored.append((-score, d.end - d.start, d))
     scored.sort(key=lambda item: (item[0], item[1], item[2].start))
-    return [_Item(d.start, d.end + 1, f"{d.name} (shares words with the goal)") for *_, d in scored]
+    return [
+        _Item(d.start, d.end + 1, f"{d.name} (shares words with the goal)", d.name)
+        for *_, d in scored
+    ]
 
 
 def _neighbours(
@@ -203,20 +207,22 @@ def _neighbours(
         by_name.setdefault(d.name, []).append(d)
     callees: list[_Item] = []
     callers: list[_Item] = []
-    target_names = {t.label.split(" ", 1)[0].split(".")[-1] for t in targets}
+    target_names = {t.name for t in targets if t.name}
+    lines = [line for _, line in refs]  # refs are sorted by line
     for t in targets:
-        for name, line in refs:
-            if t.start <= line < t.end:
-                callees += [
-                    _Item(d.start, d.end + 1, f"{d.name} (used by {t.label.split(' ', 1)[0]})")
-                    for d in by_name.get(name, [])
-                    if not (t.start <= d.start and d.end < t.end)
-                ]
+        for name, _line in refs[bisect_left(lines, t.start) : bisect_left(lines, t.end)]:
+            callees += [
+                _Item(d.start, d.end + 1, f"{d.name} (used by {t.name or t.label})", d.name)
+                for d in by_name.get(name, [])
+                if not (t.start <= d.start and d.end < t.end)
+            ]
     for name, line in refs:
         if name in target_names:
             holder = _innermost(defs, line)
             if holder is not None and holder.name not in target_names:
-                callers.append(_Item(holder.start, holder.end + 1, f"{holder.name} (uses {name})"))
+                callers.append(
+                    _Item(holder.start, holder.end + 1, f"{holder.name} (uses {name})", holder.name)
+                )
     return _unique(callees) + _unique(callers)
 
 
@@ -237,9 +243,11 @@ def _unique(items: list[_Item]) -> list[_Item]:
 
 def _widen(items: list[_Item], total: int) -> list[_Item]:
     return [
-        _Item(i.start, i.end, i.label)
+        i
         if i.label.startswith("head")
-        else _Item(max(0, i.start - CONTEXT_LINES), min(total, i.end + CONTEXT_LINES), i.label)
+        else _Item(
+            max(0, i.start - CONTEXT_LINES), min(total, i.end + CONTEXT_LINES), i.label, i.name
+        )
         for i in items
     ]
 

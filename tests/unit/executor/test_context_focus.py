@@ -220,3 +220,17 @@ def test_repo_map_is_its_own_prompt_section_within_the_budget(tmp_path: Path) ->
     files_at = prompt.index("### shop/cart.py")
     map_at = prompt.index("## Repository map")
     assert files_at < map_at and bundle.repo_map.rstrip() in prompt
+
+
+def test_map_yields_to_scope_files_that_fit_whole(tmp_path: Path) -> None:
+    source = large_module(150)  # about 2,900 tokens
+    write(tmp_path, "pricing.py", source)
+    write(tmp_path, "other.py", "def other_function():\n    return 1\n")
+    tokens = estimate_tokens_by_chars(source)
+    bundle = select_context(
+        tmp_path, Scope(paths=["pricing.py"]), token_budget=tokens + 100, repo_map_tokens=2_000
+    )
+    (whole,) = bundle.files
+    assert not whole.truncated and whole.content == source
+    record = bundle.to_record()["repo_map"]
+    assert record["token_budget"] == 100 and bundle.tokens_used <= tokens + 100
