@@ -105,6 +105,7 @@ def remember_completed_phase(
         if d.rationale.strip()
     ]
     succeeded = builders[-1] if builders else None
+    learned: set[str] = set()
     for failed in builders[:-1]:
         if failed.payload.get("stage") != "failed" or succeeded is None:
             continue
@@ -121,8 +122,11 @@ def remember_completed_phase(
             category=phase.task_category,
         )
         derived = rule_logic.derive_rule(resolved)
-        _store_rule(session, repo_key, derived, now)
-        done.rules.append(derived.text)
+        # Several failures fixed by the same advice are one lesson, counted once per phase.
+        if derived.rule_key not in learned:
+            learned.add(derived.rule_key)
+            _store_rule(session, repo_key, derived, now)
+            done.rules.append(derived.text)
         docs.append(
             Document(
                 collection=Collection.errors,
