@@ -222,13 +222,6 @@ def _sqlite_store(session: Session, dimension: int) -> SqliteVecStore | Unavaila
 
 
 def _postgres_store(session: Session, dimension: int) -> PgVectorStore | UnavailableStore:
-    try:
-        import pgvector  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
-    except ImportError:
-        return UnavailableStore(
-            "the pgvector Python adapter is not installed (pip install 'autopack[semantic]'); "
-            "searching lexically"
-        )
     installed = session.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")).first()
     if installed is None:
         available = session.execute(
@@ -244,4 +237,11 @@ def _postgres_store(session: Session, dimension: int) -> PgVectorStore | Unavail
                 f"the pgvector extension could not be created ({str(exc.orig).strip()}); "
                 "ask the database owner to run CREATE EXTENSION vector; searching lexically"
             )
+    try:
+        import pgvector  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
+    except ImportError:
+        return UnavailableStore(
+            "the pgvector Python adapter is not installed (pip install 'autopack[semantic]'); "
+            "searching lexically"
+        )
     return PgVectorStore(dimension)
