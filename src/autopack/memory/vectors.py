@@ -143,7 +143,7 @@ class PgVectorStore:
         return ""
 
     def _ready(self, session: Session) -> None:
-        from pgvector.psycopg import register_vector  # type: ignore[import-not-found, unused-ignore]
+        from pgvector.psycopg import register_vector  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         register_vector(_dbapi(session))
         session.execute(
@@ -161,7 +161,7 @@ class PgVectorStore:
         )
 
     def upsert(self, session: Session, items: Sequence[tuple[int, Sequence[float]]]) -> None:
-        from pgvector import Vector  # type: ignore[import-not-found, unused-ignore]
+        from pgvector import Vector  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         if not items:
             return
@@ -182,7 +182,7 @@ class PgVectorStore:
     def search(
         self, session: Session, vector: Sequence[float], *, limit: int
     ) -> list[tuple[int, float]]:
-        from pgvector import Vector  # type: ignore[import-not-found, unused-ignore]
+        from pgvector import Vector  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         self._ready(session)
         rows = session.execute(
@@ -238,7 +238,7 @@ def _postgres_store(session: Session, dimension: int) -> PgVectorStore | Unavail
                 "ask the database owner to run CREATE EXTENSION vector; searching lexically"
             )
     try:
-        import pgvector  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
+        import pgvector  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: F401
     except ImportError:
         return UnavailableStore(
             "the pgvector Python adapter is not installed (pip install 'autopack[semantic]'); "
