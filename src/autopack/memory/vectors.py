@@ -143,7 +143,7 @@ class PgVectorStore:
         return ""
 
     def _ready(self, session: Session) -> None:
-        from pgvector.psycopg import register_vector  # type: ignore[import-not-found, unused-ignore]
+        from pgvector.psycopg import register_vector  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         register_vector(_dbapi(session))
         session.execute(
@@ -161,7 +161,7 @@ class PgVectorStore:
         )
 
     def upsert(self, session: Session, items: Sequence[tuple[int, Sequence[float]]]) -> None:
-        from pgvector import Vector  # type: ignore[import-not-found, unused-ignore]
+        from pgvector import Vector  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         if not items:
             return
@@ -182,7 +182,7 @@ class PgVectorStore:
     def search(
         self, session: Session, vector: Sequence[float], *, limit: int
     ) -> list[tuple[int, float]]:
-        from pgvector import Vector  # type: ignore[import-not-found, unused-ignore]
+        from pgvector import Vector  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         self._ready(session)
         rows = session.execute(
@@ -222,13 +222,6 @@ def _sqlite_store(session: Session, dimension: int) -> SqliteVecStore | Unavaila
 
 
 def _postgres_store(session: Session, dimension: int) -> PgVectorStore | UnavailableStore:
-    try:
-        import pgvector  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
-    except ImportError:
-        return UnavailableStore(
-            "the pgvector Python adapter is not installed (pip install 'autopack[semantic]'); "
-            "searching lexically"
-        )
     installed = session.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")).first()
     if installed is None:
         available = session.execute(
@@ -244,4 +237,11 @@ def _postgres_store(session: Session, dimension: int) -> PgVectorStore | Unavail
                 f"the pgvector extension could not be created ({str(exc.orig).strip()}); "
                 "ask the database owner to run CREATE EXTENSION vector; searching lexically"
             )
+    try:
+        import pgvector  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: F401
+    except ImportError:
+        return UnavailableStore(
+            "the pgvector Python adapter is not installed (pip install 'autopack[semantic]'); "
+            "searching lexically"
+        )
     return PgVectorStore(dimension)

@@ -26,9 +26,14 @@ from autopack.db.orm import (
 from autopack.domain.plan import Scope
 from autopack.domain.states import AttemptRole
 from autopack.memory import rules as rule_logic
-from autopack.memory.embeddings import EmbedderStatus, load_embedder
+from autopack.memory.embeddings import EmbedderStatus
 from autopack.memory.index import IndexStats, index_code, upsert_documents
-from autopack.memory.retrieval import SearchResult, search, semantic_unavailable
+from autopack.memory.retrieval import (
+    SearchResult,
+    default_embedder,
+    search,
+    semantic_unavailable,
+)
 from autopack.memory.store import Collection, Document
 
 
@@ -36,7 +41,7 @@ def index_repository(
     session: Session, root: Path, repo_key: str, *, embedder: EmbedderStatus | None = None
 ) -> IndexStats:
     """Index (or re-index: only changed files cost anything) the code of ``root``."""
-    return index_code(session, root, repo_key, embedder=embedder or load_embedder())
+    return index_code(session, root, repo_key, embedder=embedder or default_embedder(session))
 
 
 @dataclass
@@ -60,7 +65,7 @@ def remember_completed_phase(
     later attempt resolved with its fix, and the rule that would have prevented it.
     ``failure_kinds`` maps a failure message to its classified kind (the executor knows
     it; a message it does not know is stored without a kind)."""
-    status = embedder or load_embedder()
+    status = embedder or default_embedder(session)
     scope = Scope.model_validate(phase.scope)
     paths = tuple(dict.fromkeys([*scope.paths, *scope.deliverables]))
     builders = sorted(
@@ -105,6 +110,7 @@ def remember_completed_phase(
         if d.rationale.strip()
     ]
     succeeded = builders[-1] if builders else None
+    learned: set[str] = set()
     for failed in builders[:-1]:
         if failed.payload.get("stage") != "failed" or succeeded is None:
             continue
@@ -121,8 +127,11 @@ def remember_completed_phase(
             category=phase.task_category,
         )
         derived = rule_logic.derive_rule(resolved)
-        _store_rule(session, repo_key, derived, now)
-        done.rules.append(derived.text)
+        # Several failures fixed by the same advice are one lesson, counted once per phase.
+        if derived.rule_key not in learned:
+            learned.add(derived.rule_key)
+            _store_rule(session, repo_key, derived, now)
+            done.rules.append(derived.text)
         docs.append(
             Document(
                 collection=Collection.errors,
@@ -160,7 +169,7 @@ def remember_run(
         text="\n".join(line for line in lines if line),
         metadata={"run_id": run.id, "state": run.state},
     )
-    upsert_documents(session, [doc], embedder=embedder or load_embedder(), source=run.id)
+    upsert_documents(session, [doc], embedder=embedder or default_embedder(session), source=run.id)
 
 
 def _resolution(payload: dict[str, Any], error: str) -> str:

@@ -37,7 +37,7 @@ def autopack(
     lexical = EmbedderStatus(None, NO_EXTRA)
     # Lexical whether or not the semantic extra is installed here.
     for where in ("autopack.memory.retrieval", "autopack.services.memory"):
-        monkeypatch.setattr(f"{where}.load_embedder", lambda: lexical)
+        monkeypatch.setattr(f"{where}.default_embedder", lambda _session: lexical)
 
     def run(*args: str) -> Result:
         monkeypatch.setattr(sys, "argv", ["autopack", *args])

@@ -202,3 +202,25 @@ def test_pgvector_store_ranks_by_cosine(db: Database, tmp_path: Path) -> None:
         result = retrieval.search(session, "cache evict lru", repo_key=key, embedder=status)
     assert result.methods == ["lexical", "semantic"]
     assert any(h.method == "hybrid" for h in result.hits)
+
+
+def test_sqlite_vectors_or_the_reason_they_are_off(db: Database, tmp_path: Path) -> None:
+    """With an embedder, SQLite either holds vectors (sqlite-vec loads: hybrid hits) or
+    search stays lexical and says why (a Python whose sqlite3 cannot load extensions)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    status = EmbedderStatus(_FakeEmbedder(), "")
+    repo = tmp_path / "repo"
+    build_repository(repo)
+    key = repository_key(repo)
+    with unit_of_work(db.factory) as session:
+        memory_service.index_repository(session, repo, key, embedder=status)
+        result = retrieval.search(session, "cache evict lru", repo_key=key, embedder=status)
+        reason = retrieval.semantic_unavailable(session, status)
+    assert result.hits and result.hits[0].metadata["path"] == "storage/cache.py"
+    if reason:
+        assert result.methods == ["lexical"] and result.notes == [reason]
+        assert "searching lexically" in reason
+    else:
+        assert result.methods == ["lexical", "semantic"]
+        assert any(h.method == "hybrid" for h in result.hits)
