@@ -3,7 +3,8 @@ database, and a run branch's diff and merge over a large change.
 
 - /metrics with 10,000 phases (200 runs x 50) and 20,000 LLM calls over 30 days, scraped
   through the app (one grouped query per family);
-- the usage charts (30 days, 3 providers x 2 models) from the same database;
+- the usage charts (30 days, 3 providers x 2 models) from the same database, drawn
+  afresh and again with the same numbers (the drawing is cached);
 - GET /runs/{id}/diff and POST /runs/{id}/merge (a merge commit) for a branch of 50
   commits changing 500 files, on real git.
 
@@ -29,6 +30,7 @@ from autopack.db.session import unit_of_work
 from autopack.domain.plan import RunSpec
 from autopack.services.runs import create_run
 from autopack.settings import Settings
+from autopack.web import charts as chart_module
 from autopack.web.charts import usage_charts
 from autopack.workspace.git import GitWorkspace
 
@@ -136,7 +138,13 @@ def main() -> None:
                 with factory() as session:
                     usage_charts(session, last_day=DAY, days=30, caps=caps)
 
-            timed("usage charts, 30 days, 6 models (query + 2 SVGs)", charts)
+            def fresh_charts() -> None:
+                chart_module._tokens_svg.cache_clear()
+                chart_module._cost_svg.cache_clear()
+                charts()
+
+            timed("usage charts, 30 days, 6 models: query + drawing", fresh_charts)
+            timed("usage charts, same numbers again: query only", charts)
             run_id = seed_branch(client, settings, Path(tmp))
             timed(
                 "GET /runs/{id}/diff (50 commits, 500 files)",

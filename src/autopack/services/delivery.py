@@ -161,7 +161,7 @@ def default_target(run: Run) -> str | None:
     repo = Path(run.repo_path) if run.repo_path else None
     if repo is None or not repo.exists():
         return None
-    if not run.base_ref:
+    if not run.base_ref or run.base_ref == "HEAD":
         return git_delivery.current_branch(repo)
     name = run.base_ref.removeprefix("refs/heads/")
     return name if git_delivery.resolve_commit(repo, f"refs/heads/{name}") else None

@@ -9,6 +9,7 @@ point, so a quiet day shows as zero rather than being skipped.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
@@ -98,6 +99,26 @@ def tokens_chart(
     """Tokens per day, one line per provider / model, and each provider's daily cap
     (``provider_quotas.<provider>.daily_token_cap``) as a dashed line, for the providers
     that have calls in the window and a cap."""
+    daily_caps = tuple(
+        sorted((name, quota.daily_token_cap) for name, quota in (caps or {}).items())
+    )
+    return _tokens_svg(tuple(rows), tuple(days), daily_caps)
+
+
+def cost_chart(rows: Sequence[DailyUsage], days: Sequence[date]) -> str:
+    """Cost in USD per day, stacked by provider / model (calls without a known price
+    count as zero; the legend marks models with unpriced calls)."""
+    return _cost_svg(tuple(rows), tuple(days))
+
+
+# pygal takes a few hundred milliseconds per chart; usage changes only when LLM calls are
+# made, so a page shown again with the same numbers reuses the drawing.
+@functools.lru_cache(maxsize=32)
+def _tokens_svg(
+    rows: tuple[DailyUsage, ...],
+    days: tuple[date, ...],
+    daily_caps: tuple[tuple[str, int | None], ...],
+) -> str:
     chart = _chart(
         pygal.Line,
         "Tokens per day by provider and model",
@@ -106,9 +127,9 @@ def tokens_chart(
     )
     for title, values in _series(rows, days, "total_tokens").items():
         chart.add(title, values)
+    cap_of = dict(daily_caps)
     for provider in sorted({row.provider for row in rows}):
-        quota = (caps or {}).get(provider)
-        cap = quota.daily_token_cap if quota else None
+        cap = cap_of.get(provider)
         if cap:
             chart.add(
                 f"{provider} daily cap ({cap:,})",
@@ -119,9 +140,8 @@ def tokens_chart(
     return _without_scripts(chart)
 
 
-def cost_chart(rows: Sequence[DailyUsage], days: Sequence[date]) -> str:
-    """Cost in USD per day, stacked by provider / model (calls without a known price
-    count as zero; the legend marks models with unpriced calls)."""
+@functools.lru_cache(maxsize=32)
+def _cost_svg(rows: tuple[DailyUsage, ...], days: tuple[date, ...]) -> str:
     chart = _chart(
         pygal.StackedBar,
         "Cost per day (USD) by provider and model",

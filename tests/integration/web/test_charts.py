@@ -120,3 +120,24 @@ def test_an_empty_window_says_so(session_factory: sessionmaker[Session]) -> None
     with session_factory() as session:
         drawn = charts.usage_charts(session, last_day=date(2026, 3, 3), days=7)
     assert "No LLM calls in this window" in drawn.tokens_svg
+
+
+def test_the_same_numbers_reuse_the_drawing_and_new_numbers_redraw() -> None:
+    row = usage.DailyUsage(
+        day=date(2026, 3, 1),
+        provider="anthropic",
+        model="claude-haiku-4-5",
+        calls=1,
+        total_tokens=1234,
+        prompt_tokens=1000,
+        completion_tokens=234,
+        cost_usd=0.001,
+        cost_complete=True,
+    )
+    days = charts.window(date(2026, 3, 1), date(2026, 3, 2))
+    first = charts.tokens_chart([row], days)
+    # pygal gives every drawing a random id: the same text means the same drawing.
+    assert charts.tokens_chart([row.model_copy()], days) == first
+    more = row.model_copy(update={"total_tokens": 4321})
+    redrawn = charts.tokens_chart([more], days)
+    assert redrawn != first and "4,321" in redrawn and "1,234" not in redrawn
