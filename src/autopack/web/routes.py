@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -143,18 +143,24 @@ async def start_run(
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: str, identity: Identity) -> Response:
+def run_page(
+    request: Request,
+    run_id: str,
+    identity: Identity,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
     """A run: tier and phase timeline, budget gauges, branch and commits, issues, the
     live log, cancel and resume."""
     request.state.identity = identity
     bus = _bus(request)
     cursor = bus.last_id  # before the reads: whatever changes later arrives live
     with unit_of_work(request.app.state.session_factory) as session:
-        timeline = board.run_timeline(session, run_id)
+        timeline = board.run_timeline(session, run_id, offset=offset)
         card = board.run_card(session, run_id)
         run_issues = issues.run_issue_index(session, run_id)
-        branch = _branch(session, run_id)
         run = timeline["run"]
+        # Only a run the executor started has a branch to read.
+        branch = _branch(session, run_id) if run.branch else None
         context: dict[str, Any] = {
             "run_id": run.id,
             "name": run.name,
@@ -173,6 +179,9 @@ def run_page(request: Request, run_id: str, identity: Identity) -> Response:
             **context,
             "card": card,
             "tiers": timeline["tiers"],
+            "phase_total": timeline["phase_total"],
+            "offset": offset,
+            "limit": timeline["limit"],
             "gauges": timeline["gauges"],
             "issues": run_issues,
             "branch": branch,
@@ -248,8 +257,8 @@ def phase_page(
     request.state.identity = identity
     side = view == "side"
     with unit_of_work(request.app.state.session_factory) as session:
-        run = run_service.get_run(session, run_id, check_states=False)
         phase, attempts = board.phase_attempts(session, run_id, phase_id)
+        run = phase.run  # the run alone: its other phases are not loaded
         calls = board.phase_calls(session, run_id, phase_id)
         rows = []
         for a in attempts:
