@@ -302,7 +302,12 @@ def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
     def execute(run_id: str) -> object:
         # What `autopack run` prints, published live for the dashboard (GET /events).
         progress = RunProgressPublisher(bus, db.factory, run_id, board.run_card)
-        return execute_run(build_deps(settings, db, progress=progress), run_id)
+        try:
+            return execute_run(build_deps(settings, db, progress=progress), run_id)
+        finally:
+            # Some steps report before their transaction commits (a run parking for an
+            # approval); one last card, read after the executor let go, is the truth.
+            progress("executor_stopped")
 
     app.state.executor_pool = ExecutionPool(execute, settings.executor_pool_size)
     # Runs executed by `autopack worker` processes are deferred through this (PostgreSQL).

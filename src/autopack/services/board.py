@@ -183,9 +183,21 @@ def _duration(start: datetime | None, end: datetime | None, now: datetime) -> st
     return _age(start, end or now)
 
 
-def run_timeline(session: Session, run_id: str, now: datetime | None = None) -> dict[str, Any]:
-    """A run's header and its tiers with their phases (state, attempts, tokens, durations),
-    in three queries. NotFoundError for an unknown run."""
+#: Phases shown per page of a run's timeline (a run may have thousands).
+TIMELINE_PAGE = 200
+
+
+def run_timeline(
+    session: Session,
+    run_id: str,
+    now: datetime | None = None,
+    *,
+    offset: int = 0,
+    limit: int = TIMELINE_PAGE,
+) -> dict[str, Any]:
+    """A run's header, its tiers with phase counts by state, and one page of its phases
+    (``offset``/``limit`` in tier and phase order: state, attempts, tokens, durations), in
+    four queries. NotFoundError for an unknown run."""
     now = now or utcnow()
     run = session.get(Run, run_id)
     if run is None:
@@ -211,8 +223,11 @@ def run_timeline(session: Session, run_id: str, now: datetime | None = None) -> 
             Phase.commit_sha,
             Phase.last_failure,
         )
+        .join(Tier, Tier.id == Phase.tier_pk)
         .where(Phase.run_id == run_id)
-        .order_by(Phase.phase_index)
+        .order_by(Tier.tier_index, Phase.phase_index)
+        .offset(offset)
+        .limit(limit)
     ):
         phases_by_tier[p.tier_pk].append(
             {
@@ -230,8 +245,15 @@ def run_timeline(session: Session, run_id: str, now: datetime | None = None) -> 
                 else None,
             }
         )
-    phase_total = sum(len(v) for v in phases_by_tier.values())
-    phases_done = sum(1 for v in phases_by_tier.values() for p in v if p["state"] in _DONE_PHASE)
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    for tier_pk, state, n in session.execute(
+        select(Phase.tier_pk, Phase.state, func.count())
+        .where(Phase.run_id == run_id)
+        .group_by(Phase.tier_pk, Phase.state)
+    ):
+        counts[tier_pk][state] = n
+    phase_total = sum(n for by_state in counts.values() for n in by_state.values())
+    phases_done = sum(by_state.get(s, 0) for by_state in counts.values() for s in _DONE_PHASE)
     elapsed = (
         ((run.completed_at or now) - run.started_at).total_seconds() / 60 if run.started_at else 0.0
     )
@@ -244,9 +266,13 @@ def run_timeline(session: Session, run_id: str, now: datetime | None = None) -> 
                 "state": t.state,
                 "duration": _duration(t.started_at, t.completed_at, now),
                 "phases": phases_by_tier.get(t.id, []),
+                "counts": counts.get(t.id, {}),
             }
             for t in tiers
         ],
+        "phase_total": phase_total,
+        "offset": offset,
+        "limit": limit,
         "gauges": [
             _gauge("Tokens", run.tokens_used, run.token_cap),
             _gauge("Time (minutes)", round(elapsed, 1), run.max_duration_minutes),

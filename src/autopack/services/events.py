@@ -116,6 +116,13 @@ class EventBus:
             self._subscribers.discard(sub)
 
     @property
+    def last_id(self) -> int:
+        """The newest event's id: a page rendered now passes it as the stream's start, so
+        nothing published between the render and the subscription is missed."""
+        with self._lock:
+            return self._last_id
+
+    @property
     def subscriber_count(self) -> int:
         with self._lock:
             return len(self._subscribers)

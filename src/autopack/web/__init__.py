@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from autopack.errors import AutopackError
-from autopack.web.auth import CsrfRejected, LoginRequired, load_secret
+from autopack.web.auth import CsrfRejected, LoginRequired
 
 
 def _is_page(request: Request) -> bool:
@@ -29,7 +29,6 @@ def mount_web(app: FastAPI) -> None:
     from autopack.web import delivery_pages, events_route, review, routes
     from autopack.web.render import render
 
-    app.state.web_secret = load_secret(app.state.settings.home)
     app.include_router(routes.router)
     app.include_router(review.router)
     app.include_router(delivery_pages.router)

@@ -57,7 +57,12 @@ def load_secret(home: Path) -> bytes:
 
 
 def _serializer(request: Request, salt: str) -> URLSafeTimedSerializer:
-    secret: bytes = request.app.state.web_secret
+    # Read on first use, not when the app is built: building an app (for its OpenAPI
+    # document, say) must not write to the data dir.
+    secret: bytes | None = getattr(request.app.state, "web_secret", None)
+    if secret is None:
+        secret = load_secret(request.app.state.settings.home)
+        request.app.state.web_secret = secret
     return URLSafeTimedSerializer(secret, salt=salt)
 
 

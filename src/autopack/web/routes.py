@@ -11,16 +11,24 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from autopack.db.session import unit_of_work
 from autopack.domain.states import RunState
-from autopack.errors import ConfigurationError, IllegalTransition, LeaseHeld, ValidationError
+from autopack.errors import (
+    ConfigurationError,
+    ConflictError,
+    IllegalTransition,
+    LeaseHeld,
+    ValidationError,
+    WorkspaceError,
+)
 from autopack.executor.pool import ExecutionPool
 from autopack.planning.normalize import load_plan
 from autopack.planning.validation import check_for_creation
-from autopack.services import board, integration, issues
+from autopack.services import board, delivery, integration, issues
 from autopack.services import runs as run_service
 from autopack.services.events import EventBus
 from autopack.web.auth import CsrfChecked, Identity
@@ -51,6 +59,7 @@ def board_page(request: Request, identity: Identity, repo: str = "", state: str 
     """The board: runs as cards in columns by state, filters, and the start-run form."""
     request.state.identity = identity
     column = state if state in board.COLUMNS else None
+    cursor = _bus(request).last_id  # before the read: later changes arrive live
     with unit_of_work(request.app.state.session_factory) as session:
         cards = board.run_cards(session, repo=repo or None, column=column)
         repos = board.repositories(session)
@@ -68,6 +77,7 @@ def board_page(request: Request, identity: Identity, repo: str = "", state: str 
             "repos": repos,
             "repo": repo,
             "state": column or "",
+            "last_event_id": cursor,
         },
     )
 
@@ -133,17 +143,24 @@ async def start_run(
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: str, identity: Identity) -> Response:
+def run_page(
+    request: Request,
+    run_id: str,
+    identity: Identity,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
     """A run: tier and phase timeline, budget gauges, branch and commits, issues, the
     live log, cancel and resume."""
     request.state.identity = identity
-    settings = request.app.state.settings
+    bus = _bus(request)
+    cursor = bus.last_id  # before the reads: whatever changes later arrives live
     with unit_of_work(request.app.state.session_factory) as session:
-        timeline = board.run_timeline(session, run_id)
+        timeline = board.run_timeline(session, run_id, offset=offset)
         card = board.run_card(session, run_id)
         run_issues = issues.run_issue_index(session, run_id)
-        branch = integration.integration_status(session, run_id, settings)
         run = timeline["run"]
+        # Only a run the executor started has a branch to read.
+        branch = _branch(session, run_id) if run.branch else None
         context: dict[str, Any] = {
             "run_id": run.id,
             "name": run.name,
@@ -153,7 +170,8 @@ def run_page(request: Request, run_id: str, identity: Identity) -> Response:
             "repo": run.repo_path,
             "cancel_requested": run.cancel_requested,
         }
-    past = _bus(request).history(run_id)
+    # The page shows events up to ``cursor``; the stream replays everything after it.
+    past = [e for e in bus.history(run_id) if e.id <= cursor]
     return render(
         request,
         "run.html",
@@ -161,16 +179,28 @@ def run_page(request: Request, run_id: str, identity: Identity) -> Response:
             **context,
             "card": card,
             "tiers": timeline["tiers"],
+            "phase_total": timeline["phase_total"],
+            "offset": offset,
+            "limit": timeline["limit"],
             "gauges": timeline["gauges"],
             "issues": run_issues,
             "branch": branch,
             "log": [e.data.get("line", e.kind) for e in past if e.kind == "progress"],
-            "last_event_id": past[-1].id if past else None,
+            "last_event_id": cursor,
             "terminal": RunState(context["state"]).is_terminal
             if context["state"] in RunState.__members__
             else False,
         },
     )
+
+
+def _branch(session: Session, run_id: str) -> delivery.BranchDiff | None:
+    """The run's branch and commits, read from the repository (never created here: the
+    executor makes the worktree; a page that made it would race the executor)."""
+    try:
+        return delivery.branch_diff(session, run_id)
+    except (ConflictError, ValidationError, WorkspaceError):
+        return None
 
 
 @router.post("/runs/{run_id}/cancel", dependencies=[CsrfChecked])
@@ -208,7 +238,7 @@ def _attempt_diff(request: Request, run: Any, attempt: Any) -> str:
     store after a reset), else the held change an approval shows."""
     result = attempt.apply_result or {}
     sha = result.get("commit_sha")
-    if sha:
+    if sha and run.worktree_path:  # the executor made the worktree: opening it is a read
         workspace = integration.workspace_for(run, request.app.state.settings)
         if workspace is not None:
             try:
@@ -227,8 +257,8 @@ def phase_page(
     request.state.identity = identity
     side = view == "side"
     with unit_of_work(request.app.state.session_factory) as session:
-        run = run_service.get_run(session, run_id, check_states=False)
         phase, attempts = board.phase_attempts(session, run_id, phase_id)
+        run = phase.run  # the run alone: its other phases are not loaded
         calls = board.phase_calls(session, run_id, phase_id)
         rows = []
         for a in attempts:

@@ -53,7 +53,8 @@ function updateCounts(board) {
 
 function liveBoard(board) {
   const repo = board.dataset.repo, state = board.dataset.state;
-  const source = new EventSource("/events");
+  const last = board.dataset.lastEventId;
+  const source = new EventSource(last ? `/events?last_event_id=${encodeURIComponent(last)}` : "/events");
   const onEvent = (message) => {
     const data = JSON.parse(message.data);
     const card = data.card;
