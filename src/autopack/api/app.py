@@ -283,10 +283,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
 
 def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
-    """Governed apply for submitted patches, and the bounded pool that executes runs."""
+    """Governed apply for submitted patches, and the bounded pool that executes runs (in
+    worker processes, so a busy executor never slows the API)."""
     from functools import partial
 
-    from autopack.executor.loop import build_deps, execute_run
     from autopack.executor.pool import ExecutionPool
     from autopack.services import board, integration
     from autopack.services.events import RunProgressPublisher
@@ -299,17 +299,14 @@ def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
 
     bus: EventBus = app.state.event_bus
 
-    def execute(run_id: str) -> object:
-        # What `autopack run` prints, published live for the dashboard (GET /events).
-        progress = RunProgressPublisher(bus, db.factory, run_id, board.run_card)
-        try:
-            return execute_run(build_deps(settings, db, progress=progress), run_id)
-        finally:
-            # Some steps report before their transaction commits (a run parking for an
-            # approval); one last card, read after the executor let go, is the truth.
-            progress("executor_stopped")
+    def run_stopped(run_id: str, _result: object) -> None:
+        # Runs execute in worker processes, whose progress events stay there; the card
+        # read once the executor let go is published here, so the board moves live.
+        RunProgressPublisher(bus, db.factory, run_id, board.run_card)("executor_stopped")
 
-    app.state.executor_pool = ExecutionPool(execute, settings.executor_pool_size)
+    app.state.executor_pool = ExecutionPool(
+        settings, settings.executor_pool_size, on_done=run_stopped
+    )
     # Runs executed by `autopack worker` processes are deferred through this (PostgreSQL).
     if settings.uses_job_queue and not settings.is_embedded_database:
         from autopack.distributed.queue import RunQueue

@@ -50,6 +50,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("runs", "autopack.cli.runs_cmd", "Create, list and delete runs."),
     Command("runs", "autopack.cli.cleanup_cmd", ""),
     Command("runs", "autopack.cli.worker_cmd", ""),
+    Command("runs", "autopack.cli.parallel_cmd", ""),
     Command("gc", "autopack.cli.cleanup_cmd", "Remove what finished runs left behind."),
     Command("show", "autopack.cli.show_cmd", "Every model call of a run: prompts, answers, usage."),
     Command("merge", "autopack.cli.delivery_cmd", "Merge a finished run's branch into yours."),
