@@ -9,6 +9,7 @@ lease times (settings) keep the wall time down; jobs start on notification.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -31,7 +32,15 @@ from executor_support import (
 )
 from sqlalchemy import func, select, text
 
-from autopack.db.orm import Base, LlmUsageEvent, Phase, PhaseAttempt, Run, WorkerRecord
+from autopack.db.orm import (
+    Base,
+    LlmUsageEvent,
+    Phase,
+    PhaseAttempt,
+    Run,
+    RunLease,
+    WorkerRecord,
+)
 from autopack.db.session import make_engine, unit_of_work
 from autopack.distributed.queue import RunQueue, apply_queue_schema
 from autopack.services import runs as run_service
@@ -39,7 +48,17 @@ from autopack.settings import Settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-SLOW_TEST = "import time\n\n\ndef test_slow() -> None:\n    time.sleep(3)\n"
+
+def slow_test(marker: Path) -> str:
+    """A 3-second test that appends a line to ``marker`` when it starts (the baseline's
+    run, then each verification's)."""
+    return (
+        "import time\n\n\ndef test_slow() -> None:\n"
+        f"    with open({str(marker)!r}, 'a') as f:\n        f.write('started\\n')\n"
+        "    time.sleep(3)\n"
+    )
+
+
 WORKER_ENV = {
     "AUTOPACK_LLM_PROVIDER": "scripted",
     "AUTOPACK_LEASE_SECONDS": "10",
@@ -236,6 +255,7 @@ def test_two_workers_execute_twenty_runs_once_each(
         assert builder_attempts(harness, run_id) == 1
         log = git(repo, "log", "--format=%T", f"main..autopack/{run_id}").split()
         assert log == [tree], run_id  # one commit, with the content of the run alone
+        assert len(lease_history(harness, run_id)) == 1  # one executor wrote this run
     with unit_of_work(harness.db.factory) as session:
         hosts = session.scalars(select(WorkerRecord.pid)).all()
         assert len(hosts) == 2
@@ -246,8 +266,21 @@ def test_two_workers_execute_twenty_runs_once_each(
     assert len(worked) == 2, workers.log_text()
 
 
+def lease_history(harness: Any, run_id: str) -> list[tuple[int, str]]:
+    """The run's leases by token: (token, owner). Asserts no two overlapped: each was
+    released (or its holder died, never to write again: fencing) before the next began."""
+    with unit_of_work(harness.db.factory) as session:
+        leases = session.scalars(
+            select(RunLease).where(RunLease.run_id == run_id).order_by(RunLease.token)
+        ).all()
+        for before, after in itertools.pairwise(leases):
+            assert before.released_at is None or before.released_at <= after.acquired_at
+        return [(lease.token, lease.owner) for lease in leases]
+
+
 def _slow_run(tmp_path: Path, harness: Any, run_id: str) -> tuple[Path, Path]:
-    repo = make_repo(tmp_path / "slowrepo", {"tests/test_slow.py": SLOW_TEST})
+    marker = tmp_path / "suite-starts.txt"
+    repo = make_repo(tmp_path / "slowrepo", {"tests/test_slow.py": slow_test(marker)})
     plan = write_plan(
         tmp_path / "slow.yaml", run_id, [phase("p0", paths=["feature_0.py", "tests/"])]
     )
@@ -292,8 +325,14 @@ def test_a_stopped_worker_s_run_is_resumed_by_the_other(
         queue.close()
 
     # Stop the worker that holds the run while its attempt is being verified (the slow
-    # suite), after the Builder's answer was applied and saved.
-    wait_for(lambda: _stage(harness, run_id) == "applied", 120, "the apply", workers)
+    # suite runs: after the baseline's run, the verification's), the answer applied and saved.
+    marker = tmp_path / "suite-starts.txt"
+
+    def verifying() -> bool:
+        starts = marker.read_text().count("started") if marker.exists() else 0
+        return _stage(harness, run_id) == "applied" and starts >= 2
+
+    wait_for(verifying, 120, "the verification", workers)
     holder = _holder_pid(harness, run_id)
     victim = first if holder == first.pid else second
     other = second if victim is first else first
@@ -315,6 +354,9 @@ def test_a_stopped_worker_s_run_is_resumed_by_the_other(
     assert builder_attempts(harness, run_id) == 1  # resumed from the saved step
     assert usage_per_run(harness) == {run_id: 2}  # no model call repeated
     assert git(repo, "log", "--format=%T", f"main..autopack/{run_id}").split() == [tree]
+    # Two executors, one after the other: the victim's, then the other worker's.
+    owners = [owner for _, owner in lease_history(harness, run_id)]
+    assert [int(owner.split(":")[1]) for owner in owners] == [victim.pid, other.pid]
     with unit_of_work(harness.db.factory) as session:
         phase_row = session.scalars(select(Phase).where(Phase.run_id == run_id)).one()
         assert phase_row.state == "COMPLETE"
