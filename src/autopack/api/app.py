@@ -279,10 +279,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
 
 def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
-    """Governed apply for submitted patches, and the bounded pool that executes runs."""
+    """Governed apply for submitted patches, and the bounded pool that executes runs (in
+    worker processes, so a busy executor never slows the API)."""
     from functools import partial
 
-    from autopack.executor.loop import build_deps, execute_run
     from autopack.executor.pool import ExecutionPool
     from autopack.services import integration
 
@@ -292,10 +292,7 @@ def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
     app.state.apply_hook = apply_hook
     app.state.approve_hook = partial(integration.apply_approved, settings=settings)
 
-    def execute(run_id: str) -> object:
-        return execute_run(build_deps(settings, db), run_id)
-
-    app.state.executor_pool = ExecutionPool(execute, settings.executor_pool_size)
+    app.state.executor_pool = ExecutionPool(settings, settings.executor_pool_size)
     # Runs executed by `autopack worker` processes are deferred through this (PostgreSQL).
     if settings.uses_job_queue and not settings.is_embedded_database:
         from autopack.distributed.queue import RunQueue

@@ -7,4 +7,11 @@ import autopack.cli.env_cmd
 import autopack.cli.telemetry_cmd
 import autopack.cli.toolchain_cmd
 import autopack.cli.worker_cmd  # noqa: F401
-from autopack.cli import admin_cmd, approvals_cmd, plan_cmd, run_cmd, runs_cmd  # noqa: F401
+from autopack.cli import (  # noqa: F401
+    admin_cmd,
+    approvals_cmd,
+    parallel_cmd,
+    plan_cmd,
+    run_cmd,
+    runs_cmd,
+)

@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from autopack.cli.batch import batch_succeeded, execute_many
 from autopack.cli.main import app
 from autopack.cli.output import console, database, err_console, print_json, settings
 from autopack.db.database import Database
@@ -157,11 +158,12 @@ def _with_provider(cfg: Settings, provider: str | None) -> Settings:
 
 @app.command("run")
 def run(
-    plan: Path = typer.Argument(
+    plans: list[Path] = typer.Argument(
         None,
         exists=True,
         dir_okay=False,
-        help="Plan: .yaml/.yml/.json RunSpec, or a Markdown plan.",
+        help="Plan: .yaml/.yml/.json RunSpec, or a Markdown plan. Several plans are run "
+        "at once, each in its own worker process (see --max-concurrent).",
     ),
     repo: Path = typer.Option(
         None,
@@ -178,26 +180,68 @@ def run(
     provider: str = typer.Option(
         None, "--provider", help="Force one LLM provider (anthropic, openai, custom, scripted)."
     ),
+    max_concurrent: int = typer.Option(
+        None,
+        "--max-concurrent",
+        "-j",
+        min=1,
+        max=64,
+        help="Run the plans at once in worker processes, at most N at a time, with one "
+        "live table and a report (default 4 when several plans are given).",
+    ),
+    report: Path = typer.Option(
+        None,
+        "--report",
+        file_okay=False,
+        help="With several plans: directory for the report (default AUTOPACK_HOME/reports).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
 ) -> None:
     """Build a plan into a repository, phase by phase, and report the outcome.
 
-    Exit codes: 0 when the run ends in DONE_SUCCESS, 1 when it fails (or waits for an
-    approval), 2 on usage or configuration errors. Re-running the same plan with the same
-    run id resumes it.
+    Several plans (or --max-concurrent) run at once, each in a worker process, with a
+    live table and a Markdown and JSON report of each run's timing, state, tokens and
+    cost. Exit codes: 0 when every run ends in DONE_SUCCESS, 1 when one fails (or waits
+    for an approval), 2 on usage or configuration errors. Re-running the same plan with
+    the same run id resumes it.
     """
     cfg = _with_provider(settings(), provider)
     db = database()
     try:
         if resume:
-            target = resume
+            outcome = _execute(cfg, db, resume, as_json=as_json)
         else:
-            if plan is None or repo is None:
+            if not plans or repo is None:
                 raise ValidationError(
                     "give a PLAN and --repo DIR, or --resume RUN_ID", field="plan"
                 )
-            target = _create_or_reuse(cfg, db, plan, repo, run_id)
-        outcome = _execute(cfg, db, target, as_json=as_json)
+            if len(plans) == 1 and max_concurrent is None:
+                target = _create_or_reuse(cfg, db, plans[0], repo, run_id)
+                outcome = _execute(cfg, db, target, as_json=as_json)
+            else:
+                if run_id is not None and len(plans) > 1:
+                    raise ValidationError(
+                        "--run-id names one run; with several plans give each plan its "
+                        "own run_id instead",
+                        field="--run-id",
+                    )
+                targets = [_create_or_reuse(cfg, db, plan, repo, run_id) for plan in plans]
+                if len(set(targets)) != len(targets):
+                    raise ValidationError(
+                        "two plans have the same run id; give each plan its own run_id",
+                        field="plan",
+                    )
+                batch = execute_many(
+                    cfg,
+                    db,
+                    targets,
+                    max_concurrent=max_concurrent or 4,
+                    report_dir=report,
+                    as_json=as_json,
+                )
+                if not batch_succeeded(batch):
+                    raise typer.Exit(1)
+                return
     finally:
         db.dispose()
     if not outcome.succeeded:
