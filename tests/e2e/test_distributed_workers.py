@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from autopack.db.orm import (
     WorkerRecord,
 )
 from autopack.db.session import make_engine, unit_of_work
-from autopack.distributed.queue import RunQueue, apply_queue_schema
+from autopack.distributed.queue import RunQueue, apply_queue_schema, build_app
 from autopack.services import runs as run_service
 from autopack.settings import Settings
 
@@ -395,3 +396,47 @@ def test_cancel_reaches_a_run_executing_on_a_worker(
         )
         assert waiting == 0  # a cancelled run is not queued again
         assert session.scalar(select(Run.lease_owner).where(Run.id == "cancel-me")) is None
+
+
+def test_a_blind_retry_of_a_live_job_is_refused_by_the_lease(
+    tmp_path: Path,
+    queue_settings: Settings,
+    harness_factory: Callable[[Settings], Any],
+    workers_factory: Callable[[Settings, Path], Workers],
+) -> None:
+    harness = harness_factory(queue_settings)
+    repo, script = _slow_run(tmp_path, harness, "live")
+    tree = expected_tree(repo, tmp_path / "alone", feature_files(0))
+    workers = workers_factory(queue_settings, script)
+    first, second = workers.start(), workers.start()
+    queue = RunQueue(queue_settings)
+    try:
+        assert queue.defer("live")
+    finally:
+        queue.close()
+    wait_for(lambda: _stage(harness, "live") == "applied", 120, "the apply", workers)
+    holder = _holder_pid(harness, "live")
+
+    # What a careless stalled-job sweep does to a job whose worker still runs it.
+    app = build_app(queue_settings)
+    with app.open(), unit_of_work(harness.db.factory) as session:
+        job_id = session.scalar(text("SELECT id FROM procrastinate_jobs WHERE status = 'doing'"))
+        app.job_manager.retry_job_by_id(int(job_id), retry_at=datetime.now(UTC))
+
+    wait_for(lambda: run_states(harness)["live"].startswith("DONE_"), 120, "the end", workers)
+    assert run_states(harness)["live"] == "DONE_SUCCESS", workers.log_text()
+    assert first.poll() is None and second.poll() is None
+    # The copy found the lease held and wrote nothing: one executor, one of each call.
+    assert [int(o.split(":")[1]) for _, o in lease_history(harness, "live")] == [holder]
+    assert usage_per_run(harness) == {"live": 2}
+    assert builder_attempts(harness, "live") == 1
+    assert git(repo, "log", "--format=%T", "main..autopack/live").split() == [tree]
+    with unit_of_work(harness.db.factory) as session:
+        starts = session.scalar(
+            text(
+                "SELECT count(*) FROM procrastinate_events WHERE job_id = :j AND type = 'started'"
+            ),
+            {"j": job_id},
+        )
+    assert starts == 2  # the copy did start, on the other worker, and was refused
+    assert "held by a live executor" in workers.log_text()
