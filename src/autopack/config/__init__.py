@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -73,11 +73,20 @@ class ProviderFallback(_Section):
 
 
 class ProviderQuota(_Section):
-    """``provider_quotas.<provider>``: Autopack's own token caps per period."""
+    """``provider_quotas.<provider>``: Autopack's own limits for a provider, shared by every
+    executor of the deployment (counted in the database, services/quotas.py).
+
+    Token caps per period (a call that would pass one fails: waiting does not help), and
+    per-minute request and token rates (a call that would pass one waits for the window
+    to move, up to ``max_wait_seconds``, or fails at once with ``on_limit: fail``)."""
 
     daily_token_cap: int | None = Field(default=None, ge=0)
     weekly_token_cap: int | None = Field(default=None, ge=0)
     monthly_token_cap: int | None = Field(default=None, ge=0)
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    on_limit: Literal["wait", "fail"] = "wait"
+    max_wait_seconds: float = Field(default=300.0, ge=0)
 
     def cap_for(self, period: str) -> int | None:
         """The cap of ``period`` (day, week or month), or None when none is set."""

@@ -412,6 +412,22 @@ class RunLease(Base):
     released_at: Mapped[datetime | None] = mapped_column()
 
 
+class ProviderReservation(Base):
+    """One admitted call to a provider, shared by every executor of the deployment: what
+    per-minute request and token limits and per-period caps are counted against.
+    ``tokens`` is the estimate until the call ends (``settled``), then the actual total."""
+
+    __tablename__ = "provider_reservations"
+    __table_args__ = (Index("ix_provider_reservations_window", "provider", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    provider: Mapped[str] = mapped_column(String(64), default="")
+    run_id: Mapped[str | None] = mapped_column(String(128))
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    settled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class Approval(Base):
     __tablename__ = "approvals"
     __table_args__ = _checks("approvals")

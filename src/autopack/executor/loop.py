@@ -57,6 +57,7 @@ from autopack.services.leases import (
     renew_lease,
 )
 from autopack.services.phases import set_phase_state
+from autopack.services.quotas import QuotaGate
 from autopack.services.runs import set_run_state, set_tier_state
 from autopack.services.usage import make_estimation_sink, make_usage_sink
 from autopack.settings import Settings
@@ -548,14 +549,20 @@ def build_deps(
     settings: Settings, db: Database, *, progress: ProgressListener = no_progress
 ) -> ExecutorDeps:
     """Executor dependencies for ``settings``: an LLM client per run whose every call is
-    recorded (usage and estimation events, committed as they happen)."""
+    recorded (usage and estimation events, committed as they happen) and admitted against
+    the provider limits all executors share (``provider_quotas``, services/quotas.py)."""
     config = effective_config(settings)
     usage_sink = make_usage_sink(db.factory, config.price_table())
     estimation_sink = make_estimation_sink(db.factory)
+    gate = QuotaGate(db.factory, config.provider_quotas)
 
     def client_factory() -> LLMClient:
         return build_client(
-            settings, usage_sink=usage_sink, estimation_sink=estimation_sink, config=config
+            settings,
+            usage_sink=usage_sink,
+            estimation_sink=estimation_sink,
+            config=config,
+            gate=gate,
         )
 
     return ExecutorDeps(db=db, settings=settings, client_factory=client_factory, progress=progress)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Protocol
 
 from autopack.config import ModelsConfig
 from autopack.errors import AuthenticationFailed, ConfigurationError, ProviderError
@@ -55,6 +56,16 @@ EstimationSink = Callable[[EstimationRecord], None]
 ProviderFactory = Callable[[str], LLMProvider]
 
 
+class CallGate(Protocol):
+    """Admits each request to a provider against limits shared by all executors
+    (services/quotas.py). ``admit`` waits or raises when the provider's limits are
+    reached; ``settle`` records what the call actually used (None: it failed)."""
+
+    def admit(self, provider: str, request: LLMRequest) -> object: ...
+
+    def settle(self, ticket: object, completion: Completion | None) -> None: ...
+
+
 class LLMClient:
     """Routes, calls, retries, falls back and records. Thread-compatible, not thread-safe:
     give each executor thread its own client (they may share sinks and providers)."""
@@ -73,8 +84,10 @@ class LLMClient:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         redactor: Redactor = DEFAULT_REDACTOR,
+        gate: CallGate | None = None,
     ) -> None:
         self.config = config
+        self._gate = gate
         self.redactor = redactor
         self.router = router
         self.estimator = estimator or TokenEstimator(config.token_estimator)
@@ -136,7 +149,7 @@ class LLMClient:
             routed = self._routed(request, choice)
             try:
                 completion = call_with_retry(
-                    partial(provider.complete, routed),
+                    partial(self._gated, provider, choice.provider, routed),
                     policy=self.retry,
                     sleep=self._sleep,
                     rng=self._rng,
@@ -155,6 +168,18 @@ class LLMClient:
             self.health.record_success(choice.provider)
             self._usage_sink(routed, completion)
             return completion
+
+    def _gated(self, provider: LLMProvider, name: str, request: LLMRequest) -> Completion:
+        """One request to the provider, admitted by the gate (each retry is a request too)."""
+        if self._gate is None:
+            return provider.complete(request)
+        ticket = self._gate.admit(name, request)
+        completion: Completion | None = None
+        try:
+            completion = provider.complete(request)
+            return completion
+        finally:
+            self._gate.settle(ticket, completion)
 
     def record_estimation(self, record: EstimationRecord) -> None:
         """Hand a Builder budget record to the estimation sink, if one is set."""

@@ -26,7 +26,7 @@ from autopack.config import ModelsConfig, models_config_for
 from autopack.errors import ConfigurationError
 from autopack.llm.anthropic import AnthropicConfig, AnthropicProvider
 from autopack.llm.base import LLMProvider
-from autopack.llm.client import EstimationSink, LLMClient, UsageSink
+from autopack.llm.client import CallGate, EstimationSink, LLMClient, UsageSink
 from autopack.llm.openai import OpenAIConfig, OpenAIProvider
 from autopack.llm.retry import Sleep
 from autopack.llm.router import ModelRouter
@@ -133,9 +133,11 @@ def build_client(
     sleep: Sleep = time.sleep,
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.monotonic,
+    gate: CallGate | None = None,
 ) -> LLMClient:
     """An :class:`LLMClient` for ``settings``. Providers are built on first use, so a
-    missing key only matters for a provider that routing actually picks."""
+    missing key only matters for a provider that routing actually picks. ``gate`` admits
+    each provider request against limits shared by all executors."""
     config = effective_config(settings, config)
     router = build_router(settings, config)
 
@@ -152,6 +154,7 @@ def build_client(
         rng=rng,
         clock=clock,
         redactor=build_redactor(settings, config, environ=environ),
+        gate=gate,
     )
 
 

@@ -184,3 +184,28 @@ def test_failing_usage_sink_propagates() -> None:
     )
     with pytest.raises(RuntimeError, match="database down"):
         client.complete(req())
+
+
+class RecordingGate:
+    """A call gate that admits everything and records what it saw."""
+
+    def __init__(self) -> None:
+        self.admitted: list[tuple[str, str | None]] = []
+        self.settled: list[Completion | None] = []
+
+    def admit(self, provider: str, request: LLMRequest) -> object:
+        self.admitted.append((provider, request.model))
+        return len(self.admitted)
+
+    def settle(self, ticket: object, completion: Completion | None) -> None:
+        self.settled.append(completion)
+
+
+def test_every_provider_request_is_admitted_and_settled_retries_included() -> None:
+    anthropic = FakeProvider("anthropic", errors=[Overloaded("529")])
+    h = Harness({"anthropic": anthropic})
+    gate = RecordingGate()
+    h.client._gate = gate
+    completion = h.client.complete(req())
+    assert gate.admitted == [("anthropic", "claude-sonnet-4-5")] * 2
+    assert gate.settled == [None, completion]  # the failed request used nothing
