@@ -55,6 +55,8 @@ from autopack.settings import Settings
 log = logging.getLogger("autopack.worker")
 
 DepsFactory = Callable[[Settings, Database], ExecutorDeps]
+#: Stopped or dead workers stay listed this long after their last heartbeat.
+WORKER_RECORD_TTL = timedelta(days=1)
 
 
 def _default_deps(settings: Settings, db: Database) -> ExecutorDeps:
@@ -137,6 +139,7 @@ class RunWorker:
                 session, self.worker_id, current_runs=self.current_runs(), state=state
             ):
                 self._register(session)
+            worker_service.prune_workers(session, older_than=WORKER_RECORD_TTL)
 
     def _register(self, session: Session) -> None:
         worker_service.register_worker(
