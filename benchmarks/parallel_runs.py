@@ -130,8 +130,19 @@ def local_section(args: argparse.Namespace) -> list[tuple[str, str]]:
     return rows
 
 
+def queue_section(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """Remote workers on PostgreSQL (benchmarks/queue_latency.py): defer -> start latency
+    and the time from a worker's kill -9 to its run starting on another worker."""
+    from queue_latency import queue_section as measure_queue  # this script's directory
+
+    return measure_queue(args)
+
+
 #: Measurements printed in order. Add one by appending a function of the arguments.
-SECTIONS: list[Callable[[argparse.Namespace], list[tuple[str, str]]]] = [local_section]
+SECTIONS: list[Callable[[argparse.Namespace], list[tuple[str, str]]]] = [
+    local_section,
+    queue_section,
+]
 
 
 def main() -> None:

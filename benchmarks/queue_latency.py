@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sqlalchemy import Engine, make_url, select, text
@@ -109,7 +110,8 @@ def _server_now(engine: Engine) -> float:
         return float(conn.scalar(text("SELECT extract(epoch FROM clock_timestamp())")) or 0)
 
 
-def measure(url: str, runs: int, kills: int) -> None:
+def measure(url: str, runs: int, kills: int) -> tuple[list[float], list[float]]:
+    """(latencies in ms, recoveries in s) on the fresh database ``url``."""
     with tempfile.TemporaryDirectory(prefix="autopack-queue-bench-") as tmp:
         root = Path(tmp)
         repo = _repo(root)
@@ -155,11 +157,6 @@ def measure(url: str, runs: int, kills: int) -> None:
                 deferred = _event_times(db.engine, run_id, "deferred")[0]
                 started = _event_times(db.engine, run_id, "started")[0]
                 latencies.append(1000 * (started - deferred))
-            print(f"queue latency, defer -> start on an idle worker, {runs} runs:")
-            print(
-                f"  median {statistics.median(latencies):.0f} ms   "
-                f"max {max(latencies):.0f} ms   min {min(latencies):.0f} ms"
-            )
 
             recoveries = []
             for run_id in kill_ids:
@@ -188,12 +185,7 @@ def measure(url: str, runs: int, kills: int) -> None:
                 _wait(lambda r=run_id: _state(db, r).startswith("DONE_"), 120, run_id)  # type: ignore[misc]
                 assert _state(db, run_id) == "DONE_SUCCESS", _state(db, run_id)
                 start_worker()  # back to two workers
-            if recoveries:
-                print(
-                    f"recovery, kill -9 -> run started on the other worker, {kills} kills "
-                    f"(heartbeat {HEARTBEAT} s, stale after {STALE} s):"
-                )
-                print("  " + "   ".join(f"{r:.2f} s" for r in recoveries))
+            return latencies, recoveries
         finally:
             queue.close()
             for proc in procs:
@@ -207,12 +199,12 @@ def measure(url: str, runs: int, kills: int) -> None:
             db.dispose()
 
 
-def main() -> None:
+def run_on_fresh_database(runs: int, kills: int) -> tuple[list[float], list[float]] | None:
+    """Create a database on AUTOPACK_TEST_POSTGRES_URL's server, measure, drop it; None
+    without that variable."""
     admin_url = os.environ.get("AUTOPACK_TEST_POSTGRES_URL")
     if not admin_url:
-        raise SystemExit("set AUTOPACK_TEST_POSTGRES_URL (a PostgreSQL server to create a db on)")
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    kills = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+        return None
     admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
     name = f"autopack_bench_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
@@ -223,11 +215,41 @@ def main() -> None:
         migrate.upgrade(engine)
         apply_queue_schema(Settings(database_url=url), engine)
         engine.dispose()
-        measure(url, runs, kills)
+        return measure(url, runs, kills)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def queue_section(args: Any = None, runs: int = 10, kills: int = 2) -> list[tuple[str, str]]:
+    """Rows for benchmarks/parallel_runs.py's SECTIONS (and this script's own output)."""
+    result = run_on_fresh_database(runs, kills)
+    if result is None:
+        return [("remote workers", "skipped: set AUTOPACK_TEST_POSTGRES_URL")]
+    latencies, recoveries = result
+    return [
+        (
+            f"queue latency ({runs} runs)",
+            f"median {statistics.median(latencies):.0f} ms, max {max(latencies):.0f} ms, "
+            f"min {min(latencies):.0f} ms (defer -> start, idle worker)",
+        ),
+        (
+            f"recovery after kill -9 ({kills}x)",
+            ", ".join(f"{r:.2f} s" for r in recoveries)
+            + f" (heartbeat {HEARTBEAT} s, stale after {STALE} s)",
+        ),
+    ]
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    kills = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    rows = queue_section(runs=runs, kills=kills)
+    for label, value in rows:
+        print(f"{label:<32} {value}")
+    if rows[0][1].startswith("skipped"):
+        raise SystemExit(2)
 
 
 if __name__ == "__main__":

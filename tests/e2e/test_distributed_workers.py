@@ -9,12 +9,14 @@ lease times (settings) keep the wall time down; jobs start on notification.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +33,33 @@ from executor_support import (
 )
 from sqlalchemy import func, select, text
 
-from autopack.db.orm import Base, LlmUsageEvent, Phase, PhaseAttempt, Run, WorkerRecord
+from autopack.db.orm import (
+    Base,
+    LlmUsageEvent,
+    Phase,
+    PhaseAttempt,
+    Run,
+    RunLease,
+    WorkerRecord,
+)
 from autopack.db.session import make_engine, unit_of_work
-from autopack.distributed.queue import RunQueue, apply_queue_schema
+from autopack.distributed.queue import RunQueue, apply_queue_schema, build_app
 from autopack.services import runs as run_service
 from autopack.settings import Settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-SLOW_TEST = "import time\n\n\ndef test_slow() -> None:\n    time.sleep(3)\n"
+
+def slow_test(marker: Path) -> str:
+    """A 3-second test that appends a line to ``marker`` when it starts (the baseline's
+    run, then each verification's)."""
+    return (
+        "import time\n\n\ndef test_slow() -> None:\n"
+        f"    with open({str(marker)!r}, 'a') as f:\n        f.write('started\\n')\n"
+        "    time.sleep(3)\n"
+    )
+
+
 WORKER_ENV = {
     "AUTOPACK_LLM_PROVIDER": "scripted",
     "AUTOPACK_LEASE_SECONDS": "10",
@@ -236,6 +256,7 @@ def test_two_workers_execute_twenty_runs_once_each(
         assert builder_attempts(harness, run_id) == 1
         log = git(repo, "log", "--format=%T", f"main..autopack/{run_id}").split()
         assert log == [tree], run_id  # one commit, with the content of the run alone
+        assert len(lease_history(harness, run_id)) == 1  # one executor wrote this run
     with unit_of_work(harness.db.factory) as session:
         hosts = session.scalars(select(WorkerRecord.pid)).all()
         assert len(hosts) == 2
@@ -246,8 +267,21 @@ def test_two_workers_execute_twenty_runs_once_each(
     assert len(worked) == 2, workers.log_text()
 
 
+def lease_history(harness: Any, run_id: str) -> list[tuple[int, str]]:
+    """The run's leases by token: (token, owner). Asserts no two overlapped: each was
+    released (or its holder died, never to write again: fencing) before the next began."""
+    with unit_of_work(harness.db.factory) as session:
+        leases = session.scalars(
+            select(RunLease).where(RunLease.run_id == run_id).order_by(RunLease.token)
+        ).all()
+        for before, after in itertools.pairwise(leases):
+            assert before.released_at is None or before.released_at <= after.acquired_at
+        return [(lease.token, lease.owner) for lease in leases]
+
+
 def _slow_run(tmp_path: Path, harness: Any, run_id: str) -> tuple[Path, Path]:
-    repo = make_repo(tmp_path / "slowrepo", {"tests/test_slow.py": SLOW_TEST})
+    marker = tmp_path / "suite-starts.txt"
+    repo = make_repo(tmp_path / "slowrepo", {"tests/test_slow.py": slow_test(marker)})
     plan = write_plan(
         tmp_path / "slow.yaml", run_id, [phase("p0", paths=["feature_0.py", "tests/"])]
     )
@@ -292,8 +326,14 @@ def test_a_stopped_worker_s_run_is_resumed_by_the_other(
         queue.close()
 
     # Stop the worker that holds the run while its attempt is being verified (the slow
-    # suite), after the Builder's answer was applied and saved.
-    wait_for(lambda: _stage(harness, run_id) == "applied", 120, "the apply", workers)
+    # suite runs: after the baseline's run, the verification's), the answer applied and saved.
+    marker = tmp_path / "suite-starts.txt"
+
+    def verifying() -> bool:
+        starts = marker.read_text().count("started") if marker.exists() else 0
+        return _stage(harness, run_id) == "applied" and starts >= 2
+
+    wait_for(verifying, 120, "the verification", workers)
     holder = _holder_pid(harness, run_id)
     victim = first if holder == first.pid else second
     other = second if victim is first else first
@@ -315,6 +355,9 @@ def test_a_stopped_worker_s_run_is_resumed_by_the_other(
     assert builder_attempts(harness, run_id) == 1  # resumed from the saved step
     assert usage_per_run(harness) == {run_id: 2}  # no model call repeated
     assert git(repo, "log", "--format=%T", f"main..autopack/{run_id}").split() == [tree]
+    # Two executors, one after the other: the victim's, then the other worker's.
+    owners = [owner for _, owner in lease_history(harness, run_id)]
+    assert [int(owner.split(":")[1]) for owner in owners] == [victim.pid, other.pid]
     with unit_of_work(harness.db.factory) as session:
         phase_row = session.scalars(select(Phase).where(Phase.run_id == run_id)).one()
         assert phase_row.state == "COMPLETE"
@@ -353,3 +396,47 @@ def test_cancel_reaches_a_run_executing_on_a_worker(
         )
         assert waiting == 0  # a cancelled run is not queued again
         assert session.scalar(select(Run.lease_owner).where(Run.id == "cancel-me")) is None
+
+
+def test_a_blind_retry_of_a_live_job_is_refused_by_the_lease(
+    tmp_path: Path,
+    queue_settings: Settings,
+    harness_factory: Callable[[Settings], Any],
+    workers_factory: Callable[[Settings, Path], Workers],
+) -> None:
+    harness = harness_factory(queue_settings)
+    repo, script = _slow_run(tmp_path, harness, "live")
+    tree = expected_tree(repo, tmp_path / "alone", feature_files(0))
+    workers = workers_factory(queue_settings, script)
+    first, second = workers.start(), workers.start()
+    queue = RunQueue(queue_settings)
+    try:
+        assert queue.defer("live")
+    finally:
+        queue.close()
+    wait_for(lambda: _stage(harness, "live") == "applied", 120, "the apply", workers)
+    holder = _holder_pid(harness, "live")
+
+    # What a careless stalled-job sweep does to a job whose worker still runs it.
+    app = build_app(queue_settings)
+    with app.open(), unit_of_work(harness.db.factory) as session:
+        job_id = session.scalar(text("SELECT id FROM procrastinate_jobs WHERE status = 'doing'"))
+        app.job_manager.retry_job_by_id(int(job_id), retry_at=datetime.now(UTC))
+
+    wait_for(lambda: run_states(harness)["live"].startswith("DONE_"), 120, "the end", workers)
+    assert run_states(harness)["live"] == "DONE_SUCCESS", workers.log_text()
+    assert first.poll() is None and second.poll() is None
+    # The copy found the lease held and wrote nothing: one executor, one of each call.
+    assert [int(o.split(":")[1]) for _, o in lease_history(harness, "live")] == [holder]
+    assert usage_per_run(harness) == {"live": 2}
+    assert builder_attempts(harness, "live") == 1
+    assert git(repo, "log", "--format=%T", "main..autopack/live").split() == [tree]
+    with unit_of_work(harness.db.factory) as session:
+        starts = session.scalar(
+            text(
+                "SELECT count(*) FROM procrastinate_events WHERE job_id = :j AND type = 'started'"
+            ),
+            {"j": job_id},
+        )
+    assert starts == 2  # the copy did start, on the other worker, and was refused
+    assert "held by a live executor" in workers.log_text()

@@ -11,6 +11,7 @@ without depending on the worker entry point.
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from typing import Any
@@ -120,6 +121,19 @@ def apply_queue_schema(settings: Settings, engine: Engine) -> bool:
     with app.open():
         app.schema_manager.apply_schema()
     return True
+
+
+def notify_job_ready(engine: Engine, job_id: int) -> None:
+    """Wake listening workers for a job made ``todo`` again by a retry. procrastinate
+    notifies only on INSERT, so without this a recovered run would wait for the next
+    poll (AUTOPACK_WORKER_POLL_SECONDS); the payload is the one its own trigger sends."""
+    payload = json.dumps({"type": "job_inserted", "job_id": job_id})
+    with engine.begin() as conn:
+        for channel in (f"procrastinate_queue_v1#{RUN_QUEUE}", "procrastinate_any_queue_v1"):
+            conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": channel, "payload": payload},
+            )
 
 
 def retry_delay(lease_left: timedelta) -> float:

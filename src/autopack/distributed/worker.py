@@ -36,7 +36,14 @@ from autopack import __version__
 from autopack.db.database import Database
 from autopack.db.orm import Run, utcnow
 from autopack.db.session import unit_of_work
-from autopack.distributed.queue import RUN_QUEUE, RUN_TASK, build_app, defer_run, retry_delay
+from autopack.distributed.queue import (
+    RUN_QUEUE,
+    RUN_TASK,
+    build_app,
+    defer_run,
+    notify_job_ready,
+    retry_delay,
+)
 from autopack.distributed.tasks import register_tasks
 from autopack.domain.states import RunState
 from autopack.errors import AutopackError, LeaseHeld
@@ -48,6 +55,8 @@ from autopack.settings import Settings
 log = logging.getLogger("autopack.worker")
 
 DepsFactory = Callable[[Settings, Database], ExecutorDeps]
+#: Stopped or dead workers stay listed this long after their last heartbeat.
+WORKER_RECORD_TTL = timedelta(days=1)
 
 
 def _default_deps(settings: Settings, db: Database) -> ExecutorDeps:
@@ -130,6 +139,7 @@ class RunWorker:
                 session, self.worker_id, current_runs=self.current_runs(), state=state
             ):
                 self._register(session)
+            worker_service.prune_workers(session, older_than=WORKER_RECORD_TTL)
 
     def _register(self, session: Session) -> None:
         worker_service.register_worker(
@@ -174,6 +184,7 @@ class RunWorker:
                 )
             elif free:
                 await manager.retry_job(job)
+                await asyncio.to_thread(notify_job_ready, self.db.engine, job.id)
                 retried.append(run_id)
                 log.warning("recovered run %s from a stalled job (%s)", run_id, job.id)
         return retried
