@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from autopack.cli.main import app
-from autopack.cli.output import console, database, err_console, print_json, settings
+from autopack.cli.output import console, database, print_json, settings
+from autopack.cli.progress import LiveProgress
 from autopack.db.database import Database
 from autopack.db.orm import Run
 from autopack.db.session import unit_of_work
@@ -39,55 +37,6 @@ REAL_MODEL_HELP = (
     "http://localhost:11434/v1, with AUTOPACK_LLM_MODEL) and run "
     "`autopack demo --provider anthropic|openai|custom`, or `autopack run PLAN --repo DIR`."
 )
-
-
-class LiveProgress:
-    """Renders executor events as lines: elapsed time, tier, phase, attempt, tokens."""
-
-    def __init__(self, db: Database, run_id: str, *, quiet: bool) -> None:
-        self.db = db
-        self.run_id = run_id
-        self.quiet = quiet
-        self.started = time.monotonic()
-        self.tier = "-"
-
-    def __call__(self, event: str, **data: Any) -> None:
-        if self.quiet:
-            return
-        if event == "tier_started":
-            self.tier = str(data.get("tier_id"))
-        with self.db.factory() as session:
-            run = session.get(Run, self.run_id)
-            tokens = run.tokens_used if run else 0
-        elapsed = time.monotonic() - self.started
-        label, detail = environment_line(event, data)
-        if not label:
-            label = event
-            detail = " ".join(f"{k}={v}" for k, v in data.items() if k not in ("run_id",))
-        err_console.print(
-            f"[dim]{elapsed:6.1f}s[/] tier {self.tier:<8} tokens {tokens:>8,}  "
-            f"[bold]{label}[/] {detail}",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-
-def environment_line(event: str, data: dict[str, Any]) -> tuple[str, str]:
-    """How provisioning events read live: ("", "") for other events. Builds can take
-    minutes on a cold cache, so each step the environments package reports is a line."""
-    if event == "environment":
-        setup = int(data.get("setup_commands") or 0)
-        return "environment", "preparing" + (f" ({setup} setup commands)" if setup else "")
-    if event == "environment_progress":
-        return "environment", escape(str(data.get("message", "")))
-    if event == "environment_rebuild":
-        return "environment", f"phase {data.get('phase_id')} changed a manifest: rebuilding"
-    if event == "environment_ready":
-        how = "reused" if data.get("reused") else f"built in {data.get('seconds', 0)}s"
-        return "environment", (
-            f"ready: {data.get('key')} ({how}), interpreter {escape(str(data.get('interpreter')))}"
-        )
-    return "", ""
 
 
 def _summary_table(outcome: RunOutcome) -> Table:
@@ -124,10 +73,14 @@ def _execute(
     as_json: bool,
     test_env: dict[str, str] | None = None,
 ) -> RunOutcome:
-    deps = build_deps(cfg, db, progress=LiveProgress(db, run_id, quiet=as_json))
+    progress = LiveProgress(db, run_id, quiet=as_json)
+    deps = build_deps(cfg, db, progress=progress)
     if test_env:
         deps.test_env.update(test_env)
-    outcome = execute_run(deps, run_id)
+    try:
+        outcome = execute_run(deps, run_id)
+    finally:
+        progress.close()
     if as_json:
         print_json(
             {

@@ -25,6 +25,7 @@ from autopack.errors import (
     PlanError,
 )
 from autopack.executor.artifacts import RunArtifacts
+from autopack.services.run_summary import summary_body
 
 
 def known_state(
@@ -142,7 +143,7 @@ def write_layout(run: Run, runs_dir: Path) -> RunArtifacts:
             "failure_reason": run.failure_reason or "-",
             "created_at": run.created_at.isoformat() if run.created_at else "-",
         },
-        body=f"## Goal\n\n{run.goal}" if run.goal else "",
+        body=summary_body(run, artifacts),
     )
     for tier in run.tiers:
         artifacts.write_tier_summary(
