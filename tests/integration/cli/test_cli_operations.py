@@ -237,7 +237,7 @@ def test_a_plan_with_no_phases_is_an_error(
     plan = tmp_path / "empty.yaml"
     plan.write_text("run_id: empty\nphases: []\n")
     code, _, err = autopack("plan", str(plan), "--repo", str(repo))
-    assert code == 0 and "error [no_phases]" in err
+    assert code == 0 and "warning [no_phases]" in err and "refuses this plan (no_phases)" in err
     assert autopack("plan", str(plan), "--repo", str(repo), "--strict")[0] == 2
     script = tmp_path / "script.jsonl"
     script.write_text("")
