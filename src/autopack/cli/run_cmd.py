@@ -16,6 +16,7 @@ from autopack.cli.progress import LiveProgress
 from autopack.db.database import Database
 from autopack.db.orm import Run
 from autopack.db.session import unit_of_work
+from autopack.domain.plan import RunSpec
 from autopack.errors import ConfigurationError, ValidationError
 from autopack.executor.loop import RunOutcome, build_deps, execute_run
 from autopack.llm.preflight import require_usable_providers
@@ -142,17 +143,16 @@ def run(
     run id resumes it.
     """
     cfg = _with_provider(settings(), provider)
-    if not resume and (plan is None or repo is None):
-        raise ValidationError("give a PLAN and --repo DIR, or --resume RUN_ID", field="plan")
+    checked: tuple[RunSpec, Path] | None = None
+    if not resume:
+        if plan is None or repo is None:
+            raise ValidationError("give a PLAN and --repo DIR, or --resume RUN_ID", field="plan")
+        checked = _checked_plan(plan, repo, run_id)
     # Before anything exists (run row, branch, worktree, baseline): providers usable?
     require_usable_providers(cfg)
     db = database()
     try:
-        if resume:
-            target = resume
-        else:
-            assert plan is not None and repo is not None
-            target = _create_or_reuse(cfg, db, plan, repo, run_id)
+        target = resume if checked is None else _create_or_reuse(cfg, db, *checked)
         outcome = _execute(cfg, db, target, as_json=as_json)
     finally:
         db.dispose()
@@ -160,9 +160,9 @@ def run(
         raise typer.Exit(1)
 
 
-def _create_or_reuse(
-    cfg: Settings, db: Database, plan: Path, repo: Path, run_id: str | None
-) -> str:
+def _checked_plan(plan: Path, repo: Path, run_id: str | None) -> tuple[RunSpec, Path]:
+    """The plan and repository, refused (exit 2) when invalid or when preflight finds an
+    error: checked offline, before providers are asked anything."""
     repo = check_repository(str(repo.resolve()), field="--repo")
     spec = load_plan(plan, run_id=run_id)
     errors = plan_errors(preflight(spec, repo))
@@ -173,6 +173,10 @@ def _create_or_reuse(
             + f" (see `autopack plan {plan} --repo {repo}`)",
             field="plan",
         )
+    return spec, repo
+
+
+def _create_or_reuse(cfg: Settings, db: Database, spec: RunSpec, repo: Path) -> str:
     with unit_of_work(db.factory) as session:
         existing = session.get(Run, spec.run_id)
         if existing is not None:
