@@ -21,10 +21,11 @@ router = APIRouter(tags=["execution"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown run"},
     409: {"description": "The run is finished or already executing"},
-    422: {
-        "description": "The run has no target repository, or no usable LLM provider "
-        "(unknown name, missing key, server not answering): nothing was started"
+    400: {
+        "description": "No usable LLM provider (unknown name, missing key, server not "
+        "answering): nothing was started; the problem's detail names the URL and the fix"
     },
+    422: {"description": "The run has no target repository"},
 }
 
 
@@ -39,7 +40,7 @@ def execute(
 ) -> JSONResponse:
     """Start (or resume) executing a run in the background. Follow it with
     GET /runs/{run_id}/status; stop it with POST /runs/{run_id}/cancel. The providers the
-    run would use are checked first (configured, keyed, answering): a problem is a 422
+    run would use are checked first (configured, keyed, answering): a problem is a 400
     before any branch, worktree or baseline exists."""
     with unit_of_work(factory) as session:
         run = run_service.get_run(session, run_id)
