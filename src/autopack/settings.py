@@ -204,7 +204,22 @@ class Settings(BaseSettings):
         return [k.get_secret_value() for k in self.api_keys]
 
 
+CONFIG_FILE_NAME = "config.env"
+
+
+def config_file(home: Path) -> Path:
+    """The configuration file ``autopack init`` writes: ``HOME/config.env``."""
+    return home / CONFIG_FILE_NAME
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings. Tests call ``get_settings.cache_clear()`` after changing env."""
-    return Settings()
+    """The process's settings: ``AUTOPACK_*`` environment variables, then the
+    ``AUTOPACK_NAME=value`` lines of ``HOME/config.env`` for what the environment does not
+    set (HOME itself comes from the environment or the default). Tests call
+    ``get_settings.cache_clear()`` after changing the environment."""
+    settings = Settings()
+    path = config_file(settings.home)
+    if path.is_file():
+        return Settings(_env_file=path, _env_file_encoding="utf-8", home=settings.home)
+    return settings

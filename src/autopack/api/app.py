@@ -255,7 +255,11 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         "phases, submit Builder/Auditor results, read issues, budgets and token usage. "
         "Errors are application/problem+json with a stable `code`.",
         lifespan=lifespan,
+        # Served below from the packaged Swagger UI, so /docs works offline (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
+    _mount_docs(app)
     app.state.settings = settings
     app.state.database = db
     app.state.session_factory = db.factory
@@ -280,6 +284,30 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     register_routes(app)
     mount_web(app)
     return app
+
+
+DOCS_STATIC = "/docs/static"
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the assets of the ``swagger-ui-bundle-v2`` package
+    (Apache-2.0), mounted at ``/docs/static``; the browser loads nothing from elsewhere."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_STATIC, StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="Autopack API",
+            swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png",
+        )
 
 
 def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:

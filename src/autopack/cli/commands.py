@@ -42,6 +42,8 @@ class Command(NamedTuple):
 
 #: Every top-level command, in the order ``autopack --help`` lists them.
 COMMANDS: tuple[Command, ...] = (
+    Command("init", "autopack.cli.setup_cmd", "Set up Autopack: HOME, database, config file."),
+    Command("check", "autopack.cli.setup_cmd", "Check git, the database and the providers."),
     Command("plan", "autopack.cli.plan_cmd", "Print the normalized plan and warn; runs nothing."),
     Command("run", "autopack.cli.run_cmd", "Build a plan into a repository, phase by phase."),
     Command("demo", "autopack.cli.run_cmd", "Run the bundled example plan (offline, scripted)."),

@@ -1,7 +1,8 @@
 """`autopack plan PLAN --repo DIR`: show a plan as Autopack reads it, and what looks wrong.
 
 Standard output is the normalized RunSpec as YAML (a valid plan file in its own right);
-preflight findings and a one-line summary go to standard error. Nothing runs and nothing
+preflight warnings and a one-line summary go to standard error, then one ``error:`` line
+naming the codes that make ``autopack run`` refuse the plan, if any. Nothing runs and nothing
 is written. Exit 0 with or without findings, 2 when the plan or the options are invalid;
 with ``--strict``, also 2 when preflight finds an error (a plan ``autopack run`` refuses).
 """
@@ -28,10 +29,9 @@ def render_plan_yaml(spec: RunSpec) -> str:
 
 
 def format_warning(warning: PreflightWarning) -> str:
-    """One finding as a line: ``warning [code] phase ID: message`` (``error`` for errors)."""
+    """One finding as a line: ``warning [code] phase ID: message``."""
     where = f" phase {warning.phase_id}" if warning.phase_id else ""
-    kind = "error" if warning.is_error else "warning"
-    return f"{kind} [{warning.code}]{where}: {warning.message}"
+    return f"warning [{warning.code}]{where}: {warning.message}"
 
 
 def resolve_repo(spec: RunSpec, plan: Path, repo: Path | None) -> Path:
@@ -89,12 +89,18 @@ def plan_command(
     warnings = preflight(spec, target)
     for warning in warnings:
         typer.echo(format_warning(warning), err=True)
-    errors = sum(1 for w in warnings if w.is_error)
-    noun = "warning" if len(warnings) - errors == 1 else "warnings"
+    noun = "warning" if len(warnings) == 1 else "warnings"
     typer.echo(
         f"plan {spec.run_id}: {len(spec.tiers)} tiers, {len(spec.phases)} phases, "
-        f"{errors} error(s), {len(warnings) - errors} {noun}; nothing was run",
+        f"{len(warnings)} {noun}; nothing was run",
         err=True,
     )
+    errors = sorted({w.code for w in warnings if w.is_error})
+    if errors:
+        typer.echo(
+            f"error: `autopack run` refuses this plan ({', '.join(errors)}); fix the "
+            "warnings with those codes first",
+            err=True,
+        )
     if strict and errors:
         raise typer.Exit(2)

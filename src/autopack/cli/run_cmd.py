@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from autopack.cli.batch import batch_succeeded, execute_many
 from autopack.cli.main import app
-from autopack.cli.output import console, database, err_console, print_json, settings
+from autopack.cli.output import console, database, print_json, settings
+from autopack.cli.progress import LiveProgress
 from autopack.db.database import Database
 from autopack.db.orm import Run
 from autopack.db.session import unit_of_work
+from autopack.domain.plan import RunSpec
 from autopack.errors import ConfigurationError, ValidationError
 from autopack.executor.loop import RunOutcome, build_deps, execute_run
 from autopack.llm.preflight import require_usable_providers
@@ -40,55 +39,6 @@ REAL_MODEL_HELP = (
     "http://localhost:11434/v1, with AUTOPACK_LLM_MODEL) and run "
     "`autopack demo --provider anthropic|openai|custom`, or `autopack run PLAN --repo DIR`."
 )
-
-
-class LiveProgress:
-    """Renders executor events as lines: elapsed time, tier, phase, attempt, tokens."""
-
-    def __init__(self, db: Database, run_id: str, *, quiet: bool) -> None:
-        self.db = db
-        self.run_id = run_id
-        self.quiet = quiet
-        self.started = time.monotonic()
-        self.tier = "-"
-
-    def __call__(self, event: str, **data: Any) -> None:
-        if self.quiet:
-            return
-        if event == "tier_started":
-            self.tier = str(data.get("tier_id"))
-        with self.db.factory() as session:
-            run = session.get(Run, self.run_id)
-            tokens = run.tokens_used if run else 0
-        elapsed = time.monotonic() - self.started
-        label, detail = environment_line(event, data)
-        if not label:
-            label = event
-            detail = " ".join(f"{k}={v}" for k, v in data.items() if k not in ("run_id",))
-        err_console.print(
-            f"[dim]{elapsed:6.1f}s[/] tier {self.tier:<8} tokens {tokens:>8,}  "
-            f"[bold]{label}[/] {detail}",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-
-def environment_line(event: str, data: dict[str, Any]) -> tuple[str, str]:
-    """How provisioning events read live: ("", "") for other events. Builds can take
-    minutes on a cold cache, so each step the environments package reports is a line."""
-    if event == "environment":
-        setup = int(data.get("setup_commands") or 0)
-        return "environment", "preparing" + (f" ({setup} setup commands)" if setup else "")
-    if event == "environment_progress":
-        return "environment", escape(str(data.get("message", "")))
-    if event == "environment_rebuild":
-        return "environment", f"phase {data.get('phase_id')} changed a manifest: rebuilding"
-    if event == "environment_ready":
-        how = "reused" if data.get("reused") else f"built in {data.get('seconds', 0)}s"
-        return "environment", (
-            f"ready: {data.get('key')} ({how}), interpreter {escape(str(data.get('interpreter')))}"
-        )
-    return "", ""
 
 
 def _summary_table(outcome: RunOutcome) -> Table:
@@ -125,10 +75,14 @@ def _execute(
     as_json: bool,
     test_env: dict[str, str] | None = None,
 ) -> RunOutcome:
-    deps = build_deps(cfg, db, progress=LiveProgress(db, run_id, quiet=as_json))
+    progress = LiveProgress(db, run_id, quiet=as_json)
+    deps = build_deps(cfg, db, progress=progress)
     if test_env:
         deps.test_env.update(test_env)
-    outcome = execute_run(deps, run_id)
+    try:
+        outcome = execute_run(deps, run_id)
+    finally:
+        progress.close()
     if as_json:
         print_json(
             {
@@ -208,52 +162,54 @@ def run(
     the same run id resumes it.
     """
     cfg = _with_provider(settings(), provider)
-    if not resume and (not plans or repo is None):
-        raise ValidationError("give a PLAN and --repo DIR, or --resume RUN_ID", field="plan")
+    checked: list[tuple[RunSpec, Path]] = []
+    if not resume:
+        if not plans or repo is None:
+            raise ValidationError("give a PLAN and --repo DIR, or --resume RUN_ID", field="plan")
+        if run_id is not None and len(plans) > 1:
+            raise ValidationError(
+                "--run-id names one run; with several plans give each plan its own run_id "
+                "instead",
+                field="--run-id",
+            )
+        # Every plan is checked offline before providers are asked anything.
+        checked = [_checked_plan(plan, repo, run_id) for plan in plans]
     # Before anything exists (run row, branch, worktree, baseline): providers usable?
     require_usable_providers(cfg)
     db = database()
     try:
         if resume:
             outcome = _execute(cfg, db, resume, as_json=as_json)
+        elif len(checked) == 1 and max_concurrent is None:
+            target = _create_or_reuse(cfg, db, *checked[0])
+            outcome = _execute(cfg, db, target, as_json=as_json)
         else:
-            assert repo is not None
-            if len(plans) == 1 and max_concurrent is None:
-                target = _create_or_reuse(cfg, db, plans[0], repo, run_id)
-                outcome = _execute(cfg, db, target, as_json=as_json)
-            else:
-                if run_id is not None and len(plans) > 1:
-                    raise ValidationError(
-                        "--run-id names one run; with several plans give each plan its "
-                        "own run_id instead",
-                        field="--run-id",
-                    )
-                targets = [_create_or_reuse(cfg, db, plan, repo, run_id) for plan in plans]
-                if len(set(targets)) != len(targets):
-                    raise ValidationError(
-                        "two plans have the same run id; give each plan its own run_id",
-                        field="plan",
-                    )
-                batch = execute_many(
-                    cfg,
-                    db,
-                    targets,
-                    max_concurrent=max_concurrent or 4,
-                    report_dir=report,
-                    as_json=as_json,
+            targets = [_create_or_reuse(cfg, db, *one) for one in checked]
+            if len(set(targets)) != len(targets):
+                raise ValidationError(
+                    "two plans have the same run id; give each plan its own run_id",
+                    field="plan",
                 )
-                if not batch_succeeded(batch):
-                    raise typer.Exit(1)
-                return
+            batch = execute_many(
+                cfg,
+                db,
+                targets,
+                max_concurrent=max_concurrent or 4,
+                report_dir=report,
+                as_json=as_json,
+            )
+            if not batch_succeeded(batch):
+                raise typer.Exit(1)
+            return
     finally:
         db.dispose()
     if not outcome.succeeded:
         raise typer.Exit(1)
 
 
-def _create_or_reuse(
-    cfg: Settings, db: Database, plan: Path, repo: Path, run_id: str | None
-) -> str:
+def _checked_plan(plan: Path, repo: Path, run_id: str | None) -> tuple[RunSpec, Path]:
+    """The plan and repository, refused (exit 2) when invalid or when preflight finds an
+    error: checked offline, before providers are asked anything."""
     repo = check_repository(str(repo.resolve()), field="--repo")
     spec = load_plan(plan, run_id=run_id)
     errors = plan_errors(preflight(spec, repo))
@@ -264,6 +220,10 @@ def _create_or_reuse(
             + f" (see `autopack plan {plan} --repo {repo}`)",
             field="plan",
         )
+    return spec, repo
+
+
+def _create_or_reuse(cfg: Settings, db: Database, spec: RunSpec, repo: Path) -> str:
     with unit_of_work(db.factory) as session:
         existing = session.get(Run, spec.run_id)
         if existing is not None:

@@ -104,6 +104,15 @@ def check_providers(
     return checks
 
 
+def blocking_checks(settings: Settings, checks: list[ProviderCheck]) -> list[ProviderCheck]:
+    """The failed checks that stop a run: the forced provider's, or, when routing picks
+    (and falls back between providers), all of them when no used provider is usable."""
+    used = [c for c in checks if c.used]
+    if settings.llm_provider or settings.llm_base_url:
+        return [c for c in used if not c.ok]
+    return [] if any(c.ok for c in used) else used
+
+
 def require_usable_providers(
     settings: Settings,
     *,
@@ -114,11 +123,7 @@ def require_usable_providers(
     when a provider the run would use is unknown, has no key or does not answer; routing
     needs at least one usable provider among those its chains name."""
     checks = check_providers(settings, environ=environ, probe=probe)
-    used = [c for c in checks if c.used]
-    if settings.llm_provider or settings.llm_base_url:  # forced: that one must work
-        blocking = [c for c in used if not c.ok]
-    else:  # routing falls back between providers: one usable provider is enough
-        blocking = [] if any(c.ok for c in used) else used
+    blocking = blocking_checks(settings, checks)
     if blocking:
         lines = [f"provider {c.name}: {c.problem}; fix: {c.fix}" for c in blocking]
         if not (settings.llm_provider or settings.llm_base_url):

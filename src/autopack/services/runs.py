@@ -28,6 +28,7 @@ from autopack.memory.intention import build_anchor
 from autopack.services.trajectory import context_report
 from autopack.services.leases import acquire_lease as acquire_lease
 from autopack.services.leases import release_lease as release_lease
+from autopack.services.run_summary import summary_body
 
 
 def known_state(
@@ -146,7 +147,7 @@ def write_layout(run: Run, runs_dir: Path) -> RunArtifacts:
             "failure_reason": run.failure_reason or "-",
             "created_at": run.created_at.isoformat() if run.created_at else "-",
         },
-        body=f"## Goal\n\n{run.goal}" if run.goal else "",
+        body=summary_body(run, artifacts),
     )
     if run.intention:
         artifacts.write_intention(run.intention)

@@ -18,10 +18,11 @@ router = APIRouter(tags=["execution"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown run"},
     409: {"description": "The run is finished or already executing"},
-    422: {
-        "description": "The run has no target repository, or no usable LLM provider "
-        "(unknown name, missing key, server not answering): nothing was started"
+    400: {
+        "description": "No usable LLM provider (unknown name, missing key, server not "
+        "answering): nothing was started; the problem's detail names the URL and the fix"
     },
+    422: {"description": "The run has no target repository"},
 }
 
 
@@ -38,7 +39,7 @@ def execute(
     `autopack worker` processes (`where: "queue"`; asked again while it waits, it answers
     `accepted: false`, "already queued"), on SQLite the server's own pool (`where:
     "local"`); AUTOPACK_EXECUTION overrides. The providers the run would use are checked
-    first (configured, keyed, answering): a problem is a 422 before any branch, worktree or
+    first (configured, keyed, answering): a problem is a 400 before any branch, worktree or
     baseline exists. Follow it with GET /runs/{run_id}/status; stop it with
     POST /runs/{run_id}/cancel."""
     with unit_of_work(factory) as session:

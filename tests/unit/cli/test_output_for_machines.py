@@ -1,0 +1,53 @@
+"""Output into a pipe is whole: no wrapping, no truncation, one commit hash per phase."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+AUTOPACK = str(Path(sys.executable).with_name("autopack"))
+
+
+def test_runs_list_in_a_pipe_keeps_long_ids_and_states_whole(tmp_path: Path) -> None:
+    run_id = "a-rather-long-run-identifier-" + "x" * 60
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"run_id: {run_id}\nphases:\n  - {{phase_id: p1, name: P, description: d}}\n")
+    env = {"AUTOPACK_HOME": str(tmp_path / "home"), "COLUMNS": "40", "PATH": "/usr/bin:/bin"}
+    subprocess.run([AUTOPACK, "runs", "create", str(plan)], env=env, check=True)
+    out = subprocess.run(
+        [AUTOPACK, "runs", "list"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    line = next(line for line in out.splitlines() if run_id in line)
+    assert "RUN_CREATED" in line and "…" not in out
+
+
+def test_progress_shows_only_the_phase_commit_that_stays_on_the_branch(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from autopack.cli import progress
+
+    class _NoDb:
+        def factory(self) -> Any:
+            class _Session:
+                def __enter__(self) -> _Session:
+                    return self
+
+                def __exit__(self, *exc: object) -> None:
+                    return None
+
+                def get(self, *args: object) -> None:
+                    return None
+
+            return _Session()
+
+    live = progress.LiveProgress(_NoDb(), "r", quiet=False)  # type: ignore[arg-type]
+    live("apply_event", phase_id="p1", message="committed " + "a" * 40)
+    live("phase_complete", phase_id="p1", commit="b" * 40)
+    live.close()
+    err = capsys.readouterr().err
+    assert "a" * 40 not in err
+    assert err.count("b" * 40) == 1 and "phase complete" in err
