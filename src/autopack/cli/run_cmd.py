@@ -168,8 +168,7 @@ def run(
             raise ValidationError("give a PLAN and --repo DIR, or --resume RUN_ID", field="plan")
         if run_id is not None and len(plans) > 1:
             raise ValidationError(
-                "--run-id names one run; with several plans give each plan its own run_id "
-                "instead",
+                "--run-id names one run; with several plans give each plan its own run_id instead",
                 field="--run-id",
             )
         # Every plan is checked offline before providers are asked anything.

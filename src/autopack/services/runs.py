@@ -25,10 +25,10 @@ from autopack.errors import (
 )
 from autopack.executor.artifacts import RunArtifacts
 from autopack.memory.intention import build_anchor
-from autopack.services.trajectory import context_report
 from autopack.services.leases import acquire_lease as acquire_lease
 from autopack.services.leases import release_lease as release_lease
 from autopack.services.run_summary import summary_body
+from autopack.services.trajectory import context_report
 
 
 def known_state(
