@@ -504,8 +504,8 @@ class _RunExecution:
                             now=self.deps.clock(),
                         )
             set_run_state(session, run, state, reason=reason, now=self.deps.clock())
+            executor_memory.remember_run(session, run)
         self._summary()
-        executor_memory.remember_run(self.deps, self.run_id)
         self.deps.progress("run_finished", run_id=self.run_id, state=state.value, reason=reason)
 
     def _summary(self) -> None:

@@ -75,14 +75,18 @@ def remember_phase(
         ctx.artifacts.write_error(component="memory", error=exc, phase_id=phase_id)
 
 
-def remember_run(deps: ExecutorDeps, run_id: str) -> None:
-    """Store the ended run's summary for its repository (never fails the run)."""
+def remember_run(session: Session, run: Run) -> None:
+    """Store the ended run's summary for its repository (never fails the run).
+
+    Called in the transaction that ends the run, after its terminal state is set: ending a
+    run releases its lease, so a later transaction of this executor would be refused by
+    the fence (services/leases.py). A savepoint keeps a memory failure from undoing the
+    run's end."""
+    root = run.worktree_path or run.repo_path
+    if not root or not Path(root).is_dir():
+        return
     try:
-        with unit_of_work(deps.db.factory) as session:
-            run = session.get(Run, run_id)
-            root = (run.worktree_path or run.repo_path) if run is not None else None
-            if run is None or not root or not Path(root).is_dir():
-                return
+        with session.begin_nested():
             memory_service.remember_run(session, run, repo_key=_repo_key(Path(root)))
     except (AutopackError, SQLAlchemyError, OSError) as exc:
-        log.warning("memory: could not remember run %s: %s", run_id, exc)
+        log.warning("memory: could not remember run %s: %s", run.id, exc)

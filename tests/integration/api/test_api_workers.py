@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from autopack.api.routes import execution as execution_routes
 from autopack.db.orm import Run
 from autopack.domain.states import PhaseState, RunState
 from autopack.services import approvals as approval_service
@@ -72,9 +73,12 @@ def test_execute_queues_a_job_once_on_postgres(
     make_run: Callable[..., dict[str, Any]],
     settings: Settings,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if settings.is_embedded_database:
         pytest.skip("SQLite executes on the local pool (tests/e2e/test_run_interfaces.py)")
+    # Provider preflight is tested in test_execute_preflight.py; this test is about the queue.
+    monkeypatch.setattr(execution_routes, "require_usable_providers", lambda _settings: None)
     make_run("q1", "p1")
     _arrange_run(in_db, "q1", tmp_path, park=False)
     first = client.post("/runs/q1/execute")
