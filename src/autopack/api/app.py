@@ -328,12 +328,16 @@ def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
     bus: EventBus = app.state.event_bus
 
     def run_stopped(run_id: str, _result: object) -> None:
-        # Runs execute in worker processes, whose progress events stay there; the card
-        # read once the executor let go is published here, so the board moves live.
+        # Some steps report before their transaction commits (a run parking for an
+        # approval); one last card, read after the executor let go, is the truth.
         RunProgressPublisher(bus, db.factory, run_id, board.run_card)("executor_stopped")
 
+    def run_progress(run_id: str, event: str, data: dict[str, Any]) -> None:
+        # What `autopack run` prints, relayed from the run's worker process (GET /events).
+        RunProgressPublisher(bus, db.factory, run_id, board.run_card)(event, **data)
+
     app.state.executor_pool = ExecutionPool(
-        settings, settings.executor_pool_size, on_done=run_stopped
+        settings, settings.executor_pool_size, on_done=run_stopped, on_progress=run_progress
     )
     # Runs executed by `autopack worker` processes are deferred through this (PostgreSQL).
     if settings.uses_job_queue and not settings.is_embedded_database:

@@ -16,6 +16,7 @@ resumed.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import queue
@@ -34,10 +35,28 @@ _SPAWN = multiprocessing.get_context("spawn")
 
 #: ``(run_id, result)`` for each run that ended, in the parent (from the collector thread).
 DoneCallback = Callable[[str, dict[str, Any]], None]
+#: ``(run_id, event, data)`` for each progress event of a child's executor, in the parent
+#: (the dashboard's live stream); ``data`` holds only JSON values.
+ProgressCallback = Callable[[str, str, dict[str, Any]], None]
+
+
+class _RelayedProgress:
+    """The child's progress listener: each event goes to the parent on the results queue."""
+
+    def __init__(self, results: Any, run_id: str) -> None:
+        self._results = results
+        self._run_id = run_id
+
+    def __call__(self, event: str, **data: Any) -> None:
+        try:
+            safe = json.loads(json.dumps(data, default=str))
+        except (TypeError, ValueError):
+            safe = {}
+        self._results.put(("progress", self._run_id, {"event": event, "data": safe}))
 
 
 def execute_in_process(
-    settings: Settings, run_id: str, test_env: dict[str, str], results: Any
+    settings: Settings, run_id: str, test_env: dict[str, str], results: Any, relay: bool = False
 ) -> None:
     """The child's entry point: open the database, execute ``run_id``, report."""
     from autopack.db.database import open_database
@@ -48,7 +67,11 @@ def execute_in_process(
     try:
         db = open_database(settings)
         try:
-            deps = build_deps(settings, db)
+            deps = (
+                build_deps(settings, db, progress=_RelayedProgress(results, run_id))
+                if relay
+                else build_deps(settings, db)
+            )
             deps.test_env.update(test_env)
             result = execute_run(deps, run_id).model_dump(mode="json")
         finally:
@@ -80,11 +103,13 @@ class ExecutionPool:
         *,
         test_env: dict[str, str] | None = None,
         on_done: DoneCallback | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         self._settings = settings
         self._max = max(1, max_workers)
         self._test_env = dict(test_env or {})
         self._on_done = on_done
+        self._on_progress = on_progress
         self._results: Any = _SPAWN.Queue()
         self._waiting: deque[str] = deque()
         self._running: dict[str, _Slot] = {}
@@ -154,7 +179,13 @@ class ExecutionPool:
             run_id = self._waiting.popleft()
             process = _SPAWN.Process(
                 target=execute_in_process,
-                args=(self._settings, run_id, self._test_env, self._results),
+                args=(
+                    self._settings,
+                    run_id,
+                    self._test_env,
+                    self._results,
+                    self._on_progress is not None,
+                ),
                 name=f"autopack-run-{run_id}",
             )
             process.start()
@@ -178,6 +209,9 @@ class ExecutionPool:
                 continue
             if kind == "stop":
                 return
+            if kind == "progress":
+                self._relay(run_id, result)
+                continue
             if kind == "done":
                 reported.add(run_id)
                 self._finish(run_id, result, release_slot=False)
@@ -192,6 +226,14 @@ class ExecutionPool:
                 else:
                     reported.discard(run_id)
                     self._release(run_id)
+
+    def _relay(self, run_id: str, message: dict[str, Any]) -> None:
+        if self._on_progress is None:
+            return
+        try:
+            self._on_progress(run_id, str(message.get("event", "")), message.get("data") or {})
+        except Exception:  # a display callback must not stop the pool
+            log.exception("on_progress callback failed for run %s", run_id)
 
     def _finish(self, run_id: str, result: dict[str, Any], *, release_slot: bool) -> None:
         with self._lock:
