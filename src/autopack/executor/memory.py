@@ -19,7 +19,7 @@ from autopack.db.orm import Phase, Run
 from autopack.db.session import unit_of_work
 from autopack.errors import AutopackError
 from autopack.executor.recovery import FailureKind
-from autopack.executor.runtime import ExecutorDeps, RunContext
+from autopack.executor.runtime import RunContext
 from autopack.memory.store import repository_key
 from autopack.services import memory as memory_service
 from autopack.services.phases import get_phase

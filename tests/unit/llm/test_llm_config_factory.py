@@ -112,5 +112,5 @@ def test_base_url_setting_registers_a_custom_endpoint(tmp_path: Path) -> None:
         build_client(
             Settings(home=tmp_path, llm_base_url="http://x/v1"), usage_sink=lambda r, c: None
         )
-    with pytest.raises(ConfigurationError, match="unknown provider .gemini.*known providers"):
+    with pytest.raises(ConfigurationError, match=r"unknown provider .gemini.*known providers"):
         build_client(Settings(home=tmp_path, llm_provider="gemini"), usage_sink=lambda r, c: None)
