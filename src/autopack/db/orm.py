@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from autopack.domain.access import Role
 from autopack.domain.states import (
     STATE_COLUMNS,
     ApprovalStatus,
@@ -458,10 +459,31 @@ class HumanNote(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
 
+class User(Base):
+    """A person (or a bot account) that owns API keys; ``role`` decides what its keys may
+    do (:mod:`autopack.domain.access`). Users are disabled, never deleted: decisions keep
+    naming them."""
+
+    __tablename__ = "users"
+    __table_args__ = _checks("users")
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, default="")
+    role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER.value)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Where notifications reach this person, and how a channel's callback names them.
+    email: Mapped[str | None] = mapped_column(String(255))
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column()
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: The user the key acts as; None only for keys created before users existed.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(128), default="")
     key_hash: Mapped[str] = mapped_column(String(128), unique=True, default="")
     prefix: Mapped[str] = mapped_column(String(16), default="")

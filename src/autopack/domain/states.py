@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from autopack.domain.access import Role
+
 
 class RunState(StrEnum):
     QUEUED = "QUEUED"
@@ -109,4 +111,5 @@ STATE_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("project_issues", "status"): IssueStatus,
     ("project_issues", "base_severity"): IssueSeverity,
     ("approvals", "status"): ApprovalStatus,
+    ("users", "role"): Role,
 }
