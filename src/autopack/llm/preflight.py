@@ -9,6 +9,8 @@ run execution call it). A problem is said once, with the URL and the error, and 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Mapping
 
 from pydantic import BaseModel
@@ -44,14 +46,45 @@ class ProviderCheck(BaseModel):
         return self.problem is None
 
 
-def http_probe(url: str, *, timeout: float = 5.0) -> str | None:
-    """None when ``url`` answers at all (401 and 404 still prove it is reachable)."""
+class ReachableCache:
+    """URLs that answered recently, per process: a server starting run after run asks a
+    provider once per ``ttl`` seconds, not before each run. Failures are not remembered,
+    so a provider that comes back is seen at the next run."""
+
+    def __init__(self, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def fresh(self, url: str) -> bool:
+        with self._lock:
+            seen = self._seen.get(url)
+            return seen is not None and self.clock() - seen < self.ttl
+
+    def remember(self, url: str) -> None:
+        with self._lock:
+            self._seen[url] = self.clock()
+
+
+REACHABLE = ReachableCache()
+
+
+def http_probe(
+    url: str, *, timeout: float = 5.0, cache: ReachableCache | None = REACHABLE
+) -> str | None:
+    """None when ``url`` answers at all (401 and 404 still prove it is reachable); a URL
+    that answered within the cache's TTL is not asked again."""
+    if cache is not None and cache.fresh(url):
+        return None
     import httpx
 
     try:
         httpx.get(url, timeout=timeout, follow_redirects=False)
     except httpx.HTTPError as exc:
         return str(exc) or type(exc).__name__
+    if cache is not None:
+        cache.remember(url)
     return None
 
 
