@@ -133,7 +133,9 @@ def budget_analysis(session: Session) -> dict[str, Any]:
 
 def run_summary(session: Session, run_id: str) -> dict[str, Any]:
     """The run's summary (see :func:`autopack.services.run_overview.read_run_summary`,
-    which `autopack status` calls without the ORM)."""
+    which `autopack status` calls without the ORM). Pending changes are flushed first, as
+    an ORM query would (autoflush), so the read sees this session's own writes."""
+    session.flush()
     return read_run_summary(session.connection(), run_id)
 
 

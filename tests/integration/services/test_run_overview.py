@@ -172,6 +172,13 @@ def test_the_core_read_equals_the_orm_view(db: Database) -> None:
     ]
 
 
+@pytest.mark.usefixtures("busy_run")
+def test_the_report_sees_its_sessions_unflushed_changes(db: Database) -> None:
+    with unit_of_work(db.factory) as session:
+        get_run(session, "ov").failure_reason = "stopped by a test"
+        assert reports.run_summary(session, "ov")["failure_reason"] == "stopped by a test"
+
+
 def test_an_unknown_run_is_not_found(db: Database) -> None:
     with db.engine.connect() as conn, pytest.raises(NotFoundError, match="'ghost' not found"):
         read_run_summary(conn, "ghost")
