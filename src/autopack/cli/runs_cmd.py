@@ -102,12 +102,15 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a run's state, budgets and phases."""
-    from autopack.services import reports
+    # A Core read: `status` never imports the ORM (see services/run_overview.py).
+    from autopack.services.run_overview import read_run_summary
 
     db = database()
-    with db.factory() as session:
-        summary = reports.run_summary(session, run_id)
-    db.dispose()
+    try:
+        with db.engine.connect() as conn:
+            summary = read_run_summary(conn, run_id)
+    finally:
+        db.dispose()
     if as_json:
         print_json(summary)
         return

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db.revision import schema_is_current
 from autopack.db.session import make_engine, make_session_factory
 from autopack.errors import SchemaMismatch, StorageUnavailable
-from autopack.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from autopack.settings import Settings
 
 
-@dataclass
 class Database:
-    engine: Engine
-    factory: sessionmaker[Session]
-    url: str
+    """An engine and its session factory. The factory (and with it sqlalchemy.orm) is
+    built on first use, so a caller that reads with Core alone never imports the ORM."""
+
+    def __init__(
+        self, *, engine: Engine, url: str, factory: sessionmaker[Session] | None = None
+    ) -> None:
+        self.engine = engine
+        self.url = url
+        self._factory = factory
+
+    @property
+    def factory(self) -> sessionmaker[Session]:
+        if self._factory is None:
+            self._factory = make_session_factory(self.engine)
+        return self._factory
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -38,7 +52,7 @@ def open_database(
         settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
     if schema_is_current(engine):  # the common case, answered without importing Alembic
-        return Database(engine=engine, factory=make_session_factory(engine), url=url)
+        return Database(engine=engine, url=url)
     from autopack.db import migrate
 
     try:
@@ -61,4 +75,4 @@ def open_database(
             f"cannot use the database at {engine.url.render_as_string(hide_password=True)}: "
             f"{str(exc).splitlines()[0]}"
         ) from exc
-    return Database(engine=engine, factory=make_session_factory(engine), url=url)
+    return Database(engine=engine, url=url)

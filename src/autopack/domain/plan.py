@@ -21,11 +21,11 @@ from pydantic import (
     model_validator,
 )
 
+from autopack.domain.slugs import SLUG_RE as SLUG_RE
+from autopack.domain.slugs import check_slug as check_slug
 from autopack.domain.states import Complexity, SafetyProfile
 from autopack.errors import PlanError
 
-#: Run and phase ids appear in URLs and git branch names.
-SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_TIER_ID = "T1"
 #: The largest count, cap or index a plan or a result may carry: the range of a database
 #: INTEGER column (PostgreSQL's is 32-bit), so no input can overflow a stored number.
@@ -34,16 +34,6 @@ MAX_COUNT = 2**31 - 1
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: What a run does with a baseline that cannot be collected or run (see RunSpec.baseline).
 BaselinePolicy = Literal["required", "allow_failing"]
-
-
-def check_slug(value: str) -> str:
-    value = value.strip()
-    if not SLUG_RE.fullmatch(value) or ".." in value or value.endswith((".", ".lock")):
-        raise ValueError(
-            f"{value!r} is not a valid id: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (no '..', not ending in '.' or '.lock')"
-        )
-    return value
 
 
 def check_tier_id(value: str) -> str:

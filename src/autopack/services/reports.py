@@ -7,9 +7,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from autopack.db.orm import Phase, ProjectIssue, Run, RunIssue, Tier
+from autopack.db.orm import Phase, ProjectIssue, Run, Tier
 from autopack.domain.states import IssueStatus, PhaseState, RunState
 from autopack.services.issues import backlog_view
+from autopack.services.run_overview import read_run_summary
 from autopack.services.runs import get_run
 
 BUDGET_FAILURE_STATES = (
@@ -131,90 +132,11 @@ def budget_analysis(session: Session) -> dict[str, Any]:
 
 
 def run_summary(session: Session, run_id: str) -> dict[str, Any]:
-    run = get_run(session, run_id)
-    distinct = session.scalars(select(RunIssue.issue_key).where(RunIssue.run_id == run_id)).all()
-    tiers = []
-    for tier in run.tiers:
-        phases = _tier_phases(run, tier)
-        tiers.append(
-            {
-                "tier_id": tier.tier_id,
-                "name": tier.name,
-                "state": tier.state,
-                "cleanliness": tier.cleanliness,
-                "phase_count": len(phases),
-                "minor_issues": tier.minor_issues_count,
-                "major_issues": tier.major_issues_count,
-                "tokens_used": sum(p.tokens_used for p in phases),
-            }
-        )
-    phase_views: list[dict[str, Any]] = []
-    for phase in session.scalars(
-        select(Phase)
-        .where(Phase.run_id == run_id)
-        .options(selectinload(Phase.attempts))
-        .order_by(Phase.phase_index)
-    ).all():
-        phase_views.append(
-            {
-                "phase_id": phase.phase_id,
-                "phase_index": phase.phase_index,
-                "name": phase.name,
-                "tier_id": phase.tier.tier_id,
-                "state": phase.state,
-                "task_category": phase.task_category,
-                "complexity": phase.complexity,
-                "builder_attempts": phase.builder_attempts,
-                "auditor_attempts": phase.auditor_attempts,
-                "tokens_used": phase.tokens_used,
-                "minor_issues": phase.minor_issues_count,
-                "major_issues": phase.major_issues_count,
-                "commit_sha": phase.commit_sha,
-                "last_failure": phase.last_failure,
-                "attempts": [
-                    {
-                        "id": a.id,
-                        "role": a.role,
-                        "attempt_number": a.attempt_number,
-                        "status": a.status,
-                        "tokens_used": a.tokens_used,
-                        "apply_status": a.apply_status,
-                        "model": a.model,
-                        "created_at": _iso(a.created_at),
-                    }
-                    for a in phase.attempts
-                ],
-            }
-        )
-    return {
-        "run_id": run.id,
-        "name": run.name,
-        "state": run.state,
-        "safety_profile": run.safety_profile,
-        "run_scope": run.run_scope,
-        "failure_reason": run.failure_reason,
-        "branch": run.branch,
-        "budgets": {
-            "tokens_used": run.tokens_used,
-            "token_cap": run.token_cap,
-            "token_utilization": _utilization(run),
-            "phase_count": len(run.phases),
-            "max_phases": run.max_phases,
-            "ci_runs_used": run.ci_runs_used,
-            "ci_run_cap": run.ci_run_cap,
-            "max_duration_minutes": run.max_duration_minutes,
-        },
-        "issues": {
-            "minor_count": run.minor_issues_count,
-            "major_count": run.major_issues_count,
-            "max_minor_total": run.max_minor_issues_total,
-            "distinct_issues": len(distinct),
-        },
-        "tiers": tiers,
-        "phases": phase_views,
-        "started_at": _iso(run.started_at),
-        "completed_at": _iso(run.completed_at),
-    }
+    """The run's summary (see :func:`autopack.services.run_overview.read_run_summary`,
+    which `autopack status` calls without the ORM). Pending changes are flushed first, as
+    an ORM query would (autoflush), so the read sees this session's own writes."""
+    session.flush()
+    return read_run_summary(session.connection(), run_id)
 
 
 def dashboard_run_status(session: Session, run_id: str) -> dict[str, Any]:

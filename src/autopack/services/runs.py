@@ -19,7 +19,6 @@ from autopack.domain.transitions import transition
 from autopack.errors import (
     DuplicateError,
     IllegalTransition,
-    InvalidStoredState,
     NotFoundError,
     PlanError,
 )
@@ -27,22 +26,9 @@ from autopack.executor.artifacts import RunArtifacts
 from autopack.memory.intention import build_anchor
 from autopack.services.leases import acquire_lease as acquire_lease
 from autopack.services.leases import release_lease as release_lease
+from autopack.services.run_overview import known_state as known_state
 from autopack.services.run_summary import summary_body
 from autopack.services.trajectory import context_report
-
-
-def known_state(
-    enum: type[RunState] | type[TierState] | type[PhaseState],
-    value: str,
-    *,
-    table: str,
-    row_id: str,
-) -> str:
-    """Return ``value`` if the code knows it; otherwise raise InvalidStoredState."""
-    try:
-        return enum(value).value
-    except ValueError:
-        raise InvalidStoredState(table=table, row_id=row_id, column="state", value=value) from None
 
 
 def check_run_states(run: Run) -> None:

@@ -27,7 +27,6 @@ from typing import Literal
 
 from autopack.domain.edits import DeleteFile, Edit
 from autopack.errors import ValidationError, WorkspaceError
-from autopack.metrics import APPLY_REJECTIONS
 from autopack.workspace.apply_result import (
     ApplyEvent,
     ApplyEventKind,
@@ -65,6 +64,9 @@ __all__ = [
 
 
 def _rejected(result: ApplyResult, reason: str) -> ApplyResult:
+    # Imported here: prometheus_client costs `autopack apply` more than the apply itself.
+    from autopack.metrics import APPLY_REJECTIONS
+
     APPLY_REJECTIONS.labels(reason=reason).inc()
     return result
 

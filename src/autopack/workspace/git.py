@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from autopack.domain.plan import check_slug
+from autopack.domain.slugs import check_slug
 from autopack.errors import ValidationError, WorkspaceError
 from autopack.workspace.git_cli import AUTOPACK_EMAIL, AUTOPACK_NAME, DEFAULT_TIMEOUT, run_git
 from autopack.workspace.repo_lock import repo_lock

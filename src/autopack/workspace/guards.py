@@ -26,14 +26,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from autopack.domain.plan import Scope
 from autopack.errors import ValidationError
 from autopack.workspace.globs import glob_match, glob_match_or_parent, has_glob
+
+if TYPE_CHECKING:
+    from autopack.domain.plan import Scope
 
 #: The repository's own Autopack settings, at its root. It holds the project's protected
 #: list, so it is protected itself: an edit must not be able to lift its own guards.
@@ -181,6 +182,8 @@ def project_protected_paths(root: Path) -> tuple[str, ...]:
     path = root / PROJECT_FILE
     if not path.is_file():
         return ()
+    import yaml  # only a repository with .autopack.yaml pays for the YAML parser
+
     problem = f"{path}: protected_paths must be a list of path patterns (strings)"
     try:
         if path.stat().st_size > _PROJECT_FILE_MAX_BYTES:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +126,81 @@ def test_shell_completion_lists_commands_from_the_table() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "status" in done.stdout.split()
+
+
+# What each hot command must not import: the costs issue 15 took off their paths
+# (benchmarks/cli_startup.py measures the rest).
+ORM_AND_SERVER = ("sqlalchemy.orm", "alembic", "fastapi", "starlette", "autopack.db.orm")
+
+
+def _command_modules(args: list[str], env: dict[str, str]) -> set[str]:
+    """The modules loaded after `autopack ARGS` ran in a fresh interpreter (its output and
+    exit code are not this check's business: other tests hold those)."""
+    code = (
+        "import io, contextlib\nfrom autopack.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    try:\n        main({args!r})\n    except SystemExit:\n        pass"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    ).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+def test_status_reads_the_database_without_the_orm_or_alembic(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    from autopack.db.database import open_database
+    from autopack.domain.plan import RunSpec
+    from autopack.services.runs import create_run
+    from autopack.settings import Settings
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(sqlite_template, home / "autopack.db")  # the embedded default, migrated
+    settings = Settings(home=home)
+    db = open_database(settings)
+    spec = RunSpec.model_validate({"run_id": "r1", "phases": [{"phase_id": "p", "name": "P"}]})
+    with db.factory.begin() as session:
+        create_run(session, spec, runs_dir=settings.runs_dir)
+    db.dispose()
+
+    modules = _command_modules(["status", "r1"], {"AUTOPACK_HOME": str(home)})
+    assert "autopack.services.run_overview" in modules  # it did read the run
+    assert _loaded(modules, ORM_AND_SERVER) == []
+    assert _loaded(modules, ("autopack.services.runs", "autopack.domain.plan")) == []
+
+
+def test_plan_imports_no_database_layer(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("run_id: r\nphases:\n  - {phase_id: p, name: P, description: d}\n")
+    modules = _command_modules(
+        ["plan", str(plan), "--repo", str(tmp_path)], {"AUTOPACK_HOME": str(tmp_path / "h")}
+    )
+    assert "autopack.planning.preflight" in modules  # it did check the plan
+    assert _loaded(modules, ("sqlalchemy", "alembic", "fastapi", "rich", "prometheus_client")) == []
+    assert not (tmp_path / "h").exists()  # nor opened the database
+
+
+def test_apply_dry_run_imports_neither_metrics_nor_yaml_nor_the_plan_models(
+    tmp_path: Path,
+) -> None:
+    answer = tmp_path / "answer.ndjson"
+    answer.write_text('{"op": "create", "path": "a.txt", "content": "a\\n"}\n')
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    modules = _command_modules(
+        ["apply", str(answer), "--repo", str(repo), "--dry-run"],
+        {"AUTOPACK_HOME": str(tmp_path / "h")},
+    )
+    assert "autopack.workspace.apply" in modules  # it did apply
+    heavy = ("sqlalchemy", "prometheus_client", "yaml", "autopack.domain.plan", "autopack.metrics")
+    assert _loaded(modules, heavy) == []
