@@ -1,40 +1,25 @@
 """Settings: the one place Autopack reads its environment.
 
-Every variable has the prefix ``AUTOPACK_`` (matched without regard to case). Code receives
-a :class:`Settings` object explicitly (``get_settings()`` at the entry points); nothing else
-reads ``os.environ``.
-
-:class:`Settings` is a plain pydantic model that reads the environment itself: the same
-precedence as pydantic-settings (arguments, then the environment, then ``HOME/config.env``,
-then defaults) without importing it, which costs every command more than its whole
-configuration (its sources pull in asyncio, argparse and cloud providers' modules).
-Values arrive as text and are converted by the fields' types; list settings are
-comma-separated.
+Every variable has the prefix ``AUTOPACK_``. Code receives a :class:`Settings` object
+explicitly (``get_settings()`` at the entry points); nothing else reads ``os.environ``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-ENV_PREFIX = "AUTOPACK_"
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
     """Autopack configuration, read from ``AUTOPACK_*`` environment variables."""
 
-    # Defaults are validated too (as pydantic-settings does), so `home` is always expanded.
-    model_config = ConfigDict(extra="ignore", validate_default=True)
-
-    def __init__(self, **values: Any) -> None:
-        """Settings not passed as arguments come from ``AUTOPACK_*`` variables."""
-        super().__init__(**{**prefixed_values(os.environ), **values})
+    model_config = SettingsConfigDict(env_prefix="AUTOPACK_", extra="ignore")
 
     home: Path = Field(
         default_factory=lambda: Path.home() / ".autopack",
@@ -45,20 +30,20 @@ class Settings(BaseModel):
         description="SQLAlchemy URL. Default: a SQLite file `autopack.db` in HOME. "
         "Production: postgresql+psycopg://user@host/db",
     )
-    api_keys: list[SecretStr] = Field(
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated API keys accepted by the server, besides keys created "
         "with `autopack apikey create`.",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    allowed_hosts: list[str] = Field(
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated Host header values the server answers besides the "
         "address it is bound to (e.g. `autopack.internal,autopack.internal:8443`); a name "
         "without a port matches any port. Other hosts get 421.",
     )
-    allowed_origins: list[str] = Field(
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated browser origins (`https://tools.example.com`) allowed "
         "to send state-changing requests; other cross-site origins get 403.",
@@ -118,7 +103,7 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Project environments (autopack.environments).
-    env_find_links: list[Path] = Field(
+    env_find_links: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Directories of wheels (comma-separated) that uv may install from, "
         "for offline or air-gapped machines (uv --find-links).",
@@ -235,29 +220,6 @@ def get_settings() -> Settings:
     ``get_settings.cache_clear()`` after changing the environment."""
     settings = Settings()
     path = config_file(settings.home)
-    if not path.is_file():
-        return settings
-    from dotenv import dotenv_values  # the file's syntax: quotes, comments, `export`
-
-    environment = prefixed_values(os.environ)
-    from_file = {
-        name: value
-        for name, value in prefixed_values(dotenv_values(path, encoding="utf-8")).items()
-        if name not in environment and name != "home"
-    }
-    return Settings(**from_file, home=settings.home)
-
-
-def prefixed_values(variables: Mapping[str, str | None]) -> dict[str, str]:
-    """``AUTOPACK_NAME=value`` pairs as ``{field name: value}``, for the fields Settings
-    has (other variables are ignored; names match without regard to case)."""
-    prefix = ENV_PREFIX.lower()
-    values: dict[str, str] = {}
-    for key, value in variables.items():
-        lowered = key.lower()
-        if value is None or not lowered.startswith(prefix):
-            continue
-        name = lowered[len(prefix) :]
-        if name in Settings.model_fields:
-            values[name] = value
-    return values
+    if path.is_file():
+        return Settings(_env_file=path, _env_file_encoding="utf-8", home=settings.home)
+    return settings
