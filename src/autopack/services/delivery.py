@@ -39,6 +39,7 @@ __all__ = [
     "push_run",
 ]
 
+
 class DiffCommit(BaseModel):
     """A commit on the run's branch; ``phase_id`` is the phase it completed, when known."""
 
