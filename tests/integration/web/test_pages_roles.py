@@ -124,6 +124,8 @@ def test_an_operator_decides_and_the_decision_names_the_user(dashboard: Dashboar
         assert logged.actor == "user:operator"
     decisions = client.get("/ui/decisions").text
     assert "user:operator" in decisions
+    # Decisions about no run (users added by the fixture) show no link to a run.
+    assert "(no run)" in decisions and 'href="/ui/runs/None"' not in decisions
 
 
 def test_disabling_a_user_ends_their_dashboard_session_at_once(dashboard: Dashboard) -> None:
