@@ -88,16 +88,27 @@ def submit_run(
     submission = _submit(factory, settings, run_id, local=local, queue=queue)
     if actor is not None and submission.accepted:
         with unit_of_work(factory) as session:
-            record_decision(
-                session,
-                actor=actor,
-                decision="execution_requested",
-                rationale=submission.message,
-                run_id=run_id,
-                where=submission.where,
-                from_state=submission.state,
+            record_execution_request(
+                session, run_id, actor=actor, where=submission.where, message=submission.message
             )
     return submission
+
+
+def record_execution_request(
+    session: Session, run_id: str, *, actor: str, where: str, message: str = ""
+) -> None:
+    """Record that ``actor`` asked for ``run_id`` to execute (start or resume) ``where``
+    (local, queue, or cli: in the asking process). NotFoundError for an unknown run."""
+    run = run_service.get_run(session, run_id)
+    record_decision(
+        session,
+        actor=actor,
+        decision="execution_requested",
+        rationale=message or f"run {run_id} asked to execute ({where})",
+        run_id=run_id,
+        where=where,
+        from_state=run.state,
+    )
 
 
 def _submit(

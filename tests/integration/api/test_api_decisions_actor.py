@@ -16,6 +16,7 @@ from autopack.api.app import create_app
 from autopack.db.orm import DecisionLog, Run
 from autopack.db.session import unit_of_work
 from autopack.domain.access import Role
+from autopack.errors import NotFoundError
 from autopack.services import execution
 from autopack.settings import Settings
 from delivery_fixtures import Runs, make_user_repo
@@ -130,3 +131,17 @@ def test_execution_requested_by_a_person_is_recorded_and_a_continuation_is_not(
     execution.submit_run(factory, local, "r2", local=pool)  # e.g. after an approval
     assert started == ["r2", "r2"]
     assert _decisions(client) == [("user:operator", "execution_requested", "r2")]
+
+
+def test_a_resume_from_the_command_line_is_recorded_for_a_known_run_only(
+    world: tuple[TestClient, dict[str, dict[str, str]], int],
+) -> None:
+    """What `autopack run --resume` records before it executes (``where``: cli)."""
+    client, keys, _ = world
+    _run(client, keys["operator"], "r3")
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    with unit_of_work(factory) as session:
+        execution.record_execution_request(session, "r3", actor="cli:tester", where="cli")
+    with pytest.raises(NotFoundError), unit_of_work(factory) as session:
+        execution.record_execution_request(session, "nope", actor="cli:tester", where="cli")
+    assert _decisions(client) == [("cli:tester", "execution_requested", "r3")]
