@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,9 @@ from autopack.distributed.queue import apply_queue_schema
 from autopack.settings import Settings, get_settings
 
 POSTGRES_URL = os.environ.get("AUTOPACK_TEST_POSTGRES_URL")
+# The shared helper modules beside this file (access_fixtures, delivery_fixtures, ...)
+# import by name under --import-mode=importlib.
+sys.path.insert(0, str(Path(__file__).parent))
 
 # Tests never talk to real providers or read a developer's environment.
 for _var in (

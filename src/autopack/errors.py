@@ -12,6 +12,7 @@ act on it, and a stable ``code`` that the API puts in its problem documents.
     ├── ValidationError              input that breaks a rule; names the field  (HTTP 422)
     │   └── PlanError                a plan that cannot become a RunSpec
     ├── NotFoundError                unknown run, phase, approval ...           (HTTP 404)
+    ├── Forbidden                    the caller's role is below what it asks    (HTTP 403)
     ├── ConflictError                the request clashes with stored state      (HTTP 409)
     │   ├── DuplicateError           an id that already exists
     │   ├── IllegalTransition        a state change the state machine refuses
@@ -81,6 +82,12 @@ class PlanError(ValidationError):
 
 class NotFoundError(AutopackError):
     code = "not_found"
+
+
+class Forbidden(AutopackError):
+    """The caller is known but its role does not allow what it asked for."""
+
+    code = "forbidden"
 
 
 class ConflictError(AutopackError):

@@ -384,7 +384,9 @@ def test_cancel_reaches_a_run_executing_on_a_worker(
         queue.close()
     wait_for(lambda: _stage(harness, "cancel-me") == "applied", 120, "the apply", workers)
     with unit_of_work(harness.db.factory) as session:
-        run_service.request_cancel(session, "cancel-me")  # what POST /runs/{id}/cancel does
+        run_service.request_cancel(
+            session, "cancel-me", actor="test"
+        )  # what POST /runs/{id}/cancel does
 
     wait_for(
         lambda: run_states(harness)["cancel-me"] == "DONE_CANCELLED", 60, "the cancel", workers

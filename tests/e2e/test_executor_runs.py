@@ -304,7 +304,7 @@ def test_cancel_stops_the_run_at_its_next_step(
         harness.events.append((event, dict(data)))
         if event == "applied":  # someone presses cancel while the phase is running
             with harness.db.factory.begin() as session:
-                run_service.request_cancel(session, run_id)
+                run_service.request_cancel(session, run_id, actor="test")
 
     harness._record = cancel_when_applied  # type: ignore[method-assign]
     outcome = harness.execute(run_id, script)

@@ -28,6 +28,7 @@ from autopack.errors import (
     ApplyRejected,
     AutopackError,
     ConflictError,
+    Forbidden,
     InvalidStoredState,
     NotFoundError,
     SchemaMismatch,
@@ -42,6 +43,7 @@ log = logging.getLogger("autopack.api")
 #: HTTP status by exception class; the first matching entry wins.
 STATUS_BY_ERROR: list[tuple[type[AutopackError], int]] = [
     (NotFoundError, 404),
+    (Forbidden, 403),
     (InvalidStoredState, 409),
     (ConflictError, 409),
     (ApplyRejected, 422),

@@ -12,7 +12,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from autopack.api.access import authorize
 from autopack.db.session import unit_of_work
+from autopack.domain.access import Principal
 from autopack.services import apikeys
 from autopack.settings import Settings
 
@@ -41,10 +43,11 @@ FactoryDep = Annotated[sessionmaker[Session], Depends(get_factory)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def require_api_key(request: Request, factory: FactoryDep, settings: SettingsDep) -> str:
+def require_api_key(request: Request, factory: FactoryDep, settings: SettingsDep) -> Principal:
     """Check ``X-API-Key`` or ``Authorization: Bearer`` against configured and stored keys,
-    and return the caller's identity (see :mod:`autopack.services.apikeys`): what the
-    server records as the actor of what the caller decides.
+    and return the caller (see :mod:`autopack.services.apikeys`): its identity is what the
+    server records as the actor of what the caller decides, its role what it may do. A
+    key of a disabled user is refused like an unknown one.
 
     With no key configured anywhere, requests pass only on a loopback server (``autopack
     serve`` refuses to start on another address without a key), as ``local``. A server
@@ -59,10 +62,10 @@ def require_api_key(request: Request, factory: FactoryDep, settings: SettingsDep
     configured = settings.plain_api_keys()
     with unit_of_work(factory) as session:
         if not configured and settings.is_loopback and not apikeys.any_active_key(session):
-            return apikeys.LOCAL_IDENTITY
-        identity = apikeys.identify_api_key(session, presented, configured) if presented else None
-    if identity is not None:
-        return identity
+            return apikeys.LOCAL_PRINCIPAL
+        principal = apikeys.authenticate_key(session, presented, configured) if presented else None
+    if principal is not None:
+        return principal
     raise HTTPException(
         status_code=401,
         detail="missing or invalid API key: send it as X-API-Key or Authorization: Bearer "
@@ -80,8 +83,19 @@ def presented_key(request: Request) -> str | None:
     return presented or None
 
 
-#: The caller's identity (``key:<name>:<prefix>``, ``config-key:<n>`` or ``local``).
-AuthDep = Annotated[str, Depends(require_api_key)]
+def require_role(
+    request: Request, principal: Annotated[Principal, Depends(require_api_key)]
+) -> Principal:
+    """The API's one authorization dependency: the caller, let through only when its role
+    is at least what :data:`autopack.api.access.ROUTE_ACCESS` says the route needs (403
+    otherwise). Every protected router has it; a route that needs the caller asks for
+    :data:`AuthDep`, the same dependency (solved once per request)."""
+    return authorize(principal, request)
+
+
+#: The caller, authorized for the route: ``principal.identity`` (``user:<name>``,
+#: ``config-key:<n>`` or ``local``) is what decisions record, ``principal.role`` its role.
+AuthDep = Annotated[Principal, Depends(require_role)]
 
 
 class RateLimiter:

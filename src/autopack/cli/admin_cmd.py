@@ -149,31 +149,51 @@ def db_repair(yes: bool = typer.Option(False, "--yes", help="Apply the repairs."
 
 
 @apikey_app.command("create")
-def apikey_create(name: str = typer.Option("default", help="A label for the key.")) -> None:
-    """Create an API key. It is printed once; only its hash is stored."""
+def apikey_create(
+    name: str = typer.Option("default", help="A label for the key."),
+    user: str | None = typer.Option(
+        None,
+        "--user",
+        help="The user the key acts as (with their role). Needed once a user exists; "
+        "without users, the first key makes an admin named after you.",
+    ),
+) -> None:
+    """Create an API key that acts as a user. It is printed once; only its hash is stored."""
+    from autopack.cli.identity import cli_identity, first_admin_name
+    from autopack.services import users
+
     db = database()
-    with db.factory.begin() as session:
-        plain, row = apikeys.create_api_key(session, name)
-        prefix = row.prefix
-    db.dispose()
-    console.print(f"API key {name!r} ({prefix}...) created. Send it as X-API-Key:")
+    try:
+        with db.factory.begin() as session:
+            had_users = bool(users.list_users(session))
+            owner = apikeys.owner_for_new_key(
+                session, user, first_admin_name(), actor=cli_identity()
+            )
+            plain, row = apikeys.create_api_key(session, name, owner)
+            prefix, owner_name, role = row.prefix, owner.name, owner.role
+    finally:
+        db.dispose()
+    if not had_users:
+        console.print(f"First user: {owner_name!r} (role admin) created.", highlight=False)
+    console.print(
+        f"API key {name!r} ({prefix}...) created for user {owner_name!r} ({role}). "
+        "Send it as X-API-Key:",
+        highlight=False,
+    )
     print(plain)
 
 
 @apikey_app.command("list")
 def apikey_list() -> None:
-    """List API keys (prefixes only)."""
-    from sqlalchemy import select
-
-    from autopack.db.orm import ApiKey
-
+    """List API keys (prefixes only) and the user each acts as."""
     db = database()
-    table = Table("id", "name", "prefix", "created", "last used", "revoked")
+    table = Table("id", "name", "user", "prefix", "created", "last used", "revoked")
     with db.factory() as session:
-        for key in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+        for key, owner in apikeys.list_api_keys(session):
             table.add_row(
                 str(key.id),
                 key.name,
+                owner or "-",
                 key.prefix,
                 key.created_at.isoformat(),
                 key.last_used_at.isoformat() if key.last_used_at else "-",
@@ -191,9 +211,11 @@ def apikey_revoke(
 ) -> None:
     """Revoke a stored API key: a running server refuses it from its next request on.
     Keys from AUTOPACK_API_KEYS are not stored; remove them from the environment."""
+    from autopack.cli.identity import cli_identity
+
     db = database()
     with db.factory.begin() as session:
-        row = apikeys.revoke_api_key(session, key)
+        row = apikeys.revoke_api_key(session, key, actor=cli_identity())
         shown = f"{row.id} {row.name!r} ({row.prefix}...)"
     db.dispose()
     console.print(f"API key {shown} revoked")

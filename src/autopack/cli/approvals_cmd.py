@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import getpass
-import os
-
 import typer
 from rich.table import Table
 
+from autopack.cli.identity import cli_identity
 from autopack.cli.main import app
 from autopack.cli.output import console, database, print_json, settings
 from autopack.db.session import unit_of_work
@@ -51,16 +49,6 @@ def approvals_list(
             row["requested_at"],
         )
     console.print(table)
-
-
-def cli_identity() -> str:
-    """Who decides from the command line: ``cli:<OS user>``. The database is local to this
-    user (or reached with its credentials), so the OS account is the identity we know."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
-        user = f"uid-{os.getuid()}" if hasattr(os, "getuid") else "unknown"
-    return f"cli:{user}"
 
 
 def _decide(approval_id: int, approve: bool, note: str) -> None:

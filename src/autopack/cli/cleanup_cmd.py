@@ -47,13 +47,14 @@ def cancel(
     """Stop a run: now when nothing executes it, else at its executor's next checkpoint
     (also when it executes in a server or on another machine). Exit 2 for an unknown run,
     1 for a run that has already ended."""
+    from autopack.cli.identity import cli_identity
     from autopack.errors import IllegalTransition
     from autopack.services.runs import request_cancel
 
     db = database()
     try:
         with unit_of_work(db.factory) as session:
-            run = request_cancel(session, run_id)
+            run = request_cancel(session, run_id, actor=cli_identity())
             state, executing = run.state, cleanup.is_executing(run)
     except IllegalTransition as exc:
         err_console.print(f"[bold red]refused:[/] {exc.message}", highlight=False)

@@ -67,6 +67,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("workers", "autopack.cli.worker_cmd", "Remote workers: who is alive, what they run."),
     Command("db", "autopack.cli.admin_cmd", "Database schema: upgrade, check, repair."),
     Command("apikey", "autopack.cli.admin_cmd", "API keys for the REST API."),
+    Command("user", "autopack.cli.users_cmd", "Users and their roles: add, list, disable."),
     Command("memory", "autopack.cli.memory_cmd", "What Autopack remembers: rules, search, stats."),
     Command("telemetry", "autopack.cli.telemetry_cmd", "Token telemetry: estimator calibration."),
 )

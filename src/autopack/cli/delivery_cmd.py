@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from autopack.cli.approvals_cmd import cli_identity
+from autopack.cli.identity import cli_identity
 from autopack.cli.main import app
 from autopack.cli.output import console, database, print_json
 from autopack.db.session import unit_of_work

@@ -67,6 +67,15 @@ def _summary_table(outcome: RunOutcome) -> Table:
     return table
 
 
+def _record_resume(db: Database, run_id: str) -> None:
+    """The decision log records who resumed the run (``cli:<OS user>``)."""
+    from autopack.cli.identity import cli_identity
+    from autopack.services.execution import record_execution_request
+
+    with unit_of_work(db.factory) as session:
+        record_execution_request(session, run_id, actor=cli_identity(), where="cli")
+
+
 def _execute(
     cfg: Settings,
     db: Database,
@@ -178,6 +187,7 @@ def run(
     db = database()
     try:
         if resume:
+            _record_resume(db, resume)
             outcome = _execute(cfg, db, resume, as_json=as_json)
         elif len(checked) == 1 and max_concurrent is None:
             target = _create_or_reuse(cfg, db, *checked[0])

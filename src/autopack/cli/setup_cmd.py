@@ -3,7 +3,8 @@
 Both run the same checks: HOME is a writable directory; git is installed; the database
 is reachable and at the code's schema revision; every configured LLM provider has its
 key, and the providers runs would use answer at their URL. ``init`` also creates HOME,
-upgrades the database, and writes a commented ``HOME/config.env`` (read by settings for
+upgrades the database, creates an admin user named after the OS user when there is no
+admin (it asks nothing), and writes a commented ``HOME/config.env`` (read by settings for
 what the environment does not set) unless one exists; running it again changes nothing.
 ``check`` writes nothing. Exit 0 when runs can start, 2 with one line per problem and its
 fix.
@@ -161,12 +162,55 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 @app.command("init")
 def init(as_json: JsonOpt = False) -> None:
-    """Set up Autopack: create HOME, check git, create or upgrade the database, check each
-    provider's key and reachability, and write a commented HOME/config.env. Idempotent."""
+    """Set up Autopack: create HOME, check git, create or upgrade the database, create an
+    admin user named after you when there is no admin, check each provider's key and
+    reachability, and write a commented HOME/config.env. Idempotent."""
     cfg = settings()
     findings = [_check_home(cfg, create=True), _write_config(cfg), _check_git()]
-    findings += [_check_database(cfg, upgrade=True), *_check_providers(cfg)]
+    database = _check_database(cfg, upgrade=True)
+    findings.append(database)
+    if database.ok:
+        findings.append(_first_admin(cfg))
+    findings += _check_providers(cfg)
     _report(findings, as_json)
+
+
+def _first_admin(cfg: Settings) -> Finding:
+    """Make sure someone can manage the deployment: when no active admin exists, create
+    one named after the OS user (asking nothing), recorded as added by ``cli:<OS user>``."""
+    from autopack.cli.identity import cli_identity, first_admin_name
+    from autopack.db.database import open_database
+    from autopack.db.session import unit_of_work
+    from autopack.domain.access import Role
+    from autopack.errors import AutopackError
+    from autopack.services import users
+
+    db = open_database(cfg)
+    try:
+        with unit_of_work(db.factory) as session:
+            if users.any_admin(session):
+                admins = [
+                    u.name
+                    for u in users.list_users(session)
+                    if u.role == "admin" and not u.disabled
+                ]
+                return Finding("admin", True, f"admin user(s): {', '.join(admins)}")
+            name = first_admin_name()
+            users.create_user(session, name, Role.ADMIN, actor=cli_identity())
+    except AutopackError as exc:
+        return Finding(
+            "admin",
+            False,
+            f"no admin user, and none could be created: {exc.message}",
+            "autopack user add NAME --role admin",
+        )
+    finally:
+        db.dispose()
+    return Finding(
+        "admin",
+        True,
+        f"created admin user {name!r}; give it a key: autopack apikey create --user {name}",
+    )
 
 
 @app.command("check")

@@ -108,6 +108,7 @@ def runs_enqueue(
     """Queue runs for `autopack worker` processes (PostgreSQL). A run already waiting in
     the queue is reported as "already queued", not an error. Exits 1 when any run could
     not be queued (finished, executing, no repository), 2 on SQLite."""
+    from autopack.cli.identity import cli_identity
     from autopack.distributed.queue import RunQueue
 
     cfg = settings()
@@ -121,7 +122,9 @@ def runs_enqueue(
     try:
         for run_id in run_ids:
             try:
-                sub = execution.submit_run(db.factory, cfg, run_id, queue=queue)
+                sub = execution.submit_run(
+                    db.factory, cfg, run_id, queue=queue, actor=cli_identity()
+                )
                 results.append({"run_id": run_id, "queued": sub.accepted, "message": sub.message})
             except AutopackError as exc:
                 failed = True

@@ -366,9 +366,13 @@ class DecisionLog(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    #: None for a decision about no single run (a key, a user, a global model override).
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
     phase_id: Mapped[str | None] = mapped_column(String(128))
-    actor: Mapped[str] = mapped_column(String(32), default="executor")
+    #: Who decided: ``executor``, ``guard``, or a caller's identity (``user:<name>``, ...).
+    actor: Mapped[str] = mapped_column(String(128), default="executor")
     decision: Mapped[str] = mapped_column(String(64), default="")
     rationale: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -202,7 +202,9 @@ def check_database(engine: Engine) -> CheckReport:
             rows = conn.execute(
                 text(
                     f"SELECT c.id AS pk, c.{col} AS ref FROM {child} c "
-                    f"LEFT JOIN {parent} p ON p.{pcol} = c.{col} WHERE p.{pcol} IS NULL "
+                    # A NULL reference is no orphan: a decision about no single run.
+                    f"LEFT JOIN {parent} p ON p.{pcol} = c.{col} "
+                    f"WHERE c.{col} IS NOT NULL AND p.{pcol} IS NULL "
                     f"ORDER BY c.id"
                 )
             ).all()

@@ -13,14 +13,15 @@ merge or push happen before the flush, and repeating a merge that already happen
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from autopack.db.orm import DecisionLog, Run
+from autopack.db.orm import Run
 from autopack.domain.states import RunState
 from autopack.errors import ConflictError, ValidationError
+from autopack.services.decisions import record_decision
 from autopack.services.runs import get_run
 from autopack.workspace import delivery as git_delivery
 from autopack.workspace.delivery import FileDiff, MergeMode
@@ -37,9 +38,6 @@ __all__ = [
     "merge_run",
     "push_run",
 ]
-
-#: ``DecisionLog.actor`` holds 32 characters; the full identity goes into the details.
-_ACTOR_CHARS = 32
 
 
 class DiffCommit(BaseModel):
@@ -212,18 +210,11 @@ def branch_diff(session: Session, run_id: str) -> BranchDiff:
 
 
 def _record(
-    session: Session, run: Run, *, actor: str, decision: str, text: str, **details: object
+    session: Session, run: Run, *, actor: str, decision: str, text: str, **details: Any
 ) -> None:
-    session.add(
-        DecisionLog(
-            run_id=run.id,
-            actor=actor[:_ACTOR_CHARS],
-            decision=decision,
-            rationale=text,
-            details={"actor": actor, **details},
-        )
+    record_decision(
+        session, actor=actor, decision=decision, rationale=text, run_id=run.id, **details
     )
-    session.flush()
 
 
 def merge_run(

@@ -20,6 +20,7 @@ from autopack.db.session import unit_of_work
 from autopack.domain.states import RunState
 from autopack.errors import ConfigurationError, IllegalTransition, LeaseHeld
 from autopack.services import runs as run_service
+from autopack.services.decisions import record_decision
 from autopack.settings import Settings
 
 
@@ -74,11 +75,50 @@ def submit_run(
     *,
     local: Callable[[str], bool] | None = None,
     queue: RunDeferrer | None = None,
+    actor: str | None = None,
 ) -> Submission:
     """Check ``run_id`` (see :func:`check_executable`) and start it where the deployment
     executes runs: a job in the queue (``queue``) when ``settings.uses_job_queue``, else
     ``local(run_id)`` (False: it is already executing in this process -> LeaseHeld).
-    ConfigurationError when the needed path was not given (e.g. the queue on SQLite)."""
+    ConfigurationError when the needed path was not given (e.g. the queue on SQLite).
+
+    ``actor``: the person who asked (start or resume), recorded in the decision log once
+    the run is submitted; None when the system continues a run on its own (after an
+    approval, which is itself the recorded decision)."""
+    submission = _submit(factory, settings, run_id, local=local, queue=queue)
+    if actor is not None and submission.accepted:
+        with unit_of_work(factory) as session:
+            record_execution_request(
+                session, run_id, actor=actor, where=submission.where, message=submission.message
+            )
+    return submission
+
+
+def record_execution_request(
+    session: Session, run_id: str, *, actor: str, where: str, message: str = ""
+) -> None:
+    """Record that ``actor`` asked for ``run_id`` to execute (start or resume) ``where``
+    (local, queue, or cli: in the asking process). NotFoundError for an unknown run."""
+    run = run_service.get_run(session, run_id)
+    record_decision(
+        session,
+        actor=actor,
+        decision="execution_requested",
+        rationale=message or f"run {run_id} asked to execute ({where})",
+        run_id=run_id,
+        where=where,
+        from_state=run.state,
+    )
+
+
+def _submit(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    run_id: str,
+    *,
+    local: Callable[[str], bool] | None,
+    queue: RunDeferrer | None,
+) -> Submission:
     with unit_of_work(factory) as session:
         state = check_executable(session, run_id).state
     if settings.uses_job_queue:

@@ -9,10 +9,14 @@ from sqlalchemy.orm import Session
 
 from autopack.db.orm import HumanNote, Run
 from autopack.errors import NotFoundError
+from autopack.services.decisions import record_decision
 
 
-def add_note(session: Session, note: str, *, run_id: str | None, notes_file: Path) -> HumanNote:
-    """Store a note (optionally for a run) and append it to ``notes_file`` (Markdown)."""
+def add_note(
+    session: Session, note: str, *, run_id: str | None, notes_file: Path, actor: str
+) -> HumanNote:
+    """Store a note (optionally for a run) and append it to ``notes_file`` (Markdown); the
+    decision log records ``actor`` as who left it."""
     if run_id is not None and session.get(Run, run_id) is None:
         raise NotFoundError(
             f"run {run_id!r} not found; omit run_id for a project-wide note", run_id=run_id
@@ -20,6 +24,14 @@ def add_note(session: Session, note: str, *, run_id: str | None, notes_file: Pat
     row = HumanNote(note=note, run_id=run_id)
     session.add(row)
     session.flush()
+    record_decision(
+        session,
+        actor=actor,
+        decision="human_note",
+        rationale=note[:500],
+        run_id=run_id,
+        note_id=row.id,
+    )
     notes_file.parent.mkdir(parents=True, exist_ok=True)
     context = f" (Run: {run_id})" if run_id else ""
     with notes_file.open("a", encoding="utf-8") as handle:

@@ -19,6 +19,7 @@ from autopack.config import COMPLEXITIES, ModelsConfig
 from autopack.db.orm import ModelOverride, Run
 from autopack.errors import NotFoundError, ValidationError
 from autopack.llm.router import GENERAL, MappingEntry, ModelRouter, OverrideKey, RoutingOverrides
+from autopack.services.decisions import record_decision
 
 _CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -94,9 +95,17 @@ def overrides_for(session: Session, run_id: str | None) -> RoutingOverrides:
 
 
 def set_global_override(
-    session: Session, config: ModelsConfig, role: str, category: str, complexity: str, model: str
+    session: Session,
+    config: ModelsConfig,
+    role: str,
+    category: str,
+    complexity: str,
+    model: str,
+    *,
+    actor: str,
 ) -> OverrideResult:
-    """Create or replace the global override for role/category/complexity."""
+    """Create or replace the global override for role/category/complexity; the decision
+    log records ``actor`` as who set it."""
     category = _check(config, role, category, complexity, model)
     row = session.scalars(
         select(ModelOverride).where(
@@ -111,6 +120,7 @@ def set_global_override(
     else:
         row.model = model
     session.flush()
+    _record_override(session, actor, role, category, complexity, model, run_id=None)
     return OverrideResult(role, category, complexity, model, "global")
 
 
@@ -122,9 +132,12 @@ def set_run_override(
     category: str,
     complexity: str,
     model: str,
+    *,
+    actor: str,
 ) -> OverrideResult:
-    """Create or replace one of the run's overrides; it applies to the run's next calls.
-    Raises NotFoundError for an unknown run, ValidationError for a bad role/complexity."""
+    """Create or replace one of the run's overrides; it applies to the run's next calls
+    and the decision log records ``actor`` as who set it. Raises NotFoundError for an
+    unknown run, ValidationError for a bad role/complexity."""
     category = _check(config, role, category, complexity, model)
     run = session.get(Run, run_id)
     if run is None:
@@ -135,7 +148,33 @@ def set_run_override(
         _run_key(role, category, complexity): model,
     }
     session.flush()
+    _record_override(session, actor, role, category, complexity, model, run_id=run_id)
     return OverrideResult(role, category, complexity, model, "run", run_id)
+
+
+def _record_override(
+    session: Session,
+    actor: str,
+    role: str,
+    category: str,
+    complexity: str,
+    model: str,
+    *,
+    run_id: str | None,
+) -> None:
+    scope = f"run {run_id}" if run_id else "every run"
+    record_decision(
+        session,
+        actor=actor,
+        decision="model_override",
+        rationale=f"{role}/{category}/{complexity} -> {model} for {scope}",
+        run_id=run_id,
+        role=role,
+        category=category,
+        complexity=complexity,
+        model=model,
+        scope="run" if run_id else "global",
+    )
 
 
 def effective_mapping(

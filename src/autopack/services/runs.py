@@ -24,6 +24,7 @@ from autopack.errors import (
 )
 from autopack.executor.artifacts import RunArtifacts
 from autopack.memory.intention import build_anchor
+from autopack.services.decisions import record_decision
 from autopack.services.leases import acquire_lease as acquire_lease
 from autopack.services.leases import release_lease as release_lease
 from autopack.services.run_overview import known_state as known_state
@@ -295,8 +296,9 @@ def set_tier_state(
     session.flush()
 
 
-def request_cancel(session: Session, run_id: str) -> Run:
-    """Ask a run to stop at its next step; a run that is not executing is cancelled now."""
+def request_cancel(session: Session, run_id: str, *, actor: str) -> Run:
+    """Ask a run to stop at its next step; a run that is not executing is cancelled now.
+    The decision log records ``actor`` as who asked."""
     run = get_run(session, run_id)
     if RunState(run.state).is_terminal:
         raise IllegalTransition(
@@ -312,6 +314,13 @@ def request_cancel(session: Session, run_id: str) -> Run:
     )
     if not executing:  # no executor, or one whose lease ran out (it died): stop now
         set_run_state(session, run, RunState.DONE_CANCELLED, reason="cancelled by request")
+    record_decision(
+        session,
+        actor=actor,
+        decision="cancel_requested",
+        rationale="stopping at its next step" if executing else "cancelled at once",
+        run_id=run_id,
+    )
     session.flush()
     return run
 

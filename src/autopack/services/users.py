@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from autopack.db.orm import User, utcnow
 from autopack.domain.access import Role
 from autopack.errors import DuplicateError, NotFoundError, ValidationError
+from autopack.services.decisions import record_decision
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
@@ -39,8 +40,11 @@ def create_user(
     *,
     email: str | None = None,
     telegram_user_id: int | None = None,
+    actor: str = "system",
 ) -> User:
-    """A new active user; DuplicateError when the name (or Telegram id) is taken."""
+    """A new active user; DuplicateError when the name (or Telegram id) is taken. The
+    decision log records ``actor`` (the identity of whoever added the user; ``system``
+    for set-up code that acts for nobody in particular)."""
     if not _NAME.match(name):
         raise ValidationError(
             f"user name {name!r} is not valid: 1-64 letters, digits, '.', '_', '@' or '-', "
@@ -58,6 +62,14 @@ def create_user(
     user = User(name=name, role=role.value, email=email, telegram_user_id=telegram_user_id)
     session.add(user)
     session.flush()
+    record_decision(
+        session,
+        actor=actor,
+        decision="user_added",
+        rationale=f"user {name!r} added with role {role.value}",
+        user=name,
+        role=role.value,
+    )
     return user
 
 
@@ -78,12 +90,16 @@ def any_admin(session: Session) -> bool:
     return session.scalar(query.limit(1)) is not None
 
 
-def disable_user(session: Session, name: str) -> User:
-    """Disable a user: their keys stop working at once. Disabling twice changes nothing."""
+def disable_user(session: Session, name: str, *, actor: str = "system") -> User:
+    """Disable a user: their keys stop working at once; ``actor`` is recorded as who did
+    it. Disabling twice changes nothing."""
     user = find_user(session, name)
     if not user.disabled:
         user.disabled = True
         user.disabled_at = utcnow()
+        record_decision(
+            session, actor=actor, decision="user_disabled", rationale=f"user {name!r} disabled"
+        )
         session.flush()
     return user
 

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from autopack.errors import AutopackError
+from autopack.errors import AutopackError, Forbidden
 from autopack.web.auth import CsrfRejected, LoginRequired
 
 
@@ -72,7 +72,8 @@ def mount_web(app: FastAPI) -> None:
             return await _delegate(api_error, request, exc)
         assert isinstance(exc, AutopackError)
         status = next(s for cls, s in STATUS_BY_ERROR if isinstance(exc, cls))
-        return error_page(request, status, "That did not work", exc.message)
+        title = "Not allowed" if isinstance(exc, Forbidden) else "That did not work"
+        return error_page(request, status, title, exc.message)
 
     async def page_validation(request: Request, exc: Exception) -> Response:
         if not _is_page(request):

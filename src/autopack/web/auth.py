@@ -3,10 +3,13 @@
 The dashboard uses the API's keys: a key entered once on the login page becomes a signed,
 HTTP-only, ``SameSite=Strict`` session cookie holding the key's SHA-256 (never the key),
 checked against the configured and stored keys on every request, so revoking the key
-ends the session. With no key configured on a loopback server there is no login, as for
-the API. Every form carries a CSRF token that must equal the (signed) ``autopack_csrf``
-cookie (double submit); the origin guard (``api/origin_guard.py``) refuses other sites'
-requests before this as well.
+ends the session (and so does disabling the key's user). A session carries the same
+:class:`~autopack.domain.access.Principal` as the key (identity and role), and every page
+and form is authorized by the API's access table (:func:`autopack.api.access.authorize`):
+a form the caller's role cannot use is refused with a 403 page. With no key configured
+on a loopback server there is no login, as for the API. Every form carries a CSRF token
+that must equal the (signed) ``autopack_csrf`` cookie (double submit); the origin guard
+(``api/origin_guard.py``) refuses other sites' requests before this as well.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from fastapi import Depends, Form, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, sessionmaker
 
+from autopack.api.access import authorize
 from autopack.api.deps import presented_key
 from autopack.db.session import unit_of_work
+from autopack.domain.access import Principal
 from autopack.errors import AutopackError
 from autopack.services import apikeys
 from autopack.settings import Settings
@@ -74,9 +79,9 @@ def _login_needed(session: Session, settings: Settings) -> bool:
     )
 
 
-def identify(request: Request) -> str:
-    """The caller's identity: ``local`` on a keyless loopback server, else from the API
-    key headers or the session cookie. Raises LoginRequired otherwise."""
+def identify(request: Request) -> Principal:
+    """The caller: ``local`` (an admin) on a keyless loopback server, else the principal of
+    the API key headers or of the session cookie. Raises LoginRequired otherwise."""
     settings: Settings = request.app.state.settings
     factory: sessionmaker[Session] = request.app.state.session_factory
     configured = settings.plain_api_keys()
@@ -84,20 +89,20 @@ def identify(request: Request) -> str:
     cookie = request.cookies.get(SESSION_COOKIE)
     with unit_of_work(factory) as session:
         if not _login_needed(session, settings):
-            return apikeys.LOCAL_IDENTITY
+            return apikeys.LOCAL_PRINCIPAL
         if presented:
-            identity = apikeys.identify_api_key(session, presented, configured)
-            if identity:
-                return identity
+            principal = apikeys.authenticate_key(session, presented, configured)
+            if principal is not None:
+                return principal
         if cookie:
             try:
                 data: Any = _serializer(request, "session").loads(cookie, max_age=SESSION_MAX_AGE)
                 key_hash = str(data.get("h", "")) if isinstance(data, dict) else ""
             except BadSignature:
                 key_hash = ""
-            identity = apikeys.identify_key_hash(session, key_hash, configured)
-            if identity:
-                return identity
+            principal = apikeys.authenticate_key_hash(session, key_hash, configured)
+            if principal is not None:
+                return principal
     raise LoginRequired("sign in with an API key to use the dashboard", next=request.url.path)
 
 
@@ -151,5 +156,17 @@ def require_csrf(request: Request, csrf: Annotated[str, Form()] = "") -> None:
         )
 
 
-Identity = Annotated[str, Depends(identify)]
+def page_principal(
+    request: Request, principal: Annotated[Principal, Depends(identify)]
+) -> Principal:
+    """The dashboard's authorization dependency: the signed-in caller, let through only
+    with the role the access table gives the page or form (a 403 page otherwise). The
+    caller is also kept on ``request.state`` so pages can hide what it cannot use."""
+    request.state.principal = principal
+    request.state.identity = principal.identity
+    return authorize(principal, request)
+
+
+#: The signed-in caller, authorized for the page or form it asks for.
+Identity = Annotated[Principal, Depends(page_principal)]
 CsrfChecked = Depends(require_csrf)

@@ -55,7 +55,6 @@ def _delivery_view(request: Request, run_id: str, outcome: dict[str, Any]) -> Re
 @router.get("/runs/{run_id}/delivery", response_class=HTMLResponse)
 def delivery_page(request: Request, run_id: str, identity: Identity) -> Response:
     """A finished run's branch against its base, with merge and push forms."""
-    request.state.identity = identity
     return _delivery_view(request, run_id, {})
 
 
@@ -68,11 +67,10 @@ def merge(
     mode: Annotated[Literal["auto", "ff", "merge"], Form()] = "auto",
 ) -> Response:
     """Merge the run's branch into ``into`` (as ``autopack merge RUN_ID --into BRANCH``)."""
-    request.state.identity = identity
     try:
         with unit_of_work(request.app.state.session_factory) as session:
             result = delivery.merge_run(
-                session, run_id, into=into.strip() or None, mode=mode, actor=identity
+                session, run_id, into=into.strip() or None, mode=mode, actor=identity.identity
             )
     except AutopackError as exc:
         return _delivery_view(request, run_id, _refusal(exc, "merge"))
@@ -88,11 +86,10 @@ def push(
     request: Request, run_id: str, identity: Identity, remote: Annotated[str, Form()] = ""
 ) -> Response:
     """Push the run's branch to ``remote`` (as ``autopack push RUN_ID --remote NAME``)."""
-    request.state.identity = identity
     try:
         with unit_of_work(request.app.state.session_factory) as session:
             result = delivery.push_run(
-                session, run_id, remote=remote.strip() or None, actor=identity
+                session, run_id, remote=remote.strip() or None, actor=identity.identity
             )
     except AutopackError as exc:
         return _delivery_view(request, run_id, _refusal(exc, "push"))
@@ -118,7 +115,6 @@ def _refusal(exc: AutopackError, action: str) -> dict[str, Any]:
 @router.get("/usage", response_class=HTMLResponse)
 def usage_page(request: Request, identity: Identity, days: int = 30) -> Response:
     """Tokens per day by provider and model (with each provider's cap) and cost per day."""
-    request.state.identity = identity
     days = min(max(days, 1), 366)
     caps = models_config_for(request.app.state.settings).provider_quotas
     with unit_of_work(request.app.state.session_factory) as session:

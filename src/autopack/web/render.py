@@ -17,6 +17,7 @@ from pygments.lexers import DiffLexer, TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
 from autopack import __version__
+from autopack.domain.access import Principal, Role
 from autopack.web.auth import CSRF_COOKIE, csrf_cookie_value, csrf_token
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -27,15 +28,24 @@ MAX_DIFF_LINES = 4000
 def render(
     request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
 ) -> HTMLResponse:
-    """Render ``template`` with the CSRF token and the signed-in identity; sets the CSRF
-    cookie when this browser had none."""
+    """Render ``template`` with the CSRF token, the signed-in identity and role, and
+    ``can(role)`` (may the caller use what needs ``role``? Forms the caller cannot use
+    are left out; the server refuses them anyway); sets the CSRF cookie when this browser
+    had none."""
     token = csrf_token(request)
+    principal: Principal | None = getattr(request.state, "principal", None)
+
+    def can(needed: str) -> bool:
+        return principal is not None and principal.may(Role(needed))
+
     response = TEMPLATES.TemplateResponse(
         request,
         template,
         {
             "csrf": token,
             "identity": getattr(request.state, "identity", None),
+            "role": principal.role.value if principal is not None else None,
+            "can": can,
             "version": __version__,
             **context,
         },

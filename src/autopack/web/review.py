@@ -13,6 +13,7 @@ from autopack.config import models_config_for
 from autopack.db import migrate
 from autopack.db.database import Database
 from autopack.db.session import describe_database, unit_of_work
+from autopack.domain.access import Principal
 from autopack.domain.states import RunState
 from autopack.executor.pool import ExecutionPool
 from autopack.llm.factory import build_router, effective_config
@@ -39,7 +40,6 @@ def _back(url: str) -> RedirectResponse:
 @router.get("/approvals", response_class=HTMLResponse)
 def approvals_page(request: Request, identity: Identity) -> Response:
     """Pending approvals with the change that waits, approve or reject with a comment."""
-    request.state.identity = identity
     with unit_of_work(request.app.state.session_factory) as session:
         items = []
         for approval, answer in board.pending_approvals(session):
@@ -59,11 +59,13 @@ def approvals_page(request: Request, identity: Identity) -> Response:
     return render(request, "approvals.html", {"items": items, "decided": decided})
 
 
-def _decide(request: Request, approval_id: int, approve: bool, note: str, identity: str) -> None:
+def _decide(
+    request: Request, approval_id: int, approve: bool, note: str, identity: Principal
+) -> None:
     with unit_of_work(request.app.state.session_factory) as session:
         hook = getattr(request.app.state, "approve_hook", None)
         approval = approval_service.decide(
-            session, approval_id, approve=approve, by=identity, note=note, apply=hook
+            session, approval_id, approve=approve, by=identity.identity, note=note, apply=hook
         )
         run = board.run_card(session, approval.run_id)
         run_id = approval.run_id
@@ -102,7 +104,6 @@ def reject(
 @router.get("/models", response_class=HTMLResponse)
 def models_page(request: Request, identity: Identity, run_id: str = "") -> Response:
     """The effective routing table (for new runs, or one run) and the override form."""
-    request.state.identity = identity
     settings = request.app.state.settings
     config = effective_config(settings)
     with unit_of_work(request.app.state.session_factory) as session:
@@ -126,17 +127,25 @@ def override_model(
     with unit_of_work(request.app.state.session_factory) as session:
         if run_id:
             routing.set_run_override(
-                session, config, run_id, role, category, complexity, model.strip()
+                session,
+                config,
+                run_id,
+                role,
+                category,
+                complexity,
+                model.strip(),
+                actor=identity.identity,
             )
         else:
-            routing.set_global_override(session, config, role, category, complexity, model)
+            routing.set_global_override(
+                session, config, role, category, complexity, model, actor=identity.identity
+            )
     return _back(f"/ui/models?run_id={run_id}" if run_id else "/ui/models")
 
 
 @router.get("/issues", response_class=HTMLResponse)
 def issues_page(request: Request, identity: Identity) -> Response:
     """The project's issue backlog, oldest (in runs) first."""
-    request.state.identity = identity
     with unit_of_work(request.app.state.session_factory) as session:
         backlog = list(issues.project_backlog(session)["issues_by_key"].values())
     backlog.sort(key=lambda i: (-i["age_in_runs"], -i["occurrence_count"], i["issue_key"]))
@@ -146,7 +155,6 @@ def issues_page(request: Request, identity: Identity) -> Response:
 @router.get("/decisions", response_class=HTMLResponse)
 def decisions_page(request: Request, identity: Identity, run_id: str = "") -> Response:
     """The decision log: what the executor and people decided, and why (newest first)."""
-    request.state.identity = identity
     with unit_of_work(request.app.state.session_factory) as session:
         rows = [
             {
@@ -165,7 +173,6 @@ def decisions_page(request: Request, identity: Identity, run_id: str = "") -> Re
 @router.get("/notes", response_class=HTMLResponse)
 def notes_page(request: Request, identity: Identity) -> Response:
     """Human notes (given to the Builder of later attempts) and the form to add one."""
-    request.state.identity = identity
     with unit_of_work(request.app.state.session_factory) as session:
         rows = [
             {"at": n.created_at, "run_id": n.run_id, "note": n.note}
@@ -185,7 +192,11 @@ def add_note(
     settings = request.app.state.settings
     with unit_of_work(request.app.state.session_factory) as session:
         notes.add_note(
-            session, note, run_id=run_id or None, notes_file=settings.home / "human_notes.md"
+            session,
+            note,
+            run_id=run_id or None,
+            notes_file=settings.home / "human_notes.md",
+            actor=identity.identity,
         )
     return _back("/ui/notes")
 
@@ -193,7 +204,6 @@ def add_note(
 @router.get("/health", response_class=HTMLResponse)
 def health_page(request: Request, identity: Identity) -> Response:
     """Database identity, schema revision, version and this server's executors."""
-    request.state.identity = identity
     db: Database = request.app.state.database
     try:
         revision: str | None = migrate.current_revision(db.engine)

@@ -30,6 +30,7 @@ from autopack.planning.normalize import load_plan
 from autopack.planning.validation import check_for_creation
 from autopack.services import board, delivery, integration, issues
 from autopack.services import runs as run_service
+from autopack.services.decisions import record_decision
 from autopack.services.events import EventBus
 from autopack.web.auth import CsrfChecked, Identity
 from autopack.web.render import highlight_unified, render, side_by_side
@@ -57,7 +58,6 @@ def _back(url: str) -> RedirectResponse:
 @router.get("/", response_class=HTMLResponse)
 def board_page(request: Request, identity: Identity, repo: str = "", state: str = "") -> Response:
     """The board: runs as cards in columns by state, filters, and the start-run form."""
-    request.state.identity = identity
     column = state if state in board.COLUMNS else None
     cursor = _bus(request).last_id  # before the read: later changes arrive live
     with unit_of_work(request.app.state.session_factory) as session:
@@ -137,7 +137,7 @@ async def start_run(
         run_service.create_run(session, spec, runs_dir=settings.runs_dir, repo_path=spec.repo)
     with unit_of_work(request.app.state.session_factory) as session:
         card = board.run_card(session, spec.run_id)
-    _bus(request).publish("run_created", spec.run_id, by=identity, card=card)
+    _bus(request).publish("run_created", spec.run_id, by=identity.identity, card=card)
     _pool(request).submit(spec.run_id)
     return _back(f"/ui/runs/{spec.run_id}")
 
@@ -151,7 +151,6 @@ def run_page(
 ) -> Response:
     """A run: tier and phase timeline, budget gauges, branch and commits, issues, the
     live log, cancel and resume."""
-    request.state.identity = identity
     bus = _bus(request)
     cursor = bus.last_id  # before the reads: whatever changes later arrives live
     with unit_of_work(request.app.state.session_factory) as session:
@@ -207,9 +206,9 @@ def _branch(session: Session, run_id: str) -> delivery.BranchDiff | None:
 def cancel_run(request: Request, run_id: str, identity: Identity) -> Response:
     """Ask the run to stop at its next step (as ``POST /runs/{id}/cancel``)."""
     with unit_of_work(request.app.state.session_factory) as session:
-        run = run_service.request_cancel(session, run_id)
+        run = run_service.request_cancel(session, run_id, actor=identity.identity)
         state = run.state
-    _bus(request).publish("cancel_requested", run_id, state=state, by=identity)
+    _bus(request).publish("cancel_requested", run_id, state=state, by=identity.identity)
     return _back(f"/ui/runs/{run_id}")
 
 
@@ -229,7 +228,16 @@ def resume_run(request: Request, run_id: str, identity: Identity) -> Response:
             raise ConfigurationError(f"run {run_id!r} has no target repository to build in")
     if not _pool(request).submit(run_id):
         raise LeaseHeld(f"run {run_id!r} is already executing in this server", run_id=run_id)
-    _bus(request).publish("run_resumed", run_id, by=identity)
+    with unit_of_work(request.app.state.session_factory) as session:
+        record_decision(
+            session,
+            actor=identity.identity,
+            decision="execution_requested",
+            rationale=f"run {run_id} resumed from the dashboard",
+            run_id=run_id,
+            where="local",
+        )
+    _bus(request).publish("run_resumed", run_id, by=identity.identity)
     return _back(f"/ui/runs/{run_id}")
 
 
@@ -254,7 +262,6 @@ def phase_page(
 ) -> Response:
     """A phase: every attempt with its diff, the test delta, the Auditor's verdict and
     notes, the Doctor's action, the context kept and left out, tokens and cost per call."""
-    request.state.identity = identity
     side = view == "side"
     with unit_of_work(request.app.state.session_factory) as session:
         phase, attempts = board.phase_attempts(session, run_id, phase_id)

@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import make_url, select, text
 
 import autopack
+from access_fixtures import user_key
 from autopack.api.app import create_app
 from autopack.db import migrate
 from autopack.db.database import open_database
 from autopack.db.orm import ApiKey
 from autopack.db.session import make_engine, unit_of_work
 from autopack.errors import SchemaMismatch, StorageUnavailable
-from autopack.services.apikeys import create_api_key
 from autopack.settings import Settings
 
 
@@ -71,8 +71,8 @@ def test_a_created_key_works_and_only_its_hash_is_stored(
     assert client.get("/health").json()["auth"] == "loopback_only"
     assert client.get("/runs").status_code == 200  # no key anywhere: loopback-only server
     with in_db() as session:
-        plain, _ = create_api_key(session, "ci")
-        other, _ = create_api_key(session, "laptop")
+        plain, _ = user_key(session, "ci")
+        other, _ = user_key(session, "laptop")
     assert plain.startswith("ap_") and len(plain) > 40 and other != plain
     # Once a key exists, every request needs one.
     problem(client.get("/runs"), 401, "unauthorized")
@@ -103,7 +103,7 @@ def test_revoking_the_last_key_does_not_open_a_server_beyond_loopback(
     factory = app.state.session_factory
     with TestClient(app, raise_server_exceptions=False) as client:
         with unit_of_work(factory) as session:
-            plain, row = create_api_key(session, "only")
+            plain, row = user_key(session, "only")
         assert client.get("/runs", headers={"X-API-Key": plain}).status_code == 200
         with unit_of_work(factory) as session:
             session.get(ApiKey, row.id).revoked = True  # type: ignore[union-attr]
@@ -120,7 +120,7 @@ def test_a_result_submitted_with_a_stored_key_is_not_blocked_by_the_key_check(
     lost with a 503."""
     make_run("r", "p")
     with in_db() as session:
-        plain, _ = create_api_key(session, "worker")
+        plain, _ = user_key(session, "worker")
     started = time.monotonic()
     response = client.post(
         "/runs/r/phases/p/builder_result",
@@ -139,7 +139,7 @@ def test_health_identifies_service_version_database_and_revision(
     client: TestClient, settings: Settings, in_db: Any
 ) -> None:
     with in_db() as session:
-        plain, _ = create_api_key(session, "ops")
+        plain, _ = user_key(session, "ops")
     # Where the database lives is for callers with a key (test_api_keys_identity.py).
     response = client.get("/health", headers={"X-API-Key": plain})
     assert response.status_code == 200

@@ -10,8 +10,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from autopack.db.orm import Approval
-from autopack.services.apikeys import create_api_key
+from access_fixtures import user_key
+from autopack.db.orm import Approval, DecisionLog
+from autopack.domain.access import Role
 
 
 def _hold_a_deletion(client: TestClient, result_for: Any, headers: dict[str, str]) -> int:
@@ -29,8 +30,7 @@ def test_an_approval_records_the_key_that_decided(
     ga_client: TestClient, in_db: Any, result_for: Any, problem: Any
 ) -> None:
     with in_db() as session:
-        plain, row = create_api_key(session, "alice-laptop")
-        prefix = row.prefix
+        plain, _ = user_key(session, "alice", Role.OPERATOR, name="alice-laptop")
     key = {"X-API-Key": plain}
     approval_id = _hold_a_deletion(ga_client, result_for, key)
 
@@ -46,13 +46,14 @@ def test_an_approval_records_the_key_that_decided(
         f"/approvals/{approval_id}/approve", json={"note": "dead code"}, headers=key
     )
     assert decided.status_code == 200, decided.text
-    assert decided.json()["decided_by"] == f"key:alice-laptop:{prefix}"
+    assert decided.json()["decided_by"] == "user:alice"
     with in_db() as session:
         stored = session.scalars(select(Approval)).one()
-        assert (stored.decided_by, stored.decision_note) == (
-            f"key:alice-laptop:{prefix}",
-            "dead code",
-        )
+        assert (stored.decided_by, stored.decision_note) == ("user:alice", "dead code")
+        logged = session.scalars(
+            select(DecisionLog).where(DecisionLog.decision == "approval_approved")
+        ).one()
+        assert logged.actor == "user:alice"
 
 
 def test_a_keyless_loopback_server_records_local(ga_client: TestClient, result_for: Any) -> None:
@@ -65,8 +66,8 @@ def test_a_key_revoked_through_the_api_is_refused_at_once(
     client: TestClient, in_db: Any, problem: Any
 ) -> None:
     with in_db() as session:
-        admin, _ = create_api_key(session, "admin")
-        leaked, leaked_row = create_api_key(session, "leaked")
+        admin, _ = user_key(session, "admin")
+        leaked, leaked_row = user_key(session, "leaked")
         leaked_id = leaked_row.id
     admin_key = {"X-API-Key": admin}
     assert client.get("/runs", headers={"X-API-Key": leaked}).status_code == 200
@@ -74,13 +75,14 @@ def test_a_key_revoked_through_the_api_is_refused_at_once(
 
     revoked = client.delete(f"/apikeys/{leaked_id}", headers=admin_key)
     assert revoked.status_code == 200, revoked.text
-    assert revoked.json()["revoked"] is True and revoked.json()["revoked_by"].startswith(
-        "key:admin:"
-    )
+    assert revoked.json()["revoked"] is True and revoked.json()["revoked_by"] == "user:admin"
     problem(client.get("/runs", headers={"X-API-Key": leaked}), 401, "unauthorized")
     assert client.get("/runs", headers=admin_key).status_code == 200
     listed = client.get("/apikeys", headers=admin_key).json()["apikeys"]
-    assert [(k["name"], k["revoked"]) for k in listed] == [("admin", False), ("leaked", True)]
+    assert [(k["name"], k["user"], k["revoked"]) for k in listed] == [
+        ("admin", "admin", False),
+        ("leaked", "leaked", True),
+    ]
     assert not any("hash" in field for k in listed for field in k)
     problem(client.delete("/apikeys/999", headers=admin_key), 404, "not_found")
 
@@ -92,7 +94,7 @@ def test_health_names_the_database_file_or_host_only_to_a_caller_with_a_key(
     assert set(anonymous["database"]) == {"driver"}
     assert anonymous["schema_revision"] == anonymous["expected_revision"]
     with in_db() as session:
-        plain, _ = create_api_key(session, "ops")
+        plain, _ = user_key(session, "ops")
     keyed = client.get("/health", headers={"Authorization": f"Bearer {plain}"}).json()
     assert keyed["database"]["driver"] == anonymous["database"]["driver"]
     where = keyed["database"]["file"] or keyed["database"]["host"]

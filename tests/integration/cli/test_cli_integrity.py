@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from autopack.cli.identity import first_admin_name
 from autopack.db.database import open_database
 from autopack.db.orm import ApiKey, Approval, Phase
 from autopack.db.session import unit_of_work
@@ -88,8 +89,8 @@ def test_status_of_an_unknown_run_in_a_fresh_home_is_not_found(
 
 
 def test_apikey_revoke_by_prefix_or_id(autopack: Callable[..., Result], home: Path) -> None:
-    autopack("apikey", "create", "--name", "ci")
-    autopack("apikey", "create", "--name", "laptop")
+    autopack("apikey", "create", "--name", "ci")  # the first key makes the first admin
+    autopack("apikey", "create", "--name", "laptop", "--user", first_admin_name())
     database = open_database(Settings(home=home))
     with database.factory() as session:
         ci, laptop = session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
@@ -112,7 +113,7 @@ def test_a_prefix_shared_by_two_keys_is_refused(
     autopack: Callable[..., Result], home: Path
 ) -> None:
     autopack("apikey", "create", "--name", "a")
-    autopack("apikey", "create", "--name", "b")
+    autopack("apikey", "create", "--name", "b", "--user", first_admin_name())
     code, out = autopack("apikey", "revoke", "ap_ ")  # spaces stripped: still too short
     assert code == 2
     database = open_database(Settings(home=home))

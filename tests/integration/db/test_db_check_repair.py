@@ -187,6 +187,10 @@ def test_orphan_rows_are_found_and_repaired(sqlite_settings: Settings, run_cli: 
     phase_pk = conn.execute("SELECT id FROM phases WHERE phase_id = 'p1'").fetchone()[0]
     conn.execute("INSERT INTO phase_attempts (run_id, phase_pk) VALUES ('r1', 424242)")
     conn.execute("INSERT INTO phase_attempts (run_id, phase_pk) VALUES ('r1', ?)", (phase_pk,))
+    # A decision about no single run (a user added) has no run: not an orphan.
+    conn.execute(
+        "INSERT INTO decision_log (run_id, actor, decision) VALUES (NULL, 'user:a', 'user_added')"
+    )
     conn.commit()
     conn.close()
 
@@ -213,6 +217,7 @@ def test_orphan_rows_are_found_and_repaired(sqlite_settings: Settings, run_cli: 
     with engine.connect() as conn:
         # The run's own rows are untouched.
         assert conn.execute(text("SELECT count(*) FROM phase_attempts")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM decision_log")).scalar() == 1
         assert conn.execute(text("SELECT count(*) FROM tiers")).scalar() == 1
     engine.dispose()
     audit = sqlite_settings.audit_log_path.read_text().splitlines()

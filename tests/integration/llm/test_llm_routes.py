@@ -198,7 +198,14 @@ def test_invalid_overrides_are_422(client: TestClient, payload: dict[str, str], 
 def test_run_overrides_ignore_malformed_keys(app: FastAPI) -> None:
     with unit_of_work(app.state.session_factory) as session:
         set_run_override(
-            session, load_models_config(), "run-1", "builder", "General", "high", "gpt-5"
+            session,
+            load_models_config(),
+            "run-1",
+            "builder",
+            "General",
+            "high",
+            "gpt-5",
+            actor="test",
         )
         run = session.get(Run, "run-1")
         assert run is not None

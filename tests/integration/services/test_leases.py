@@ -163,7 +163,7 @@ def test_two_executors_racing_for_a_free_run_never_share_a_token(
 def test_outside_an_executor_writes_are_not_fenced(factory: sessionmaker[Session]) -> None:
     _take(factory, "executor")
     with unit_of_work(factory) as session:  # the API cancelling, a person's note: allowed
-        run_service.request_cancel(session, "fence")
+        run_service.request_cancel(session, "fence", actor="test")
     with factory() as session:
         run = session.get(Run, "fence")
         assert run is not None and run.cancel_requested

@@ -163,12 +163,12 @@ def test_cancel_ends_an_idle_run_and_flags_an_executing_one(
         )
         run_service.acquire_lease(session, "busy", "worker", seconds=60)
     with unit_of_work(factory) as session:
-        idle = run_service.request_cancel(session, "svc")
+        idle = run_service.request_cancel(session, "svc", actor="test")
         assert (idle.state, idle.failure_reason) == ("DONE_CANCELLED", "cancelled by request")
-        busy = run_service.request_cancel(session, "busy")
+        busy = run_service.request_cancel(session, "busy", actor="test")
         assert (busy.state, busy.cancel_requested) == ("RUN_CREATED", True)
     with pytest.raises(IllegalTransition), unit_of_work(factory) as session:
-        run_service.request_cancel(session, "svc")
+        run_service.request_cancel(session, "svc", actor="test")
 
 
 def test_attempts_are_numbered_per_role(factory: Any) -> None:
@@ -193,8 +193,8 @@ def test_attempts_are_numbered_per_role(factory: Any) -> None:
 def test_a_run_reads_its_own_and_the_project_wide_notes(factory: Any, tmp_path: Path) -> None:
     notes_file = tmp_path / "notes.md"
     with unit_of_work(factory) as session:
-        notes.add_note(session, "for everyone", run_id=None, notes_file=notes_file)
-        notes.add_note(session, "for svc", run_id="svc", notes_file=notes_file)
+        notes.add_note(session, "for everyone", run_id=None, notes_file=notes_file, actor="test")
+        notes.add_note(session, "for svc", run_id="svc", notes_file=notes_file, actor="test")
     with factory() as session:
         assert [n.note for n in notes.notes_for_run(session, "svc")] == ["for everyone", "for svc"]
         assert [n.note for n in notes.notes_for_run(session, "other")] == ["for everyone"]

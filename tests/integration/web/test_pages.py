@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from access_fixtures import user_key
 from autopack.api.app import create_app
 from autopack.db.session import unit_of_work
 from autopack.services import apikeys
@@ -91,8 +92,8 @@ def test_a_form_without_its_csrf_token_is_refused(client: TestClient) -> None:
 def test_with_a_key_the_dashboard_asks_for_it_once(settings: Settings) -> None:
     app = create_app(settings)
     with unit_of_work(app.state.session_factory) as session:
-        key, _ = apikeys.create_api_key(session, "alice")
-        apikeys.create_api_key(session, "carol")  # so revoking alice's key closes nothing
+        key, _ = user_key(session, "alice")
+        user_key(session, "carol")  # so revoking alice's key closes nothing
     with TestClient(app) as client:
         first = client.get("/ui/approvals", follow_redirects=False)
         assert first.status_code == 303
@@ -111,9 +112,9 @@ def test_with_a_key_the_dashboard_asks_for_it_once(settings: Settings) -> None:
         assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
         assert key not in cookie  # the cookie holds a signed hash, never the key
         page = client.get("/ui/approvals")
-        assert page.status_code == 200 and "key:alice:" in page.text
+        assert page.status_code == 200 and "user:alice" in page.text
         with unit_of_work(app.state.session_factory) as session:
-            apikeys.revoke_api_key(session, key[:8])
+            apikeys.revoke_api_key(session, key[:8], actor="test")
         # Revoking the key ends the session.
         assert client.get("/ui/approvals", follow_redirects=False).status_code == 303
 
@@ -121,7 +122,7 @@ def test_with_a_key_the_dashboard_asks_for_it_once(settings: Settings) -> None:
 def test_login_never_redirects_off_site(settings: Settings) -> None:
     app = create_app(settings)
     with unit_of_work(app.state.session_factory) as session:
-        key, _ = apikeys.create_api_key(session, "bob")
+        key, _ = user_key(session, "bob")
     with TestClient(app) as client:
         login = client.get("/ui/login")
         response = client.post(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
-from autopack.api.deps import RateLimiter, require_api_key
+from autopack.api.deps import RateLimiter, require_role
 
 
 def register_routes(app: FastAPI) -> None:
-    """Mount every router; all but /health require an API key when keys are configured."""
+    """Mount every router. All but /health require an API key (when keys are configured)
+    and the role the access table (:mod:`autopack.api.access`) gives the route. Routes
+    that carry their own authentication (``public-own-auth`` in the table) belong in
+    their own router modules, included without ``protected``."""
     from autopack.api.routes import (
         apikeys,
         approvals,
@@ -23,12 +26,13 @@ def register_routes(app: FastAPI) -> None:
         reports,
         runs,
         trajectory,
+        users,
         workers,
     )
 
     app.state.run_rate_limiter = RateLimiter(app.state.settings.run_create_rate_per_minute)
     app.include_router(health.router)
-    protected = [Depends(require_api_key)]
+    protected = [Depends(require_role)]
     modules = (
         runs,
         trajectory,
@@ -43,6 +47,7 @@ def register_routes(app: FastAPI) -> None:
         delivery,
         metrics,
         workers,
+        users,
     )
     for module in modules:
         app.include_router(module.router, dependencies=protected)

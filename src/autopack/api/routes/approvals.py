@@ -33,8 +33,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 class Decision(BaseModel):
     """A decision's note. Who decided is not part of it: the server records the identity of
-    the API key that sent the request (``key:<name>:<prefix>``, ``config-key:<n>``, or
-    ``local`` on a keyless loopback server)."""
+    the API key that sent the request (``user:<name>`` for a user's key,
+    ``config-key:<n>``, or ``local`` on a keyless loopback server)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -78,7 +78,7 @@ def approve(
     """Approve: the held change is applied and the phase continues (a run this server was
     executing resumes). `decided_by` is the identity of the API key that sent the request;
     a body naming `decided_by` is refused (422)."""
-    return _decide(approval_id, True, body or Decision(), identity, factory, request)
+    return _decide(approval_id, True, body or Decision(), identity.identity, factory, request)
 
 
 @router.post("/approvals/{approval_id}/reject", responses=_ERRORS)
@@ -91,7 +91,7 @@ def reject(
 ) -> dict[str, Any]:
     """Reject: the held change is discarded and the Builder is told why. `decided_by` is
     the identity of the API key that sent the request; a body naming it is refused (422)."""
-    return _decide(approval_id, False, body or Decision(), identity, factory, request)
+    return _decide(approval_id, False, body or Decision(), identity.identity, factory, request)
 
 
 def _decide(

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from autopack.api.deps import SessionDep, SettingsDep
+from autopack.api.deps import AuthDep, SessionDep, SettingsDep
 from autopack.api.schemas import HumanNoteRequest
 from autopack.services import notes, reports
 
@@ -21,12 +21,15 @@ def dashboard_run_status(run_id: str, session: SessionDep) -> dict[str, Any]:
 
 @router.post("/dashboard/human-notes", responses={404: {"description": "Unknown run"}})
 def add_human_note(
-    body: HumanNoteRequest, session: SessionDep, settings: SettingsDep
+    body: HumanNoteRequest, session: SessionDep, settings: SettingsDep, principal: AuthDep
 ) -> dict[str, Any]:
     """Leave a note for Autopack (and for people): stored, and appended to
-    ``HOME/human_notes.md``. Notes are given to the Builder of later attempts."""
+    ``HOME/human_notes.md``. Notes are given to the Builder of later attempts; the
+    decision log records who left it."""
     notes_file = settings.home / "human_notes.md"
-    row = notes.add_note(session, body.note, run_id=body.run_id, notes_file=notes_file)
+    row = notes.add_note(
+        session, body.note, run_id=body.run_id, notes_file=notes_file, actor=principal.identity
+    )
     return {
         "message": "Note added successfully",
         "id": row.id,

@@ -42,7 +42,7 @@ def run_diff(run_id: str, session: SessionDep) -> BranchDiff:
 def merge_run(
     run_id: str,
     session: SessionDep,
-    actor: AuthDep,
+    principal: AuthDep,
     body: Annotated[MergeRequest | None, Body()] = None,
 ) -> MergeResult:
     """Merge a run that ended DONE_SUCCESS into a branch of its repository (default: the
@@ -51,7 +51,9 @@ def merge_run(
     Uncommitted work is never touched; a conflict is refused with the files named and
     nothing changed. Merging again answers `result: already_merged`."""
     request = body or MergeRequest()
-    return delivery.merge_run(session, run_id, into=request.into, mode=request.mode, actor=actor)
+    return delivery.merge_run(
+        session, run_id, into=request.into, mode=request.mode, actor=principal.identity
+    )
 
 
 @router.post(
@@ -62,11 +64,11 @@ def merge_run(
 def push_run(
     run_id: str,
     session: SessionDep,
-    actor: AuthDep,
+    principal: AuthDep,
     body: Annotated[PushRequest | None, Body()] = None,
 ) -> PushResult:
     """Push a finished run's branch to a remote of its repository (default `origin`),
     never forced; recorded in the decision log. 422 names the remotes there are when the
     one asked for is missing."""
     request = body or PushRequest()
-    return delivery.push_run(session, run_id, remote=request.remote, actor=actor)
+    return delivery.push_run(session, run_id, remote=request.remote, actor=principal.identity)

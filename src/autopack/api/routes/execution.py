@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from autopack.api.deps import FactoryDep, SessionDep, SettingsDep
+from autopack.api.deps import AuthDep, FactoryDep, SessionDep, SettingsDep
 from autopack.db.session import unit_of_work
 from autopack.executor.pool import ExecutionPool
 from autopack.llm.preflight import require_usable_providers
@@ -33,7 +33,7 @@ def _pool(request: Request) -> ExecutionPool:
 
 @router.post("/runs/{run_id}/execute", status_code=202, responses=_ERRORS)
 def execute(
-    run_id: str, request: Request, factory: FactoryDep, settings: SettingsDep
+    run_id: str, request: Request, factory: FactoryDep, settings: SettingsDep, principal: AuthDep
 ) -> JSONResponse:
     """Start (or resume) executing a run in the background: with PostgreSQL a job for
     `autopack worker` processes (`where: "queue"`; asked again while it waits, it answers
@@ -41,7 +41,7 @@ def execute(
     "local"`); AUTOPACK_EXECUTION overrides. The providers the run would use are checked
     first (configured, keyed, answering): a problem is a 400 before any branch, worktree or
     baseline exists. Follow it with GET /runs/{run_id}/status; stop it with
-    POST /runs/{run_id}/cancel."""
+    POST /runs/{run_id}/cancel. The decision log records who asked."""
     with unit_of_work(factory) as session:
         execution.check_executable(session, run_id)
     require_usable_providers(settings)
@@ -51,6 +51,7 @@ def execute(
         run_id,
         local=_pool(request).submit,
         queue=getattr(request.app.state, "run_queue", None),
+        actor=principal.identity,
     )
     return JSONResponse(
         {
@@ -65,9 +66,10 @@ def execute(
 
 
 @router.post("/runs/{run_id}/cancel", status_code=202, responses=_ERRORS)
-def cancel(run_id: str, session: SessionDep) -> dict[str, Any]:
-    """Ask a run to stop at its next step (a run that is not executing stops now)."""
-    run = run_service.request_cancel(session, run_id)
+def cancel(run_id: str, session: SessionDep, principal: AuthDep) -> dict[str, Any]:
+    """Ask a run to stop at its next step (a run that is not executing stops now); the
+    decision log records who asked."""
+    run = run_service.request_cancel(session, run_id, actor=principal.identity)
     return {"run_id": run_id, "state": run.state, "cancel_requested": True}
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from autopack.api.deps import SessionDep, SettingsDep
+from autopack.api.deps import AuthDep, SessionDep, SettingsDep
 from autopack.config import models_config_for
 from autopack.errors import ValidationError
 from autopack.llm.factory import build_router, effective_config
@@ -131,22 +131,35 @@ def dashboard_models(
     },
 )
 def override_model(
-    body: ModelOverrideRequest, session: SessionDep, settings: SettingsDep
+    body: ModelOverrideRequest, session: SessionDep, settings: SettingsDep, principal: AuthDep
 ) -> ModelOverrideResponse:
     """Set the model for role/category/complexity: ``global`` for every run's next calls,
-    ``run`` for that run's next calls only."""
+    ``run`` for that run's next calls only. The decision log records who set it."""
     config = models_config_for(settings)
     if body.scope == "run":
         if not body.run_id:
             raise ValidationError("run_id is required when scope is 'run'", field="run_id")
         result = routing.set_run_override(
-            session, config, body.run_id, body.role, body.category, body.complexity, body.model
+            session,
+            config,
+            body.run_id,
+            body.role,
+            body.category,
+            body.complexity,
+            body.model,
+            actor=principal.identity,
         )
         note = f"Applies to the next calls of run {body.run_id}; other runs are unchanged."
         message = "Run model mapping updated"
     else:
         result = routing.set_global_override(
-            session, config, body.role, body.category, body.complexity, body.model
+            session,
+            config,
+            body.role,
+            body.category,
+            body.complexity,
+            body.model,
+            actor=principal.identity,
         )
         note = (
             "Applies to the next calls of every run, unless a run overrides it. "
