@@ -52,6 +52,7 @@ from autopack.llm.base import Completion
 from autopack.llm.router import Routing
 from autopack.memory.tags import TagCache
 from autopack.services import approvals as approval_service
+from autopack.services import governance as governance_service
 from autopack.services import issues as issue_service
 from autopack.services import notes as note_service
 from autopack.services.phases import get_phase, set_phase_state
@@ -394,6 +395,10 @@ class PhaseExecution:
             phase = self._phase(session)
             # Anything uncommitted is a half-finished apply of this attempt: discard it.
             self._from_savepoint(session, phase)
+            # Requests a person (or the expiry policy) decided take that decision now.
+            governance_service.settle(
+                session, governance_service.requests_for_attempt(session, attempt.id)
+            )
             rejected = self._rejected_for(session, attempt.id)
             approved = self._approved_for(session, attempt.id)
             policy = ApplyPolicy.for_phase(
