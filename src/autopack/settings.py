@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         description="Default for plans without `approvals.expire_after_minutes`: a pending "
         "approval older than this expires (unset: approvals wait for ever).",
     )
+    approval_expiry_check_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often `autopack serve` and `autopack worker` expire approvals "
+        "that waited past their time.",
+    )
     approval_on_expiry: Literal["reject", "fail_phase"] = Field(
         default="reject",
         description="Default for plans without `approvals.on_expiry`: an expired approval "

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from autopack.cli.main import app
 from autopack.cli.output import console, database, print_json, settings
+from autopack.db.orm import utcnow
 from autopack.db.session import unit_of_work
 from autopack.domain.states import ApprovalStatus
 from autopack.services import approvals as approval_service
@@ -28,8 +29,14 @@ def approvals_list(
     run_id: str = typer.Option(None, "--run", help="Only this run's approvals."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List approvals, oldest first."""
+    """List approvals, oldest first. Approvals past their expiry (the plan's `approvals`
+    policy) are expired first, and said so."""
     db = database()
+    with unit_of_work(db.factory) as session:
+        expired = [
+            (a.id, a.run_id, a.decision_note)
+            for a in approval_service.expire_overdue(session, utcnow())
+        ]
     with db.factory() as session:
         rows = [
             approval_service.approval_view(a)
@@ -37,8 +44,10 @@ def approvals_list(
         ]
     db.dispose()
     if as_json:
-        print_json({"approvals": rows})
+        print_json({"approvals": rows, "expired_now": [e[0] for e in expired]})
         return
+    for approval_id, run, note in expired:
+        console.print(f"approval {approval_id} of run {run} expired now: {note}")
     table = Table("id", "run", "phase", "kind", "status", "reason", "requested")
     for row in rows:
         table.add_row(

@@ -202,6 +202,29 @@ def expire_overdue(session: Session, now: datetime, *, run_id: str | None = None
     return expired
 
 
+def runs_to_resume(session: Session, expired: list[Approval], now: datetime) -> list[str]:
+    """The runs of ``expired`` approvals that should continue: the expiry counted as a
+    rejection (the Builder tries again) and no executor holds the run."""
+    run_ids: list[str] = []
+    for approval in expired:
+        run = session.get(Run, approval.run_id)
+        if (
+            approval.on_expiry == "fail_phase"
+            or run is None
+            or RunState(run.state).is_terminal
+            or _held(run, now)
+        ):
+            continue
+        run_ids.append(run.id)
+    return list(dict.fromkeys(run_ids))
+
+
+def _held(run: Run, now: datetime) -> bool:
+    return run.lease_owner is not None and (
+        run.lease_expires_at is None or run.lease_expires_at > now
+    )
+
+
 def _expire(session: Session, approval: Approval, now: datetime) -> None:
     phase = get_phase(session, approval.run_id, approval.phase_id)
     assert approval.expires_at is not None
@@ -248,10 +271,7 @@ def _end_parked_run(session: Session, phase: Phase, reason: str, now: datetime) 
     run = session.get(Run, phase.run_id)
     if run is None or RunState(run.state).is_terminal:
         return
-    held = run.lease_owner is not None and (
-        run.lease_expires_at is None or run.lease_expires_at > now
-    )
-    if held:
+    if _held(run, now):
         return
     tier = session.get(Tier, phase.tier_pk)
     if tier is not None and tier.state == TierState.IN_PROGRESS.value:
