@@ -260,6 +260,11 @@ class PhaseExecution:
                 builder_mode=phase.builder_mode,
                 deliverables=scope.deliverables,
                 allowed_paths=scope.paths,
+                protected_paths=ApplyPolicy.for_phase(
+                    scope,
+                    run_protected=spec.protected_paths,
+                    project_protected=project_protected_paths(ctx.worktree),
+                ).all_protected(),
                 read_only_context=[ContextRef(c.path, c.reason) for c in scope.read_only_context],
                 acceptance_criteria=scope.acceptance_criteria,
                 files=[
