@@ -17,7 +17,8 @@ from autopack.services import approvals as approval_service
 from autopack.services import integration
 
 approvals_app = typer.Typer(
-    help="Changes waiting for a person (large deletions, Auditor escalations).",
+    help="Changes waiting for a person (large deletions, Auditor escalations, governance "
+    "requests for protected paths).",
     no_args_is_help=True,
 )
 app.add_typer(approvals_app, name="approvals")
