@@ -188,6 +188,47 @@ def test_a_request_for_another_protected_file_waits_for_a_person_and_the_run_fin
     assert len(builder_rows(harness)) == 1  # the same attempt, applied after the approval
 
 
+def test_a_rejected_request_sends_the_builder_back_told_why(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory: Callable[..., Any]
+) -> None:
+    repo = governed_repo(tmp_path)
+    plan = write_plan(tmp_path / "plan.yaml", "gov-reject", [phase("mul", paths=PATHS)])
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [
+            builder(
+                "mul",
+                ask("config/limits.toml"),
+                *mul_ops(),
+                op("replace_file", "config/limits.toml", content="max = 100\n"),
+            ),
+            builder("mul", *mul_ops()),
+            auditor("mul"),
+        ],
+    )
+    harness = harness_factory(sqlite_settings)
+    run_id = harness.create(plan, repo)
+    assert harness.execute(run_id, script).awaiting_approval == ["mul"]
+    api_settings = sqlite_settings.model_copy(
+        update={"llm_provider": "scripted", "llm_script": script}
+    )
+    with TestClient(create_app(api_settings, database=harness.db)) as client:
+        [pending] = client.get("/approvals", params={"status": "pending"}).json()["approvals"]
+        response = client.post(
+            f"/approvals/{pending['id']}/reject", json={"note": "keep the limit at 10"}
+        )
+        assert response.status_code == 200, response.text
+        client.app.state.executor_pool.wait(run_id, timeout=120)  # type: ignore[attr-defined]
+        status = client.get(f"/runs/{run_id}/status").json()
+
+    assert status["state"] == "DONE_SUCCESS", status["failure_reason"]
+    first, second = builder_rows(harness)
+    assert "keep the limit at 10" in first.payload["failure"]
+    assert any("keep the limit at 10" in h for h in second.payload["hints"])
+    [row] = requests(harness)
+    assert (row.decision, row.decided_by) == ("rejected", "local")
+
+
 def _expiring_run(
     tmp_path: Path, harness: Any, run_id: str, on_expiry: str, second: list[dict[str, Any]]
 ) -> tuple[str, Path]:

@@ -168,7 +168,9 @@ def test_the_servers_round_expires_and_continues_the_run(
         submitted.append(run_id)
         return True
 
-    with TestClient(create_app(settings)) as client:
+    # The server's own pool (on PostgreSQL `auto` would queue the run for workers).
+    local = settings.model_copy(update={"execution": "local"})
+    with TestClient(create_app(local)) as client:
         app: Any = client.app
         app.state.executor_pool.submit = submit
         assert expire_and_resume(app, START + timedelta(minutes=5)) == []
