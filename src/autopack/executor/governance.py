@@ -86,8 +86,13 @@ def govern_attempt(
                     )
                 )
             refused = [r for r in rows if r.decision == GovernanceDecision.REFUSED.value]
-            if refused:
-                why = "; ".join(r.why for r in refused)
+            # Edits to critical paths would be refused after a person's yes: say so now.
+            unasked = critical_among([e.path for e in edits], config, read)
+            if refused or unasked:
+                why = "; ".join(
+                    [r.why for r in refused]
+                    + [f"{p.lstrip('/')}: a critical path (edited, refused)" for p in unasked]
+                )
                 return GovernanceVerdict(
                     critical=critical,
                     refused=f"governance refused the request: {why}. Do the phase without "
