@@ -49,7 +49,7 @@ def approvals_list(
         return
     for approval_id, run, note in expired:
         console.print(f"approval {approval_id} of run {run} expired now: {note}")
-    table = Table("id", "run", "phase", "kind", "status", "reason", "requested")
+    table = Table("id", "run", "phase", "kind", "status", "reason", "requested", "expires")
     for row in rows:
         table.add_row(
             str(row["id"]),
@@ -59,6 +59,7 @@ def approvals_list(
             row["status"],
             row["reason"],
             row["requested_at"],
+            f"{row['expires_at']} ({row['on_expiry']})" if row["expires_at"] else "",
         )
     console.print(table)
 
