@@ -57,6 +57,23 @@ class Settings(BaseSettings):
     executor_pool_size: int = Field(default=2, ge=1, le=64)
     lease_seconds: int = Field(default=120, ge=5)
     command_timeout_seconds: float = Field(default=600.0, gt=0)
+    approval_expire_after_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Default for plans without `approvals.expire_after_minutes`: a pending "
+        "approval older than this expires (unset: approvals wait for ever).",
+    )
+    approval_expiry_check_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often `autopack serve` and `autopack worker` expire approvals "
+        "that waited past their time.",
+    )
+    approval_on_expiry: Literal["reject", "fail_phase"] = Field(
+        default="reject",
+        description="Default for plans without `approvals.on_expiry`: an expired approval "
+        "counts as a rejection (the Builder tries again, told why) or fails the phase.",
+    )
 
     # Remote workers (`autopack worker`, PostgreSQL only).
     execution: Literal["auto", "local", "queue"] = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +41,23 @@ class Harness:
             )
         return spec.run_id
 
-    def execute(self, run_id: str, script: Path, *, force_scripted: bool = True) -> RunOutcome:
+    def execute(
+        self,
+        run_id: str,
+        script: Path,
+        *,
+        force_scripted: bool = True,
+        clock: Callable[[], datetime] | None = None,
+    ) -> RunOutcome:
         """Execute with answers from ``script``. ``force_scripted`` sends every call to the
-        scripted provider; without it the router picks models from the models config."""
+        scripted provider; without it the router picks models from the models config.
+        ``clock`` replaces the executor's wall clock (approval expiry)."""
         settings = self.settings.model_copy(
             update={"llm_provider": "scripted" if force_scripted else None, "llm_script": script}
         )
         deps = build_deps(settings, self.db, progress=self._record)
+        if clock is not None:
+            deps.clock = clock
         deps.test_env.update(TEST_ENV)
         return execute_run(deps, run_id)
 

@@ -12,7 +12,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from autopack.agents.output import NDJSON_FORMAT_SPEC, Diagnostic, parse_model_output
+from autopack.agents.output import (
+    NDJSON_FORMAT_SPEC,
+    REQUEST_FORMAT_SPEC,
+    Diagnostic,
+    parse_model_output,
+)
 from autopack.agents.prompting import Prompt, render_template
 from autopack.domain.edits import Edit
 from autopack.errors import OutputParseError
@@ -47,6 +52,7 @@ class BuilderContext:
     """Everything the Builder is told about a phase attempt.
 
     ``allowed_paths``: a path ending in ``/`` allows creating files beneath it.
+    ``protected_paths``: refused unless asked for (a governance request).
     ``learned_rules``: rules learned from earlier failures of this run or project.
     ``doctor_hint``/``auditor_notes``/``previous_failure``: what went wrong last time.
     ``intention``: the run's intention anchor, shown after the goal.
@@ -64,6 +70,8 @@ class BuilderContext:
     builder_mode: str | None = None
     deliverables: Sequence[str] = ()
     allowed_paths: Sequence[str] = ()
+    #: Patterns the apply guard refuses unless a governance request is granted.
+    protected_paths: Sequence[str] = ()
     read_only_context: Sequence[ContextRef] = ()
     acceptance_criteria: Sequence[str] = ()
     files: Sequence[FileContext] = ()
@@ -117,7 +125,11 @@ def _deliverable(item: str) -> str:
 
 def render_builder_prompt(ctx: BuilderContext) -> Prompt:
     """The Builder's system prompt (rules and output format) and its task message."""
-    system = render_template("builder_system.j2", format_spec=NDJSON_FORMAT_SPEC.strip())
+    system = render_template(
+        "builder_system.j2",
+        format_spec=NDJSON_FORMAT_SPEC.strip(),
+        request_spec=REQUEST_FORMAT_SPEC.strip(),
+    )
     user = render_template(
         "builder_user.j2",
         ctx=ctx,

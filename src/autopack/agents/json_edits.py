@@ -14,6 +14,7 @@ from typing import Any
 
 import pydantic
 
+from autopack.agents.access_requests import request_from_value
 from autopack.agents.parse_result import FENCE, Diagnostic, LineNumbers, ParsedOutput
 from autopack.agents.unified_diff import parse_unified_diff
 from autopack.domain.edits import (
@@ -245,6 +246,18 @@ def _file_entry(entry: object) -> Edit | str:
     return ReplaceFile(path=path, content=_lf(content))
 
 
+def _take_requests(value: object, line: int, out: ParsedOutput) -> None:
+    """A files object's ``request_access`` list (governance requests)."""
+    if value is None:
+        return
+    for entry in value if isinstance(value, list) else [value]:
+        found = request_from_value(entry)
+        if isinstance(found, str):
+            out.diagnostics.append(Diagnostic(line=line, reason=f"request_access: {found}"))
+        else:
+            out.requests.append(found)
+
+
 def parse_files_json(text: str, stopped_early: bool | None) -> ParsedOutput:
     """The ``{"files": [...]}`` object in ``text``, salvaging complete files if cut."""
     out = ParsedOutput()
@@ -255,6 +268,7 @@ def parse_files_json(text: str, stopped_early: bool | None) -> ParsedOutput:
     decoder = json.JSONDecoder()
     try:
         value, _ = decoder.raw_decode(text, start)
+        _take_requests(value.get("request_access"), line_at(start), out)
         _take_files(
             value["files"] if isinstance(value.get("files"), list) else [],
             line_at(start),

@@ -27,12 +27,17 @@ Also accepted: a ``{"files": [{"path", "mode", "new_content"}]}`` object (comple
 objects are salvaged from a truncated one), SEARCH/REPLACE blocks (the file path on the
 line before ``<<<<<<< SEARCH``, then ``=======`` and ``>>>>>>> REPLACE``), and unified
 diffs. Whichever format starts first in the answer is the one parsed.
+
+In every format, governance requests (asking to change a protected path) are lines
+``{"op": "request_access", "paths": [...], "reason": ...}``, taken out before the edits are
+parsed (:mod:`autopack.agents.access_requests`); they land in ``ParsedOutput.requests``.
 """
 
 from __future__ import annotations
 
 import re
 
+from autopack.agents.access_requests import REQUEST_FORMAT_SPEC, extract_requests
 from autopack.agents.json_edits import FILES_START, NDJSON_START, parse_files_json, parse_ndjson
 from autopack.agents.parse_result import Diagnostic, OutputFormat, ParsedOutput
 from autopack.agents.search_replace import SEARCH, parse_search_replace
@@ -41,6 +46,7 @@ from autopack.agents.unified_diff import parse_unified_diff
 __all__ = [
     "MAX_OUTPUT_CHARS",
     "NDJSON_FORMAT_SPEC",
+    "REQUEST_FORMAT_SPEC",
     "Diagnostic",
     "OutputFormat",
     "ParsedOutput",
@@ -95,6 +101,14 @@ def parse_model_output(text: str, *, stopped_early: bool | None = None) -> Parse
             ]
         )
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
+    requests, text, request_problems = extract_requests(text)
+    result = _parse_edits(text, stopped_early)
+    result.requests = [*requests, *result.requests]
+    result.diagnostics = [*request_problems, *result.diagnostics]
+    return result
+
+
+def _parse_edits(text: str, stopped_early: bool | None) -> ParsedOutput:
     starts = [
         (found.start(), priority, name)
         for priority, (name, pattern) in enumerate(_DETECT)

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from autopack.domain.edits import Edit
+from autopack.domain.governance import AccessRequest
 
 OutputFormat = Literal["ndjson", "files_json", "search_replace", "unified_diff", "empty"]
 #: A Markdown code fence line, which every parser skips.
@@ -36,6 +37,8 @@ class ParsedOutput(BaseModel):
     """The edits found in an answer, what was skipped, and whether it looked truncated."""
 
     edits: list[Edit] = Field(default_factory=list)
+    #: Governance requests: protected paths the answer asks to change, and why.
+    requests: list[AccessRequest] = Field(default_factory=list)
     diagnostics: list[Diagnostic] = Field(default_factory=list)
     truncated: bool = False
     format: OutputFormat = "empty"

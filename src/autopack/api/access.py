@@ -53,6 +53,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/runs/{run_id}"): VIEWER,
     ("GET", "/runs/{run_id}/status"): VIEWER,
     ("GET", "/runs/{run_id}/trajectory"): VIEWER,
+    ("GET", "/runs/{run_id}/governance"): VIEWER,
     ("POST", "/runs/{run_id}/execute"): OPERATOR,
     ("POST", "/runs/{run_id}/cancel"): OPERATOR,
     ("GET", "/runs/{run_id}/integration_status"): VIEWER,

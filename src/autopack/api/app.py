@@ -6,6 +6,7 @@ Every error leaves as ``application/problem+json`` (RFC 9457) with a stable ``co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -240,7 +241,15 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from autopack.api.expiry import expiry_loop
+
+        stop_expiry = asyncio.Event()
+        expiry = asyncio.create_task(
+            expiry_loop(app, stop_expiry, settings.approval_expiry_check_seconds)
+        )
         yield
+        stop_expiry.set()
+        await expiry
         executor = getattr(app.state, "executor_pool", None)
         if executor is not None:
             executor.shutdown()

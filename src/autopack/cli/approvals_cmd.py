@@ -8,13 +8,15 @@ from rich.table import Table
 from autopack.cli.identity import cli_identity
 from autopack.cli.main import app
 from autopack.cli.output import console, database, print_json, settings
+from autopack.db.orm import utcnow
 from autopack.db.session import unit_of_work
 from autopack.domain.states import ApprovalStatus
 from autopack.services import approvals as approval_service
 from autopack.services import integration
 
 approvals_app = typer.Typer(
-    help="Changes waiting for a person (large deletions, Auditor escalations).",
+    help="Changes waiting for a person (large deletions, Auditor escalations, governance "
+    "requests for protected paths).",
     no_args_is_help=True,
 )
 app.add_typer(approvals_app, name="approvals")
@@ -26,8 +28,14 @@ def approvals_list(
     run_id: str = typer.Option(None, "--run", help="Only this run's approvals."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List approvals, oldest first."""
+    """List approvals, oldest first. Approvals past their expiry (the plan's `approvals`
+    policy) are expired first, and said so."""
     db = database()
+    with unit_of_work(db.factory) as session:
+        expired = [
+            (a.id, a.run_id, a.decision_note)
+            for a in approval_service.expire_overdue(session, utcnow())
+        ]
     with db.factory() as session:
         rows = [
             approval_service.approval_view(a)
@@ -35,9 +43,11 @@ def approvals_list(
         ]
     db.dispose()
     if as_json:
-        print_json({"approvals": rows})
+        print_json({"approvals": rows, "expired_now": [e[0] for e in expired]})
         return
-    table = Table("id", "run", "phase", "kind", "status", "reason", "requested")
+    for approval_id, run, note in expired:
+        console.print(f"approval {approval_id} of run {run} expired now: {note}")
+    table = Table("id", "run", "phase", "kind", "status", "reason", "requested", "expires")
     for row in rows:
         table.add_row(
             str(row["id"]),
@@ -47,6 +57,7 @@ def approvals_list(
             row["status"],
             row["reason"],
             row["requested_at"],
+            f"{row['expires_at']} ({row['on_expiry']})" if row["expires_at"] else "",
         )
     console.print(table)
 

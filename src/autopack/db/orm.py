@@ -42,6 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from autopack.db.types import UTCDateTime as UTCDateTime
 from autopack.db.types import utcnow as utcnow
 from autopack.domain.access import Role
+from autopack.domain.governance import GovernanceDecision, Risk
 from autopack.domain.states import (
     STATE_COLUMNS,
     ApprovalStatus,
@@ -426,6 +427,36 @@ class Approval(Base):
     decided_at: Mapped[datetime | None] = mapped_column()
     decided_by: Mapped[str | None] = mapped_column(String(128))
     decision_note: Mapped[str] = mapped_column(Text, default="")
+    #: When the approval expires if nobody decides (None: never), and what that means
+    #: (``reject`` or ``fail_phase``); set from the plan's ``approvals`` policy.
+    expires_at: Mapped[datetime | None] = mapped_column()
+    on_expiry: Mapped[str | None] = mapped_column(String(16))
+
+
+class GovernanceRequest(Base):
+    """A Builder's request to change protected paths, classed and decided by the
+    governance policy (workspace/governance.py) or, for ``person`` risk, by a person
+    through ``approval_id``. One row per request and risk: a request naming a test and a
+    migration is two rows, decided apart."""
+
+    __tablename__ = "governance_requests"
+    __table_args__ = _checks("governance_requests")
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    phase_id: Mapped[str] = mapped_column(String(128), default="")
+    #: The Builder attempt (``phase_attempts.id``) whose answer asked.
+    attempt_id: Mapped[int | None] = mapped_column(Integer)
+    paths: Mapped[list[Any]] = mapped_column(default=list)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    risk: Mapped[str] = mapped_column(String(16), default=Risk.PERSON.value)
+    decision: Mapped[str] = mapped_column(String(16), default=GovernanceDecision.PENDING.value)
+    #: Why the policy classed it so (the rule, the pattern), shown to people and the Builder.
+    why: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    approval_id: Mapped[int | None] = mapped_column(ForeignKey("approvals.id", ondelete="SET NULL"))
 
 
 class HumanNote(Base):

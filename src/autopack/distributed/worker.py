@@ -49,6 +49,7 @@ from autopack.domain.states import RunState
 from autopack.errors import AutopackError, LeaseHeld
 from autopack.executor.loop import build_deps, execute_run
 from autopack.executor.runtime import ExecutorDeps, owner_is_dead
+from autopack.services import approvals as approval_service
 from autopack.services import workers as worker_service
 from autopack.settings import Settings
 
@@ -189,6 +190,18 @@ class RunWorker:
                 log.warning("recovered run %s from a stalled job (%s)", run_id, job.id)
         return retried
 
+    def expire_approvals(self) -> list[str]:
+        """Expire approvals past their time (services/approvals.expire_overdue) and queue
+        the runs whose expiry counts as a rejection. Returns the run ids queued."""
+        now = utcnow()
+        with unit_of_work(self.db.factory) as session:
+            expired = approval_service.expire_overdue(session, now)
+            run_ids = approval_service.runs_to_resume(session, expired, now)
+        for run_id in run_ids:
+            queued = defer_run(self.app, run_id)
+            log.info("run %s continues after its approval expired (queued: %s)", run_id, queued)
+        return run_ids
+
     async def _maintain(self, stop: asyncio.Event) -> None:
         interval = self.settings.worker_heartbeat_seconds
         while not stop.is_set():
@@ -196,6 +209,7 @@ class RunWorker:
                 await asyncio.to_thread(self._record_heartbeat)
                 if not self.shutdown.is_set():
                     await self.recover_stalled_jobs()
+                    await asyncio.to_thread(self.expire_approvals)
             except Exception:  # a missed round is retried at the next one
                 log.exception("worker maintenance failed; retrying")
             try:

@@ -110,6 +110,25 @@ class PhaseBudgets(_Model):
     incident_token_cap: int | None = Field(default=None, ge=1, le=MAX_COUNT)
 
 
+class ApprovalPolicy(_Model):
+    """How long a person's approval may wait, and what its expiry means."""
+
+    expire_after_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        description="A pending approval older than this expires (status `expired`, "
+        "recorded by `policy:expiry`). Unset: the settings' default "
+        "(AUTOPACK_APPROVAL_EXPIRE_AFTER_MINUTES), or no expiry.",
+    )
+    on_expiry: Literal["reject", "fail_phase"] | None = Field(
+        default=None,
+        description="`reject`: the expired approval counts as a rejection and the Builder "
+        "tries again, told it expired; `fail_phase`: the phase fails, its reason saying "
+        "the approval expired. Unset: AUTOPACK_APPROVAL_ON_EXPIRY (default reject).",
+    )
+
+
 class RunBudgets(_Model):
     token_cap: int = Field(default=5_000_000, ge=1, le=MAX_COUNT)
     max_phases: int = Field(default=25, ge=1, le=MAX_COUNT)
@@ -205,6 +224,11 @@ class RunSpec(_Model):
         "auditor_budget); fail fails the phase. It is never committed unreviewed.",
     )
     run_scope: str = Field(default="multi_tier", max_length=64)
+    approvals: ApprovalPolicy = Field(
+        default_factory=ApprovalPolicy,
+        description="Expiry of approvals that wait too long (expire_after_minutes, "
+        "on_expiry: reject | fail_phase).",
+    )
     budgets: RunBudgets = Field(default_factory=RunBudgets)
     tiers: list[TierSpec] = Field(default_factory=list)
     phases: list[PhaseSpec] = Field(default_factory=list)

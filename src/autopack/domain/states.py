@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from autopack.domain.access import Role
+from autopack.domain.governance import GovernanceDecision, Risk
 
 
 class RunState(StrEnum):
@@ -86,6 +87,8 @@ class ApprovalStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    #: Nobody decided within the policy's time (``approvals.expire_after_minutes``).
+    EXPIRED = "expired"
 
 
 class Complexity(StrEnum):
@@ -112,4 +115,6 @@ STATE_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("project_issues", "base_severity"): IssueSeverity,
     ("approvals", "status"): ApprovalStatus,
     ("users", "role"): Role,
+    ("governance_requests", "risk"): Risk,
+    ("governance_requests", "decision"): GovernanceDecision,
 }

@@ -44,6 +44,7 @@ from autopack.executor import memory as executor_memory
 from autopack.executor import recovery
 from autopack.executor.context import ContextBundle, select_context
 from autopack.executor.environment import current_environment, project_command_env, test_commands
+from autopack.executor.governance import govern_attempt
 from autopack.executor.intention import check_phase_drift
 from autopack.executor.recovery import Action, FailureHistory, FailureKind, PhaseRecoveryBudget
 from autopack.executor.runtime import RunContext
@@ -51,6 +52,7 @@ from autopack.llm.base import Completion
 from autopack.llm.router import Routing
 from autopack.memory.tags import TagCache
 from autopack.services import approvals as approval_service
+from autopack.services import governance as governance_service
 from autopack.services import issues as issue_service
 from autopack.services import notes as note_service
 from autopack.services.phases import get_phase, set_phase_state
@@ -136,9 +138,13 @@ class PhaseExecution:
     def run(self) -> PhaseOutcome:
         ctx = self.ctx
         with unit_of_work(ctx.factory) as session:
+            # The executor meets a parked phase: an approval past its time expires now.
+            approval_service.expire_overdue(session, ctx.deps.clock(), run_id=ctx.run_id)
             phase = self._phase(session)
             if phase.state == PhaseState.AWAITING_APPROVAL.value:
                 return "parked"
+            if phase.state == PhaseState.FAILED.value:
+                return "failed"  # its approval expired, and the plan fails the phase
             self._take_override(session)
             # A phase an API client moved to GATE or CI_RUNNING is executed from EXECUTING
             # (CI_RUNNING could not park for an approval, for one).
@@ -254,6 +260,11 @@ class PhaseExecution:
                 builder_mode=phase.builder_mode,
                 deliverables=scope.deliverables,
                 allowed_paths=scope.paths,
+                protected_paths=ApplyPolicy.for_phase(
+                    scope,
+                    run_protected=spec.protected_paths,
+                    project_protected=project_protected_paths(ctx.worktree),
+                ).all_protected(),
                 read_only_context=[ContextRef(c.path, c.reason) for c in scope.read_only_context],
                 acceptance_criteria=scope.acceptance_criteria,
                 files=[
@@ -389,6 +400,10 @@ class PhaseExecution:
             phase = self._phase(session)
             # Anything uncommitted is a half-finished apply of this attempt: discard it.
             self._from_savepoint(session, phase)
+            # Requests a person (or the expiry policy) decided take that decision now.
+            governance_service.settle(
+                session, governance_service.requests_for_attempt(session, attempt.id)
+            )
             rejected = self._rejected_for(session, attempt.id)
             approved = self._approved_for(session, attempt.id)
             policy = ApplyPolicy.for_phase(
@@ -413,6 +428,29 @@ class PhaseExecution:
         # The provider's stop reason, kept with the answer, decides truncation here too.
         parsed = parse_model_output(
             attempt.payload.get("text", ""), stopped_early=attempt.payload.get("stopped_early")
+        )
+        verdict = govern_attempt(
+            ctx,
+            self.phase_id,
+            attempt.id,
+            parsed.requests,
+            parsed.edits,
+            policy.all_protected(),
+        )
+        if verdict.parked:
+            return False, "parked"
+        if verdict.refused is not None:
+            self._stage(attempt.id, "failed", failure=verdict.refused)
+            return False, self._on_failure(
+                Failure(FailureKind.apply_rejected, verdict.refused),
+                attempt_id=attempt.id,
+                already_failed=True,
+            )
+        policy = policy.model_copy(
+            update={
+                "granted_paths": verdict.granted,
+                "protected_paths": (*policy.protected_paths, *verdict.critical),
+            }
         )
         # The phase's savepoint precedes every apply of the phase; apply_edits adds its own
         # only before a large deletion.
@@ -443,6 +481,7 @@ class PhaseExecution:
                         "files": result.files_changed,
                         "then_state": PhaseState.EXECUTING.value,
                     },
+                    **ctx.approval_expiry(),
                 )
                 ctx.decide(
                     session,
@@ -484,14 +523,22 @@ class PhaseExecution:
     def _rejected_for(self, session: Session, attempt_id: int) -> str | None:
         """Why a person rejected this attempt's held change, or None if nobody did."""
         for a in approval_service.list_approvals(session, run_id=self.ctx.run_id):
-            if a.status == "rejected" and a.details.get("attempt_id") == attempt_id:
+            if a.details.get("attempt_id") != attempt_id:
+                continue
+            if a.status == "rejected":
                 note = f": {a.decision_note}" if a.decision_note else ""
                 return f"a person rejected the change ({a.reason}){note}"
+            if a.status == "expired":  # on_expiry reject: its note says so
+                return a.decision_note
         return None
 
     def _approved_for(self, session: Session, attempt_id: int) -> bool:
+        """Whether a person approved this attempt's large deletion (other kinds, such as a
+        governance request, grant what they name and nothing more)."""
         return any(
-            a.status == "approved" and a.details.get("attempt_id") == attempt_id
+            a.status == "approved"
+            and a.kind == "large_deletion"
+            and a.details.get("attempt_id") == attempt_id
             for a in approval_service.list_approvals(session, run_id=self.ctx.run_id)
         )
 
@@ -818,6 +865,9 @@ class PhaseExecution:
                         f": {note}" if note else ""
                     )
                     break
+                if status == "expired":  # on_expiry reject: its note says so
+                    rejection = note
+                    break
                 if kind == "auditor_budget" and self.ctx.spec.on_auditor_budget == "fail":
                     self._stage(attempt_id, "failed", failure=why)
                     return False, self._fail(
@@ -866,6 +916,7 @@ class PhaseExecution:
                 "auditor_notes": notes,
                 "held_ref": held_ref(self.ctx.run_id, attempt_id),
             },
+            **self.ctx.approval_expiry(),
         )
         self.ctx.decide(
             session,
@@ -1275,6 +1326,7 @@ class PhaseExecution:
                 if step.attempt_id is not None
                 else None,
             },
+            **self.ctx.approval_expiry(),
         )
         self.ctx.deps.progress("awaiting_approval", phase_id=self.phase_id)
         return "parked"

@@ -119,6 +119,19 @@ class RunContext:
     def factory(self) -> sessionmaker[Session]:
         return self.deps.db.factory
 
+    def approval_expiry(self) -> dict[str, Any]:
+        """The expiry every approval this run requests gets (keywords of
+        ``services.approvals.request_approval``): the plan's ``approvals`` policy, else
+        the settings' defaults, timed by the executor's clock."""
+        policy = self.spec.approvals
+        settings = self.deps.settings
+        return {
+            "expire_after_minutes": policy.expire_after_minutes
+            or settings.approval_expire_after_minutes,
+            "on_expiry": policy.on_expiry or settings.approval_on_expiry,
+            "now": self.deps.clock(),
+        }
+
     def decide(
         self,
         session: Session,

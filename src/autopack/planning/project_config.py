@@ -9,6 +9,8 @@ the run's worktree, so it is the file as committed at the run's base ref::
       DJANGO_SETTINGS_MODULE: app.settings.test
     protected_paths:            # never edited by any run (applied by governed apply,
       - migrations/             # workspace.guards.project_protected_paths)
+    governance:                 # how requests to change protected paths are decided
+      critical: [migrations/]   # (workspace.governance.project_governance)
 
 Only these keys exist; anything else is an error that names the key, so a typo never
 passes silently. The plan wins over the file (:func:`merge_overrides`): a plan's ``setup``
@@ -28,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from autopack.domain.plan import ENV_NAME_RE, RunSpec
 from autopack.errors import ConfigurationError
+from autopack.workspace.governance import GovernanceConfig
 
 PROJECT_CONFIG_FILE = ".autopack.yaml"
 
@@ -42,6 +45,8 @@ class ProjectConfig(BaseModel):
     #: Read here so the file validates as a whole; enforced at every apply by
     #: :func:`autopack.workspace.guards.project_protected_paths`.
     protected_paths: list[str] = Field(default_factory=list)
+    #: Enforced at every apply by :func:`autopack.workspace.governance.project_governance`.
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
 
     @field_validator("setup", mode="before")
     @classmethod
@@ -124,7 +129,8 @@ def read_project_config(root: Path) -> ProjectConfig | None:
         )
         raise ConfigurationError(
             f"{PROJECT_CONFIG_FILE}: {problems} (allowed keys: setup, a list of commands; "
-            "env, a mapping of NAME: value; protected_paths, a list of path patterns)",
+            "env, a mapping of NAME: value; protected_paths, a list of path patterns; governance, "
+            "a mapping with critical, low_risk and auto_approve_low_risk)",
             path=str(path),
         ) from None
 

@@ -14,29 +14,53 @@ holds what is to be applied. Approving applies it (through the same governed app
 the deletion guard lifted for exactly that change) and returns the phase to the state its
 result asked for; rejecting discards it and sends the phase back to the Builder with the
 reason. Both are recorded in the decision log.
+
+An approval may carry an expiry (``expires_at``, ``on_expiry`` from the plan's
+``approvals`` policy or the settings' default). :func:`expire_overdue` expires those
+nobody decided in time (status ``expired``, decided by ``policy:expiry``): ``reject``
+sends the phase back to the Builder told why, ``fail_phase`` fails the phase (and ends
+a parked run) with a reason that says the approval expired. It is called wherever
+waiting runs are looked at: the executor meeting a parked phase, the server's and the
+workers' maintenance loops, and ``autopack approvals list``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from autopack.db.orm import Approval, DecisionLog, Phase, PhaseAttempt, utcnow
-from autopack.domain.states import ApprovalStatus, PhaseState
+from autopack.db.orm import Approval, DecisionLog, Phase, PhaseAttempt, Run, Tier, utcnow
+from autopack.domain.states import ApprovalStatus, PhaseState, RunState, TierState
 from autopack.errors import IllegalTransition, NotFoundError
 from autopack.services.phases import get_phase, set_phase_state
+from autopack.services.runs import set_run_state, set_tier_state
+
+#: Who expires an approval, in ``decided_by`` and the decision log.
+EXPIRY_ACTOR = "policy:expiry"
+OnExpiry = Literal["reject", "fail_phase"]
 
 #: Applies an approved change: (session, phase, approval) -> apply result dict.
 ApproveHook = Callable[[Session, Phase, Approval], dict[str, Any] | None]
 
 
 def request_approval(
-    session: Session, phase: Phase, *, kind: str, reason: str, details: dict[str, Any]
+    session: Session,
+    phase: Phase,
+    *,
+    kind: str,
+    reason: str,
+    details: dict[str, Any],
+    expire_after_minutes: int | None = None,
+    on_expiry: OnExpiry = "reject",
+    now: datetime | None = None,
 ) -> Approval:
-    """Park ``phase`` in AWAITING_APPROVAL with a pending approval (flush only)."""
+    """Park ``phase`` in AWAITING_APPROVAL with a pending approval (flush only); with
+    ``expire_after_minutes`` it expires that long after ``now`` (see :func:`expire_overdue`)."""
+    requested_at = now or utcnow()
     approval = Approval(
         run_id=phase.run_id,
         phase_id=phase.phase_id,
@@ -44,6 +68,11 @@ def request_approval(
         status=ApprovalStatus.PENDING.value,
         reason=reason,
         details=details,
+        requested_at=requested_at,
+        expires_at=(
+            requested_at + timedelta(minutes=expire_after_minutes) if expire_after_minutes else None
+        ),
+        on_expiry=on_expiry if expire_after_minutes else None,
     )
     session.add(approval)
     set_phase_state(session, phase, PhaseState.AWAITING_APPROVAL)
@@ -146,6 +175,110 @@ def decide(
     return approval
 
 
+def expire_overdue(session: Session, now: datetime, *, run_id: str | None = None) -> list[Approval]:
+    """Expire every pending approval (of ``run_id``, or of all runs) whose ``expires_at``
+    is at or before ``now``, as its ``on_expiry`` says (flush only). Returns them.
+
+    ``reject``: the phase goes back to EXECUTING and the Builder's next attempt is told
+    the approval expired. ``fail_phase``: the phase fails with that reason; a run that no
+    executor holds ends DONE_FAILED_REQUIRES_HUMAN_REVIEW with it (an executor that holds
+    the run ends it itself when it meets the failed phase).
+    """
+    query = (
+        select(Approval)
+        .where(
+            Approval.status == ApprovalStatus.PENDING.value,
+            Approval.expires_at.is_not(None),
+            Approval.expires_at <= now,
+        )
+        .order_by(Approval.id)
+    )
+    if run_id is not None:
+        query = query.where(Approval.run_id == run_id)
+    expired = list(session.scalars(query).all())
+    for approval in expired:
+        _expire(session, approval, now)
+    session.flush()
+    return expired
+
+
+def runs_to_resume(session: Session, expired: list[Approval], now: datetime) -> list[str]:
+    """The runs of ``expired`` approvals that should continue: the expiry counted as a
+    rejection (the Builder tries again) and no executor holds the run."""
+    run_ids: list[str] = []
+    for approval in expired:
+        run = session.get(Run, approval.run_id)
+        if (
+            approval.on_expiry == "fail_phase"
+            or run is None
+            or RunState(run.state).is_terminal
+            or _held(run, now)
+        ):
+            continue
+        run_ids.append(run.id)
+    return list(dict.fromkeys(run_ids))
+
+
+def _held(run: Run, now: datetime) -> bool:
+    return run.lease_owner is not None and (
+        run.lease_expires_at is None or run.lease_expires_at > now
+    )
+
+
+def _expire(session: Session, approval: Approval, now: datetime) -> None:
+    phase = get_phase(session, approval.run_id, approval.phase_id)
+    assert approval.expires_at is not None
+    minutes = max(1, round((approval.expires_at - approval.requested_at).total_seconds() / 60))
+    fail = approval.on_expiry == "fail_phase"
+    message = (
+        f"the approval ({approval.reason}) expired: nobody decided within {minutes} minutes"
+        + (
+            "; the plan's approvals.on_expiry fails the phase"
+            if fail
+            else "; it counts as a rejection"
+        )
+    )
+    approval.status = ApprovalStatus.EXPIRED.value
+    approval.decided_at = now
+    approval.decided_by = EXPIRY_ACTOR
+    approval.decision_note = message
+    approval.details = {**approval.details, "decided": ApprovalStatus.EXPIRED.value}
+    phase.last_failure = message
+    if fail:
+        set_phase_state(session, phase, PhaseState.FAILED, reason=message, now=now)
+        _end_parked_run(session, phase, f"phase {phase.phase_id} failed: {message}", now)
+    else:
+        phase.hints = [*list(phase.hints), message][-6:]
+        set_phase_state(session, phase, PhaseState.EXECUTING, now=now)
+    session.add(
+        DecisionLog(
+            run_id=approval.run_id,
+            phase_id=approval.phase_id,
+            actor=EXPIRY_ACTOR,
+            decision="approval_expired",
+            rationale=message,
+            details={
+                "approval_id": approval.id,
+                "kind": approval.kind,
+                "on_expiry": approval.on_expiry,
+            },
+        )
+    )
+
+
+def _end_parked_run(session: Session, phase: Phase, reason: str, now: datetime) -> None:
+    """End the run of a phase that failed while parked, unless an executor holds it."""
+    run = session.get(Run, phase.run_id)
+    if run is None or RunState(run.state).is_terminal:
+        return
+    if _held(run, now):
+        return
+    tier = session.get(Tier, phase.tier_pk)
+    if tier is not None and tier.state == TierState.IN_PROGRESS.value:
+        set_tier_state(session, tier, TierState.FAILED, now=now)
+    set_run_state(session, run, RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW, reason=reason, now=now)
+
+
 def approval_view(approval: Approval) -> dict[str, Any]:
     details = {k: v for k, v in approval.details.items() if k != "patch"}
     return {
@@ -160,4 +293,6 @@ def approval_view(approval: Approval) -> dict[str, Any]:
         "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
         "decided_by": approval.decided_by,
         "decision_note": approval.decision_note,
+        "expires_at": approval.expires_at.isoformat() if approval.expires_at else None,
+        "on_expiry": approval.on_expiry,
     }

@@ -358,6 +358,7 @@ def submit_builder_result(
         if target is PhaseState.AWAITING_APPROVAL:
             from autopack.services.approvals import request_approval  # approvals imports us
 
+            expiry: dict[str, Any] = dict((phase.run.spec or {}).get("approvals") or {})
             then = {"success": PhaseState.COMPLETE, "needs_review": PhaseState.GATE}.get(
                 result.status, PhaseState.EXECUTING
             )
@@ -373,6 +374,9 @@ def submit_builder_result(
                     "then_state": then.value,
                     "net_deleted_lines": (apply_result or {}).get("net_deleted_lines"),
                 },
+                # The plan's expiry policy (the settings' default is the executor's).
+                expire_after_minutes=expiry.get("expire_after_minutes"),
+                on_expiry=expiry.get("on_expiry") or "reject",
             )
         else:
             set_phase_state(session, phase, target, reason=reason)

@@ -28,7 +28,7 @@ from autopack.errors import (
 from autopack.executor.pool import ExecutionPool
 from autopack.planning.normalize import load_plan
 from autopack.planning.validation import check_for_creation
-from autopack.services import board, delivery, integration, issues
+from autopack.services import board, delivery, governance, integration, issues
 from autopack.services import runs as run_service
 from autopack.services.decisions import record_decision
 from autopack.services.events import EventBus
@@ -295,6 +295,11 @@ def phase_page(
             "last_failure": phase.last_failure,
             "tokens_used": phase.tokens_used,
             "issues": issues.phase_issues(session, phase),
+            "governance": [
+                g
+                for g in governance.list_requests(session, run_id)
+                if g["phase_id"] == phase.phase_id
+            ],
         }
         call_rows = [
             {

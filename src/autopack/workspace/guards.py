@@ -6,7 +6,9 @@
   ``/`` (``\\`` and ``./`` are normalized). Globs follow .gitignore rules
   (:mod:`~autopack.workspace.globs`): ``src/*.py`` is the files directly in ``src``,
   ``src/**/*.py`` those at any depth.
-- The path is not protected. :data:`DEFAULT_PROTECTED` always applies; the project's
+- The path is not protected, unless the attempt was granted it by a governance request
+  (``granted_paths``, :mod:`autopack.workspace.governance`). :data:`DEFAULT_PROTECTED`
+  always applies; the project's
   list (``protected_paths`` in the repository's ``.autopack.yaml``, read by
   :func:`project_protected_paths`) and the run's and phase's lists add to it. Patterns
   follow .gitignore habits and compare case-insensitively (a case-insensitive file system
@@ -70,6 +72,11 @@ class ApplyPolicy(BaseModel):
     deletion_approval_lines: int = Field(default=200, ge=0)
     deletion_savepoint_lines: int = Field(default=50, ge=0)
     deletion_approved: bool = False
+    granted_paths: tuple[str, ...] = Field(
+        default=(),
+        description="Exact relative paths this attempt may change although protected: "
+        "governance requests that were approved (never a critical path).",
+    )
 
     @classmethod
     def for_phase(
@@ -254,7 +261,7 @@ def check_path(root: Path, raw: str, policy: ApplyPolicy) -> CheckedPath | Guard
 
 def _rules(rel: str, raw: str, policy: ApplyPolicy) -> GuardViolation | None:
     pattern = protected_by(rel, policy.all_protected())
-    if pattern is not None:
+    if pattern is not None and rel.lower() not in {g.lower() for g in policy.granted_paths}:
         return GuardViolation("protected_path", f"{raw!r} is protected (pattern {pattern!r})")
     if not in_scope(rel, policy.allowed_paths):
         allowed = ", ".join(policy.allowed_paths or ())
