@@ -202,7 +202,7 @@ def health_page(request: Request, identity: Identity) -> Response:
     pool: ExecutionPool = request.app.state.executor_pool
     bus: EventBus = request.app.state.event_bus
     with unit_of_work(request.app.state.session_factory) as session:
-        executing = [c for c in board.run_cards(session) if c["executing"]]
+        executing = board.run_cards(session, executing_only=True)
     return render(
         request,
         "health.html",
