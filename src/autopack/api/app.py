@@ -6,6 +6,7 @@ Every error leaves as ``application/problem+json`` (RFC 9457) with a stable ``co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -34,6 +35,7 @@ from autopack.errors import (
     StorageUnavailable,
     ValidationError,
 )
+from autopack.services.event_relay import event_bus_for
 from autopack.services.events import EventBus
 from autopack.settings import Settings
 
@@ -238,7 +240,17 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        listener = None
+        if db.engine.dialect.name == "postgresql":
+            # Events of workers and `autopack run` in other processes reach SSE clients.
+            from autopack.services.event_relay import PgEventListener, libpq_url
+
+            listener = PgEventListener(app.state.event_bus, libpq_url(db.engine))
+            await asyncio.to_thread(listener.start)
+        app.state.event_listener = listener
         yield
+        if listener is not None:
+            await asyncio.to_thread(listener.stop)
         executor = getattr(app.state, "executor_pool", None)
         if executor is not None:
             executor.shutdown()
@@ -263,7 +275,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.settings = settings
     app.state.database = db
     app.state.session_factory = db.factory
-    app.state.event_bus = EventBus()
+    app.state.event_bus = event_bus_for(db.engine)
     _wire_execution(app, settings, db)
 
     # The last added is the outermost: request ids first, so a 421, 403 or 413 carries one

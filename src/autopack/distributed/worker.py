@@ -50,6 +50,7 @@ from autopack.errors import AutopackError, LeaseHeld
 from autopack.executor.loop import build_deps, execute_run
 from autopack.executor.runtime import ExecutorDeps, owner_is_dead
 from autopack.services import workers as worker_service
+from autopack.services.event_relay import with_remote_progress
 from autopack.settings import Settings
 
 log = logging.getLogger("autopack.worker")
@@ -100,6 +101,8 @@ class RunWorker:
     def _execute(self, run_id: str) -> None:
         deps = self._deps_factory(self.settings, self.db)
         deps.stop_requested = self.shutdown
+        # The server's dashboard follows the run live (LISTEN/NOTIFY on PostgreSQL).
+        deps.progress = with_remote_progress(deps.progress, self.db.engine, self.db.factory, run_id)
         try:
             outcome = execute_run(deps, run_id)
         except LeaseHeld:
