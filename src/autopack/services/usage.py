@@ -296,6 +296,12 @@ def usage_fingerprint(session: Session, *, first_day: date, last_day: date) -> t
     return int(count), int(newest)
 
 
+def clear_usage_cache() -> None:
+    """Forget every cached grouping (for a database whose ids were reset, as tests do)."""
+    with _DAILY_CACHE_LOCK:
+        _DAILY_CACHE.clear()
+
+
 def daily_usage_cached(
     session: Session, *, first_day: date, last_day: date
 ) -> tuple[DailyUsage, ...]:
