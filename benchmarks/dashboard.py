@@ -4,7 +4,8 @@ latency of one live event fanned out to 50 connected SSE clients.
 Pages are requested in-process (Starlette's TestClient: the whole app, middleware and
 templates, no network), on the embedded SQLite database, median of 7 requests after one
 warm-up. The 10,000 phases are 50 runs of 200 phases (each phase with a Builder and an
-Auditor attempt and two LLM calls), plus, for the run page, one run of 10,000 phases
+Auditor attempt, two LLM calls and two decisions; an approval for one phase in 20, a few
+still pending; 20 backlog issues per run), plus, for the run page, one run of 10,000 phases
 measured on its own. The fan-out test runs the real server (uvicorn) and 50 streaming
 HTTP clients; latency is from ``publish`` to each client reading the event. It runs on
 both paths: in-process (SQLite) and, when ``AUTOPACK_TEST_POSTGRES_URL`` is set, through
@@ -36,7 +37,14 @@ from sqlalchemy import make_url, text
 
 from autopack.api.app import create_app
 from autopack.db import migrate
-from autopack.db.orm import LlmUsageEvent, Phase, PhaseAttempt
+from autopack.db.orm import (
+    Approval,
+    DecisionLog,
+    LlmUsageEvent,
+    Phase,
+    PhaseAttempt,
+    ProjectIssue,
+)
 from autopack.db.session import make_engine, normalize_url, unit_of_work
 from autopack.planning.normalize import plan_from_data
 from autopack.services.event_relay import PgNotifyRelay
@@ -119,6 +127,50 @@ def seed(app: Any, runs: int, phases_per_run: int, prefix: str = "bench") -> Non
                     )
             session.bulk_insert_mappings(PhaseAttempt, attempts)  # type: ignore[arg-type]
             session.bulk_insert_mappings(LlmUsageEvent, calls)  # type: ignore[arg-type]
+            # Two executor decisions per phase, an approval decided for one phase in 20
+            # (the runs' first one still pending in every tenth run), and a backlog that
+            # grows by 20 issue keys per run.
+            session.bulk_insert_mappings(
+                DecisionLog,  # type: ignore[arg-type]
+                [
+                    {
+                        "run_id": run_id,
+                        "phase_id": f"p{i // 2:05d}",
+                        "decision": "auditor_approved" if i % 2 else "patch_applied",
+                        "rationale": "tests pass; the diff stays in scope",
+                    }
+                    for i in range(2 * phases_per_run)
+                ],
+            )
+            session.bulk_insert_mappings(
+                Approval,  # type: ignore[arg-type]
+                [
+                    {
+                        "run_id": run_id,
+                        "phase_id": f"p{i:05d}",
+                        "kind": "large_deletion",
+                        "status": "pending" if i == 0 and r % 10 == 0 else "approved",
+                        "reason": "deletes 120 lines",
+                        "details": {"diff": "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"},
+                    }
+                    for i in range(0, phases_per_run, 20)
+                ],
+            )
+            session.bulk_insert_mappings(
+                ProjectIssue,  # type: ignore[arg-type]
+                [
+                    {
+                        "issue_key": f"{prefix}-{r:03d}-issue-{k:02d}",
+                        "category": "test_failure",
+                        "age_in_runs": k,
+                        "occurrence_count": k + 1,
+                        "seen_in_runs": [run_id],
+                        "first_seen_run_id": run_id,
+                        "last_seen_run_id": run_id,
+                    }
+                    for k in range(20)
+                ],
+            )
             session.query(Phase).filter(Phase.run_id == run_id).update(
                 {Phase.state: "COMPLETE", Phase.builder_attempts: 1, Phase.auditor_attempts: 1}
             )

@@ -340,6 +340,18 @@ def recent_notes(session: Session, limit: int = 100) -> list[HumanNote]:
     return list(session.scalars(select(HumanNote).order_by(HumanNote.id.desc()).limit(limit)))
 
 
+def recent_decided_approvals(session: Session, limit: int = 20) -> list[Approval]:
+    """The newest ``limit`` decided approvals, oldest of them first (the approvals page's
+    history; never every approval ever made)."""
+    rows = session.scalars(
+        select(Approval)
+        .where(Approval.status != ApprovalStatus.PENDING.value)
+        .order_by(Approval.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(rows)))
+
+
 def pending_approvals(session: Session) -> list[tuple[Approval, str]]:
     """Pending approvals, oldest first, each with the Builder's answer of the attempt it
     holds (what a large deletion would write when no diff was stored)."""

@@ -101,7 +101,7 @@ class PgEventListener:
     """LISTENs on :data:`CHANNEL` in a background thread and hands every event of
     another process to ``bus`` (the same fan-out and replay as a local publish)."""
 
-    def __init__(self, bus: EventBus, conninfo: str, *, poll_seconds: float = 0.5) -> None:
+    def __init__(self, bus: EventBus, conninfo: str, *, poll_seconds: float = 0.25) -> None:
         self.bus = bus
         self.conninfo = conninfo
         self.poll_seconds = poll_seconds

@@ -52,10 +52,8 @@ def approvals_page(request: Request, identity: Identity) -> Response:
                 }
             )
         decided = [
-            approval_service.approval_view(a)
-            for a in approval_service.list_approvals(session)
-            if a.status != "pending"
-        ][-20:]
+            approval_service.approval_view(a) for a in board.recent_decided_approvals(session)
+        ]
     return render(request, "approvals.html", {"items": items, "decided": decided})
 
 
