@@ -73,10 +73,11 @@ def _decide(request: Request, approval_id: int, approve: bool, note: str, identi
         pool is not None
         and run is not None
         and run["state"] == RunState.PHASE_EXECUTION.value
-        and not run["executing"]
+        and (not run["executing"] or pool.is_active(run_id))
         and run["repo"]
     ):
-        pool.submit(run_id)
+        # Its executor may still be exiting after parking: then it goes again after.
+        pool.submit_again(run_id)
 
 
 @router.post("/approvals/{approval_id}/approve", dependencies=[CsrfChecked])
