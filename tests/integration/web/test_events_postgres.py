@@ -174,3 +174,49 @@ def test_foreign_payloads_are_ignored() -> None:
     assert decode("not json") is None
     assert decode(json.dumps({"k": "progress"})) is None
     assert decode(json.dumps({"o": "x", "k": 3, "r": None, "d": {}})) is None
+
+
+@pytest.mark.postgres
+def test_an_executor_outside_the_server_notifies_its_progress(postgres_database: str) -> None:
+    import psycopg
+
+    from autopack.db.session import make_engine, make_session_factory
+    from autopack.services.event_relay import CHANNEL, libpq_url, with_remote_progress
+
+    engine = make_engine(postgres_database)
+    seen: list[tuple[str, dict[str, Any]]] = []
+    try:
+        listener = with_remote_progress(
+            lambda event, **data: seen.append((event, data)),
+            engine,
+            make_session_factory(engine),
+            "r-cli",
+        )
+        with psycopg.connect(libpq_url(engine), autocommit=True) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            listener("phase_started", phase_id="p1")
+            notes = list(conn.notifies(timeout=10, stop_after=1))
+    finally:
+        engine.dispose()
+    assert seen == [("phase_started", {"phase_id": "p1"})]  # the terminal still gets it
+    decoded = decode(notes[0].payload)
+    assert decoded is not None
+    _origin, kind, run_id, data = decoded
+    assert (kind, run_id) == ("progress", "r-cli")
+    assert data["event"] == "phase_started" and "phase_started phase_id=p1" in data["line"]
+
+
+def test_on_sqlite_the_progress_listener_is_left_as_it_is(sqlite_settings: Settings) -> None:
+    from autopack.db.session import make_engine, make_session_factory
+    from autopack.services.event_relay import event_bus_for, with_remote_progress
+
+    engine = make_engine(sqlite_settings.effective_database_url)
+    try:
+
+        def listener(event: str, **data: Any) -> None:
+            return None
+
+        assert with_remote_progress(listener, engine, make_session_factory(engine), "r") is listener
+        assert event_bus_for(engine).relay is None
+    finally:
+        engine.dispose()
