@@ -21,12 +21,14 @@ from autopack.db.orm import (
     LlmUsageEvent,
     Phase,
     PhaseAttempt,
+    ProjectIssue,
     Run,
     Tier,
     utcnow,
 )
 from autopack.domain.states import ApprovalStatus, PhaseState, RunState
 from autopack.errors import NotFoundError
+from autopack.services.issues import backlog_view
 
 #: The board's columns, in order, with their headings.
 COLUMNS: dict[str, str] = {
@@ -333,6 +335,29 @@ def decision_log(session: Session, run_id: str | None, limit: int = 200) -> list
     if run_id:
         query = query.where(DecisionLog.run_id == run_id)
     return list(session.scalars(query))
+
+
+#: Backlog issues shown per page (a long-lived project collects thousands).
+BACKLOG_PAGE = 200
+
+
+def backlog_page(
+    session: Session, *, offset: int = 0, limit: int = BACKLOG_PAGE
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the project backlog, oldest (in runs) first, then most seen, then by
+    key; and how many issues there are in all."""
+    total = session.scalar(select(func.count()).select_from(ProjectIssue)) or 0
+    rows = session.scalars(
+        select(ProjectIssue)
+        .order_by(
+            ProjectIssue.age_in_runs.desc(),
+            ProjectIssue.occurrence_count.desc(),
+            ProjectIssue.issue_key,
+        )
+        .offset(offset)
+        .limit(limit)
+    )
+    return [backlog_view(r) for r in rows], int(total)
 
 
 def recent_notes(session: Session, limit: int = 100) -> list[HumanNote]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from autopack import __version__
@@ -17,7 +17,7 @@ from autopack.domain.states import RunState
 from autopack.executor.pool import ExecutionPool
 from autopack.llm.factory import build_router, effective_config
 from autopack.services import approvals as approval_service
-from autopack.services import board, issues, notes, routing
+from autopack.services import board, notes, routing
 from autopack.services.events import EventBus
 from autopack.web.auth import (
     SESSION_COOKIE,
@@ -133,13 +133,20 @@ def override_model(
 
 
 @router.get("/issues", response_class=HTMLResponse)
-def issues_page(request: Request, identity: Identity) -> Response:
-    """The project's issue backlog, oldest (in runs) first."""
+def issues_page(
+    request: Request,
+    identity: Identity,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
+    """The project's issue backlog, oldest (in runs) first, a page at a time."""
     request.state.identity = identity
     with unit_of_work(request.app.state.session_factory) as session:
-        backlog = list(issues.project_backlog(session)["issues_by_key"].values())
-    backlog.sort(key=lambda i: (-i["age_in_runs"], -i["occurrence_count"], i["issue_key"]))
-    return render(request, "issues.html", {"backlog": backlog})
+        backlog, total = board.backlog_page(session, offset=offset)
+    return render(
+        request,
+        "issues.html",
+        {"backlog": backlog, "total": total, "offset": offset, "limit": board.BACKLOG_PAGE},
+    )
 
 
 @router.get("/decisions", response_class=HTMLResponse)

@@ -170,3 +170,19 @@ def test_health_lists_only_runs_an_executor_holds(client: TestClient) -> None:
         assert [c["run_id"] for c in board.run_cards(session, executing_only=True)] == ["r-held"]
     health = client.get("/ui/health").text
     assert "r-held" in health and "r-expired" not in health and "r-idle" not in health
+
+
+def test_the_backlog_is_paged_oldest_first(client: TestClient) -> None:
+    from autopack.db.orm import ProjectIssue
+    from autopack.services import board
+
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    with unit_of_work(factory) as session:
+        for k in range(board.BACKLOG_PAGE + 5):
+            session.add(ProjectIssue(issue_key=f"issue-{k:04d}", age_in_runs=k))
+    first = client.get("/ui/issues").text
+    assert f"Issues 1\u2013{board.BACKLOG_PAGE} of {board.BACKLOG_PAGE + 5}" in first
+    assert "issue-0204" in first and "issue-0004" not in first  # the oldest first
+    rest = client.get(f"/ui/issues?offset={board.BACKLOG_PAGE}").text
+    assert "issue-0004" in rest and "issue-0000" in rest and "issue-0204" not in rest
+    assert client.get("/ui/issues?offset=-1").status_code == 422
