@@ -4,9 +4,13 @@ latency of one live event fanned out to 50 connected SSE clients.
 Pages are requested in-process (Starlette's TestClient: the whole app, middleware and
 templates, no network), on the embedded SQLite database, median of 7 requests after one
 warm-up. The 10,000 phases are 50 runs of 200 phases (each phase with a Builder and an
-Auditor attempt and two LLM calls), plus, for the run page, one run of 10,000 phases
+Auditor attempt, two LLM calls and two decisions; an approval for one phase in 20, a few
+still pending; 20 backlog issues per run), plus, for the run page, one run of 10,000 phases
 measured on its own. The fan-out test runs the real server (uvicorn) and 50 streaming
-HTTP clients; latency is from ``publish`` to each client reading the event.
+HTTP clients; latency is from ``publish`` to each client reading the event. It runs on
+both paths: in-process (SQLite) and, when ``AUTOPACK_TEST_POSTGRES_URL`` is set, through
+PostgreSQL LISTEN/NOTIFY (the event is published by a second bus with its own relay and
+engine, as another process's would be; the server's listener hands it to its clients).
 
 Run: ``.venv/bin/python benchmarks/dashboard.py`` (add ``--quick`` for 1,000 phases).
 """
@@ -22,17 +26,29 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 from fastapi.testclient import TestClient
+from sqlalchemy import make_url, text
 
 from autopack.api.app import create_app
-from autopack.db.orm import LlmUsageEvent, Phase, PhaseAttempt
-from autopack.db.session import unit_of_work
+from autopack.db import migrate
+from autopack.db.orm import (
+    Approval,
+    DecisionLog,
+    LlmUsageEvent,
+    Phase,
+    PhaseAttempt,
+    ProjectIssue,
+)
+from autopack.db.session import make_engine, normalize_url, unit_of_work
 from autopack.planning.normalize import plan_from_data
+from autopack.services.event_relay import PgNotifyRelay
+from autopack.services.events import EventBus
 from autopack.services.runs import create_run
 from autopack.settings import Settings
 
@@ -111,6 +127,50 @@ def seed(app: Any, runs: int, phases_per_run: int, prefix: str = "bench") -> Non
                     )
             session.bulk_insert_mappings(PhaseAttempt, attempts)  # type: ignore[arg-type]
             session.bulk_insert_mappings(LlmUsageEvent, calls)  # type: ignore[arg-type]
+            # Two executor decisions per phase, an approval decided for one phase in 20
+            # (the runs' first one still pending in every tenth run), and a backlog that
+            # grows by 20 issue keys per run.
+            session.bulk_insert_mappings(
+                DecisionLog,  # type: ignore[arg-type]
+                [
+                    {
+                        "run_id": run_id,
+                        "phase_id": f"p{i // 2:05d}",
+                        "decision": "auditor_approved" if i % 2 else "patch_applied",
+                        "rationale": "tests pass; the diff stays in scope",
+                    }
+                    for i in range(2 * phases_per_run)
+                ],
+            )
+            session.bulk_insert_mappings(
+                Approval,  # type: ignore[arg-type]
+                [
+                    {
+                        "run_id": run_id,
+                        "phase_id": f"p{i:05d}",
+                        "kind": "large_deletion",
+                        "status": "pending" if i == 0 and r % 10 == 0 else "approved",
+                        "reason": "deletes 120 lines",
+                        "details": {"diff": "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"},
+                    }
+                    for i in range(0, phases_per_run, 20)
+                ],
+            )
+            session.bulk_insert_mappings(
+                ProjectIssue,  # type: ignore[arg-type]
+                [
+                    {
+                        "issue_key": f"{prefix}-{r:03d}-issue-{k:02d}",
+                        "category": "test_failure",
+                        "age_in_runs": k,
+                        "occurrence_count": k + 1,
+                        "seen_in_runs": [run_id],
+                        "first_seen_run_id": run_id,
+                        "last_seen_run_id": run_id,
+                    }
+                    for k in range(20)
+                ],
+            )
             session.query(Phase).filter(Phase.run_id == run_id).update(
                 {Phase.state: "COMPLETE", Phase.builder_attempts: 1, Phase.auditor_attempts: 1}
             )
@@ -146,8 +206,11 @@ def free_port() -> int:
         return port
 
 
-def fan_out(settings: Settings, clients: int = 50, events: int = 20) -> list[float]:
-    """Latencies (ms) of ``events`` events, each read by ``clients`` SSE clients."""
+def fan_out(
+    settings: Settings, clients: int = 50, events: int = 20, *, remote: bool = False
+) -> list[float]:
+    """Latencies (ms) of ``events`` events, each read by ``clients`` SSE clients; with
+    ``remote`` the events come from another bus through PostgreSQL NOTIFY."""
     port = free_port()
     cfg = settings.model_copy(update={"host": "127.0.0.1", "port": port})
     app = create_app(cfg)
@@ -161,6 +224,8 @@ def fan_out(settings: Settings, clients: int = 50, events: int = 20) -> list[flo
     while not server.started:
         time.sleep(0.05)
     bus = app.state.event_bus
+    engine = make_engine(settings.effective_database_url) if remote else None
+    publisher = EventBus(relay=PgNotifyRelay(engine)) if engine is not None else bus
     latencies: list[float] = []
 
     async def client(ready: asyncio.Event, counter: list[int]) -> None:
@@ -190,7 +255,7 @@ def fan_out(settings: Settings, clients: int = 50, events: int = 20) -> list[flo
 
         def publish() -> None:
             for i in range(events):
-                bus.publish("progress", "bench", line=f"event {i}", t=time.perf_counter())
+                publisher.publish("progress", "bench", line=f"event {i}", t=time.perf_counter())
                 time.sleep(0.05)
 
         await asyncio.to_thread(publish)
@@ -199,7 +264,43 @@ def fan_out(settings: Settings, clients: int = 50, events: int = 20) -> list[flo
     asyncio.run(main())
     server.should_exit = True
     thread.join(5)
+    if engine is not None:
+        engine.dispose()
     return latencies
+
+
+def postgres_fan_out(home: Path) -> list[float] | None:
+    """The fan-out on a scratch PostgreSQL database, or None without one configured."""
+    admin_url = os.environ.get("AUTOPACK_TEST_POSTGRES_URL")
+    if not admin_url:
+        return None
+    name = f"autopack_bench_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(normalize_url(admin_url)).set(database=name)
+        url_text = url.render_as_string(hide_password=False)
+        engine = make_engine(url_text)
+        migrate.upgrade(engine)
+        engine.dispose()
+        settings = Settings(
+            home=home / "pg", database_url=url_text, allowed_hosts=["testserver", "127.0.0.1"]
+        )
+        return fan_out(settings, remote=True)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def print_latencies(title: str, latencies: list[float]) -> None:
+    latencies = sorted(latencies)
+    n = len(latencies)
+    print(
+        f"{title} ({n} deliveries): p50 {latencies[n // 2]:.1f}ms, "
+        f"p95 {latencies[int(n * 0.95)]:.1f}ms, max {latencies[-1]:.1f}ms"
+    )
 
 
 def main() -> None:
@@ -243,16 +344,19 @@ def main() -> None:
         )
         print(
             f"\nrun page of a single run with {big:,} phases: "
-            f"{big_run['/ui/runs/{run}']:.1f}ms; board with {total + big:,} phases: "
+            f"{big_run['/ui/runs/{run}']:.1f}ms, one of its phases "
+            f"{big_run['/ui/runs/{run}/phases/{phase}']:.1f}ms; board with {total + big:,} phases: "
             f"{big_run['/ui/']:.1f}ms"
         )
-        latencies = sorted(fan_out(settings))
-        n = len(latencies)
-        print(
-            f"\nSSE fan-out, 50 clients x 20 events ({n} deliveries): "
-            f"p50 {latencies[n // 2]:.1f}ms, p95 {latencies[int(n * 0.95)]:.1f}ms, "
-            f"max {latencies[-1]:.1f}ms"
+        print()
+        print_latencies(
+            "SSE fan-out in-process (SQLite), 50 clients x 20 events", fan_out(settings)
         )
+        remote = postgres_fan_out(home)
+        if remote is None:
+            print("SSE fan-out over PostgreSQL NOTIFY: skipped (AUTOPACK_TEST_POSTGRES_URL unset)")
+        else:
+            print_latencies("SSE fan-out over PostgreSQL NOTIFY, 50 clients x 20 events", remote)
 
 
 if __name__ == "__main__":

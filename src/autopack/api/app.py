@@ -36,6 +36,7 @@ from autopack.errors import (
     StorageUnavailable,
     ValidationError,
 )
+from autopack.services.event_relay import event_bus_for
 from autopack.services.events import EventBus
 from autopack.settings import Settings
 
@@ -243,6 +244,14 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from autopack.api.expiry import expiry_loop
 
+        listener = None
+        if db.engine.dialect.name == "postgresql":
+            # Events of workers and `autopack run` in other processes reach SSE clients.
+            from autopack.services.event_relay import PgEventListener, libpq_url
+
+            listener = PgEventListener(app.state.event_bus, libpq_url(db.engine))
+            await asyncio.to_thread(listener.start)
+        app.state.event_listener = listener
         stop_expiry = asyncio.Event()
         expiry = asyncio.create_task(
             expiry_loop(app, stop_expiry, settings.approval_expiry_check_seconds)
@@ -250,6 +259,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         yield
         stop_expiry.set()
         await expiry
+        if listener is not None:
+            await asyncio.to_thread(listener.stop)
         executor = getattr(app.state, "executor_pool", None)
         if executor is not None:
             executor.shutdown()
@@ -274,7 +285,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.settings = settings
     app.state.database = db
     app.state.session_factory = db.factory
-    app.state.event_bus = EventBus()
+    app.state.event_bus = event_bus_for(db.engine)
     _wire_execution(app, settings, db)
 
     # The last added is the outermost: request ids first, so a 421, 403 or 413 carries one

@@ -25,6 +25,7 @@ from autopack.planning.normalize import load_plan
 from autopack.planning.preflight import plan_errors, preflight
 from autopack.planning.validation import check_repository
 from autopack.services import runs as run_service
+from autopack.services.event_relay import with_remote_progress
 from autopack.settings import Settings
 
 SCRIPTED_NOTICE = (
@@ -85,7 +86,10 @@ def _execute(
     test_env: dict[str, str] | None = None,
 ) -> RunOutcome:
     progress = LiveProgress(db, run_id, quiet=as_json)
-    deps = build_deps(cfg, db, progress=progress)
+    # On PostgreSQL the events also reach the dashboard of a server on the same database.
+    deps = build_deps(
+        cfg, db, progress=with_remote_progress(progress, db.engine, db.factory, run_id)
+    )
     if test_env:
         deps.test_env.update(test_env)
     try:

@@ -86,7 +86,8 @@ class TimestampMixin:
 
 class Run(TimestampMixin, Base):
     __tablename__ = "runs"
-    __table_args__ = _checks("runs")
+    # The board lists the newest runs first.
+    __table_args__ = (*_checks("runs"), Index("ix_runs_created", "created_at"))
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -185,6 +186,10 @@ class Phase(TimestampMixin, Base):
     __tablename__ = "phases"
     __table_args__ = (
         UniqueConstraint("run_id", "phase_id", name="uq_phases_run_phase"),
+        # Covering indexes for the dashboard's counts by state (per run on the board,
+        # per tier on a run's page): read from the index, never from every phase row.
+        Index("ix_phases_run_state", "run_id", "state"),
+        Index("ix_phases_run_tier_state", "run_id", "tier_pk", "state"),
         *_checks("phases"),
         known_values(Complexity, "complexity"),
     )
@@ -320,7 +325,12 @@ class LlmUsageEvent(Base):
     """One row per LLM call. Splits are NULL when the provider gave only a total."""
 
     __tablename__ = "llm_usage_events"
-    __table_args__ = (Index("ix_llm_usage_events_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_llm_usage_events_created", "created_at"),
+        # A phase's calls (its page), and a run's cost summed from the index alone.
+        Index("ix_llm_usage_events_run_phase", "run_id", "phase_id"),
+        Index("ix_llm_usage_events_run_cost", "run_id", "cost_usd"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -414,7 +424,8 @@ class ProviderReservation(Base):
 
 class Approval(Base):
     __tablename__ = "approvals"
-    __table_args__ = _checks("approvals")
+    # The approvals page and the board read the pending ones.
+    __table_args__ = (*_checks("approvals"), Index("ix_approvals_status", "status"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)

@@ -51,6 +51,7 @@ from autopack.executor.loop import build_deps, execute_run
 from autopack.executor.runtime import ExecutorDeps, owner_is_dead
 from autopack.services import approvals as approval_service
 from autopack.services import workers as worker_service
+from autopack.services.event_relay import with_remote_progress
 from autopack.settings import Settings
 
 log = logging.getLogger("autopack.worker")
@@ -101,6 +102,8 @@ class RunWorker:
     def _execute(self, run_id: str) -> None:
         deps = self._deps_factory(self.settings, self.db)
         deps.stop_requested = self.shutdown
+        # The server's dashboard follows the run live (LISTEN/NOTIFY on PostgreSQL).
+        deps.progress = with_remote_progress(deps.progress, self.db.engine, self.db.factory, run_id)
         try:
             outcome = execute_run(deps, run_id)
         except LeaseHeld:

@@ -115,6 +115,8 @@ class ExecutionPool:
         self._running: dict[str, _Slot] = {}
         self._finished: dict[str, dict[str, Any]] = {}
         self._events: dict[str, threading.Event] = {}
+        #: Runs to queue again once their current execution's process exits.
+        self._again: set[str] = set()
         self._times: dict[str, tuple[float, float | None]] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -133,6 +135,17 @@ class ExecutionPool:
             self._waiting.append(run_id)
             self._start_waiting()
         return True
+
+    def submit_again(self, run_id: str) -> bool:
+        """Queue ``run_id``; when it is executing here now, queue it once more as soon as
+        that execution ends (an executor that parked a run for an approval may still be
+        exiting when the approval is decided: a plain ``submit`` would be refused and
+        the run would stay parked)."""
+        with self._lock:
+            if not self._closed and run_id in self._running:
+                self._again.add(run_id)
+                return True
+        return self.submit(run_id)
 
     def is_active(self, run_id: str) -> bool:
         """Queued or executing in this pool."""
@@ -252,7 +265,11 @@ class ExecutionPool:
         with self._lock:
             self._running.pop(run_id, None)
             event = self._events.get(run_id)
+            again = run_id in self._again
+            self._again.discard(run_id)
             if not self._closed:
                 self._start_waiting()
         if event is not None:
             event.set()
+        if again:
+            self.submit(run_id)

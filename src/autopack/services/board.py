@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, joinedload
 
 from autopack.db.orm import (
     Approval,
@@ -21,12 +21,14 @@ from autopack.db.orm import (
     LlmUsageEvent,
     Phase,
     PhaseAttempt,
+    ProjectIssue,
     Run,
     Tier,
     utcnow,
 )
 from autopack.domain.states import ApprovalStatus, PhaseState, RunState
 from autopack.errors import NotFoundError
+from autopack.services.issues import backlog_view
 
 #: The board's columns, in order, with their headings.
 COLUMNS: dict[str, str] = {
@@ -43,6 +45,10 @@ _ACTIVE_PHASE = (
     PhaseState.AWAITING_APPROVAL.value,
 )
 _DONE_PHASE = (PhaseState.COMPLETE.value, PhaseState.SKIPPED.value)
+#: A run's plan is stored whole (``spec``, with every phase): tens of milliseconds of JSON
+#: per thousand phases that no page shows, so page reads leave it (and the intention
+#: anchor) unloaded.
+_LIGHT_RUN = (defer(Run.spec), defer(Run.intention))
 
 
 def column_for(state: str, *, executing: bool, waiting: bool) -> str:
@@ -71,12 +77,13 @@ def run_cards(
     repo: str | None = None,
     column: str | None = None,
     run_ids: list[str] | None = None,
+    executing_only: bool = False,
     limit: int = 200,
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Cards for the newest ``limit`` runs (filtered by repository path, board column or
-    ids): state, column, phases complete/total, the phase running now, tokens, cost, age.
-    Five queries in all."""
+    """Cards for the newest ``limit`` runs (filtered by repository path, board column,
+    ids, or to runs an executor holds a lease on): state, column, phases complete/total,
+    the phase running now, tokens, cost, age. Five queries in all."""
     now = now or utcnow()
     query = select(
         Run.id,
@@ -95,6 +102,8 @@ def run_cards(
         query = query.where(Run.repo_path == repo)
     if run_ids is not None:
         query = query.where(Run.id.in_(run_ids))
+    if executing_only:
+        query = query.where(Run.lease_owner.is_not(None))
     rows = session.execute(query.limit(limit)).all()
     ids = [r.id for r in rows]
     if not ids:
@@ -135,7 +144,7 @@ def run_cards(
             r.lease_expires_at is None or r.lease_expires_at > now
         )
         col = column_for(r.state, executing=executing, waiting=r.id in waiting)
-        if column and col != column:
+        if (column and col != column) or (executing_only and not executing):
             continue
         phase = current.get(r.id)
         cards.append(
@@ -199,7 +208,7 @@ def run_timeline(
     (``offset``/``limit`` in tier and phase order: state, attempts, tokens, durations), in
     four queries. NotFoundError for an unknown run."""
     now = now or utcnow()
-    run = session.get(Run, run_id)
+    run = session.get(Run, run_id, options=_LIGHT_RUN)
     if run is None:
         raise NotFoundError(f"run {run_id!r} not found; see the board at /ui/", run_id=run_id)
     tiers = session.execute(
@@ -288,9 +297,12 @@ def _gauge(label: str, used: float, cap: float | None) -> dict[str, Any]:
 
 
 def phase_attempts(session: Session, run_id: str, phase_id: str) -> tuple[Phase, list[Any]]:
-    """A phase and its attempts (all roles, in order); NotFoundError when unknown."""
+    """A phase (with its run, loaded without the stored plan) and its attempts (all roles,
+    in order); NotFoundError when unknown."""
     phase = session.scalars(
-        select(Phase).where(Phase.run_id == run_id, Phase.phase_id == phase_id)
+        select(Phase)
+        .options(joinedload(Phase.run).options(*_LIGHT_RUN))
+        .where(Phase.run_id == run_id, Phase.phase_id == phase_id)
     ).one_or_none()
     if phase is None:
         raise NotFoundError(
@@ -325,9 +337,44 @@ def decision_log(session: Session, run_id: str | None, limit: int = 200) -> list
     return list(session.scalars(query))
 
 
+#: Backlog issues shown per page (a long-lived project collects thousands).
+BACKLOG_PAGE = 200
+
+
+def backlog_page(
+    session: Session, *, offset: int = 0, limit: int = BACKLOG_PAGE
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the project backlog, oldest (in runs) first, then most seen, then by
+    key; and how many issues there are in all."""
+    total = session.scalar(select(func.count()).select_from(ProjectIssue)) or 0
+    rows = session.scalars(
+        select(ProjectIssue)
+        .order_by(
+            ProjectIssue.age_in_runs.desc(),
+            ProjectIssue.occurrence_count.desc(),
+            ProjectIssue.issue_key,
+        )
+        .offset(offset)
+        .limit(limit)
+    )
+    return [backlog_view(r) for r in rows], int(total)
+
+
 def recent_notes(session: Session, limit: int = 100) -> list[HumanNote]:
     """The newest human notes, for the notes page."""
     return list(session.scalars(select(HumanNote).order_by(HumanNote.id.desc()).limit(limit)))
+
+
+def recent_decided_approvals(session: Session, limit: int = 20) -> list[Approval]:
+    """The newest ``limit`` decided approvals, oldest of them first (the approvals page's
+    history; never every approval ever made)."""
+    rows = session.scalars(
+        select(Approval)
+        .where(Approval.status != ApprovalStatus.PENDING.value)
+        .order_by(Approval.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(rows)))
 
 
 def pending_approvals(session: Session) -> list[tuple[Approval, str]]:

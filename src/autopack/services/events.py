@@ -10,9 +10,11 @@ so a client that reconnects with an older ``Last-Event-ID`` after a restart stil
 every later event, and is told to reload (``resync``) when the events it missed are no
 longer in the replay buffer.
 
-Scope: this bus is in-process, which is exactly the embedded default (`autopack serve`
-executes runs on its own pool). Events of an executor in another process (`autopack run`
-against a shared PostgreSQL database) do not reach it; see ARCHITECTURE.md.
+Across processes: on the embedded default (SQLite) the bus is in-process (`autopack
+serve` executes runs on its own pool). When several processes share a PostgreSQL
+database, each bus also has a relay (:mod:`autopack.services.event_relay`) that sends
+every event as a NOTIFY; the server LISTENs and hands other processes' events to its
+bus with :meth:`EventBus.publish_local`, so they reach its SSE clients.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +34,9 @@ from autopack.db.session import unit_of_work
 
 #: How many past events a reconnecting client can be replayed.
 REPLAY_CAPACITY = 5000
+
+#: Sends an event to other processes: (origin, kind, run_id, data).
+Relay = Callable[[str, str, "str | None", dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,11 @@ class EventBus:
         self,
         capacity: int = REPLAY_CAPACITY,
         clock: Callable[[], float] = time.time,
+        relay: Relay | None = None,
     ) -> None:
+        #: Identifies this bus in relayed events, so its own come back to it unheard.
+        self.origin = uuid.uuid4().hex
+        self.relay = relay
         self._lock = threading.Lock()
         self._buffer: deque[Event] = deque(maxlen=capacity)
         self._subscribers: set[Subscription] = set()
@@ -73,7 +83,16 @@ class EventBus:
         self._clock = clock
 
     def publish(self, kind: str, run_id: str | None = None, **data: Any) -> Event:
-        """Record an event and hand it to every interested subscriber; returns it."""
+        """Record an event, hand it to every interested subscriber and (with a relay)
+        to other processes; returns it."""
+        event = self.publish_local(kind, run_id, **data)
+        if self.relay is not None:
+            self.relay(self.origin, kind, run_id, data)
+        return event
+
+    def publish_local(self, kind: str, run_id: str | None = None, **data: Any) -> Event:
+        """Record an event and hand it to this process's subscribers only (an event
+        another process relayed, or one that concerns this process alone)."""
         with self._lock:
             self._last_id = max(self._last_id + 1, int(self._clock() * 1_000_000))
             event = Event(self._last_id, kind, run_id, data)

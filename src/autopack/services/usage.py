@@ -7,6 +7,7 @@ their own unit of work per call, so spend is committed the moment it happens.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -267,16 +268,71 @@ def _utc_day(session: Session) -> ColumnElement[Any]:
     return func.date(column)
 
 
+#: Grouped usage by (dialect, window, fingerprint): calls are only ever appended, so the
+#: same number of calls with the same newest id in a window means the same numbers.
+_DAILY_CACHE: dict[tuple[Any, ...], tuple[DailyUsage, ...]] = {}
+_DAILY_CACHE_SIZE = 64
+_DAILY_CACHE_LOCK = threading.Lock()
+
+
+def _window(first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    if last_day < first_day:
+        raise ValueError(f"last_day {last_day} is before first_day {first_day}")
+    since = datetime.combine(first_day, time.min, tzinfo=UTC)
+    until = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC)
+    return since, until
+
+
+def usage_fingerprint(session: Session, *, first_day: date, last_day: date) -> tuple[int, int]:
+    """(number of calls, newest call id) in the window: read from the ``created_at``
+    index alone, so it costs a few milliseconds where grouping every call costs hundreds
+    with tens of thousands of calls."""
+    since, until = _window(first_day, last_day)
+    count, newest = session.execute(
+        select(func.count(LlmUsageEvent.id), func.coalesce(func.max(LlmUsageEvent.id), 0)).where(
+            LlmUsageEvent.created_at >= since, LlmUsageEvent.created_at < until
+        )
+    ).one()
+    return int(count), int(newest)
+
+
+def clear_usage_cache() -> None:
+    """Forget every cached grouping (for a database whose ids were reset, as tests do)."""
+    with _DAILY_CACHE_LOCK:
+        _DAILY_CACHE.clear()
+
+
+def daily_usage_cached(
+    session: Session, *, first_day: date, last_day: date
+) -> tuple[DailyUsage, ...]:
+    """:func:`daily_usage`, grouped again only when the window's calls changed (see
+    :func:`usage_fingerprint`); the usage page reads this."""
+    bind = session.get_bind()
+    key = (
+        bind.dialect.name,
+        str(bind.engine.url),
+        first_day,
+        last_day,
+        usage_fingerprint(session, first_day=first_day, last_day=last_day),
+    )
+    with _DAILY_CACHE_LOCK:
+        rows = _DAILY_CACHE.get(key)
+    if rows is None:
+        rows = tuple(daily_usage(session, first_day=first_day, last_day=last_day))
+        with _DAILY_CACHE_LOCK:
+            while len(_DAILY_CACHE) >= _DAILY_CACHE_SIZE:
+                _DAILY_CACHE.pop(next(iter(_DAILY_CACHE)))
+            _DAILY_CACHE[key] = rows
+    return rows
+
+
 def daily_usage(session: Session, *, first_day: date, last_day: date) -> list[DailyUsage]:
     """Usage per UTC day, provider and model from ``first_day`` to ``last_day`` (both
     included), ordered by day, provider, model; days without calls are absent.
 
     One query grouped in the database (no row per call is loaded)."""
-    if last_day < first_day:
-        raise ValueError(f"last_day {last_day} is before first_day {first_day}")
     day = _utc_day(session).label("day")
-    since = datetime.combine(first_day, time.min, tzinfo=UTC)
-    until = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC)
+    since, until = _window(first_day, last_day)
     query = (
         select(
             day,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from autopack import __version__
@@ -18,7 +18,7 @@ from autopack.domain.states import RunState
 from autopack.executor.pool import ExecutionPool
 from autopack.llm.factory import build_router, effective_config
 from autopack.services import approvals as approval_service
-from autopack.services import board, issues, notes, routing
+from autopack.services import board, notes, routing
 from autopack.services.events import EventBus
 from autopack.web.auth import (
     SESSION_COOKIE,
@@ -52,10 +52,8 @@ def approvals_page(request: Request, identity: Identity) -> Response:
                 }
             )
         decided = [
-            approval_service.approval_view(a)
-            for a in approval_service.list_approvals(session)
-            if a.status != "pending"
-        ][-20:]
+            approval_service.approval_view(a) for a in board.recent_decided_approvals(session)
+        ]
     return render(request, "approvals.html", {"items": items, "decided": decided})
 
 
@@ -77,10 +75,11 @@ def _decide(
         pool is not None
         and run is not None
         and run["state"] == RunState.PHASE_EXECUTION.value
-        and not run["executing"]
+        and (not run["executing"] or pool.is_active(run_id))
         and run["repo"]
     ):
-        pool.submit(run_id)
+        # Its executor may still be exiting after parking: then it goes again after.
+        pool.submit_again(run_id)
 
 
 @router.post("/approvals/{approval_id}/approve", dependencies=[CsrfChecked])
@@ -144,12 +143,19 @@ def override_model(
 
 
 @router.get("/issues", response_class=HTMLResponse)
-def issues_page(request: Request, identity: Identity) -> Response:
-    """The project's issue backlog, oldest (in runs) first."""
+def issues_page(
+    request: Request,
+    identity: Identity,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
+    """The project's issue backlog, oldest (in runs) first, a page at a time."""
     with unit_of_work(request.app.state.session_factory) as session:
-        backlog = list(issues.project_backlog(session)["issues_by_key"].values())
-    backlog.sort(key=lambda i: (-i["age_in_runs"], -i["occurrence_count"], i["issue_key"]))
-    return render(request, "issues.html", {"backlog": backlog})
+        backlog, total = board.backlog_page(session, offset=offset)
+    return render(
+        request,
+        "issues.html",
+        {"backlog": backlog, "total": total, "offset": offset, "limit": board.BACKLOG_PAGE},
+    )
 
 
 @router.get("/decisions", response_class=HTMLResponse)
@@ -212,7 +218,7 @@ def health_page(request: Request, identity: Identity) -> Response:
     pool: ExecutionPool = request.app.state.executor_pool
     bus: EventBus = request.app.state.event_bus
     with unit_of_work(request.app.state.session_factory) as session:
-        executing = [c for c in board.run_cards(session) if c["executing"]]
+        executing = board.run_cards(session, executing_only=True)
     return render(
         request,
         "health.html",

@@ -150,3 +150,40 @@ def test_events_replay_after_last_event_id(client: TestClient) -> None:
             if "run_finished_marker" in line:
                 break
     assert seen == ["progress", "run_finished_marker"]  # "two" and the marker, not r2's
+
+
+def test_health_lists_only_runs_an_executor_holds(client: TestClient) -> None:
+    from datetime import timedelta
+
+    from autopack.db.orm import Run, utcnow
+    from autopack.services import board
+
+    for run_id in ("r-held", "r-expired", "r-idle"):
+        assert client.post("/runs/start", json=_start(run_id, "p1")).status_code == 201
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    with unit_of_work(factory) as session:
+        held = session.get(Run, "r-held")
+        expired = session.get(Run, "r-expired")
+        assert held is not None and expired is not None
+        held.lease_owner, held.lease_expires_at = "host:1:a", utcnow() + timedelta(minutes=5)
+        expired.lease_owner, expired.lease_expires_at = "host:2:b", utcnow() - timedelta(minutes=5)
+    with unit_of_work(factory) as session:
+        assert [c["run_id"] for c in board.run_cards(session, executing_only=True)] == ["r-held"]
+    health = client.get("/ui/health").text
+    assert "r-held" in health and "r-expired" not in health and "r-idle" not in health
+
+
+def test_the_backlog_is_paged_oldest_first(client: TestClient) -> None:
+    from autopack.db.orm import ProjectIssue
+    from autopack.services import board
+
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    with unit_of_work(factory) as session:
+        for k in range(board.BACKLOG_PAGE + 5):
+            session.add(ProjectIssue(issue_key=f"issue-{k:04d}", age_in_runs=k))
+    first = client.get("/ui/issues").text
+    assert f"Issues 1\u2013{board.BACKLOG_PAGE} of {board.BACKLOG_PAGE + 5}" in first
+    assert "issue-0204" in first and "issue-0004" not in first  # the oldest first
+    rest = client.get(f"/ui/issues?offset={board.BACKLOG_PAGE}").text
+    assert "issue-0004" in rest and "issue-0000" in rest and "issue-0204" not in rest
+    assert client.get("/ui/issues?offset=-1").status_code == 422
