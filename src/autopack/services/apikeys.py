@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, select
 from sqlalchemy.orm import Session
 
 from autopack.db.orm import ApiKey, utcnow
@@ -37,26 +38,40 @@ def create_api_key(session: Session, name: str) -> tuple[str, ApiKey]:
     return plain, row
 
 
+# Every authenticated request runs these two: built once, executed with parameters.
+_ANY_ACTIVE = select(ApiKey.id).where(ApiKey.revoked.is_(False)).limit(1)
+_ACTIVE_BY_HASH = select(ApiKey).where(
+    ApiKey.key_hash == bindparam("key_hash", type_=String), ApiKey.revoked.is_(False)
+)
+
+#: ``last_used_at`` is recorded to this resolution: a write per request would serialize
+#: every authenticated request on SQLite's one writer, for a date people read in days.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 def any_active_key(session: Session) -> bool:
-    return session.scalar(select(ApiKey.id).where(ApiKey.revoked.is_(False)).limit(1)) is not None
+    return session.scalar(_ANY_ACTIVE) is not None
 
 
 LOCAL_IDENTITY = "local"
 
 
-def identify_api_key(session: Session, presented: str, configured: list[str]) -> str | None:
-    """The identity of ``presented`` if it is a configured key or an active stored key
-    (recording its use), else None."""
+def identify_api_key(
+    session: Session, presented: str, configured: list[str], *, now: datetime | None = None
+) -> str | None:
+    """The identity of ``presented`` if it is a configured key or an active stored key,
+    else None. A stored key's ``last_used_at`` is moved to ``now`` when it is older than
+    :data:`LAST_USED_RESOLUTION` (so most requests only read)."""
     for index, key in enumerate(configured, start=1):
         if hmac.compare_digest(presented, key):
             return f"config-key:{index}"
-    row = session.scalars(
-        select(ApiKey).where(ApiKey.key_hash == hash_key(presented), ApiKey.revoked.is_(False))
-    ).one_or_none()
+    row = session.scalars(_ACTIVE_BY_HASH, {"key_hash": hash_key(presented)}).one_or_none()
     if row is None:
         return None
-    row.last_used_at = utcnow()
-    session.flush()
+    now = now or utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        row.last_used_at = now
+        session.flush()
     return f"key:{row.name}:{row.prefix}"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import String, bindparam, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from autopack.db.orm import Phase, Run, Tier
@@ -67,7 +67,10 @@ class RunStatusView:
         return sum(self.tier_counts.values())
 
 
-_RUN_COLUMNS = (
+# Statements are built once, with the run id as a parameter: building a select costs
+# more than SQLite takes to answer it, and this is the most polled read of the API.
+_RUN_ID = bindparam("run_id", type_=String)
+_RUN_ROW = select(
     Run.id,
     Run.state,
     Run.failure_reason,
@@ -80,6 +83,30 @@ _RUN_COLUMNS = (
     Run.branch,
     Run.started_at,
     Run.completed_at,
+).where(Run.id == _RUN_ID)
+_COUNTS = union_all(
+    select(literal("phase").label("kind"), Phase.state, func.count().label("n"))
+    .where(Phase.run_id == _RUN_ID)
+    .group_by(Phase.state),
+    select(literal("tier").label("kind"), Tier.state, func.count().label("n"))
+    .where(Tier.run_id == _RUN_ID)
+    .group_by(Tier.state),
+)
+_CURRENT = (
+    select(
+        Phase.phase_id,
+        Phase.name,
+        Phase.phase_index,
+        Phase.state,
+        Phase.quality_level,
+        Phase.quality_blocked,
+        Tier.name.label("tier_name"),
+        Tier.tier_index,
+    )
+    .join(Tier, Phase.tier_pk == Tier.id)
+    .where(Phase.run_id == _RUN_ID, *(Phase.state != s for s in FINISHED_PHASE_STATES))
+    .order_by(Tier.tier_index, Phase.phase_index, Phase.id)
+    .limit(1)
 )
 
 
@@ -93,7 +120,7 @@ def _not_found(run_id: str) -> NotFoundError:
 def read_run_status(session: Session, run_id: str) -> RunStatusView:
     """The run's status. NotFoundError for an unknown run; InvalidStoredState when the
     run, a tier or a phase holds a state this version does not know."""
-    row = session.execute(select(*_RUN_COLUMNS).where(Run.id == run_id)).one_or_none()
+    row = session.execute(_RUN_ROW, {"run_id": run_id}).one_or_none()
     if row is None:
         raise _not_found(run_id)
     known_state(RunState, row.state, table="runs", row_id=run_id)
@@ -120,18 +147,8 @@ def read_run_status(session: Session, run_id: str) -> RunStatusView:
 
 def _counts(session: Session, run_id: str) -> tuple[dict[str, int], dict[str, int]]:
     """Phases and tiers by state, checked against the states the code knows."""
-    phases = (
-        select(literal("phase").label("kind"), Phase.state, func.count().label("n"))
-        .where(Phase.run_id == run_id)
-        .group_by(Phase.state)
-    )
-    tiers = (
-        select(literal("tier").label("kind"), Tier.state, func.count().label("n"))
-        .where(Tier.run_id == run_id)
-        .group_by(Tier.state)
-    )
     found: dict[str, dict[str, int]] = {"phase": {}, "tier": {}}
-    for kind, state, n in session.execute(union_all(phases, tiers)):
+    for kind, state, n in session.execute(_COUNTS, {"run_id": run_id}):
         found[kind][state] = n
     for state in found["phase"]:
         if state not in _PHASE_STATES:
@@ -155,22 +172,7 @@ def _counts(session: Session, run_id: str) -> tuple[dict[str, int], dict[str, in
 
 
 def _current_phase(session: Session, run_id: str) -> CurrentPhase | None:
-    row = session.execute(
-        select(
-            Phase.phase_id,
-            Phase.name,
-            Phase.phase_index,
-            Phase.state,
-            Phase.quality_level,
-            Phase.quality_blocked,
-            Tier.name.label("tier_name"),
-            Tier.tier_index,
-        )
-        .join(Tier, Phase.tier_pk == Tier.id)
-        .where(Phase.run_id == run_id, Phase.state.not_in(FINISHED_PHASE_STATES))
-        .order_by(Tier.tier_index, Phase.phase_index, Phase.id)
-        .limit(1)
-    ).one_or_none()
+    row = session.execute(_CURRENT, {"run_id": run_id}).one_or_none()
     if row is None:
         return None
     return CurrentPhase(

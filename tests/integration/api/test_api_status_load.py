@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import event, update
 
 from autopack.db.orm import Phase
 from autopack.planning.normalize import plan_from_data
+from autopack.services import apikeys
 from autopack.services.runs import create_run
 from autopack.settings import Settings
 
@@ -175,3 +177,27 @@ def test_each_request_logs_one_line_with_its_route_and_id(
 def test_an_unusable_request_id_is_replaced(client: TestClient) -> None:
     response = client.get("/health", headers={"X-Request-ID": "x" * 129})
     assert len(response.headers["x-request-id"]) == 32
+
+
+def test_a_key_records_its_use_once_a_minute_not_on_every_request(
+    in_db: Callable[[], Any],
+) -> None:
+    """The key check is on every request's path: a write each time would serialize all
+    authenticated requests on SQLite's one writer."""
+    from autopack.db.orm import ApiKey
+
+    with in_db() as session:
+        plain, row = apikeys.create_api_key(session, "ci")
+        key_id = row.id
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def use(at: datetime) -> datetime | None:
+        with in_db() as session:
+            assert apikeys.identify_api_key(session, plain, [], now=at) == f"key:ci:{plain[:8]}"
+        with in_db() as session:
+            used: datetime | None = session.get(ApiKey, key_id).last_used_at
+            return used
+
+    assert use(t0) == t0
+    assert use(t0 + timedelta(seconds=59)) == t0
+    assert use(t0 + timedelta(seconds=61)) == t0 + timedelta(seconds=61)
