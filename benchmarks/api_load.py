@@ -7,10 +7,10 @@ the embedded SQLite default or, with ``--postgres URL``, on a private PostgreSQL
 created for the run and dropped after it.
 
 Load: each server runs alone in a subprocess under uvicorn (the real one through
-``autopack serve``, exactly as an operator starts it; the bare one is a FastAPI app with
-one trivial route, with uvicorn's defaults), while ``--clients`` (32) concurrent httpx
-async clients request it for ``--seconds`` after a one-second warm-up, each asking for a
-random run. Printed per target: requests/s, p50, p99 and the ratio to the bare ceiling.
+``autopack serve``, exactly as an operator starts it, access log on; the bare one is a
+FastAPI app with one trivial route, with uvicorn's defaults), while ``--clients`` (32)
+concurrent httpx async clients request it for ``--seconds`` after a one-second warm-up,
+each asking for a random run. Printed per target: requests/s, p50, p99 and the ratio to the bare ceiling.
 Targets: at least half of the ceiling, p99 under 50 ms.
 
 Run creation (target < 50 ms): the service call (``services.runs.create_run`` in its own
@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -158,12 +158,20 @@ def time_service_creation(settings: Any, phases: int, repeats: int) -> list[floa
 @contextmanager
 def server(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The server's log (with the access log's line per request) goes to a file: a pipe
+    # nobody reads would fill and stall it.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        yield from _serve(proc, log, base)
+
+
+def _serve(proc: subprocess.Popen[bytes], log: IO[bytes], base: str) -> Iterator[str]:
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
+                log.seek(0)
+                err = log.read().decode(errors="replace")
                 raise SystemExit(f"server exited with {proc.returncode}: {err[-2000:]}")
             try:
                 httpx.get(base + "/health", timeout=1)
@@ -251,8 +259,10 @@ def main() -> None:
         home = Path(tmp) / "home"
         settings = Settings(home=home, database_url=pg_url) if pg_url else Settings(home=home)
         backend = "PostgreSQL" if pg_url else "SQLite (embedded)"
-        print(f"api_load: {args.runs} runs x {args.phases} phases on {backend}, "
-              f"{args.clients} clients, {args.seconds:g} s per target, {os.cpu_count()} cores")
+        print(
+            f"api_load: {args.runs} runs x {args.phases} phases on {backend}, "
+            f"{args.clients} clients, {args.seconds:g} s per target, {os.cpu_count()} cores"
+        )
         start = time.perf_counter()
         run_ids = seed(settings, args.runs, args.phases)
         print(f"seeded in {time.perf_counter() - start:.1f} s")
@@ -262,7 +272,7 @@ def main() -> None:
         env.update(
             AUTOPACK_HOME=str(home),
             AUTOPACK_RUN_CREATE_RATE_PER_MINUTE="100000",
-            AUTOPACK_LOG_LEVEL="WARNING",
+            AUTOPACK_LOG_LEVEL="INFO",  # as deployed: the access log writes every request
         )
         if pg_url:
             env["AUTOPACK_DATABASE_URL"] = pg_url
@@ -288,8 +298,7 @@ def main() -> None:
     print(f"\n{'target':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ceiling':>8}")
     for label, r in results.items():
         print(
-            f"{label:34} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} "
-            f"{r['rps'] / ceiling:8.0%}"
+            f"{label:34} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps'] / ceiling:8.0%}"
         )
     print(f"\ncreate a {args.phases}-phase run (median of {args.creates}; target < 50 ms):")
     print(f"  service create_run + commit  {statistics.median(service_ms):7.1f} ms")

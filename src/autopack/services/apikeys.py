@@ -50,7 +50,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def any_active_key(session: Session) -> bool:
-    return session.scalar(_ANY_ACTIVE) is not None
+    return session.connection().execute(_ANY_ACTIVE).scalar() is not None
 
 
 LOCAL_IDENTITY = "local"

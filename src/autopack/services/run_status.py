@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, bindparam, func, literal, select, union_all
+from sqlalchemy import Connection, String, bindparam, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from autopack.db.orm import Phase, Run, Tier
@@ -120,11 +120,14 @@ def _not_found(run_id: str) -> NotFoundError:
 def read_run_status(session: Session, run_id: str) -> RunStatusView:
     """The run's status. NotFoundError for an unknown run; InvalidStoredState when the
     run, a tier or a phase holds a state this version does not know."""
-    row = session.execute(_RUN_ROW, {"run_id": run_id}).one_or_none()
+    # Core on the session's connection: the ORM's per-statement work would cost more
+    # than these rows, and nothing here is an entity.
+    db = session.connection()
+    row = db.execute(_RUN_ROW, {"run_id": run_id}).one_or_none()
     if row is None:
         raise _not_found(run_id)
     known_state(RunState, row.state, table="runs", row_id=run_id)
-    phase_counts, tier_counts = _counts(session, run_id)
+    phase_counts, tier_counts = _counts(session, db, run_id)
     unfinished = sum(n for s, n in phase_counts.items() if s not in FINISHED_PHASE_STATES)
     return RunStatusView(
         run_id=row.id,
@@ -141,14 +144,14 @@ def read_run_status(session: Session, run_id: str) -> RunStatusView:
         completed_at=row.completed_at,
         phase_counts=phase_counts,
         tier_counts=tier_counts,
-        current=_current_phase(session, run_id) if unfinished else None,
+        current=_current_phase(db, run_id) if unfinished else None,
     )
 
 
-def _counts(session: Session, run_id: str) -> tuple[dict[str, int], dict[str, int]]:
+def _counts(session: Session, db: Connection, run_id: str) -> tuple[dict[str, int], dict[str, int]]:
     """Phases and tiers by state, checked against the states the code knows."""
     found: dict[str, dict[str, int]] = {"phase": {}, "tier": {}}
-    for kind, state, n in session.execute(_COUNTS, {"run_id": run_id}):
+    for kind, state, n in db.execute(_COUNTS, {"run_id": run_id}):
         found[kind][state] = n
     for state in found["phase"]:
         if state not in _PHASE_STATES:
@@ -171,8 +174,8 @@ def _counts(session: Session, run_id: str) -> tuple[dict[str, int], dict[str, in
     )
 
 
-def _current_phase(session: Session, run_id: str) -> CurrentPhase | None:
-    row = session.execute(_CURRENT, {"run_id": run_id}).one_or_none()
+def _current_phase(db: Connection, run_id: str) -> CurrentPhase | None:
+    row = db.execute(_CURRENT, {"run_id": run_id}).one_or_none()
     if row is None:
         return None
     return CurrentPhase(
