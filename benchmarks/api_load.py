@@ -10,8 +10,8 @@ Load: each server runs alone in a subprocess under uvicorn (the real one through
 ``autopack serve``, exactly as an operator starts it, access log on; the bare one is a
 FastAPI app with one trivial route, with uvicorn's defaults), while ``--clients`` (32)
 concurrent httpx async clients request it for ``--seconds`` after a one-second warm-up,
-each asking for a random run. Printed per target: requests/s, p50, p99 and the ratio to the bare ceiling.
-Targets: at least half of the ceiling, p99 under 50 ms.
+each asking for a random run. Printed per target: requests/s, p50, p99 and the ratio to
+the bare ceiling. Targets: at least half of the ceiling, p99 under 50 ms.
 
 Run creation (target < 50 ms): the service call (``services.runs.create_run`` in its own
 committed transaction) and ``POST /runs`` on the running server, median of ``--creates``.
