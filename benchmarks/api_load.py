@@ -6,12 +6,14 @@ run service (a third of each run's phases COMPLETE, so the current phase is mid-
 the embedded SQLite default or, with ``--postgres URL``, on a private PostgreSQL database
 created for the run and dropped after it.
 
-Load: each server runs alone in a subprocess under uvicorn (the real one through
+Load: each server runs in its own subprocess under uvicorn (the real one through
 ``autopack serve``, exactly as an operator starts it, access log on; the bare one is a
 FastAPI app with one trivial route, with uvicorn's defaults), while ``--clients`` (32)
-concurrent httpx async clients request it for ``--seconds`` after a one-second warm-up,
-each asking for a random run. Printed per target: requests/s, p50, p99 and the ratio to
-the bare ceiling. Targets: at least half of the ceiling, p99 under 50 ms.
+concurrent httpx async clients request each target for ``--seconds`` in one-second
+turns that alternate between the targets (so a drifting machine load drifts for all of
+them), after a one-second warm-up, each asking for a random run. Printed per target:
+requests/s, p50, p99 and the ratio to the bare ceiling. Targets: at least half of the
+ceiling, p99 under 50 ms.
 
 Run creation (target < 50 ms): the service call (``services.runs.create_run`` in its own
 committed transaction) and ``POST /runs`` on the running server, median of ``--creates``.
@@ -190,40 +192,56 @@ def _serve(proc: subprocess.Popen[bytes], log: IO[bytes], base: str) -> Iterator
             proc.wait()
 
 
-async def drive(base: str, paths: list[str], clients: int, seconds: float) -> dict[str, float]:
-    """``clients`` concurrent clients requesting random ``paths`` for ``seconds``."""
-    latencies: list[float] = []
-    errors = 0
+async def drive(
+    targets: dict[str, tuple[str, list[str]]], clients: int, seconds: float, slices: int
+) -> dict[str, dict[str, float]]:
+    """Each target (a base URL and the paths to ask at random) under ``clients``
+    concurrent clients for ``seconds`` in all, in ``slices`` turns that alternate between
+    the targets: a machine whose load drifts (other processes) drifts for all of them
+    alike, so the ratios hold even when the absolute numbers move."""
+    latencies: dict[str, list[float]] = {label: [] for label in targets}
+    walls = dict.fromkeys(targets, 0.0)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-
-        async def worker(until: float, record: bool) -> None:
-            nonlocal errors
-            rng = random.Random()
-            while time.perf_counter() < until:
-                start = time.perf_counter()
-                response = await client.get(rng.choice(paths))
-                elapsed = time.perf_counter() - start
-                if response.status_code != 200:
-                    errors += 1
-                elif record:
-                    latencies.append(elapsed)
-
-        warm_until = time.perf_counter() + 1.0
-        await asyncio.gather(*(worker(warm_until, False) for _ in range(clients)))
-        start = time.perf_counter()
-        until = start + seconds
-        await asyncio.gather(*(worker(until, True) for _ in range(clients)))
-        wall = time.perf_counter() - start
-    if errors:
-        raise SystemExit(f"{errors} requests to {base}{paths[0]} failed")
-    latencies.sort()
-    return {
-        "rps": len(latencies) / wall,
-        "p50": latencies[len(latencies) // 2] * 1000,
-        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "n": len(latencies),
+    pool = {
+        label: httpx.AsyncClient(base_url=base, limits=limits, timeout=30)
+        for label, (base, _) in targets.items()
     }
+
+    async def worker(label: str, until: float, record: list[float] | None) -> None:
+        client, paths, rng = pool[label], targets[label][1], random.Random()
+        while time.perf_counter() < until:
+            start = time.perf_counter()
+            response = await client.get(rng.choice(paths))
+            elapsed = time.perf_counter() - start
+            if response.status_code != 200:
+                raise SystemExit(f"{label}: {response.status_code} {response.text[:300]}")
+            if record is not None:
+                record.append(elapsed)
+
+    try:
+        for label in targets:  # warm-up: connections open, first-use work done
+            until = time.perf_counter() + 1.0
+            await asyncio.gather(*(worker(label, until, None) for _ in range(clients)))
+        for _ in range(slices):
+            for label in targets:
+                start = time.perf_counter()
+                until = start + seconds / slices
+                await asyncio.gather(
+                    *(worker(label, until, latencies[label]) for _ in range(clients))
+                )
+                walls[label] += time.perf_counter() - start
+    finally:
+        for client in pool.values():
+            await client.aclose()
+    results = {}
+    for label, found in latencies.items():
+        found.sort()
+        results[label] = {
+            "rps": len(found) / walls[label],
+            "p50": found[len(found) // 2] * 1000,
+            "p99": found[min(len(found) - 1, int(len(found) * 0.99))] * 1000,
+        }
+    return results
 
 
 def time_http_creation(base: str, phases: int, repeats: int) -> list[float]:
@@ -276,22 +294,25 @@ def main() -> None:
         )
         if pg_url:
             env["AUTOPACK_DATABASE_URL"] = pg_url
-        results: dict[str, dict[str, float]] = {}
-        port = free_port()
-        with server([sys.executable, "-c", BARE_APP, str(port)], port, env) as base:
-            results["bare FastAPI GET /ping"] = asyncio.run(
-                drive(base, ["/ping"], args.clients, args.seconds)
-            )
-        port = free_port()
+        # Both servers run at once (the one not driven is idle) so that their turns can
+        # alternate.
+        bare_port, port = free_port(), free_port()
         # The console script next to this interpreter: what an operator runs.
         autopack = [str(Path(sys.executable).parent / "autopack"), "serve", "--port", str(port)]
-        with server(autopack, port, env) as base:
-            for label, template in (
-                ("GET /runs/{id}/status", "/runs/{}/status"),
-                ("GET /dashboard/runs/{id}/status", "/dashboard/runs/{}/status"),
-            ):
-                paths = [template.format(r) for r in run_ids]
-                results[label] = asyncio.run(drive(base, paths, args.clients, args.seconds))
+        with (
+            server([sys.executable, "-c", BARE_APP, str(bare_port)], bare_port, env) as bare,
+            server(autopack, port, env) as base,
+        ):
+            targets = {
+                "bare FastAPI GET /ping": (bare, ["/ping"]),
+                "GET /runs/{id}/status": (base, [f"/runs/{r}/status" for r in run_ids]),
+                "GET /dashboard/runs/{id}/status": (
+                    base,
+                    [f"/dashboard/runs/{r}/status" for r in run_ids],
+                ),
+            }
+            slices = max(1, round(args.seconds))
+            results = asyncio.run(drive(targets, args.clients, args.seconds, slices))
             http_ms = time_http_creation(base, args.phases, args.creates)
 
     ceiling = results["bare FastAPI GET /ping"]["rps"]
