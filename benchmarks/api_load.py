@@ -211,7 +211,12 @@ async def drive(
         client, paths, rng = pool[label], targets[label][1], random.Random()
         while time.perf_counter() < until:
             start = time.perf_counter()
-            response = await client.get(rng.choice(paths))
+            try:
+                response = await client.get(rng.choice(paths))
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # A kept-alive connection the server closed while its target waited for
+                # its turn (uvicorn closes idle ones after 5 s): ask again, unrecorded.
+                continue
             elapsed = time.perf_counter() - start
             if response.status_code != 200:
                 raise SystemExit(f"{label}: {response.status_code} {response.text[:300]}")
