@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,11 +16,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autopack import __version__
+from autopack.api.access_log import AccessLogMiddleware
 from autopack.api.origin_guard import OriginGuardMiddleware
 from autopack.api.problems import problem
 from autopack.db.database import Database, open_database
@@ -54,11 +53,6 @@ STATUS_BY_ERROR: list[tuple[type[AutopackError], int]] = [
     (StorageUnavailable, 503),
     (AutopackError, 400),
 ]
-
-
-def request_id_for(incoming: str) -> str:
-    """The request id: the client's ``X-Request-ID`` when it is sane, else a new one."""
-    return incoming if 0 < len(incoming) <= 128 and incoming.isascii() else uuid.uuid4().hex
 
 
 def _status_for(exc: AutopackError) -> int:
@@ -168,31 +162,6 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-class RequestIdMiddleware:
-    """Give every request an id (``request.state.request_id`` and the ``X-Request-ID``
-    response header). Plain ASGI, not BaseHTTPMiddleware: that one runs the app in a task
-    group, which wraps exceptions raised while the body is read (the 413 below) in an
-    ExceptionGroup that FastAPI then answers with a 400."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"")
-        request_id = request_id_for(incoming.decode("latin-1"))
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
 class BodyLimitMiddleware:
     """Refuse bodies over ``limit`` bytes with 413, by Content-Length or while streaming."""
 
@@ -288,11 +257,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.event_bus = event_bus_for(db.engine)
     _wire_execution(app, settings, db)
 
-    # The last added is the outermost: request ids first, so a 421, 403 or 413 carries one
-    # too; then the Host and Origin checks, before anything reads the body.
+    # The last added is the outermost: request ids and the access log first, so a 421,
+    # 403 or 413 carries an id and is logged too; then the Host and Origin checks, before
+    # anything reads the body.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(OriginGuardMiddleware, settings=settings)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(AccessLogMiddleware)
     app.add_exception_handler(AutopackError, _autopack_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

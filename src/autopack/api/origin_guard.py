@@ -150,7 +150,7 @@ def normalize_origin(origin: str) -> str | None:
 
 class OriginGuardMiddleware:
     """Refuse foreign Host headers (421) and cross-site state changes (403), as problem
-    documents with the request id. Plain ASGI, for the reason RequestIdMiddleware gives."""
+    documents with the request id. Plain ASGI, for the reason AccessLogMiddleware gives."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app

@@ -120,9 +120,10 @@ class PhaseResponse(_Out):
     scope: dict[str, Any]
 
     @classmethod
-    def of(cls, phase: Phase) -> PhaseResponse:
+    def of(cls, phase: Phase, tier_id: str | None = None) -> PhaseResponse:
+        """``tier_id`` when the caller read it already (no lazy load of the tier)."""
         data = {name: getattr(phase, name) for name in cls.model_fields if name != "tier_id"}
-        return cls.model_validate({**data, "tier_id": phase.tier.tier_id})
+        return cls.model_validate({**data, "tier_id": tier_id or phase.tier.tier_id})
 
 
 class TierResponse(_Out):
@@ -217,6 +218,16 @@ class RunList(BaseModel):
     runs: list[RunListItem]
 
 
+class PhaseList(BaseModel):
+    """A page of a run's phases in execution order, and how many match in all."""
+
+    run_id: str
+    total: int
+    limit: int
+    offset: int
+    phases: list[PhaseResponse]
+
+
 class RunStatus(BaseModel):
     run_id: str
     state: str
@@ -231,6 +242,32 @@ class RunStatus(BaseModel):
     branch: str | None
     started_at: datetime | None
     completed_at: datetime | None
+
+
+class DashboardRunStatus(BaseModel):
+    """A run's progress in the original's DashboardRunStatus shape. The current tier and
+    phase are those of the first phase not yet COMPLETE, FAILED or SKIPPED."""
+
+    run_id: str
+    state: str
+    current_tier_name: str | None
+    current_phase_name: str | None
+    current_tier_index: int | None
+    current_phase_index: int | None
+    total_tiers: int
+    total_phases: int
+    completed_tiers: int
+    completed_phases: int
+    percent_complete: float
+    tiers_percent_complete: float
+    tokens_used: int
+    token_cap: int
+    token_utilization: float
+    minor_issues_count: int
+    major_issues_count: int
+    quality_level: str | None
+    quality_blocked: bool
+    quality_warnings: list[str]
 
 
 class PhaseUpdateResponse(BaseModel):

@@ -35,11 +35,16 @@ def serve(
     AUTOPACK_ALLOWED_HOSTS (others get 421), and refuses state changes from other sites'
     pages unless their origin is in AUTOPACK_ALLOWED_ORIGINS (403).
     """
+    import logging
+
     import uvicorn
 
     from autopack.api.app import create_app
 
     cfg = settings()
+    # Where the access log (`autopack.access`, one line per request) and the app's other
+    # records go: stderr, at AUTOPACK_LOG_LEVEL.
+    logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(name)s %(message)s")
     if host:
         cfg = cfg.model_copy(update={"host": host})
     if port:
@@ -64,8 +69,14 @@ def serve(
         f"Autopack API on http://{cfg.host}:{cfg.port}  database: "
         f"{db.engine.url.render_as_string(hide_password=True)}"
     )
+    # uvicorn's access log is off: the app logs one line per request itself, with the
+    # route's template, duration and request id (logger `autopack.access`).
     uvicorn.run(
-        create_app(cfg, database=db), host=cfg.host, port=cfg.port, log_level=cfg.log_level.lower()
+        create_app(cfg, database=db),
+        host=cfg.host,
+        port=cfg.port,
+        log_level=cfg.log_level.lower(),
+        access_log=False,
     )
 
 

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from autopack.db.orm import Phase, ProjectIssue, Run, Tier
-from autopack.domain.states import IssueStatus, PhaseState, RunState
+from autopack.domain.states import IssueStatus, PhaseState, RunState, TierState
 from autopack.services.issues import backlog_view
 from autopack.services.run_overview import read_run_summary
+from autopack.services.run_status import read_run_status
 from autopack.services.runs import get_run
 
 BUDGET_FAILURE_STATES = (
@@ -140,13 +141,12 @@ def run_summary(session: Session, run_id: str) -> dict[str, Any]:
 
 
 def dashboard_run_status(session: Session, run_id: str) -> dict[str, Any]:
-    """Progress of a run for the dashboard, in the original's DashboardRunStatus shape."""
-    run = get_run(session, run_id)
-    phases = sorted(run.phases, key=lambda p: (p.tier.tier_index, p.phase_index))
-    done = {PhaseState.COMPLETE.value, PhaseState.SKIPPED.value}
-    completed_phases = sum(1 for p in phases if p.state in done)
-    completed_tiers = sum(1 for t in run.tiers if t.state in ("COMPLETE", "SKIPPED"))
-    current = next((p for p in phases if p.state not in done | {PhaseState.FAILED.value}), None)
+    """Progress of a run for the dashboard, in the original's DashboardRunStatus shape,
+    from the run's status read model (a fixed number of queries, whatever its size)."""
+    view = read_run_status(session, run_id)
+    current = view.current
+    completed_phases = sum(view.phase_counts.get(s, 0) for s in _DONE_PHASES)
+    completed_tiers = sum(view.tier_counts.get(s, 0) for s in _DONE_TIERS)
     warnings = []
     if current is not None and current.quality_blocked:
         warnings.append(f"Phase {current.phase_id} is blocked by quality gate")
@@ -154,13 +154,13 @@ def dashboard_run_status(session: Session, run_id: str) -> dict[str, Any]:
         warnings.append(f"Phase {current.phase_id} needs human review")
     if current is not None and current.state == PhaseState.AWAITING_APPROVAL.value:
         warnings.append(f"Phase {current.phase_id} is waiting for approval")
-    total_phases, total_tiers = len(phases), len(run.tiers)
+    total_phases, total_tiers = view.total_phases, view.total_tiers
     return {
-        "run_id": run.id,
-        "state": run.state,
-        "current_tier_name": current.tier.name if current else None,
+        "run_id": view.run_id,
+        "state": view.state,
+        "current_tier_name": current.tier_name if current else None,
         "current_phase_name": current.name if current else None,
-        "current_tier_index": current.tier.tier_index if current else None,
+        "current_tier_index": current.tier_index if current else None,
         "current_phase_index": current.phase_index if current else None,
         "total_tiers": total_tiers,
         "total_phases": total_phases,
@@ -172,15 +172,19 @@ def dashboard_run_status(session: Session, run_id: str) -> dict[str, Any]:
         "tiers_percent_complete": round(100.0 * completed_tiers / total_tiers, 2)
         if total_tiers
         else 0.0,
-        "tokens_used": run.tokens_used,
-        "token_cap": run.token_cap,
-        "token_utilization": _utilization(run),
-        "minor_issues_count": run.minor_issues_count,
-        "major_issues_count": run.major_issues_count,
+        "tokens_used": view.tokens_used,
+        "token_cap": view.token_cap,
+        "token_utilization": view.tokens_used / view.token_cap if view.token_cap > 0 else 0.0,
+        "minor_issues_count": view.minor_issues_count,
+        "major_issues_count": view.major_issues_count,
         "quality_level": current.quality_level if current else None,
-        "quality_blocked": bool(current.quality_blocked) if current else False,
+        "quality_blocked": current.quality_blocked if current else False,
         "quality_warnings": warnings,
     }
+
+
+_DONE_PHASES = (PhaseState.COMPLETE.value, PhaseState.SKIPPED.value)
+_DONE_TIERS = (TierState.COMPLETE.value, TierState.SKIPPED.value)
 
 
 def tiers_with_phases(session: Session, run_id: str) -> list[Tier]:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from autopack.db.orm import DecisionLog, Phase, Run, Tier, utcnow
 from autopack.domain.plan import RunSpec
@@ -111,12 +112,14 @@ def create_run(
         session.flush()
     except IntegrityError as exc:  # a concurrent create with the same id
         raise DuplicateError(f"run {spec.run_id!r} already exists", run_id=spec.run_id) from exc
-    write_layout(run, runs_dir)
+    write_layout(run, runs_dir, fresh=True)
     return run
 
 
-def write_layout(run: Run, runs_dir: Path) -> RunArtifacts:
-    """(Re)write the run's summary files from the database rows."""
+def write_layout(run: Run, runs_dir: Path, *, fresh: bool = False) -> RunArtifacts:
+    """(Re)write the run's summary files from the database rows. ``fresh``: the run was
+    just created, so it has no attempts, decisions or issues to read (reading them is
+    three queries per phase, most of what creating a large run would cost)."""
     artifacts = RunArtifacts(runs_dir, run.id)
     artifacts.ensure()
     artifacts.write_run_summary(
@@ -153,9 +156,11 @@ def write_layout(run: Run, runs_dir: Path) -> RunArtifacts:
             },
         )
     for phase in run.phases:
-        write_phase_layout(artifacts, phase)
+        if fresh:
+            set_committed_value(phase, "attempts", [])
+        write_phase_layout(artifacts, phase, history=not fresh)
     session = object_session(run)
-    if session is not None:
+    if session is not None and not fresh:
         from autopack.services import issues as issue_service
 
         index = issue_service.run_issue_index(session, run.id)
@@ -175,7 +180,7 @@ def phase_counts(run: Run) -> dict[str, int]:
     return {s.value: counts[s.value] for s in PhaseState if counts[s.value]}
 
 
-def write_phase_layout(artifacts: RunArtifacts, phase: Phase) -> None:
+def write_phase_layout(artifacts: RunArtifacts, phase: Phase, *, history: bool = True) -> None:
     artifacts.write_phase_summary(
         phase.phase_index,
         phase.phase_id,
@@ -195,7 +200,7 @@ def write_phase_layout(artifacts: RunArtifacts, phase: Phase) -> None:
             if phase.last_failure
             else "-",
         },
-        body=phase_report(phase),
+        body=phase_report(phase, history=history),
     )
 
 
@@ -350,9 +355,10 @@ def run_spec(run: Run) -> RunSpec:
     return RunSpec.model_validate(data)
 
 
-def phase_report(phase: Phase) -> str:
+def phase_report(phase: Phase, *, history: bool = True) -> str:
     """The readable part of a phase summary: attempts (with apply and test outcomes),
-    decisions, files changed and the last failure."""
+    decisions, files changed and the last failure. ``history=False`` skips reading the
+    decision log (a phase that has none yet)."""
     lines = [
         "## Attempts",
         "",
@@ -367,7 +373,7 @@ def phase_report(phase: Phase) -> str:
             f"{a.tokens_used} | {a.apply_status or '-'} | "
             f"{str(tests).replace('|', '/')[:160] or '-'} |"
         )
-    session = object_session(phase)
+    session = object_session(phase) if history else None
     if session is not None:
         decisions = session.scalars(
             select(DecisionLog)

@@ -155,6 +155,25 @@ def test_serve_in_an_empty_directory_takes_the_reference_payloads(
     assert (home / ".autonomous_runs" / run_id / "run_summary.md").is_file()
 
 
+def test_serve_logs_one_line_per_request_with_its_route_and_id(
+    server: tuple[str, Path, Path], tmp_path: Path
+) -> None:
+    base, _, _ = server
+    response = httpx.get(f"{base}/runs/no-such-run/status", headers={"X-Request-ID": "trace-7"})
+    assert response.status_code == 404 and response.headers["x-request-id"] == "trace-7"
+    deadline = time.monotonic() + 10
+    while True:
+        lines = (tmp_path / "serve.log").read_text().splitlines()
+        mine = [line for line in lines if "request_id=trace-7" in line]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(mine) == 1, lines
+    assert "autopack.access GET /runs/{run_id}/status 404 " in mine[0]
+    # The app's line replaces uvicorn's own access line (which shows the concrete path).
+    assert not [line for line in lines if "/runs/no-such-run/status" in line]
+
+
 def test_serve_refuses_to_listen_beyond_loopback_without_a_key(
     autopack: Callable[..., Result],
 ) -> None:

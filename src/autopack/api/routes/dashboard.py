@@ -7,15 +7,20 @@ from typing import Any
 from fastapi import APIRouter
 
 from autopack.api.deps import AuthDep, SessionDep, SettingsDep
-from autopack.api.schemas import HumanNoteRequest
+from autopack.api.schemas import DashboardRunStatus, HumanNoteRequest
 from autopack.services import notes, reports
 
 router = APIRouter(tags=["dashboard"])
 
 
-@router.get("/dashboard/runs/{run_id}/status", responses={404: {"description": "Unknown run"}})
+@router.get(
+    "/dashboard/runs/{run_id}/status",
+    response_model=DashboardRunStatus,
+    responses={404: {"description": "Unknown run"}},
+)
 def dashboard_run_status(run_id: str, session: SessionDep) -> dict[str, Any]:
-    """Progress (percent complete, current tier and phase), budget use and quality flags."""
+    """Progress (percent complete, current tier and phase), budget use and quality flags,
+    from counts in the database: the same few queries whatever the number of phases."""
     return reports.dashboard_run_status(session, run_id)
 
 

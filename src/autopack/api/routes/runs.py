@@ -7,11 +7,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from autopack.api.deps import RunCreationLimit, SessionDep, SettingsDep
-from autopack.api.schemas import RunList, RunListItem, RunResponse, RunStartRequest, RunStatus
+from autopack.api.schemas import (
+    PhaseList,
+    PhaseResponse,
+    RunList,
+    RunListItem,
+    RunResponse,
+    RunStartRequest,
+    RunStatus,
+)
 from autopack.domain.plan import MAX_COUNT, RunSpec, spec_from_run_start
 from autopack.domain.states import PhaseState, RunState
 from autopack.planning.validation import check_for_creation
+from autopack.services import run_status as run_status_service
 from autopack.services import runs as run_service
+from autopack.services.run_status import read_run_status
 
 router = APIRouter(tags=["runs"])
 
@@ -78,23 +88,47 @@ def get_run(run_id: str, session: SessionDep) -> RunResponse:
 
 @router.get("/runs/{run_id}/status", response_model=RunStatus, responses=_ERRORS)
 def run_status(run_id: str, session: SessionDep) -> RunStatus:
-    """State, phase counts by state, tokens and the current phase."""
-    run = run_service.get_run(session, run_id)
-    ordered = sorted(run.phases, key=lambda p: (p.tier.tier_index, p.phase_index))
-    terminal = {s.value for s in PhaseState if s.is_terminal}
-    current = next((p.phase_id for p in ordered if p.state not in terminal), None)
+    """State, phase counts by state, tokens and the current phase (the first, by tier and
+    phase index, not yet COMPLETE, FAILED or SKIPPED).
+
+    Made to be polled: answered from counts in the database, in the same few queries
+    whatever the number of phases. The phases themselves are `GET /runs/{run_id}/phases`."""
+    view = read_run_status(session, run_id)
     return RunStatus(
-        run_id=run.id,
-        state=run.state,
-        failure_reason=run.failure_reason,
-        tokens_used=run.tokens_used,
-        token_cap=run.token_cap,
-        phase_counts=run_service.phase_counts(run),
-        total_phases=len(run.phases),
-        current_phase_id=current,
-        cancel_requested=run.cancel_requested,
-        executing=run.lease_owner is not None,
-        branch=run.branch,
-        started_at=run.started_at,
-        completed_at=run.completed_at,
+        run_id=view.run_id,
+        state=view.state,
+        failure_reason=view.failure_reason,
+        tokens_used=view.tokens_used,
+        token_cap=view.token_cap,
+        phase_counts=view.phase_counts,
+        total_phases=view.total_phases,
+        current_phase_id=view.current.phase_id if view.current else None,
+        cancel_requested=view.cancel_requested,
+        executing=view.executing,
+        branch=view.branch,
+        started_at=view.started_at,
+        completed_at=view.completed_at,
+    )
+
+
+@router.get("/runs/{run_id}/phases", response_model=PhaseList, responses=_ERRORS)
+def list_phases(
+    run_id: str,
+    session: SessionDep,
+    state: PhaseState | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
+) -> PhaseList:
+    """A page of the run's phases in execution order (tier, then phase index), with
+    `total` for the filter; filter by `state`. Page with `offset` += `limit` while
+    `offset` < `total`."""
+    rows, total = run_status_service.phase_page(
+        session, run_id, state=state, limit=limit, offset=offset
+    )
+    return PhaseList(
+        run_id=run_id,
+        total=total,
+        limit=limit,
+        offset=offset,
+        phases=[PhaseResponse.of(phase, tier_id) for phase, tier_id in rows],
     )

@@ -1,0 +1,335 @@
+"""API under load: the two status routes against a bare FastAPI app, on the same machine
+and client, plus the time to create a run of a 100-phase plan.
+
+Setup: ``--runs`` runs of ``--phases`` phases (default 100 x 100) are created through the
+run service (a third of each run's phases COMPLETE, so the current phase is mid-run), on
+the embedded SQLite default or, with ``--postgres URL``, on a private PostgreSQL database
+created for the run and dropped after it.
+
+Load: each server runs in its own subprocess under uvicorn (the real one through
+``autopack serve``, exactly as an operator starts it, access log on; the bare one is a
+FastAPI app with one trivial route, with uvicorn's defaults), while ``--clients`` (32)
+concurrent httpx async clients request each target for ``--seconds`` in one-second
+turns that alternate between the targets (so a drifting machine load drifts for all of
+them), after a one-second warm-up, each asking for a random run. Printed per target:
+requests/s, p50, p99 and the ratio to the bare ceiling. Targets: at least half of the
+ceiling, p99 under 50 ms.
+
+Run creation (target < 50 ms): the service call (``services.runs.create_run`` in its own
+committed transaction) and ``POST /runs`` on the running server, median of ``--creates``.
+
+Run: ``.venv/bin/python benchmarks/api_load.py [--seconds 10] [--postgres URL] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+BARE_APP = """
+import sys
+import uvicorn
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/ping")
+def ping() -> dict[str, bool]:
+    return {"ok": True}
+
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def plan(run_id: str, phases: int) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "goal": "benchmark the API",
+        "budgets": {"max_phases": phases},
+        "tiers": [
+            {"tier_id": "T1", "name": "Core", "tier_index": 0},
+            {"tier_id": "T2", "name": "Edges", "tier_index": 1},
+        ],
+        "phases": [
+            {
+                "phase_id": f"p{i:04d}",
+                "tier_id": "T1" if i < phases // 2 else "T2",
+                "name": f"Phase {i}",
+                "description": f"Do part {i} of the work, with its tests.",
+                "scope": {"paths": [f"src/part_{i}.py", f"tests/test_part_{i}.py"]},
+            }
+            for i in range(phases)
+        ],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def private_postgres(url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on the server of ``url``, migrated; dropped after."""
+    from sqlalchemy import make_url, text
+
+    from autopack.db import migrate
+    from autopack.db.session import make_engine, normalize_url
+
+    name = f"autopack_bench_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    private = make_url(normalize_url(url)).set(database=name).render_as_string(False)
+    engine = make_engine(private)
+    migrate.upgrade(engine)
+    engine.dispose()
+    try:
+        yield private
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def seed(settings: Any, runs: int, phases: int) -> list[str]:
+    """``runs`` runs through the run service; the first third of each run's phases done."""
+    from sqlalchemy import update
+
+    from autopack.db.database import open_database
+    from autopack.db.orm import Phase
+    from autopack.db.session import unit_of_work
+    from autopack.planning.normalize import plan_from_data
+    from autopack.services.runs import create_run
+
+    db = open_database(settings)
+    ids = []
+    for r in range(runs):
+        run_id = f"load-{r:03d}"
+        with unit_of_work(db.factory) as session:
+            create_run(session, plan_from_data(plan(run_id, phases)), runs_dir=settings.runs_dir)
+            session.flush()
+            session.execute(
+                update(Phase)
+                .where(Phase.run_id == run_id, Phase.phase_index < phases // 3)
+                .values(state="COMPLETE", builder_attempts=1, auditor_attempts=1)
+            )
+        ids.append(run_id)
+    db.dispose()
+    return ids
+
+
+def time_service_creation(settings: Any, phases: int, repeats: int) -> list[float]:
+    """Milliseconds of ``create_run`` for a ``phases``-phase plan, committed."""
+    from autopack.db.database import open_database
+    from autopack.db.session import unit_of_work
+    from autopack.planning.normalize import plan_from_data
+    from autopack.services.runs import create_run
+
+    db = open_database(settings)
+    times = []
+    for i in range(repeats):
+        spec = plan_from_data(plan(f"svc-{i:03d}", phases))
+        start = time.perf_counter()
+        with unit_of_work(db.factory) as session:
+            create_run(session, spec, runs_dir=settings.runs_dir)
+        times.append((time.perf_counter() - start) * 1000)
+    db.dispose()
+    return times
+
+
+@contextmanager
+def server(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]:
+    base = f"http://127.0.0.1:{port}"
+    # The server's log (with the access log's line per request) goes to a file: a pipe
+    # nobody reads would fill and stall it.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        yield from _serve(proc, log, base)
+
+
+def _serve(proc: subprocess.Popen[bytes], log: IO[bytes], base: str) -> Iterator[str]:
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                err = log.read().decode(errors="replace")
+                raise SystemExit(f"server exited with {proc.returncode}: {err[-2000:]}")
+            try:
+                httpx.get(base + "/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("server did not start in 60 s") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def drive(
+    targets: dict[str, tuple[str, list[str]]], clients: int, seconds: float, slices: int
+) -> dict[str, dict[str, float]]:
+    """Each target (a base URL and the paths to ask at random) under ``clients``
+    concurrent clients for ``seconds`` in all, in ``slices`` turns that alternate between
+    the targets: a machine whose load drifts (other processes) drifts for all of them
+    alike, so the ratios hold even when the absolute numbers move."""
+    latencies: dict[str, list[float]] = {label: [] for label in targets}
+    walls = dict.fromkeys(targets, 0.0)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    pool = {
+        label: httpx.AsyncClient(base_url=base, limits=limits, timeout=30)
+        for label, (base, _) in targets.items()
+    }
+
+    async def worker(label: str, until: float, record: list[float] | None) -> None:
+        client, paths, rng = pool[label], targets[label][1], random.Random()
+        while time.perf_counter() < until:
+            start = time.perf_counter()
+            try:
+                response = await client.get(rng.choice(paths))
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # A kept-alive connection the server closed while its target waited for
+                # its turn (uvicorn closes idle ones after 5 s): ask again, unrecorded.
+                continue
+            elapsed = time.perf_counter() - start
+            if response.status_code != 200:
+                raise SystemExit(f"{label}: {response.status_code} {response.text[:300]}")
+            if record is not None:
+                record.append(elapsed)
+
+    try:
+        for label in targets:  # warm-up: connections open, first-use work done
+            until = time.perf_counter() + 1.0
+            await asyncio.gather(*(worker(label, until, None) for _ in range(clients)))
+        for _ in range(slices):
+            for label in targets:
+                start = time.perf_counter()
+                until = start + seconds / slices
+                await asyncio.gather(
+                    *(worker(label, until, latencies[label]) for _ in range(clients))
+                )
+                walls[label] += time.perf_counter() - start
+    finally:
+        for client in pool.values():
+            await client.aclose()
+    results = {}
+    for label, found in latencies.items():
+        found.sort()
+        results[label] = {
+            "rps": len(found) / walls[label],
+            "p50": found[len(found) // 2] * 1000,
+            "p99": found[min(len(found) - 1, int(len(found) * 0.99))] * 1000,
+        }
+    return results
+
+
+def time_http_creation(base: str, phases: int, repeats: int) -> list[float]:
+    times = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for i in range(repeats):
+            body = plan(f"http-{i:03d}", phases)
+            start = time.perf_counter()
+            response = client.post("/runs", json=body)
+            times.append((time.perf_counter() - start) * 1000)
+            if response.status_code != 201:
+                raise SystemExit(f"POST /runs answered {response.status_code}: {response.text}")
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--phases", type=int, default=100)
+    parser.add_argument("--creates", type=int, default=20)
+    parser.add_argument("--postgres", metavar="URL", help="run on PostgreSQL (any database)")
+    parser.add_argument("--quick", action="store_true", help="3 s per target, 20 runs")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.runs, args.creates = 3.0, 20, 10
+
+    from autopack.settings import Settings
+
+    database = private_postgres(args.postgres) if args.postgres else nullcontext(None)
+    with tempfile.TemporaryDirectory() as tmp, database as pg_url:
+        home = Path(tmp) / "home"
+        settings = Settings(home=home, database_url=pg_url) if pg_url else Settings(home=home)
+        backend = "PostgreSQL" if pg_url else "SQLite (embedded)"
+        print(
+            f"api_load: {args.runs} runs x {args.phases} phases on {backend}, "
+            f"{args.clients} clients, {args.seconds:g} s per target, {os.cpu_count()} cores"
+        )
+        start = time.perf_counter()
+        run_ids = seed(settings, args.runs, args.phases)
+        print(f"seeded in {time.perf_counter() - start:.1f} s")
+        service_ms = time_service_creation(settings, args.phases, args.creates)
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+        env.update(
+            AUTOPACK_HOME=str(home),
+            AUTOPACK_RUN_CREATE_RATE_PER_MINUTE="100000",
+            AUTOPACK_LOG_LEVEL="INFO",  # as deployed: the access log writes every request
+        )
+        if pg_url:
+            env["AUTOPACK_DATABASE_URL"] = pg_url
+        # Both servers run at once (the one not driven is idle) so that their turns can
+        # alternate.
+        bare_port, port = free_port(), free_port()
+        # The console script next to this interpreter: what an operator runs.
+        autopack = [str(Path(sys.executable).parent / "autopack"), "serve", "--port", str(port)]
+        with (
+            server([sys.executable, "-c", BARE_APP, str(bare_port)], bare_port, env) as bare,
+            server(autopack, port, env) as base,
+        ):
+            targets = {
+                "bare FastAPI GET /ping": (bare, ["/ping"]),
+                "GET /runs/{id}/status": (base, [f"/runs/{r}/status" for r in run_ids]),
+                "GET /dashboard/runs/{id}/status": (
+                    base,
+                    [f"/dashboard/runs/{r}/status" for r in run_ids],
+                ),
+            }
+            slices = max(1, round(args.seconds))
+            results = asyncio.run(drive(targets, args.clients, args.seconds, slices))
+            http_ms = time_http_creation(base, args.phases, args.creates)
+
+    ceiling = results["bare FastAPI GET /ping"]["rps"]
+    print(f"\n{'target':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ceiling':>8}")
+    for label, r in results.items():
+        print(
+            f"{label:34} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps'] / ceiling:8.0%}"
+        )
+    print(f"\ncreate a {args.phases}-phase run (median of {args.creates}; target < 50 ms):")
+    print(f"  service create_run + commit  {statistics.median(service_ms):7.1f} ms")
+    print(f"  POST /runs over HTTP          {statistics.median(http_ms):7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
