@@ -88,6 +88,28 @@ class ApprovalStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class NotificationState(StrEnum):
+    """An outbox row's delivery: waiting (or between retries), delivered, failed for good
+    on a permanent error, or given up after the last retry."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+class NotificationEvent(StrEnum):
+    """What a person can be told about (``.autopack.yaml`` ``notifications: events``)."""
+
+    APPROVAL_NEEDED = "approval_needed"
+    RUN_FINISHED = "run_finished"
+    RUN_FAILED = "run_failed"
+    PHASE_FAILED = "phase_failed"
+    BUDGET_80 = "budget_80"
+    #: Sent by `autopack notify test CHANNEL` only; never queued by a run.
+    TEST = "test"
+
+
 class Complexity(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
@@ -112,4 +134,6 @@ STATE_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("project_issues", "base_severity"): IssueSeverity,
     ("approvals", "status"): ApprovalStatus,
     ("users", "role"): Role,
+    ("notifications", "state"): NotificationState,
+    ("notifications", "event"): NotificationEvent,
 }

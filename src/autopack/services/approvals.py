@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from autopack.db.orm import Approval, DecisionLog, Phase, PhaseAttempt, utcnow
 from autopack.domain.states import ApprovalStatus, PhaseState
 from autopack.errors import IllegalTransition, NotFoundError
+from autopack.services import notifications
 from autopack.services.phases import get_phase, set_phase_state
 
 #: Applies an approved change: (session, phase, approval) -> apply result dict.
@@ -58,6 +59,7 @@ def request_approval(
         )
     )
     session.flush()
+    notifications.approval_requested(session, approval)
     return approval
 
 

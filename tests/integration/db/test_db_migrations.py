@@ -126,6 +126,7 @@ def _every_row(conn: Connection) -> dict[str, Any]:
     conn.execute(text("INSERT INTO project_issues (issue_key) VALUES ('k')"))
     conn.execute(text("INSERT INTO approvals (run_id) VALUES ('r')"))
     conn.execute(text("INSERT INTO users (name) VALUES ('u')"))
+    conn.execute(text("INSERT INTO notifications (channel) VALUES ('c')"))
     return {"tier": tier, "phase": phase}
 
 
