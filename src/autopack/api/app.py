@@ -238,7 +238,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sender = app.state.notification_sender.start()
         yield
+        sender.stop()
         executor = getattr(app.state, "executor_pool", None)
         if executor is not None:
             executor.shutdown()
@@ -265,6 +267,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.session_factory = db.factory
     app.state.event_bus = EventBus()
     _wire_execution(app, settings, db)
+    _wire_notifications(app, settings, db)
 
     # The last added is the outermost: request ids first, so a 421, 403 or 413 carries one
     # too; then the Host and Origin checks, before anything reads the body.
@@ -308,6 +311,32 @@ def _mount_docs(app: FastAPI) -> None:
             swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png",
         )
+
+
+def _wire_notifications(app: FastAPI, settings: Settings, db: Database) -> None:
+    """The outbox sender, started while the app serves (a bad channel config fails here,
+    before the server starts), and the Telegram channel that answers button presses."""
+    from autopack.notifications.telegram import TelegramChannel
+    from autopack.services.notification_sender import NotificationSender, configured_channels
+
+    channels = configured_channels(settings)
+    app.state.notification_channels = channels
+    app.state.telegram = next(
+        (c for c in channels.values() if isinstance(c, TelegramChannel)), None
+    )
+    app.state.notification_sender = NotificationSender(
+        db.factory,
+        channels,
+        poll_seconds=settings.notify_poll_seconds,
+        max_attempts=settings.notify_max_attempts,
+        retry_seconds=settings.notify_retry_seconds,
+        public_url=settings.public_url,
+        links=None,
+    )
+    if settings.public_url:
+        from autopack.services.notification_sender import decision_links
+
+        app.state.notification_sender.links = decision_links(settings)
 
 
 def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:

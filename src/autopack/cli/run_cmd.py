@@ -25,6 +25,7 @@ from autopack.planning.normalize import load_plan
 from autopack.planning.preflight import plan_errors, preflight
 from autopack.planning.validation import check_repository
 from autopack.services import runs as run_service
+from autopack.services.notification_sender import start_sender
 from autopack.settings import Settings
 
 SCRIPTED_NOTICE = (
@@ -67,6 +68,10 @@ def _summary_table(outcome: RunOutcome) -> Table:
     return table
 
 
+#: How long `autopack run` waits at the end for its notifications to go out.
+NOTIFY_FLUSH_SECONDS = 5.0
+
+
 def _execute(
     cfg: Settings,
     db: Database,
@@ -79,10 +84,15 @@ def _execute(
     deps = build_deps(cfg, db, progress=progress)
     if test_env:
         deps.test_env.update(test_env)
+    sender = start_sender(cfg, db.factory)
     try:
         outcome = execute_run(deps, run_id)
     finally:
         progress.close()
+        # What the run queued goes out now, within a bound: a channel that hangs costs
+        # this process at most NOTIFY_FLUSH_SECONDS at exit; the rest waits in the outbox.
+        sender.flush(NOTIFY_FLUSH_SECONDS)
+        sender.stop(timeout=0.5)
     if as_json:
         print_json(
             {

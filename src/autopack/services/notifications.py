@@ -265,18 +265,22 @@ def _claim(
     claimed: list[Notification] = []
     for row_id, attempts in due:
         with unit_of_work(factory) as session:
-            won = session.connection().execute(
-                update(Notification)
-                .where(
-                    Notification.id == row_id,
-                    Notification.attempts == attempts,
-                    Notification.state == NotificationState.PENDING.value,
+            won = (
+                session.connection()
+                .execute(
+                    update(Notification)
+                    .where(
+                        Notification.id == row_id,
+                        Notification.attempts == attempts,
+                        Notification.state == NotificationState.PENDING.value,
+                    )
+                    .values(
+                        attempts=attempts + 1,
+                        next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS),
+                    )
                 )
-                .values(
-                    attempts=attempts + 1,
-                    next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS),
-                )
-            ).rowcount
+                .rowcount
+            )
             if won == 1:
                 owned = session.get(Notification, row_id)
                 if owned is not None:
