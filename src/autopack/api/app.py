@@ -113,6 +113,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         404: "not_found",
         405: "method_not_allowed",
         401: "unauthorized",
+        403: "forbidden",
         413: "payload_too_large",
         429: "rate_limited",
     }.get(exc.status_code, "http_error")
