@@ -135,7 +135,7 @@ def run_continuer(request: Request) -> Callable[[str], object]:
             app.state.session_factory,
             app.state.settings,
             run_id,
-            local=pool.submit if pool is not None else None,
+            local=pool.continue_run if pool is not None else None,
             queue=getattr(app.state, "run_queue", None),
         )
 

@@ -113,6 +113,8 @@ class ExecutionPool:
         self._results: Any = _SPAWN.Queue()
         self._waiting: deque[str] = deque()
         self._running: dict[str, _Slot] = {}
+        #: Runs to queue again when their current execution ends (see continue_run).
+        self._again: set[str] = set()
         self._finished: dict[str, dict[str, Any]] = {}
         self._events: dict[str, threading.Event] = {}
         self._times: dict[str, tuple[float, float | None]] = {}
@@ -132,6 +134,19 @@ class ExecutionPool:
             self._events[run_id] = threading.Event()
             self._waiting.append(run_id)
             self._start_waiting()
+        return True
+
+    def continue_run(self, run_id: str) -> bool:
+        """Queue ``run_id`` to continue: at once, or, when its execution here is still
+        winding down (a decision can land while the executor that parked the run is still
+        returning), as soon as that execution ends. False only when the pool is closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            if run_id in self._running:
+                self._again.add(run_id)
+                return True
+        self.submit(run_id)
         return True
 
     def is_active(self, run_id: str) -> bool:
@@ -252,6 +267,10 @@ class ExecutionPool:
         with self._lock:
             self._running.pop(run_id, None)
             event = self._events.get(run_id)
+            if run_id in self._again and not self._closed:
+                self._again.discard(run_id)
+                self._events[run_id] = threading.Event()  # the old one is set below
+                self._waiting.append(run_id)
             if not self._closed:
                 self._start_waiting()
         if event is not None:
