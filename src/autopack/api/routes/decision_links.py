@@ -11,7 +11,7 @@ token decides once: its id is recorded with the decision.
 from __future__ import annotations
 
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi import Path as PathParam
@@ -27,13 +27,10 @@ from autopack.services.decision_links import LinkClaim, LinkRefused, read_token
 from autopack.services.decisions import decide_and_continue, pending_approval
 from autopack.signing_key import load_secret
 
-router = APIRouter(tags=["approvals"])
+#: Pages for a browser, like the dashboard's: not part of the API's OpenAPI document
+#: (whose errors are problem+json); a person gets an HTML page for every outcome.
+router = APIRouter(tags=["approvals"], include_in_schema=False)
 ApprovalId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
-_PAGES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/html": {}}, "description": "The page"},
-    403: {"description": "Forged, expired or foreign link; or the user may not decide"},
-    409: {"description": "Already decided, or the link was used"},
-}
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -70,7 +67,6 @@ def _may_decide(factory: FactoryDep, claim: LinkClaim) -> str | None:
 @router.get(
     "/approvals/{approval_id}/link",
     response_class=HTMLResponse,
-    responses=_PAGES,
     summary="Confirmation page of a signed decision link (own authentication: the token)",
 )
 def decision_link_page(
@@ -100,7 +96,6 @@ def decision_link_page(
 @router.post(
     "/approvals/{approval_id}/link",
     response_class=HTMLResponse,
-    responses=_PAGES,
     summary="Decide through a signed decision link (own authentication: the token)",
 )
 def decide_by_link(
