@@ -4,7 +4,7 @@
 the transaction of what it tells about: an approval request and its notification commit
 together or not at all, and an executor's rows are fenced by its lease like its other
 writes. Routes come from the run's ``.autopack.yaml`` (``notifications:``, read from the
-run's worktree, else its repository); without routes the row names channel ``*`` and
+run's repository, else its worktree); without routes the row names channel ``*`` and
 :func:`deliver_due` gives it to every configured channel.
 
 :func:`deliver_due` sends the rows that are due, each outside any transaction (a slow
@@ -54,7 +54,9 @@ def _routes(run: Run | None, event: str) -> list[str]:
     """The channels ``event`` goes to for ``run``: its project's routes, else ``*``."""
     if run is None:
         return [ALL_CHANNELS]
-    for root in (run.worktree_path, run.repo_path):
+    # The repository's own file first: a run's worktree is what its Builder edits, and a
+    # model must not choose who hears about its run.
+    for root in (run.repo_path, run.worktree_path):
         if not root or not Path(root).is_dir():
             continue
         try:

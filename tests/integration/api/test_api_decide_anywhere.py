@@ -147,6 +147,11 @@ def test_a_forged_or_missing_secret_is_refused_and_decides_nothing(
     problem(press(app_client, f"approve:{target}", secret="guess"), 403, "forbidden")
     missing = app_client.post("/telegram/webhook", json={"update_id": 1})
     problem(missing, 403, "forbidden")
+    # Refused before the body is read: a stranger learns nothing about its shape.
+    garbage = app_client.post(
+        "/telegram/webhook", content=b"{", headers={"X-Telegram-Bot-Api-Secret-Token": "x"}
+    )
+    problem(garbage, 403, "forbidden")
     assert approval(app_client)["status"] == "pending"
 
 

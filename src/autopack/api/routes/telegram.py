@@ -17,7 +17,7 @@ import hmac
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.api.deps import FactoryDep, SettingsDep, run_continuer
@@ -70,7 +70,11 @@ class Update(BaseModel):
     callback_query: CallbackQuery | None = None
 
 
-def _check_secret(settings: SettingsDep, given: str | None) -> None:
+def check_secret(
+    settings: SettingsDep,
+    given: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
+) -> None:
+    """A dependency, so an unauthenticated request is refused before its body is read."""
     expected = settings.telegram_webhook_secret
     if expected is None:
         raise HTTPException(
@@ -94,20 +98,17 @@ def _answer(bot: TelegramChannel | None, query: CallbackQuery, text: str) -> Non
 @router.post(
     "/telegram/webhook",
     summary="Telegram button presses (own authentication: the secret token header)",
-    responses={403: {"description": "Wrong or missing secret token"}},
+    responses={
+        403: {"description": "Wrong or missing secret token"},
+        404: {"description": "Telegram callbacks are off (no secret configured)"},
+    },
+    dependencies=[Depends(check_secret)],
 )
-def telegram_webhook(
-    update: Update,
-    request: Request,
-    settings: SettingsDep,
-    factory: FactoryDep,
-    secret: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
-) -> dict[str, Any]:
+def telegram_webhook(update: Update, request: Request, factory: FactoryDep) -> dict[str, Any]:
     """Decide an approval from an Approve/Reject button. Always 200 for an authentic
     update (Telegram retries anything else); ``outcome`` says what happened: ``decided``,
     ``refused`` (unknown or under-privileged user), ``already_decided`` or ``ignored``
     (not a decision, or an unknown approval)."""
-    _check_secret(settings, secret)
     query = update.callback_query
     if query is None:
         return {"outcome": "ignored", "reason": "not a button press"}
