@@ -5,6 +5,8 @@ never slows a run."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ from autopack.db.database import open_database
 from autopack.db.orm import DecisionLog, Notification, Run
 from autopack.db.session import unit_of_work
 from autopack.domain.access import Role
+from autopack.notifications import verify_signature
 from autopack.notifications.webhook import WebhookChannel, WebhookConfig
 from autopack.services import notifications, users
 from autopack.services.notification_sender import NotificationSender
@@ -182,3 +185,26 @@ def test_a_channel_that_hangs_or_fails_does_not_slow_a_run(
         assert busy is not None and busy.state == "DONE_SUCCESS"
         errors = {n.last_error for n in session.query(Notification) if n.attempts}
     assert any("HTTP 503" in (e or "") or "Timeout" in (e or "") for e in errors)
+
+
+def test_autopack_run_sends_its_notifications_before_it_exits(tmp_path: Path) -> None:
+    secret = "demo-webhook-secret-123456"
+    with fake_http() as (hook, url):
+        channels = {"ops": {"kind": "webhook", "url": f"{url}/hook", "secret": secret}}
+        command = ["-c", "from autopack.cli.main import main; main()", "demo", "--json"]
+        done = subprocess.run(
+            [sys.executable, *command, "--dir", str(tmp_path / "demo")],
+            env={
+                **os.environ,
+                "AUTOPACK_HOME": str(tmp_path / "home"),
+                "AUTOPACK_NOTIFY_CHANNELS": json.dumps(channels),
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert done.returncode == 0, done.stderr
+    finished = [r for r in hook.received if r.json()["event"] == "run_finished"]
+    assert len(finished) == 1 and "DONE_SUCCESS" in finished[0].json()["title"]
+    assert verify_signature(secret, finished[0].headers, finished[0].body)
+    assert secret not in done.stdout + done.stderr
