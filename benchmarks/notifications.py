@@ -57,7 +57,7 @@ def receiver(delay: float, status: int) -> Iterator[str]:
 
 def _repo(root: Path) -> Path:
     repo = root / "repo"
-    repo.mkdir()
+    repo.mkdir(parents=True)
     (repo / "README.md").write_text("benchmark\n")
     for args in (
         ["init", "-q", "-b", "main"],
@@ -135,8 +135,10 @@ def main() -> None:
             sender.stop(timeout=1)
             _backlog(db, "served", 200)
             start = time.perf_counter()
-            left = NotificationSender(db.factory, {"fast": channel}).start().flush(60)
+            drainer = NotificationSender(db.factory, {"fast": channel}).start()
+            left = drainer.flush(60)
             drain = time.perf_counter() - start
+            drainer.stop()
         db.dispose()
     print(f"{'run of ' + str(n) + ' phases':<44} {'seconds':>8}")
     print(f"{'no sender':<44} {quiet:>8.2f}")

@@ -218,15 +218,28 @@ def message_for(
 
 
 def _fan_out(session: Session, row: Notification, names: list[str]) -> None:
-    """Give a ``*`` row to the first configured channel and copies to the others."""
-    if not names:
-        row.state = NotificationState.DEAD.value
-        row.last_error = (
-            "no notification channel is configured; set AUTOPACK_NOTIFY_CHANNELS "
-            "(docs/operations.md, Notifications)"
+    """Give a ``*`` row to the first configured channel and copies to the others, once:
+    only the sender whose conditional update takes the row makes the copies."""
+    taken = (
+        session.connection()
+        .execute(
+            update(Notification)
+            .where(Notification.id == row.id, Notification.channel == ALL_CHANNELS)
+            .values(
+                channel=names[0] if names else ALL_CHANNELS,
+                state=NotificationState.PENDING.value if names else NotificationState.DEAD.value,
+                last_error=None
+                if names
+                else (
+                    "no notification channel is configured; set AUTOPACK_NOTIFY_CHANNELS "
+                    "(docs/operations.md, Notifications)"
+                ),
+            )
         )
+        .rowcount
+    )
+    if taken != 1:
         return
-    row.channel = names[0]
     for name in names[1:]:
         session.add(
             Notification(
@@ -239,12 +252,16 @@ def _fan_out(session: Session, row: Notification, names: list[str]) -> None:
                 next_attempt_at=row.next_attempt_at,
             )
         )
+    session.flush()
 
 
 def _claim(
     factory: sessionmaker[Session], channel_names: list[str], now: datetime, limit: int
 ) -> list[Notification]:
-    """Due rows this sender now owns (their ``attempts`` raised by one)."""
+    """Due rows this sender now owns (their ``attempts`` raised by one), in one
+    transaction: each row is taken only if its ``attempts`` are still what was read, so a
+    row another sender claimed meanwhile is skipped."""
+    claimed: list[Notification] = []
     with unit_of_work(factory) as session:
         for row in session.scalars(
             select(Notification).where(
@@ -252,21 +269,19 @@ def _claim(
                 Notification.channel == ALL_CHANNELS,
                 Notification.next_attempt_at <= now,
             )
-        ):
+        ).all():
             _fan_out(session, row, channel_names)
-    with unit_of_work(factory) as session:
         due = session.execute(
             select(Notification.id, Notification.attempts)
             .where(
                 Notification.state == NotificationState.PENDING.value,
+                Notification.channel != ALL_CHANNELS,
                 Notification.next_attempt_at <= now,
             )
             .order_by(Notification.next_attempt_at, Notification.id)
             .limit(limit)
         ).all()
-    claimed: list[Notification] = []
-    for row_id, attempts in due:
-        with unit_of_work(factory) as session:
+        for row_id, attempts in due:
             won = (
                 session.connection()
                 .execute(
@@ -284,9 +299,7 @@ def _claim(
                 .rowcount
             )
             if won == 1:
-                owned = session.get(Notification, row_id)
-                if owned is not None:
-                    claimed.append(owned)
+                claimed.append(session.get_one(Notification, row_id, populate_existing=True))
     return claimed
 
 
