@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -90,6 +91,21 @@ def secret_redactor(secrets: Iterable[str | None]) -> Redactor:
     return Redactor.with_known((s, "channel_secret") for s in secrets if s)
 
 
+_CLIENT: httpx.Client | None = None
+_CLIENT_LOCK = threading.Lock()
+
+
+def shared_client() -> httpx.Client:
+    """One HTTP client for every channel of the process: building one loads the CA bundle
+    (~90 ms of CPU), which a sender must not pay per message; httpx clients are
+    thread-safe and keep connections alive."""
+    global _CLIENT
+    with _CLIENT_LOCK:
+        if _CLIENT is None:
+            _CLIENT = httpx.Client(timeout=SEND_TIMEOUT_SECONDS)
+        return _CLIENT
+
+
 def post_json(
     url: str,
     body: bytes,
@@ -102,11 +118,7 @@ def post_json(
     """POST ``body`` (JSON) and return the response, or raise DeliveryError: permanent for
     a 4xx other than 408/429 (the request itself is wrong), transient otherwise."""
     try:
-        if client is not None:
-            response = client.post(url, content=body, headers=headers)
-        else:
-            with httpx.Client(timeout=SEND_TIMEOUT_SECONDS) as own:
-                response = own.post(url, content=body, headers=headers)
+        response = (client or shared_client()).post(url, content=body, headers=headers)
     except httpx.HTTPError as exc:
         raise DeliveryError(
             redactor.redact(f"{channel}: {type(exc).__name__}: {exc}"), channel=channel
