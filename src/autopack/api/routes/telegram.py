@@ -5,7 +5,7 @@ its own authentication instead: the ``X-Telegram-Bot-Api-Secret-Token`` header m
 ``AUTOPACK_TELEGRAM_WEBHOOK_SECRET`` (compared in constant time; the route is off while
 the setting is unset). The person is the Telegram account that pressed the button
 (``callback_query.from.id``), which must belong to an active Autopack user with at least
-the operator role (``autopack user add --telegram-id``). The decision is recorded as
+the operator role (the user's ``telegram_user_id``). The decision is recorded as
 ``user:<name>``; each callback id decides at most once, and an approval decided before
 (from anywhere) stays as it was. Every press is answered (``answerCallbackQuery``), and a
 decision replaces the message's text and buttons.
