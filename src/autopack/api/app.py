@@ -318,7 +318,11 @@ def _wire_notifications(app: FastAPI, settings: Settings, db: Database) -> None:
     """The outbox sender, started while the app serves (a bad channel config fails here,
     before the server starts), and the Telegram channel that answers button presses."""
     from autopack.notifications.telegram import TelegramChannel
-    from autopack.services.notification_sender import NotificationSender, configured_channels
+    from autopack.services.notification_sender import (
+        NotificationSender,
+        configured_channels,
+        decision_links,
+    )
 
     channels = configured_channels(settings)
     app.state.notification_channels = channels
@@ -332,12 +336,8 @@ def _wire_notifications(app: FastAPI, settings: Settings, db: Database) -> None:
         max_attempts=settings.notify_max_attempts,
         retry_seconds=settings.notify_retry_seconds,
         public_url=settings.public_url,
-        links=None,
+        links=decision_links(settings),
     )
-    if settings.public_url:
-        from autopack.services.notification_sender import decision_links
-
-        app.state.notification_sender.links = decision_links(settings)
 
 
 def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:

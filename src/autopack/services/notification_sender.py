@@ -11,6 +11,7 @@ run``) send what its run queued before exiting, within a bound.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -21,7 +22,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db.orm import utcnow
-from autopack.notifications.base import Channel
+from autopack.errors import ConfigurationError
+from autopack.notifications.base import Action, Channel
 from autopack.notifications.registry import load_channels
 from autopack.services.decision_links import link_maker
 from autopack.services.notifications import (
@@ -38,13 +40,9 @@ log = logging.getLogger("autopack.notifications")
 
 def configured_channels(settings: Settings) -> dict[str, Channel]:
     """The channels ``AUTOPACK_NOTIFY_CHANNELS`` describes (ConfigurationError if wrong)."""
-    import json
-
     raw = settings.notify_channels.get_secret_value().strip()
     if not raw:
         return {}
-    from autopack.errors import ConfigurationError
-
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -61,9 +59,17 @@ def configured_channels(settings: Settings) -> dict[str, Channel]:
 
 def decision_links(settings: Settings) -> LinkMaker | None:
     """Signed approve/reject links, when the server's public address is configured."""
-    if not settings.public_url:
+    public_url = settings.public_url
+    if not public_url:
         return None
-    return link_maker(load_secret(settings.home), settings.public_url, settings.decision_link_hours)
+
+    def make(approval_id: int, user: str) -> tuple[Action, ...]:
+        # The key is read when a link is first made, not when a server is built: building
+        # an app (for its OpenAPI document, say) must not write to the data dir.
+        maker = link_maker(load_secret(settings.home), public_url, settings.decision_link_hours)
+        return maker(approval_id, user)
+
+    return make
 
 
 class NotificationSender:

@@ -8,6 +8,7 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import select
@@ -23,7 +24,10 @@ from autopack.notifications.webhook import WebhookChannel, WebhookConfig
 from autopack.services import approvals, notifications
 from autopack.services import phases as phase_service
 from autopack.services import runs as run_service
+from autopack.services.decision_links import read_token
+from autopack.services.notification_sender import decision_links
 from autopack.settings import Settings
+from autopack.signing_key import load_secret
 from notification_fakes import fake_http
 
 SPEC = RunSpec.model_validate(
@@ -251,3 +255,29 @@ def test_the_approval_row_survives_in_the_outbox_listing(
         ]
         assert session.scalar(select(Approval.id)) is not None
     assert view["event"] == "approval_needed" and view["state"] == "pending"
+
+
+def test_an_approval_message_carries_signed_links_for_the_channels_user(
+    session_factory: sessionmaker[Session], settings: Settings
+) -> None:
+    make_run(session_factory, settings)
+    approval_id = request(session_factory)
+    cfg = settings.model_copy(update={"public_url": "https://ap.example.com/"})
+    with fake_http() as (fake, base):
+        channel = WebhookChannel(
+            "ops", WebhookConfig(url=f"{base}/hook", secret="s" * 20, user="ana")
+        )
+        notifications.deliver_due(
+            session_factory,
+            {"ops": channel},
+            public_url=cfg.public_url,
+            links=decision_links(cfg),
+        )
+    body = fake.received[0].json()
+    assert body["url"] == "https://ap.example.com/ui/runs/nt"
+    approve, reject = body["actions"]
+    assert approve["url"].startswith(f"https://ap.example.com/approvals/{approval_id}/link?token=")
+    token = unquote(approve["url"].split("token=", 1)[1])
+    claim = read_token(load_secret(settings.home), token, approval_id)
+    assert (claim.user, claim.decision) == ("ana", "approve")
+    assert reject["decision"] == "reject" and reject["url"] != approve["url"]
