@@ -26,6 +26,7 @@ act on it, and a stable ``code`` that the API puts in its problem documents.
     ├── ToolchainError               a toolchain command could not run
     │   └── EnvironmentBuildError    a project's environment could not be built
     ├── BudgetExhausted              a token/time/attempt budget ran out
+    ├── DeliveryError                a notification channel could not deliver
     └── ProviderError                an LLM provider call failed
         ├── TransientProviderError   worth retrying (5xx, network)
         │   ├── RateLimited          429; carries retry_after seconds
@@ -234,6 +235,17 @@ class BudgetExhausted(AutopackError):
     def __init__(self, message: str, *, budget: str, **context: Any) -> None:
         super().__init__(message, budget=budget, **context)
         self.budget = budget
+
+
+class DeliveryError(AutopackError):
+    """A notification channel could not deliver (network, HTTP status, SMTP refusal).
+    ``permanent`` says retrying cannot help (a 4xx, a refused recipient)."""
+
+    code = "delivery_failed"
+
+    def __init__(self, message: str, *, permanent: bool = False, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.permanent = permanent
 
 
 class ProviderError(AutopackError):

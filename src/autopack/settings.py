@@ -119,6 +119,39 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Notifications (autopack.notifications; docs/operations.md, Notifications).
+    notify_channels: SecretStr = Field(
+        default=SecretStr(""),
+        description="Notification channels as JSON, name -> config, e.g. "
+        '{"ops": {"kind": "webhook", "url": "https://hooks.example.com/ap", "secret": "..."}}; '
+        "kinds: webhook, slack, telegram, email. Kept secret: it holds tokens.",
+    )
+    notify_max_attempts: int = Field(
+        default=6, ge=1, le=50, description="Deliveries tried before a notification is dead."
+    )
+    notify_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="First retry delay; each further retry waits twice as long (with jitter).",
+    )
+    notify_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often the background sender looks for due rows."
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="The server's address as people reach it (https://autopack.example.com); "
+        "notifications link to runs and carry signed approve/reject links only when set.",
+    )
+    decision_link_hours: float = Field(
+        default=72.0, gt=0, description="How long a signed approve/reject link stays valid."
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The secret_token given to Telegram's setWebhook; POST /telegram/webhook "
+        "refuses requests without it (and is off while unset).",
+    )
+
     # Project environments (autopack.environments).
     env_find_links: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,

@@ -44,6 +44,11 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/ui/login"): PUBLIC,
     ("POST", "/ui/login"): PUBLIC,
     ("POST", "/ui/logout"): PUBLIC,
+    # Their own credential instead of an API key: Telegram's secret token (then the
+    # pressing account's role), a signed single-use link (then its user's role).
+    ("POST", "/telegram/webhook"): OWN_AUTH,
+    ("GET", "/approvals/{approval_id}/link"): OWN_AUTH,
+    ("POST", "/approvals/{approval_id}/link"): OWN_AUTH,
     # Who am I: any role.
     ("GET", "/me"): VIEWER,
     # Runs: reading is for viewers; creating, executing and cancelling for operators.

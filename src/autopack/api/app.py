@@ -111,6 +111,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         404: "not_found",
         405: "method_not_allowed",
         401: "unauthorized",
+        403: "forbidden",
         413: "payload_too_large",
         429: "rate_limited",
     }.get(exc.status_code, "http_error")
@@ -221,11 +222,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             listener = PgEventListener(app.state.event_bus, libpq_url(db.engine))
             await asyncio.to_thread(listener.start)
         app.state.event_listener = listener
+        sender = app.state.notification_sender.start()
         stop_expiry = asyncio.Event()
         expiry = asyncio.create_task(
             expiry_loop(app, stop_expiry, settings.approval_expiry_check_seconds)
         )
         yield
+        sender.stop()
         stop_expiry.set()
         await expiry
         if listener is not None:
@@ -256,6 +259,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.session_factory = db.factory
     app.state.event_bus = event_bus_for(db.engine)
     _wire_execution(app, settings, db)
+    _wire_notifications(app, settings, db)
 
     # The last added is the outermost: request ids and the access log first, so a 421,
     # 403 or 413 carries an id and is logged too; then the Host and Origin checks, before
@@ -300,6 +304,32 @@ def _mount_docs(app: FastAPI) -> None:
             swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png",
         )
+
+
+def _wire_notifications(app: FastAPI, settings: Settings, db: Database) -> None:
+    """The outbox sender, started while the app serves (a bad channel config fails here,
+    before the server starts), and the Telegram channel that answers button presses."""
+    from autopack.notifications.telegram import TelegramChannel
+    from autopack.services.notification_sender import (
+        NotificationSender,
+        configured_channels,
+        decision_links,
+    )
+
+    channels = configured_channels(settings)
+    app.state.notification_channels = channels
+    app.state.telegram = next(
+        (c for c in channels.values() if isinstance(c, TelegramChannel)), None
+    )
+    app.state.notification_sender = NotificationSender(
+        db.factory,
+        channels,
+        poll_seconds=settings.notify_poll_seconds,
+        max_attempts=settings.notify_max_attempts,
+        retry_seconds=settings.notify_retry_seconds,
+        public_url=settings.public_url,
+        links=decision_links(settings),
+    )
 
 
 def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:

@@ -134,3 +134,23 @@ def limit_run_creation(request: Request) -> None:
 
 
 RunCreationLimit = Depends(limit_run_creation)
+
+
+def run_continuer(request: Request) -> Callable[[str], object]:
+    """How this server continues a parked run: its local pool, or a job for the workers
+    (``services.execution.submit_run`` chooses by settings)."""
+    from autopack.services import execution
+
+    app = request.app
+
+    def continue_run(run_id: str) -> object:
+        pool = getattr(app.state, "executor_pool", None)
+        return execution.submit_run(
+            app.state.session_factory,
+            app.state.settings,
+            run_id,
+            local=pool.continue_run if pool is not None else None,
+            queue=getattr(app.state, "run_queue", None),
+        )
+
+    return continue_run

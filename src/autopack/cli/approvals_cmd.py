@@ -63,20 +63,22 @@ def approvals_list(
 
 
 def _decide(approval_id: int, approve: bool, note: str) -> None:
+    from autopack.services.approval_decisions import decide_and_continue
+
     by = cli_identity()
     cfg = settings()
     db = database()
-    with unit_of_work(db.factory) as session:
-        approval = approval_service.decide(
-            session,
+    try:
+        view = decide_and_continue(
+            db.factory,
             approval_id,
             approve=approve,
             by=by,
             note=note,
             apply=lambda s, p, a: integration.apply_approved(s, p, a, settings=cfg),
         )
-        view = approval_service.approval_view(approval)
-    db.dispose()
+    finally:
+        db.dispose()
     console.print(
         f"approval {approval_id} {view['status']} (run {view['run_id']}, phase "
         f"{view['phase_id']}). Continue the run with "

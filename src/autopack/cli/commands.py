@@ -58,6 +58,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("merge", "autopack.cli.delivery_cmd", "Merge a finished run's branch into yours."),
     Command("push", "autopack.cli.delivery_cmd", "Push a finished run's branch to a remote."),
     Command("approvals", "autopack.cli.approvals_cmd", "Changes waiting for a person."),
+    Command("notify", "autopack.cli.notify_cmd", "Notifications: test a channel, list the outbox."),
     Command("apply", "autopack.cli.apply_cmd", "Apply a model's answer to a repository safely."),
     Command("verify", "autopack.cli.toolchain_cmd", "Run a project's tests and report."),
     Command("toolchain", "autopack.cli.toolchain_cmd", "How Autopack sees a project's toolchain."),

@@ -26,6 +26,7 @@ from autopack.planning.preflight import plan_errors, preflight
 from autopack.planning.validation import check_repository
 from autopack.services import runs as run_service
 from autopack.services.event_relay import with_remote_progress
+from autopack.services.notification_sender import start_sender
 from autopack.settings import Settings
 
 SCRIPTED_NOTICE = (
@@ -77,6 +78,10 @@ def _record_resume(db: Database, run_id: str) -> None:
         record_execution_request(session, run_id, actor=cli_identity(), where="cli")
 
 
+#: How long `autopack run` waits at the end for its notifications to go out.
+NOTIFY_FLUSH_SECONDS = 5.0
+
+
 def _execute(
     cfg: Settings,
     db: Database,
@@ -92,10 +97,15 @@ def _execute(
     )
     if test_env:
         deps.test_env.update(test_env)
+    sender = start_sender(cfg, db.factory)
     try:
         outcome = execute_run(deps, run_id)
     finally:
         progress.close()
+        # What the run queued goes out now, within a bound: a channel that hangs costs
+        # this process at most NOTIFY_FLUSH_SECONDS at exit; the rest waits in the outbox.
+        sender.flush(NOTIFY_FLUSH_SECONDS)
+        sender.stop(timeout=0.5)
     if as_json:
         print_json(
             {

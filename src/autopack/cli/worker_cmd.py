@@ -54,9 +54,13 @@ def worker(
         f"autopack worker {runner.worker_id}: concurrency {runner.concurrency}, database "
         f"{db.engine.url.render_as_string(hide_password=True)}"
     )
+    from autopack.services.notification_sender import start_sender
+
+    sender = start_sender(cfg, db.factory)
     try:
         runner.run()
     finally:
+        sender.stop()
         db.dispose()
 
 

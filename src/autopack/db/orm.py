@@ -500,6 +500,45 @@ class User(Base):
     disabled_at: Mapped[datetime | None] = mapped_column()
 
 
+class Notification(Base):
+    """The outbox: one delivery of one event through one channel. Written by services in
+    the transaction of what it tells about; sent and retried by the drainer
+    (``services/notifications.py``)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = _checks("notifications")
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event: Mapped[str] = mapped_column(String(32), default="approval_needed")
+    channel: Mapped[str] = mapped_column(String(64), default="")
+    #: None only for a notification about no run.
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    phase_id: Mapped[str | None] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+
+class DecisionToken(Base):
+    """A used decision token (a signed link's id, a Telegram callback's id): each decides
+    at most once, so a replay changes nothing."""
+
+    __tablename__ = "decision_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    approval_id: Mapped[int] = mapped_column(
+        ForeignKey("approvals.id", ondelete="CASCADE"), index=True
+    )
+    used_by: Mapped[str] = mapped_column(String(128), default="")
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
 

@@ -91,6 +91,28 @@ class ApprovalStatus(StrEnum):
     EXPIRED = "expired"
 
 
+class NotificationState(StrEnum):
+    """An outbox row's delivery: waiting (or between retries), delivered, failed for good
+    on a permanent error, or given up after the last retry."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+class NotificationEvent(StrEnum):
+    """What a person can be told about (``.autopack.yaml`` ``notifications: events``)."""
+
+    APPROVAL_NEEDED = "approval_needed"
+    RUN_FINISHED = "run_finished"
+    RUN_FAILED = "run_failed"
+    PHASE_FAILED = "phase_failed"
+    BUDGET_80 = "budget_80"
+    #: Sent by `autopack notify test CHANNEL` only; never queued by a run.
+    TEST = "test"
+
+
 class Complexity(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
@@ -117,4 +139,6 @@ STATE_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("users", "role"): Role,
     ("governance_requests", "risk"): Risk,
     ("governance_requests", "decision"): GovernanceDecision,
+    ("notifications", "state"): NotificationState,
+    ("notifications", "event"): NotificationEvent,
 }

@@ -113,10 +113,10 @@ class ExecutionPool:
         self._results: Any = _SPAWN.Queue()
         self._waiting: deque[str] = deque()
         self._running: dict[str, _Slot] = {}
+        #: Runs to queue again when their current execution ends (see continue_run).
+        self._again: set[str] = set()
         self._finished: dict[str, dict[str, Any]] = {}
         self._events: dict[str, threading.Event] = {}
-        #: Runs to queue again once their current execution's process exits.
-        self._again: set[str] = set()
         self._times: dict[str, tuple[float, float | None]] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -136,16 +136,18 @@ class ExecutionPool:
             self._start_waiting()
         return True
 
-    def submit_again(self, run_id: str) -> bool:
-        """Queue ``run_id``; when it is executing here now, queue it once more as soon as
-        that execution ends (an executor that parked a run for an approval may still be
-        exiting when the approval is decided: a plain ``submit`` would be refused and
-        the run would stay parked)."""
+    def continue_run(self, run_id: str) -> bool:
+        """Queue ``run_id`` to continue: at once, or, when its execution here is still
+        winding down (a decision can land while the executor that parked the run is still
+        returning), as soon as that execution ends. False only when the pool is closed."""
         with self._lock:
-            if not self._closed and run_id in self._running:
+            if self._closed:
+                return False
+            if run_id in self._running:
                 self._again.add(run_id)
                 return True
-        return self.submit(run_id)
+        self.submit(run_id)
+        return True
 
     def is_active(self, run_id: str) -> bool:
         """Queued or executing in this pool."""
@@ -265,11 +267,11 @@ class ExecutionPool:
         with self._lock:
             self._running.pop(run_id, None)
             event = self._events.get(run_id)
-            again = run_id in self._again
-            self._again.discard(run_id)
+            if run_id in self._again and not self._closed:
+                self._again.discard(run_id)
+                self._events[run_id] = threading.Event()  # the old one is set below
+                self._waiting.append(run_id)
             if not self._closed:
                 self._start_waiting()
         if event is not None:
             event.set()
-        if again:
-            self.submit(run_id)

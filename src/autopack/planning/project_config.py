@@ -11,6 +11,9 @@ the run's worktree, so it is the file as committed at the run's base ref::
       - migrations/             # workspace.guards.project_protected_paths)
     governance:                 # how requests to change protected paths are decided
       critical: [migrations/]   # (workspace.governance.project_governance)
+    notifications:              # who hears about this project's runs (channels are
+      - channel: ops-telegram   # configured in settings: AUTOPACK_NOTIFY_CHANNELS)
+        events: [approval_needed, run_failed]   # default: every event
 
 Only these keys exist; anything else is an error that names the key, so a typo never
 passes silently. The plan wins over the file (:func:`merge_overrides`): a plan's ``setup``
@@ -29,10 +32,26 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from autopack.domain.plan import ENV_NAME_RE, RunSpec
+from autopack.domain.states import NotificationEvent
 from autopack.errors import ConfigurationError
 from autopack.workspace.governance import GovernanceConfig
 
 PROJECT_CONFIG_FILE = ".autopack.yaml"
+
+
+#: The events a route takes when it names none (``test`` is only ever sent on request).
+RUN_EVENTS: tuple[NotificationEvent, ...] = tuple(
+    e for e in NotificationEvent if e is not NotificationEvent.TEST
+)
+
+
+class NotificationRoute(BaseModel):
+    """One ``notifications:`` entry: a channel (by its name in settings) and its events."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = Field(min_length=1, max_length=64)
+    events: list[NotificationEvent] = Field(default_factory=lambda: list(RUN_EVENTS))
 
 
 class ProjectConfig(BaseModel):
@@ -47,6 +66,8 @@ class ProjectConfig(BaseModel):
     protected_paths: list[str] = Field(default_factory=list)
     #: Enforced at every apply by :func:`autopack.workspace.governance.project_governance`.
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
+    #: Read by services/notifications.py when a run's event is queued.
+    notifications: list[NotificationRoute] | None = None
 
     @field_validator("setup", mode="before")
     @classmethod
@@ -115,8 +136,8 @@ def read_project_config(root: Path) -> ProjectConfig | None:
         return ProjectConfig()
     if not isinstance(data, Mapping):
         raise ConfigurationError(
-            f"{PROJECT_CONFIG_FILE}: expected a mapping with 'setup', 'env' and/or "
-            "'protected_paths', "
+            f"{PROJECT_CONFIG_FILE}: expected a mapping with 'setup', 'env', "
+            "'protected_paths' and/or 'notifications', "
             f"found {type(data).__name__}",
             path=str(path),
         )
@@ -130,7 +151,8 @@ def read_project_config(root: Path) -> ProjectConfig | None:
         raise ConfigurationError(
             f"{PROJECT_CONFIG_FILE}: {problems} (allowed keys: setup, a list of commands; "
             "env, a mapping of NAME: value; protected_paths, a list of path patterns; governance, "
-            "a mapping with critical, low_risk and auto_approve_low_risk)",
+            "a mapping with critical, low_risk and auto_approve_low_risk; notifications, a list "
+            "of {channel: NAME, events: [...]})",
             path=str(path),
         ) from None
 

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from autopack.db.orm import Approval, DecisionLog, Phase, PhaseAttempt, Run, Tier, utcnow
 from autopack.domain.states import ApprovalStatus, PhaseState, RunState, TierState
 from autopack.errors import IllegalTransition, NotFoundError
+from autopack.services import notifications
 from autopack.services.phases import get_phase, set_phase_state
 from autopack.services.runs import set_run_state, set_tier_state
 
@@ -87,6 +88,7 @@ def request_approval(
         )
     )
     session.flush()
+    notifications.approval_requested(session, approval)
     return approval
 
 

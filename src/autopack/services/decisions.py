@@ -5,6 +5,7 @@ cancel or resume, a merge or push, a human note, a key revoked, a user added or 
 lands in ``decision_log`` with ``actor`` = the caller's identity (``user:<name>``,
 ``config-key:<n>``, ``local``, ``cli:<OS user>``), in the same transaction as the change
 it records. Decisions about no single run (keys, users, global overrides) have no run.
+How an approval is decided from any entry point is :mod:`autopack.services.approval_decisions`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from autopack.db.orm import Phase, PhaseAttempt, Run, utcnow
 from autopack.db.session import unit_of_work
@@ -34,6 +34,7 @@ from autopack.errors import (
     NotFoundError,
 )
 from autopack.services import issues as issue_service
+from autopack.services import notifications
 from autopack.services.runs import known_state
 
 
@@ -97,6 +98,8 @@ def set_phase_state(
     if reason and requested in (PhaseState.FAILED, PhaseState.SKIPPED):
         phase.last_failure = reason
     session.flush()
+    if requested is PhaseState.FAILED:
+        notifications.phase_failed(session, phase)
 
 
 def update_phase_status(
@@ -217,7 +220,12 @@ def add_tokens(phase: Phase, tokens: int) -> None:
     """Count tokens on the phase, its tier and its run together."""
     phase.tokens_used += tokens
     phase.tier.tokens_used += tokens
+    before = phase.run.tokens_used
     phase.run.tokens_used += tokens
+    session = object_session(phase)
+    if session is not None:
+        run = phase.run
+        notifications.tokens_spent(session, run.id, before, run.tokens_used, run.token_cap)
 
 
 def record_attempt(

@@ -25,6 +25,7 @@ from autopack.errors import (
 )
 from autopack.executor.artifacts import RunArtifacts
 from autopack.memory.intention import build_anchor
+from autopack.services import notifications
 from autopack.services.decisions import record_decision
 from autopack.services.leases import acquire_lease as acquire_lease
 from autopack.services.leases import release_lease as release_lease
@@ -277,6 +278,9 @@ def set_run_state(
         run.completed_at = None
         run.failure_reason = None
     session.flush()
+    if requested.is_terminal:
+        # In this transaction: the end and its notification commit together (fencing).
+        notifications.run_ended(session, run)
 
 
 def set_tier_state(

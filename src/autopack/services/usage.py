@@ -26,6 +26,7 @@ from autopack.llm.client import EstimationRecord, EstimationSink, UsageSink
 from autopack.llm.estimator import EstimatorConfig, TokenEstimator
 from autopack.llm.pricing import PriceTable
 from autopack.metrics import LLM_LATENCY
+from autopack.services import notifications
 
 Period = Literal["day", "week", "month"]
 PERIOD_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
@@ -90,6 +91,13 @@ def record_usage(
         session.execute(
             update(Run).where(Run.id == request.run_id).values(tokens_used=Run.tokens_used + total)
         )
+        spent = session.execute(
+            select(Run.tokens_used, Run.token_cap).where(Run.id == request.run_id)
+        ).first()
+        if spent is not None:
+            notifications.tokens_spent(
+                session, request.run_id, spent[0] - total, spent[0], spent[1]
+            )
     if phase_pk is not None:
         session.execute(
             update(Phase).where(Phase.id == phase_pk).values(tokens_used=Phase.tokens_used + total)

@@ -15,9 +15,7 @@ that must equal the (signed) ``autopack_csrf`` cookie (double submit); the origi
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Form, Request
@@ -31,6 +29,7 @@ from autopack.domain.access import Principal
 from autopack.errors import AutopackError
 from autopack.services import apikeys
 from autopack.settings import Settings
+from autopack.signing_key import load_secret as load_secret
 
 SESSION_COOKIE = "autopack_session"
 CSRF_COOKIE = "autopack_csrf"
@@ -47,18 +46,6 @@ class CsrfRejected(AutopackError):
     """A form arrived without the CSRF token its cookie vouches for."""
 
     code = "csrf_rejected"
-
-
-def load_secret(home: Path) -> bytes:
-    """The key that signs cookies: ``HOME/web_secret``, created (mode 0600) on first use,
-    so sessions survive a restart of the server."""
-    path = home / "web_secret"
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text(encoding="utf-8").strip().encode()
 
 
 def _serializer(request: Request, salt: str) -> URLSafeTimedSerializer:

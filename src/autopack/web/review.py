@@ -9,16 +9,17 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from autopack import __version__
+from autopack.api.deps import run_continuer
 from autopack.config import models_config_for
 from autopack.db import migrate
 from autopack.db.database import Database
 from autopack.db.session import describe_database, unit_of_work
 from autopack.domain.access import Principal
-from autopack.domain.states import RunState
 from autopack.executor.pool import ExecutionPool
 from autopack.llm.factory import build_router, effective_config
 from autopack.services import approvals as approval_service
 from autopack.services import board, notes, routing
+from autopack.services.approval_decisions import decide_and_continue
 from autopack.services.events import EventBus
 from autopack.web.auth import (
     SESSION_COOKIE,
@@ -60,26 +61,21 @@ def approvals_page(request: Request, identity: Identity) -> Response:
 def _decide(
     request: Request, approval_id: int, approve: bool, note: str, identity: Principal
 ) -> None:
+    view = decide_and_continue(
+        request.app.state.session_factory,
+        approval_id,
+        approve=approve,
+        by=identity.identity,
+        note=note,
+        apply=getattr(request.app.state, "approve_hook", None),
+        continue_run=run_continuer(request),
+    )
     with unit_of_work(request.app.state.session_factory) as session:
-        hook = getattr(request.app.state, "approve_hook", None)
-        approval = approval_service.decide(
-            session, approval_id, approve=approve, by=identity.identity, note=note, apply=hook
-        )
-        run = board.run_card(session, approval.run_id)
-        run_id = approval.run_id
+        run = board.run_card(session, view["run_id"])
     bus: EventBus = request.app.state.event_bus
-    bus.publish("approval_decided", run_id, approval_id=approval_id, approved=approve, card=run)
-    # As the API does: a run parked for this decision continues on this server's pool.
-    pool: ExecutionPool | None = getattr(request.app.state, "executor_pool", None)
-    if (
-        pool is not None
-        and run is not None
-        and run["state"] == RunState.PHASE_EXECUTION.value
-        and (not run["executing"] or pool.is_active(run_id))
-        and run["repo"]
-    ):
-        # Its executor may still be exiting after parking: then it goes again after.
-        pool.submit_again(run_id)
+    bus.publish(
+        "approval_decided", view["run_id"], approval_id=approval_id, approved=approve, card=run
+    )
 
 
 @router.post("/approvals/{approval_id}/approve", dependencies=[CsrfChecked])

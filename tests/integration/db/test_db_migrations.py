@@ -127,6 +127,7 @@ def _every_row(conn: Connection) -> dict[str, Any]:
     conn.execute(text("INSERT INTO approvals (run_id) VALUES ('r')"))
     conn.execute(text("INSERT INTO users (name) VALUES ('u')"))
     conn.execute(text("INSERT INTO governance_requests (run_id) VALUES ('r')"))
+    conn.execute(text("INSERT INTO notifications (channel) VALUES ('c')"))
     return {"tier": tier, "phase": phase}
 
 

@@ -105,6 +105,8 @@ def test_project_config_is_read_with_yaml_scalars_as_text(tmp_path: Path) -> Non
         ("- make\n", "expected a mapping"),
         ("setpu: [make]\n", "setpu"),
         ("env: {'bad name': x}\n", "not a variable name"),
+        ("notifications: [{channel: tg, events: [approval_neded]}]\n", "notifications.0.events"),
+        ("notifications: [{chanel: tg}]\n", "chanel"),
     ],
 )
 def test_a_broken_project_config_names_the_file_and_the_problem(
@@ -130,3 +132,21 @@ def test_the_project_config_applies_when_the_plan_says_nothing() -> None:
     assert (merged.setup, merged.env) == (["make a"], {"A": "1"})
     assert merged.sources == [PROJECT_CONFIG_FILE]
     assert merge_overrides(spec(), None).sources == []
+
+
+def test_notification_routes_default_to_every_run_event(tmp_path: Path) -> None:
+    (tmp_path / PROJECT_CONFIG_FILE).write_text(
+        "notifications:\n  - channel: mail\n  - channel: tg\n    events: [approval_needed]\n",
+        encoding="utf-8",
+    )
+    config = read_project_config(tmp_path)
+    assert config is not None and config.notifications is not None
+    mail, tg = config.notifications
+    assert set(mail.events) == {
+        "approval_needed",
+        "run_finished",
+        "run_failed",
+        "phase_failed",
+        "budget_80",
+    }
+    assert tg.events == ["approval_needed"]

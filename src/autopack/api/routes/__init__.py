@@ -16,6 +16,7 @@ def register_routes(app: FastAPI) -> None:
         apikeys,
         approvals,
         dashboard,
+        decision_links,
         delivery,
         execution,
         governance,
@@ -26,6 +27,7 @@ def register_routes(app: FastAPI) -> None:
         phases,
         reports,
         runs,
+        telegram,
         trajectory,
         users,
         workers,
@@ -33,6 +35,9 @@ def register_routes(app: FastAPI) -> None:
 
     app.state.run_rate_limiter = RateLimiter(app.state.settings.run_create_rate_per_minute)
     app.include_router(health.router)
+    # Their own authentication instead of an API key (see each module's docstring).
+    app.include_router(telegram.router)
+    app.include_router(decision_links.router)
     protected = [Depends(require_role)]
     modules = (
         runs,

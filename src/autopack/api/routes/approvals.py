@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -12,17 +11,13 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session, sessionmaker
 
-from autopack.api.deps import AuthDep, FactoryDep, SessionDep
-from autopack.db.orm import Run
-from autopack.db.session import unit_of_work
-from autopack.domain.states import ApprovalStatus, RunState
-from autopack.errors import AutopackError
+from autopack.api.deps import AuthDep, FactoryDep, SessionDep, run_continuer
+from autopack.domain.states import ApprovalStatus
 from autopack.services import approvals as approval_service
-from autopack.services import execution
+from autopack.services.approval_decisions import decide_and_continue
 from autopack.services.approvals import ApproveHook
 
 router = APIRouter(tags=["approvals"])
-log = logging.getLogger("autopack.api.approvals")
 #: Ids beyond 64-bit integers cannot exist; refusing them keeps drivers from overflowing.
 ApprovalId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -102,40 +97,14 @@ def _decide(
     factory: sessionmaker[Session],
     request: Request,
 ) -> dict[str, Any]:
-    with unit_of_work(factory) as session:
-        approval = approval_service.decide(
-            session,
-            approval_id,
-            approve=approve,
-            by=identity,
-            note=body.note,
-            apply=_hook(request),
-        )
-        view = approval_service.approval_view(approval)
-        run = session.get(Run, approval.run_id)
-        parked = (
-            run is not None
-            and run.state == RunState.PHASE_EXECUTION.value
-            and (run.lease_owner is None)
-            and run.repo_path is not None
-        )
-    # Committed: a run parked for this decision continues in the background, wherever
-    # this deployment executes runs (the local pool, or a job for the workers).
-    if parked:
-        _continue_run(request, factory, view["run_id"])
+    view = decide_and_continue(
+        factory,
+        approval_id,
+        approve=approve,
+        by=identity,
+        note=body.note,
+        apply=_hook(request),
+        continue_run=run_continuer(request),
+    )
+    view.pop("continued", None)
     return view
-
-
-def _continue_run(request: Request, factory: sessionmaker[Session], run_id: str) -> None:
-    pool = getattr(request.app.state, "executor_pool", None)
-    try:
-        execution.submit_run(
-            factory,
-            request.app.state.settings,
-            run_id,
-            local=pool.submit if pool is not None else None,
-            queue=getattr(request.app.state, "run_queue", None),
-        )
-    except AutopackError as exc:
-        # The decision is saved; the run waits for `POST /runs/{id}/execute` instead.
-        log.warning("run %s was not continued after the approval: %s", run_id, exc.message)

@@ -1,5 +1,5 @@
-"""ExecutionPool.submit_again: a run submitted while it is executing here goes once more
-after that execution ends (the dashboard approves a run whose parked executor is still
+"""ExecutionPool.continue_run: a run continued while it is executing here goes once more
+after that execution ends (a person approves a run whose parked executor is still
 exiting), instead of being refused."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from autopack.executor.pool import ExecutionPool
 from autopack.settings import Settings
 
 
-def test_a_run_submitted_again_while_executing_executes_once_more(
+def test_a_run_continued_while_executing_executes_once_more(
     sqlite_settings: Settings,
 ) -> None:
     finished: list[str] = []
@@ -27,7 +27,7 @@ def test_a_run_submitted_again_while_executing_executes_once_more(
         # see how many executions there were.
         assert pool.submit("no-such-run")
         assert pool.submit("no-such-run") is False  # a plain submit is refused meanwhile
-        assert pool.submit_again("no-such-run")
+        assert pool.continue_run("no-such-run")
         assert twice.wait(120), f"executed {len(finished)} time(s), expected 2"
         pool.wait("no-such-run", timeout=120)
         assert finished == ["no-such-run", "no-such-run"]
