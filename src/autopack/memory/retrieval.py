@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from autopack.db.orm import MemoryDocument
 from autopack.memory.embeddings import NO_EXTRA, EmbedderStatus, extra_installed, load_embedder
+from autopack.memory.focus import ContextHint
 from autopack.memory.lexical import search_lexical
 from autopack.memory.store import Collection, Hit
 from autopack.memory.vectors import vector_store_for
@@ -155,19 +156,6 @@ def _hits(session: Session, ranked: list[tuple[int, float, str]]) -> list[Hit]:
         for d, score, method in ranked
         if d in docs
     ]
-
-
-@dataclass(frozen=True)
-class ContextHint:
-    """A code region retrieval suggests for a phase: ``path`` lines ``start``-``end``
-    (1-based, inclusive), defining ``symbol`` ("" for other lines)."""
-
-    path: str
-    symbol: str
-    start_line: int
-    end_line: int
-    score: float
-    method: str
 
 
 def retrieve_for_phase(

@@ -27,10 +27,12 @@ from autopack.domain.plan import Scope
 from autopack.domain.states import AttemptRole
 from autopack.memory import rules as rule_logic
 from autopack.memory.embeddings import EmbedderStatus
+from autopack.memory.focus import ContextHint
 from autopack.memory.index import IndexStats, index_code, upsert_documents
 from autopack.memory.retrieval import (
     SearchResult,
     default_embedder,
+    retrieve_for_phase,
     search,
     semantic_unavailable,
 )
@@ -42,6 +44,37 @@ def index_repository(
 ) -> IndexStats:
     """Index (or re-index: only changed files cost anything) the code of ``root``."""
     return index_code(session, root, repo_key, embedder=embedder or default_embedder(session))
+
+
+def hints_for_phase(
+    session: Session,
+    root: Path,
+    *,
+    repo_key: str,
+    goal: str,
+    phase_name: str,
+    description: str,
+    deliverables: Sequence[str],
+    acceptance_criteria: Sequence[str],
+    limit: int,
+    embedder: EmbedderStatus | None = None,
+) -> list[ContextHint]:
+    """Index the worktree at ``root`` (unchanged files cost a hash) and the code regions
+    that match the phase, best first: hints for focused context. Stages the index's
+    writes in ``session``; the caller owns the transaction."""
+    status = embedder or default_embedder(session)
+    index_code(session, root, repo_key, embedder=status)
+    return retrieve_for_phase(
+        session,
+        repo_key=repo_key,
+        goal=goal,
+        phase_name=phase_name,
+        description=description,
+        deliverables=deliverables,
+        acceptance_criteria=acceptance_criteria,
+        limit=limit,
+        embedder=status,
+    )
 
 
 @dataclass
