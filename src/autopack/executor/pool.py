@@ -112,6 +112,8 @@ class ExecutionPool:
         self._on_progress = on_progress
         self._results: Any = _SPAWN.Queue()
         self._waiting: deque[str] = deque()
+        #: Runs submitted again while their ended execution's process was still exiting.
+        self._again: set[str] = set()
         self._running: dict[str, _Slot] = {}
         self._finished: dict[str, dict[str, Any]] = {}
         self._events: dict[str, threading.Event] = {}
@@ -124,10 +126,19 @@ class ExecutionPool:
         self._collector.start()
 
     def submit(self, run_id: str) -> bool:
-        """Queue ``run_id`` for execution; False if it is already queued or running."""
+        """Queue ``run_id`` for execution; False if it is already queued or executing.
+
+        A run whose execution has ended but whose process is still exiting (its lease
+        released: a person's approval came in just then) is queued again for when the
+        process is gone, so the approval is not lost."""
         with self._lock:
-            if self._closed or run_id in self._running or run_id in self._waiting:
+            if self._closed or run_id in self._waiting:
                 return False
+            if run_id in self._running:
+                if run_id not in self._finished:
+                    return False
+                self._again.add(run_id)
+                return True
             self._finished.pop(run_id, None)
             self._events[run_id] = threading.Event()
             self._waiting.append(run_id)
@@ -252,6 +263,11 @@ class ExecutionPool:
         with self._lock:
             self._running.pop(run_id, None)
             event = self._events.get(run_id)
+            if run_id in self._again and not self._closed:
+                self._again.discard(run_id)
+                self._finished.pop(run_id, None)
+                self._events[run_id] = threading.Event()
+                self._waiting.append(run_id)
             if not self._closed:
                 self._start_waiting()
         if event is not None:
