@@ -49,7 +49,8 @@ from autopack.executor.runtime import (
 from autopack.executor.trajectory import TrajectoryRecorder
 from autopack.llm.client import LLMClient
 from autopack.llm.factory import build_client, build_redactor, effective_config
-from autopack.memory.intention import build_anchor
+from autopack.memory.embeddings import NO_EXTRA, EmbedderStatus, extra_installed, load_embedder
+from autopack.memory.intention import build_anchor, drift_similarity
 from autopack.services import runs as run_service
 from autopack.services.leases import (
     Fence,
@@ -602,4 +603,20 @@ def build_deps(
             gate=gate,
         )
 
-    return ExecutorDeps(db=db, settings=settings, client_factory=client_factory, progress=progress)
+    similarity, method = drift_similarity(drift_embedder())
+    return ExecutorDeps(
+        db=db,
+        settings=settings,
+        client_factory=client_factory,
+        progress=progress,
+        similarity=similarity,
+        similarity_method=method,
+    )
+
+
+def drift_embedder() -> EmbedderStatus:
+    """The embedder the drift check uses: the bundled model when the semantic extra is
+    installed (loaded once per process), else none (the check is lexical)."""
+    if not extra_installed():
+        return EmbedderStatus(None, NO_EXTRA)
+    return load_embedder()

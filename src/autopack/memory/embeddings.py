@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -126,6 +126,17 @@ def _load() -> EmbedderStatus:
             None, f"semantic search is off: the bundled model at {path} did not load ({exc})"
         )
     return EmbedderStatus(SentenceTransformerEmbedder(model), "")
+
+
+def cosine_similarity(embedder: Embedder) -> Callable[[str, str], float]:
+    """``similarity(a, b)``: the cosine of the two texts' embeddings, clamped to [0, 1]
+    (the embedder's vectors are unit length, so the cosine is their dot product)."""
+
+    def similarity(a: str, b: str) -> float:
+        first, second = embedder.embed([a, b])
+        return min(1.0, max(0.0, sum(x * y for x, y in zip(first, second, strict=True))))
+
+    return similarity
 
 
 def embed_cached(session: Session, embedder: Embedder, texts: Sequence[str]) -> list[list[float]]:
