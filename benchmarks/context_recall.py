@@ -14,7 +14,10 @@ the Builder template; no LLM). Measured per strategy:
 
 Strategies: ``whole`` (the scope files whole, in order, cut at the budget), ``old`` (the
 context selection of Autopack at ``--old-rev``, loaded from this repository's history),
-``new`` (the selection in this tree: focused cuts and the repository map). The tag cache
+``new`` (the selection in this tree: focused cuts and the repository map, no retrieval),
+``retrieval`` (``new`` with the hints retrieval gives the executor: the parent indexed into
+a scratch SQLite database, queried with the phase's texts, hits inside the commit's files).
+The tag cache
 is measured too: files parsed and seconds for the first commit (cold) and the others
 (only files that changed between parents are parsed again).
 
@@ -40,11 +43,18 @@ from typing import Any
 import yaml
 
 from autopack.agents.builder import BuilderContext, ContextRef, FileContext, render_builder_prompt
+from autopack.db.database import open_database
+from autopack.db.session import unit_of_work
 from autopack.domain.plan import Scope
 from autopack.executor.context import estimate_tokens_by_chars, select_context
+from autopack.executor.memory import RETRIEVAL_LIMIT, in_files
 from autopack.executor.phase import CONTEXT_TOKEN_BUDGET, REPO_MAP_TOKENS
+from autopack.memory.embeddings import EmbedderStatus, load_embedder
+from autopack.memory.focus import ContextHint
 from autopack.memory.tags import TagCache, language_of
 from autopack.planning.normalize import load_plan
+from autopack.services import memory as memory_service
+from autopack.settings import Settings
 from autopack.workspace.guards import project_protected_paths
 
 AUTOPACK_ROOT = Path(__file__).resolve().parents[1]
@@ -190,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             ["git", "clone", "-q", "--shared", "--no-checkout", str(repo), str(work)], check=True
         )
         cache_dir = Path(tmp) / "tags"
+        db = open_database(Settings(home=Path(tmp) / "home"))
+        embedder = load_embedder()
         for sha in pick_commits(repo, args.commits):
             parent = git(repo, "rev-parse", f"{sha}^").strip()
             git(work, "checkout", "-q", "-f", "--detach", parent)
@@ -230,6 +242,20 @@ def main(argv: list[str] | None = None) -> int:
             prompt = render(run, scope, _files(bundle), bundle.repo_map)
             sample.recall["new"] = measure(prompt, touched)
             sample.tokens["new"] = estimate_tokens_by_chars(prompt)
+            hints = retrieval_hints(db, work, run, phase, embedder)
+            bundle = select_context(
+                work,
+                scope,
+                token_budget=args.budget,
+                protected=protected,
+                goal_texts=(run.goal, phase.name, phase.description),
+                hints=hints,
+                repo_map_tokens=map_tokens,
+                tag_cache=cache,
+            )
+            prompt = render(run, scope, _files(bundle), bundle.repo_map)
+            sample.recall["retrieval"] = measure(prompt, touched)
+            sample.tokens["retrieval"] = estimate_tokens_by_chars(prompt)
             samples.append(sample)
             if args.verbose:
                 print(
@@ -239,8 +265,30 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     + f"  {sample.subject}"
                 )
+        db.dispose()
     report(repo, args.budget, samples, parse_log)
     return 0
+
+
+def retrieval_hints(
+    db: Any, work: Path, run: Any, phase: Any, embedder: EmbedderStatus
+) -> list[ContextHint]:
+    """What ``executor.memory.retrieval_hints`` gives the phase, on a scratch database."""
+    scope = phase.scope
+    with unit_of_work(db.factory) as session:
+        found = memory_service.hints_for_phase(
+            session,
+            work,
+            repo_key="benchmark",
+            goal=run.goal or "",
+            phase_name=phase.name,
+            description=phase.description,
+            deliverables=scope.deliverables,
+            acceptance_criteria=scope.acceptance_criteria,
+            limit=RETRIEVAL_LIMIT,
+            embedder=embedder,
+        )
+    return in_files(found, [*scope.paths, *scope.deliverables])
 
 
 def _files(bundle: Any) -> list[FileContext]:
@@ -256,12 +304,12 @@ def report(
     if not samples:
         print("no commit changed a source file")
         return
-    print(f"{'strategy':8} {'recall mean':>12} {'median':>8} {'tokens mean':>12} {'median':>8}")
-    for name in ("whole", "old", "new"):
+    print(f"{'strategy':9} {'recall mean':>12} {'median':>8} {'tokens mean':>12} {'median':>8}")
+    for name in ("whole", "old", "new", "retrieval"):
         recall = [s.recall[name] for s in samples]
         tokens = [s.tokens[name] for s in samples]
         print(
-            f"{name:8} {statistics.mean(recall):12.3f} {statistics.median(recall):8.3f} "
+            f"{name:9} {statistics.mean(recall):12.3f} {statistics.median(recall):8.3f} "
             f"{statistics.mean(tokens):12.0f} {statistics.median(tokens):8.0f}"
         )
     cold, warm = parse_log[0], parse_log[1:]

@@ -24,6 +24,7 @@ from autopack.memory.embeddings import load_embedder
 from autopack.memory.retrieval import search, semantic_unavailable
 from autopack.memory.store import repository_key
 from autopack.services import memory as memory_service
+from autopack.services.memory_store import SqlDocumentStore
 from autopack.settings import Settings
 
 QUERIES = [
@@ -69,7 +70,7 @@ def main() -> None:
         key = repository_key(work)
         embedder = load_embedder()
         with unit_of_work(db.factory) as session:
-            reason = semantic_unavailable(session, embedder)
+            reason = semantic_unavailable(SqlDocumentStore(session), embedder)
         print(f"repository: {args.repo}  database: {db.engine.dialect.name}")
         print(f"semantic search: {'on' if not reason else 'off (' + reason + ')'}")
 
@@ -96,7 +97,9 @@ def main() -> None:
             for _ in range(args.rounds):
                 for query in QUERIES:
                     start = time.perf_counter()
-                    search(session, query, repo_key=key, limit=10, embedder=embedder)
+                    search(
+                        SqlDocumentStore(session), query, repo_key=key, limit=10, embedder=embedder
+                    )
                     latencies.append((time.perf_counter() - start) * 1000)
         latencies.sort()
         p95 = latencies[int(len(latencies) * 0.95) - 1]

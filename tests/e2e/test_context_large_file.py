@@ -99,3 +99,87 @@ def test_edit_inside_a_file_larger_than_the_budget_applies(
     (big,) = [f for f in context["files"] if f["path"] == "big.py"]
     assert big["truncated"] and any(r["label"].startswith("scale_total") for r in big["kept"])
     assert sum(r["tokens"] for r in big["left_out"]) > CONTEXT_TOKEN_BUDGET // 2
+
+
+#: The function the phase must change. Its name and the names it uses share no word with
+#: the goal; only its docstring says what it does.
+SETTLE = (
+    "def settle(entries: list[int]) -> int:\n"
+    '    """Total the invoice amounts for the ledger export, in cents."""\n'
+    "    return sum(entries) // 100 * 100\n"
+)
+SETTLE_TEST = "from big import settle\n\n\ndef test_settle() -> None:\n"
+SETTLE_TEST += "    assert settle([150, 275]) == 425\n"
+
+
+def ledger_module() -> str:
+    """~30k tokens of filler with ``settle`` in the middle."""
+    out = ['"""A large module."""', "", ""]
+    for i in range(2_400):
+        if i == 1_200:
+            out += [*SETTLE.rstrip("\n").split("\n"), "", ""]
+        out += [f"def unrelated_{i:04d}(value: int) -> int:", f"    return value + {i}", "", ""]
+    return "\n".join(out) + "\n"
+
+
+def test_retrieval_finds_a_region_the_goal_describes_but_does_not_name(
+    settings: Settings, tmp_path: Path, harness_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = ledger_module()
+    assert estimate_tokens_by_chars(source) > CONTEXT_TOKEN_BUDGET
+    repo = make_repo(tmp_path, {"big.py": source})
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        "ledger",
+        [
+            phase(
+                "cents",
+                paths=["big.py", "tests/"],
+                deliverables=["tests/test_big.py"],
+                description=(
+                    "The ledger export totals invoice amounts in cents: it must keep every "
+                    "cent instead of dropping the remainder."
+                ),
+            )
+        ],
+        goal="Exact ledger exports",
+    )
+    edit = op(
+        "search_replace",
+        "big.py",
+        old="    return sum(entries) // 100 * 100\n",
+        new="    return sum(entries)\n",
+    )
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [
+            builder("cents", edit, op("create", "tests/test_big.py", content=SETTLE_TEST)),
+            auditor("cents"),
+        ],
+    )
+    prompts: list[str] = []
+    original = ScriptedProvider.complete
+
+    def recording(self: ScriptedProvider, request: LLMRequest) -> Completion:
+        if request.role == "builder":
+            prompts.append("\n".join(m.content for m in request.messages))
+        return original(self, request)
+
+    monkeypatch.setattr(ScriptedProvider, "complete", recording)
+    harness = harness_factory(settings)
+    outcome = harness.execute(harness.create(plan, repo), script)
+
+    assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
+    # Nothing in the goal names `settle`: retrieval found it by what its docstring says.
+    (prompt,) = prompts
+    assert SETTLE in prompt
+    with harness.db.factory() as session:
+        attempt = session.scalars(select(PhaseAttempt).where(PhaseAttempt.role == "builder")).one()
+        context = attempt.payload["context"]
+    hints = [h for h in context["retrieval"] if h["path"] == "big.py"]
+    assert hints[0]["symbol"] == "settle" and hints[0]["method"] == "lexical"
+    (big,) = [f for f in context["files"] if f["path"] == "big.py"]
+    assert big["truncated"]
+    assert any(r["label"].startswith("settle (retrieval)") for r in big["kept"])
+    summary = next((settings.runs_dir / "ledger" / "phases").glob("phase_*_cents.md"))
+    assert "| big.py | " in summary.read_text(encoding="utf-8").split("retrieval hint")[1]

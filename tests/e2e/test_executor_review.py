@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from executor_support import (
@@ -23,6 +24,7 @@ from sqlalchemy import select
 
 from autopack.db.orm import Approval, Phase, PhaseAttempt, Run, Tier, utcnow
 from autopack.db.session import unit_of_work
+from autopack.executor import loop as executor_loop
 from autopack.executor.phase import PhaseExecution
 from autopack.services import approvals as approval_service
 from autopack.settings import Settings
@@ -289,3 +291,43 @@ def test_max_builder_attempts_allows_that_many_attempts(
 
     assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
     assert outcome.phases[0].builder_attempts == 2
+
+
+# -- a person decides while the executor is still parking ----------------------------
+def test_a_decision_made_while_the_run_parks_is_not_lost(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard leaves a run it sees executing to its executor: one that parks while
+    the person decides must continue itself instead of waiting for nobody."""
+    repo = make_repo(tmp_path, {"legacy.py": LEGACY_300})
+    plan = write_plan(
+        tmp_path / "plan.yaml", "race-run", [phase("mul", paths=["calc.py", "tests/", "legacy.py"])]
+    )
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [
+            builder("mul", op("delete", "legacy.py"), *mul_ops()),
+            builder("mul", *mul_ops()),
+            auditor("mul"),
+        ],
+    )
+    harness = harness_factory(sqlite_settings)
+    run_id = harness.create(plan, repo)
+    original = executor_loop._RunExecution._summary
+    decided: list[int] = []
+
+    def summary_then_decide(self: Any) -> None:
+        original(self)
+        with unit_of_work(harness.db.factory) as session:
+            pending = approval_service.list_approvals(session, run_id=run_id)
+            for approval in pending:
+                if approval.status == "pending":
+                    approval_service.decide(session, approval.id, approve=False, by="alice")
+                    decided.append(approval.id)
+
+    monkeypatch.setattr(executor_loop._RunExecution, "_summary", summary_then_decide)
+
+    outcome = harness.execute(run_id, script)
+
+    assert decided and outcome.state == "DONE_SUCCESS", outcome.failure_reason
+    assert (Path(outcome.worktree or "") / "legacy.py").exists()

@@ -39,6 +39,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_module() -> Any | None:
+    """The DB-API module for SQLite: None (the standard ``sqlite3``) unless this Python's
+    sqlite3 cannot load extensions (pyenv and some distribution builds) and sqlean.py, a
+    drop-in sqlite3 that can, is installed (the ``semantic`` extra): then sqlean, so
+    sqlite-vec can hold the memory's vectors."""
+    import sqlite3
+
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return None
+    try:
+        import sqlean  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    except ImportError:
+        return None
+    return sqlean
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; creates the SQLite file's directory when needed."""
     url = normalize_url(url)
@@ -48,6 +64,9 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        module = sqlite_module()
+        if module is not None:
+            kwargs["module"] = module
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)

@@ -48,13 +48,12 @@ from autopack.domain.plan import Scope
 from autopack.executor.context_bundle import (
     ContextBundle,
     ContextFile,
-    ContextHint,
     ContextKind,
     ContextRegion,
     OmittedFile,
     RepoMapRecord,
 )
-from autopack.memory.focus import Region, focus_file
+from autopack.memory.focus import ContextHint, Region, focus_file
 from autopack.memory.repomap import build_repo_map, words_of
 from autopack.memory.tags import TagCache, language_of
 from autopack.redaction import SECRET_FILES
@@ -100,7 +99,7 @@ def select_context(
     estimate_tokens: EstimateTokens = estimate_tokens_by_chars,
     protected: Sequence[str] = (),
     goal_texts: Sequence[str] = (),
-    hints: Sequence[ContextHint] = (),
+    hints: Sequence[ContextHint] | None = None,
     repo_map_tokens: int = 0,
     tag_cache: TagCache | None = None,
 ) -> ContextBundle:
@@ -113,9 +112,11 @@ def select_context(
     project's protected lists) to those that always keep a file out.
 
     ``goal_texts`` (goal, phase description; the deliverables and acceptance criteria are
-    added) name what a cut file keeps and what the map ranks up; ``hints`` add symbols or
-    line ranges to keep. ``repo_map_tokens`` > 0 reserves that much of the budget for the
-    repository map. ``tag_cache`` keeps parsed tags between calls (default: this call only).
+    added) name what a cut file keeps and what the map ranks up; ``hints`` (retrieval's
+    regions for the phase) add symbols or line ranges a cut file keeps after what the phase
+    names, and are recorded in the bundle (None: retrieval did not run).
+    ``repo_map_tokens`` > 0 reserves that much of the budget for the repository map.
+    ``tag_cache`` keeps parsed tags between calls (default: this call only).
     """
     patterns = (*DEFAULT_PROTECTED, *SECRET_FILES, *scope.protected_paths, *protected)
     items = scope.deliverables if deliverables is None else deliverables
@@ -126,9 +127,11 @@ def select_context(
         max_file_tokens,
         estimate_tokens,
         patterns,
-        _Focus(words, list(hints), tag_cache or TagCache(None), repo_map_tokens),
+        _Focus(words, list(hints or ()), tag_cache or TagCache(None), repo_map_tokens),
     )
-    return selector.run(scope, items)
+    bundle = selector.run(scope, items)
+    bundle.hints = None if hints is None else list(hints)
+    return bundle
 
 
 @dataclass(frozen=True)
@@ -356,8 +359,8 @@ class _Selector:
             text,
             cap=cap,
             tags=tags,
-            symbols=[*self.symbols.get(resolved, []), *(h.symbol for h in mine if h.symbol)],
-            line_hints=[h.lines for h in mine if h.lines],
+            symbols=self.symbols.get(resolved, []),
+            hints=mine,
             mentioned=self.focus.words,
             must_edit=cand.kind in ("scope", "deliverable"),
             estimate_tokens=self.estimate,

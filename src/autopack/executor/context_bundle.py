@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autopack.memory.focus import ContextHint
+
 ContextKind = Literal["scope", "deliverable", "read_only", "related"]
 
 
@@ -20,16 +22,6 @@ class ContextRegion(BaseModel):
     end: int
     label: str
     tokens: int
-
-
-class ContextHint(BaseModel):
-    """A place retrieval (or a caller) says matters: a symbol or a 1-based line range."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str
-    symbol: str | None = None
-    lines: tuple[int, int] | None = None
 
 
 class ContextFile(BaseModel):
@@ -83,6 +75,9 @@ class ContextBundle(BaseModel):
     token_budget: int
     repo_map: str = ""
     repo_map_record: RepoMapRecord | None = None
+    #: Regions retrieval suggested for the phase (given to the focus step of cut files).
+    #: None when retrieval did not run for this attempt.
+    hints: list[ContextHint] | None = None
 
     def to_record(self) -> dict[str, Any]:
         """What was kept and what was left out, without file contents (stored per attempt):
@@ -102,4 +97,39 @@ class ContextBundle(BaseModel):
         }
         if self.repo_map_record is not None:
             record["repo_map"] = self.repo_map_record.model_dump()
+        if self.hints is not None:
+            record["retrieval"] = [hint_record(h) for h in self.hints]
         return record
+
+
+def hint_record(hint: ContextHint) -> dict[str, Any]:
+    """A retrieval hint as stored in an attempt's context record (read back on a later
+    attempt of the phase by :func:`hints_from_record`)."""
+    return {
+        "path": hint.path,
+        "symbol": hint.symbol,
+        "lines": [hint.start_line, hint.end_line],
+        "score": round(hint.score, 6),
+        "method": hint.method,
+    }
+
+
+def hints_from_record(record: Any) -> list[ContextHint] | None:
+    """The retrieval hints stored in a context record, or None when it has none (it was
+    made before retrieval ran, or is not a record)."""
+    if not isinstance(record, dict) or not isinstance(record.get("retrieval"), list):
+        return None
+    hints = []
+    for item in record["retrieval"]:
+        lines = item.get("lines") or [0, 0]
+        hints.append(
+            ContextHint(
+                path=str(item.get("path", "")),
+                symbol=str(item.get("symbol", "")),
+                start_line=int(lines[0]),
+                end_line=int(lines[1]),
+                score=float(item.get("score", 0.0)),
+                method=str(item.get("method", "")),
+            )
+        )
+    return hints

@@ -49,7 +49,8 @@ from autopack.executor.runtime import (
 from autopack.executor.trajectory import TrajectoryRecorder
 from autopack.llm.client import LLMClient
 from autopack.llm.factory import build_client, build_redactor, effective_config
-from autopack.memory.intention import build_anchor
+from autopack.memory.embeddings import NO_EXTRA, EmbedderStatus, extra_installed, load_embedder
+from autopack.memory.intention import build_anchor, drift_similarity
 from autopack.services import runs as run_service
 from autopack.services.leases import (
     Fence,
@@ -122,18 +123,43 @@ def execute_run(deps: ExecutorDeps, run_id: str) -> RunOutcome:
     if another executor takes the run over, this one's next write is refused, nothing of
     it is kept, and it returns the run's outcome as the new holder left it so far.
     """
+    outcome, parked = _execute_once(deps, run_id)
+    # A person may decide while this execution was still parking (the lease not yet
+    # released): whoever decided then saw the run executing and left it to this one.
+    while parked and not _still_parked(deps, run_id):
+        try:
+            outcome, parked = _execute_once(deps, run_id)
+        except LeaseHeld:
+            break  # another executor took the run up in the meantime
+    return outcome
+
+
+def _execute_once(deps: ExecutorDeps, run_id: str) -> tuple[RunOutcome, bool]:
+    """One execution under one lease: the outcome, and whether it parked for approval."""
     fence = _take_lease(deps, run_id)
     stop = threading.Event()
     heartbeat = threading.Thread(target=_heartbeat, args=(deps, fence, stop), daemon=True)
     heartbeat.start()
+    execution = _RunExecution(deps, run_id, fence)
     try:
         with fenced(fence):
-            return _RunExecution(deps, run_id, fence).run()
+            outcome = execution.run()
     finally:
         stop.set()
         heartbeat.join(timeout=5)
         with unit_of_work(deps.db.factory) as session:
             release_lease(session, run_id, deps.owner, token=fence.token, now=deps.clock())
+    return outcome, execution.parked
+
+
+def _still_parked(deps: ExecutorDeps, run_id: str) -> bool:
+    """Whether the run has nothing for an executor to do: a phase still awaits a person's
+    approval, or the run is not executing any more (cancelled, ended)."""
+    with unit_of_work(deps.db.factory) as session:
+        run = run_service.get_run(session, run_id, check_states=False)
+        if run.state != RunState.PHASE_EXECUTION.value:
+            return True
+        return any(p.state == PhaseState.AWAITING_APPROVAL.value for p in run.phases)
 
 
 def _take_lease(deps: ExecutorDeps, run_id: str) -> Fence:
@@ -178,6 +204,8 @@ class _RunExecution:
         self.deps = deps
         self.run_id = run_id
         self.fence = fence
+        #: Set when the execution stops at a phase waiting for a person's approval.
+        self.parked = False
         self.artifacts = RunArtifacts(
             deps.settings.runs_dir, run_id, redactor=build_redactor(deps.settings)
         )
@@ -200,6 +228,7 @@ class _RunExecution:
             baseline = self._baseline(ctx)
             for tier_pk in self._tier_ids():
                 if self._run_tier(ctx, tier_pk, baseline) == "parked":
+                    self.parked = True
                     return
             self._end(RunState.DONE_SUCCESS, None)
         except LeaseLost as exc:
@@ -574,4 +603,20 @@ def build_deps(
             gate=gate,
         )
 
-    return ExecutorDeps(db=db, settings=settings, client_factory=client_factory, progress=progress)
+    similarity, method = drift_similarity(drift_embedder())
+    return ExecutorDeps(
+        db=db,
+        settings=settings,
+        client_factory=client_factory,
+        progress=progress,
+        similarity=similarity,
+        similarity_method=method,
+    )
+
+
+def drift_embedder() -> EmbedderStatus:
+    """The embedder the drift check uses: the bundled model when the semantic extra is
+    installed (loaded once per process), else none (the check is lexical)."""
+    if not extra_installed():
+        return EmbedderStatus(None, NO_EXTRA)
+    return load_embedder()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from autopack.db.session import unit_of_work
 from autopack.errors import AutopackError
 from autopack.executor.recovery import FailureKind
 from autopack.executor.runtime import RunContext
+from autopack.memory.focus import ContextHint
 from autopack.memory.store import repository_key
 from autopack.services import memory as memory_service
 from autopack.services.phases import get_phase
@@ -50,6 +52,66 @@ def learned_rules(
         now=ctx.deps.clock(),
     )
     return [r.text for r in rows]
+
+
+#: Code regions asked of retrieval per phase, and kept per file the phase works on.
+RETRIEVAL_LIMIT = 40
+HINTS_PER_FILE = 6
+
+
+@dataclass(frozen=True)
+class PhaseQuery:
+    """What retrieval is asked for a phase: its goal, texts and files."""
+
+    phase_id: str
+    goal: str
+    phase_name: str
+    description: str
+    deliverables: Sequence[str]
+    acceptance_criteria: Sequence[str]
+    paths: Sequence[str]
+
+
+def retrieval_hints(ctx: RunContext, query: PhaseQuery) -> list[ContextHint]:
+    """Index the worktree's code (cached by content hash) and ask retrieval for the regions
+    that match the phase; the hits inside the files the phase works on (scope paths and
+    deliverables) are hints for cutting those files. Its own transaction, fenced like every
+    executor write; a failure is logged and written under ``errors/``, and the phase goes
+    on without hints (memory helps, it never decides)."""
+    try:
+        with unit_of_work(ctx.factory) as session:
+            found = memory_service.hints_for_phase(
+                session,
+                ctx.worktree,
+                repo_key=run_repo_key(ctx),
+                goal=query.goal,
+                phase_name=query.phase_name,
+                description=query.description,
+                deliverables=query.deliverables,
+                acceptance_criteria=query.acceptance_criteria,
+                limit=RETRIEVAL_LIMIT,
+            )
+    except (AutopackError, SQLAlchemyError, OSError) as exc:
+        log.warning("memory: retrieval failed for phase %s: %s", query.phase_id, exc)
+        ctx.artifacts.write_error(component="memory", error=exc, phase_id=query.phase_id)
+        return []
+    return in_files(found, query.paths)
+
+
+def in_files(hints: Sequence[ContextHint], paths: Sequence[str]) -> list[ContextHint]:
+    """The hints inside ``paths`` (files, ``dir/`` prefixes, ``path::Symbol``), at most
+    :data:`HINTS_PER_FILE` per file, in their order."""
+    roots = [p.partition("::")[0].strip().strip("/") for p in paths]
+    per_file: dict[str, int] = {}
+    kept: list[ContextHint] = []
+    for hint in hints:
+        inside = any(
+            r in ("", ".") or hint.path == r or hint.path.startswith(r + "/") for r in roots
+        )
+        if inside and per_file.get(hint.path, 0) < HINTS_PER_FILE:
+            per_file[hint.path] = per_file.get(hint.path, 0) + 1
+            kept.append(hint)
+    return kept
 
 
 def remember_phase(

@@ -43,6 +43,7 @@ from autopack.errors import (
 from autopack.executor import memory as executor_memory
 from autopack.executor import recovery
 from autopack.executor.context import ContextBundle, select_context
+from autopack.executor.context_bundle import hints_from_record
 from autopack.executor.environment import current_environment, project_command_env, test_commands
 from autopack.executor.governance import govern_attempt
 from autopack.executor.intention import check_phase_drift
@@ -50,6 +51,7 @@ from autopack.executor.recovery import Action, FailureHistory, FailureKind, Phas
 from autopack.executor.runtime import RunContext
 from autopack.llm.base import Completion
 from autopack.llm.router import Routing
+from autopack.memory.focus import ContextHint
 from autopack.memory.tags import TagCache
 from autopack.services import approvals as approval_service
 from autopack.services import governance as governance_service
@@ -228,6 +230,9 @@ class PhaseExecution:
     # -- a new attempt ----------------------------------------------------------------
     def _new_attempt(self) -> PhaseOutcome | None:
         ctx = self.ctx
+        # Before the attempt's transaction, not inside it: indexing writes in a transaction
+        # of its own (a second one nested in this thread would wait on the first's lock).
+        retrieved = self._retrieval()
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             if phase.builder_attempts >= phase.max_builder_attempts:
@@ -241,7 +246,10 @@ class PhaseExecution:
             spec = self.ctx.spec
             scope = Scope.model_validate(phase.scope)
             bundle = self._context(
-                scope, texts=(phase.name, phase.description), repo_map_tokens=REPO_MAP_TOKENS
+                scope,
+                texts=(phase.name, phase.description),
+                repo_map_tokens=REPO_MAP_TOKENS,
+                hints=retrieved,
             )
             notes = [n.note for n in note_service.notes_for_run(session, ctx.run_id)]
             hints = list(phase.hints)
@@ -336,6 +344,29 @@ class PhaseExecution:
             session.flush()
             session.expunge(attempt)
         return self._continue(attempt)
+
+    def _retrieval(self) -> list[ContextHint]:
+        """The code regions retrieval finds for the phase: asked on its first attempt, then
+        read back from the latest attempt's context record, so every attempt (and a resumed
+        run) cuts its files the same way without indexing again."""
+        with unit_of_work(self.ctx.factory) as session:
+            phase = self._phase(session)
+            for attempt in reversed(phase.attempts):
+                if attempt.role == AttemptRole.BUILDER.value:
+                    stored = hints_from_record((attempt.payload or {}).get("context"))
+                    if stored is not None:
+                        return stored
+            scope = Scope.model_validate(phase.scope)
+            query = executor_memory.PhaseQuery(
+                phase_id=phase.phase_id,
+                goal=self.ctx.spec.goal or "",
+                phase_name=phase.name,
+                description=phase.description,
+                deliverables=scope.deliverables,
+                acceptance_criteria=scope.acceptance_criteria,
+                paths=[*scope.paths, *scope.deliverables],
+            )
+        return executor_memory.retrieval_hints(self.ctx, query)
 
     def _failed_attempt(
         self, exc: AutopackError, model: str, hints: list[str], context: dict[str, Any]
@@ -1413,7 +1444,12 @@ class PhaseExecution:
 
     # -- helpers ----------------------------------------------------------------------
     def _context(
-        self, scope: Scope, *, texts: Sequence[str] = (), repo_map_tokens: int = 0
+        self,
+        scope: Scope,
+        *,
+        texts: Sequence[str] = (),
+        repo_map_tokens: int = 0,
+        hints: Sequence[ContextHint] | None = None,
     ) -> ContextBundle:
         """The files a model sees for this phase: never one the run or the repository
         protects (the phase's own list and the defaults apply inside select_context).
@@ -1432,6 +1468,7 @@ class PhaseExecution:
             protected=protected,
             goal_texts=(ctx.spec.goal or "", *texts),
             repo_map_tokens=repo_map_tokens,
+            hints=hints,
             tag_cache=TagCache(ctx.deps.settings.repomap_cache_dir),
         )
 

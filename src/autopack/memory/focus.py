@@ -1,8 +1,9 @@
 """One large file cut down to the regions a phase needs, with the rest outlined.
 
 :func:`focus_file` keeps, in this order and as far as ``cap`` tokens allow: the file's head
-(docstring, imports), the definitions the phase names (deliverable symbols, retrieval
-hints, names in the goal and criteria) with a few lines around them, the definitions they
+(docstring, imports), the definitions the phase names (deliverable symbols, names in the
+goal and criteria), then the regions retrieval found for it (:class:`ContextHint`: what the
+goal describes without naming), each with a few lines around, the definitions they
 call in the file (callees), and those that call them (callers), found from the file's
 tree-sitter tags (:mod:`autopack.memory.tags`). Every elided range is one marker line
 ``... [lines A-B omitted] ...`` (1-based, inclusive) followed by an outline of the
@@ -42,6 +43,28 @@ _STOP = frozenset(_STOP_WORDS.split())
 
 
 @dataclass(frozen=True, slots=True)
+class ContextHint:
+    """A place that matters for a phase without being named by it: ``path`` lines
+    ``start_line``-``end_line`` (1-based, inclusive; 0 when only a symbol is known),
+    defining ``symbol`` ("" for other lines). ``method`` says who suggested it (retrieval's
+    ``lexical``/``semantic``/``hybrid``, or a caller's word) with ``score`` for ranking."""
+
+    path: str
+    symbol: str = ""
+    start_line: int = 0
+    end_line: int = 0
+    score: float = 0.0
+    method: str = ""
+
+    @property
+    def lines(self) -> tuple[int, int] | None:
+        """The 1-based inclusive line range, when the hint has one."""
+        if 1 <= self.start_line <= self.end_line:
+            return (self.start_line, self.end_line)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Region:
     """Lines ``start``..``end`` (1-based, inclusive) kept or left out, and why."""
 
@@ -75,15 +98,16 @@ def focus_file(
     cap: int,
     tags: FileTags | None,
     symbols: Sequence[str] = (),
-    line_hints: Sequence[tuple[int, int]] = (),
+    hints: Sequence[ContextHint] = (),
     mentioned: Collection[str] = (),
     must_edit: bool,
     estimate_tokens: EstimateTokens,
 ) -> FocusedView | None:
     """``text`` cut to at most ``cap`` tokens around what matters, or None if not even one
     line fits. ``symbols``: names the phase must work on (``Class.method`` allowed);
-    ``line_hints``: 1-based inclusive line ranges (retrieval hits); ``mentioned``: the
-    words of the goal, deliverables and criteria. ``tags`` None (a language without a
+    ``hints``: regions retrieval found for the phase in this file (kept after what the
+    phase names, labelled ``(retrieval)``); ``mentioned``: the words of the goal,
+    deliverables and criteria. ``tags`` None (a language without a
     grammar): definitions are found by keyword and indentation instead."""
     lines = text.split("\n")
     defs = list(tags.defs) if tags is not None else []
@@ -91,7 +115,7 @@ def focus_file(
     if tags is None:
         defs = [d for s in symbols if (d := _keyword_definition(lines, s)) is not None]
     head = _head_end(lines)
-    targets = _named(defs, symbols, mentioned, line_hints, len(lines))
+    targets = _named(defs, symbols, mentioned, hints, len(lines))
     if not targets and must_edit:
         targets = _overlapping(defs, refs, mentioned)
     items: list[_Item] = [_Item(0, head, "head (imports)")] if head else []
@@ -141,7 +165,7 @@ def _named(
     defs: list[Definition],
     symbols: Sequence[str],
     mentioned: Collection[str],
-    hints: Sequence[tuple[int, int]],
+    hints: Sequence[ContextHint],
     total: int,
 ) -> list[_Item]:
     found: list[_Item] = []
@@ -150,9 +174,6 @@ def _named(
         for d in defs:
             if parts and d.name == parts[-1] and _inside(defs, d, parts[:-1]):
                 found.append(_Item(d.start, d.end + 1, f"{symbol} (named)", d.name))
-    for start, end in hints:
-        if 1 <= start <= end:
-            found.append(_Item(start - 1, min(end, total), f"lines {start}-{end} (hint)"))
     # Names in the goal and criteria: the rarer a name in this file, the surer the match.
     counts: dict[str, int] = {}
     for d in defs:
@@ -162,7 +183,27 @@ def _named(
         key=lambda d: (counts[d.name], -len(d.name), d.start),
     )
     found += [_Item(d.start, d.end + 1, f"{d.name} (in the goal)", d.name) for d in by_goal]
+    # Retrieval's regions come after what the phase names: a name is surer than a match.
+    found += [item for h in hints if (item := _hinted(defs, h, total)) is not None]
     return _unique(found)
+
+
+def _hinted(defs: list[Definition], hint: ContextHint, total: int) -> _Item | None:
+    """The definition a hint points at (its symbol, within its lines when it has them),
+    else the hint's lines as they are (a window of a long definition stays a window)."""
+    lines = hint.lines
+    for d in defs:
+        if hint.symbol and d.name == hint.symbol.split(".")[-1]:
+            inside = lines is None or (
+                lines[0] - 1 - CONTEXT_LINES <= d.start and d.end <= lines[1] - 1 + CONTEXT_LINES
+            )
+            if inside:
+                return _Item(d.start, d.end + 1, f"{d.name} (retrieval)", d.name)
+    if lines is None or lines[0] > total:
+        return None
+    start, end = lines
+    label = f"{hint.symbol} (retrieval)" if hint.symbol else f"lines {start}-{end} (retrieval)"
+    return _Item(start - 1, min(end, total), label, hint.symbol)
 
 
 def _inside(defs: list[Definition], d: Definition, outer: list[str]) -> bool:

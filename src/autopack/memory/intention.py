@@ -20,9 +20,9 @@ the files it changed, the Auditor's notes) with the anchor and yields a score in
   cannot hold must not read as drift. A phase that changed nothing is scored by its
   goal against the anchor. Work on what the plan names scores high; files and a review
   about something else score low.
-- any :data:`Similarity` callable (e.g. cosine similarity of sentence embeddings, wired
-  by the lead from ``memory/embeddings.py``), passed to :func:`check_drift`: it compares
-  the whole summary (goal and changes) with the anchor.
+- any :data:`Similarity` callable, passed to :func:`check_drift`: it compares the whole
+  summary (goal and changes) with the anchor. With the semantic extra the executor passes
+  the cosine of sentence embeddings (:func:`drift_similarity`).
 
 The plan's ``drift`` (``advisory``: recorded only; ``blocking``: the phase fails) and
 ``drift_threshold`` decide what a score below the threshold means.
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from autopack.domain.plan import RunSpec
+from autopack.memory.embeddings import EmbedderStatus, cosine_similarity
 
 #: The anchor's size limit in UTF-8 bytes: it goes into every prompt of the run.
 MAX_ANCHOR_BYTES = 2048
@@ -85,6 +86,15 @@ def lexical_similarity(summary: str, anchor: str) -> float:
     if not said:
         return 0.0
     return len(said & content_words(anchor)) / len(said)
+
+
+def drift_similarity(status: EmbedderStatus) -> tuple[Similarity | None, str]:
+    """What the drift check scores with, and its name for the decision: the cosine of
+    sentence embeddings when the semantic extra gave an embedder, else None (lexical
+    overlap, :func:`lexical_similarity`)."""
+    if status.embedder is None:
+        return None, "lexical"
+    return cosine_similarity(status.embedder), "semantic"
 
 
 def build_anchor(spec: RunSpec, *, limit: int = MAX_ANCHOR_BYTES) -> str:

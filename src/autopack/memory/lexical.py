@@ -1,18 +1,15 @@
-"""Lexical search: SQLite FTS5 ranked by bm25(), PostgreSQL full text ranked by ts_rank_cd.
+"""Lexical search words: a query turned into the words an OR-query matches.
 
 A query is turned into an OR of its words (identifiers split at ``_`` and camelCase, stop
 words dropped), so a question in prose still finds code that shares only some of its
-words; the ranking rewards documents that share more, and rarer, words. The words are
-plain ``[a-z0-9]`` tokens, so no query can inject FTS or tsquery syntax.
+words; the ranking (BM25 on SQLite, ``ts_rank_cd`` on PostgreSQL, run by the service
+layer's ``SqlDocumentStore``) rewards documents that share more, and rarer, words. The
+words are plain ``[a-z0-9]`` tokens, so no query can inject FTS or tsquery syntax.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -41,47 +38,3 @@ def query_words(query: str) -> list[str]:
             if len(word) > 1 and word not in STOP_WORDS and word not in words:
                 words.append(word)
     return words[:MAX_QUERY_WORDS]
-
-
-def search_lexical(
-    session: Session,
-    query: str,
-    *,
-    repo_key: str | None,
-    collections: Sequence[str] = (),
-    limit: int = 10,
-) -> list[tuple[int, float]]:
-    """(document id, score) for the documents matching any word of ``query``, best first.
-    Scores are higher-is-better on both databases. An empty query finds nothing."""
-    words = query_words(query)
-    if not words or limit <= 0:
-        return []
-    filters = []
-    params: dict[str, object] = {"limit": limit}
-    if repo_key is not None:
-        filters.append("d.repo_key = :repo_key")
-        params["repo_key"] = repo_key
-    if collections:
-        names = [f":c{i}" for i in range(len(collections))]
-        filters.append(f"d.collection IN ({', '.join(names)})")
-        params.update({f"c{i}": c for i, c in enumerate(collections)})
-    where = "".join(f" AND {f}" for f in filters)
-    if session.get_bind().dialect.name == "sqlite":
-        # bm25() is lower-is-better; the title column weighs more than the text.
-        params["match"] = " OR ".join(f'"{w}"' for w in words)
-        sql = (
-            "SELECT d.id, -bm25(memory_fts, 4.0, 1.0) AS score FROM memory_fts "
-            "JOIN memory_documents d ON d.id = memory_fts.rowid "
-            f"WHERE memory_fts MATCH :match{where} ORDER BY score DESC, d.id LIMIT :limit"
-        )
-    else:
-        params["match"] = " or ".join(words)
-        # Normalisation 1: divided by 1 + log(length), so a long chunk does not win on
-        # size alone (BM25's length normalisation does the same on SQLite).
-        sql = (
-            "SELECT d.id, ts_rank_cd(d.search_vector, q, 1) AS score FROM memory_documents d, "
-            "websearch_to_tsquery('english', :match) q "
-            f"WHERE d.search_vector @@ q{where} ORDER BY score DESC, d.id LIMIT :limit"
-        )
-    rows = session.execute(text(sql), params).all()
-    return [(int(r[0]), float(r[1])) for r in rows]

@@ -14,14 +14,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from autopack.db.orm import MemoryDocument
 from autopack.memory.embeddings import NO_EXTRA, EmbedderStatus, extra_installed, load_embedder
-from autopack.memory.lexical import search_lexical
-from autopack.memory.store import Collection, Hit
-from autopack.memory.vectors import vector_store_for
+from autopack.memory.focus import ContextHint
+from autopack.memory.lexical import query_words
+from autopack.memory.store import Collection, DocumentStore, Hit
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +36,24 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
 
 
-def default_embedder(session: Session) -> EmbedderStatus:
-    """The embedder to use with this session's database: none (with the reason) when the
+def default_embedder(store: DocumentStore) -> EmbedderStatus:
+    """The embedder to use with this store's database: none (with the reason) when the
     extra is missing or the database cannot hold vectors, so the model is never loaded
     for nothing; otherwise the process's embedder."""
     if not extra_installed():
         return EmbedderStatus(None, NO_EXTRA)
-    # The store's availability does not depend on the dimension; 1 is a placeholder.
-    store = vector_store_for(session, 1)
-    if not store.available:
-        return EmbedderStatus(None, store.reason)
+    reason = store.vectors_unavailable()
+    if reason:
+        return EmbedderStatus(None, reason)
     return load_embedder()
 
 
-def semantic_unavailable(session: Session, status: EmbedderStatus | None = None) -> str:
-    """Why semantic search is off for this session's database ("" when it is on)."""
-    status = status or default_embedder(session)
+def semantic_unavailable(store: DocumentStore, status: EmbedderStatus | None = None) -> str:
+    """Why semantic search is off for this store's database ("" when it is on)."""
+    status = status or default_embedder(store)
     if status.embedder is None:
         return status.reason
-    store = vector_store_for(session, status.embedder.dimension)
-    return store.reason
+    return store.vectors_unavailable()
 
 
 def _tell_once(message: str) -> None:
@@ -69,7 +63,7 @@ def _tell_once(message: str) -> None:
 
 
 def search(
-    session: Session,
+    store: DocumentStore,
     query: str,
     *,
     repo_key: str | None,
@@ -80,30 +74,32 @@ def search(
     """The ``limit`` best documents for ``query`` in the repository (``None``: all
     repositories) and collections (empty: all), best first, each saying which method
     found it. ``embedder`` overrides the process's embedder (tests)."""
-    status = embedder or default_embedder(session)
-    lexical = search_lexical(
-        session, query, repo_key=repo_key, collections=collections, limit=limit * OVERFETCH
+    status = embedder or default_embedder(store)
+    lexical = store.search_lexical(
+        query_words(query), repo_key=repo_key, collections=collections, limit=limit * OVERFETCH
     )
     semantic: list[tuple[int, float]] = []
     notes: list[str] = []
     methods = ["lexical"]
     if status.embedder is None:
         notes.append(status.reason)
-    else:
-        store = vector_store_for(session, status.embedder.dimension)
-        if not store.available:
-            notes.append(store.reason)
-        elif query.strip():
-            vector = status.embedder.embed([query])[0]
-            # The vector index knows no repositories or collections: over-fetch, then filter.
-            nearest = store.search(session, vector, limit=limit * OVERFETCH * 5)
-            allowed = _filter(session, [d for d, _ in nearest], repo_key, collections)
-            semantic = [(d, 1.0 - dist) for d, dist in nearest if d in allowed]
-            methods.append("semantic")
+    elif reason := store.vectors_unavailable():
+        notes.append(reason)
+    elif query.strip():
+        vector = status.embedder.embed([query])[0]
+        # The vector index knows no repositories or collections: over-fetch, then filter.
+        nearest = store.nearest(
+            vector, dimension=status.embedder.dimension, limit=limit * OVERFETCH * 5
+        )
+        allowed = store.keep_ids(
+            [d for d, _ in nearest], repo_key=repo_key, collections=collections
+        )
+        semantic = [(d, 1.0 - dist) for d, dist in nearest if d in allowed]
+        methods.append("semantic")
     for note in notes:
         _tell_once(note)
     ranked = fuse(lexical, semantic) if semantic else [(d, s, "lexical") for d, s in lexical]
-    return SearchResult(_hits(session, ranked[:limit]), methods, notes)
+    return SearchResult(store.hits(ranked[:limit]), methods, notes)
 
 
 def fuse(
@@ -121,57 +117,8 @@ def fuse(
     return [(d, scores[d], "hybrid" if len(found[d]) == 2 else next(iter(found[d]))) for d in order]
 
 
-def _filter(
-    session: Session, ids: list[int], repo_key: str | None, collections: Sequence[str]
-) -> set[int]:
-    if not ids:
-        return set()
-    query = select(MemoryDocument.id).where(MemoryDocument.id.in_(ids))
-    if repo_key is not None:
-        query = query.where(MemoryDocument.repo_key == repo_key)
-    if collections:
-        query = query.where(MemoryDocument.collection.in_(list(collections)))
-    return set(session.scalars(query))
-
-
-def _hits(session: Session, ranked: list[tuple[int, float, str]]) -> list[Hit]:
-    docs = {
-        d.id: d
-        for d in session.scalars(
-            select(MemoryDocument).where(MemoryDocument.id.in_([r[0] for r in ranked]))
-        )
-    }
-    return [
-        Hit(
-            doc_id=d,
-            collection=docs[d].collection,
-            key=docs[d].key,
-            title=docs[d].title,
-            text=docs[d].text,
-            metadata=dict(docs[d].meta),
-            score=score,
-            method=method,
-        )
-        for d, score, method in ranked
-        if d in docs
-    ]
-
-
-@dataclass(frozen=True)
-class ContextHint:
-    """A code region retrieval suggests for a phase: ``path`` lines ``start``-``end``
-    (1-based, inclusive), defining ``symbol`` ("" for other lines)."""
-
-    path: str
-    symbol: str
-    start_line: int
-    end_line: int
-    score: float
-    method: str
-
-
 def retrieve_for_phase(
-    session: Session,
+    store: DocumentStore,
     *,
     repo_key: str,
     goal: str,
@@ -184,11 +131,12 @@ def retrieve_for_phase(
 ) -> list[ContextHint]:
     """Code regions of the repository (indexed by ``services.memory.index_repository``)
     that match the phase's goal, name, description, deliverables and acceptance
-    criteria, best first: hints for focused context selection. Empty when nothing
+    criteria, best first: hints for focused context selection (``services.memory.
+    hints_for_phase`` indexes, then asks this). Empty when nothing
     matches or the repository was never indexed."""
     query = " ".join([goal, phase_name, description, *deliverables, *acceptance_criteria])
     result = search(
-        session,
+        store,
         query,
         repo_key=repo_key,
         collections=[Collection.code.value],

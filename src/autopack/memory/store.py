@@ -87,6 +87,33 @@ class VectorStore(Protocol):
         """The ``limit`` nearest (document id, distance) pairs, nearest first."""
 
 
+class DocumentStore(Protocol):
+    """The database side of retrieval, implemented by the service layer
+    (``services.memory_store.SqlDocumentStore``), so this capability never queries the
+    database itself."""
+
+    def search_lexical(
+        self, words: Sequence[str], *, repo_key: str | None, collections: Sequence[str], limit: int
+    ) -> list[tuple[int, float]]:
+        """(document id, score) of the documents matching any of ``words``, best first."""
+
+    def keep_ids(
+        self, ids: Sequence[int], *, repo_key: str | None, collections: Sequence[str]
+    ) -> set[int]:
+        """Those of ``ids`` in the repository (None: any) and collections (empty: any)."""
+
+    def hits(self, ranked: Sequence[tuple[int, float, str]]) -> list[Hit]:
+        """The documents of (id, score, method) triples as hits, in that order."""
+
+    def vectors_unavailable(self) -> str:
+        """Why the database cannot hold vectors ("" when it can)."""
+
+    def nearest(
+        self, vector: Sequence[float], *, dimension: int, limit: int
+    ) -> list[tuple[int, float]]:
+        """The ``limit`` documents nearest ``vector``: (id, cosine distance), nearest first."""
+
+
 def content_hash(text: str) -> str:
     """SHA-256 hex of ``text`` (UTF-8)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

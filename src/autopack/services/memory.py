@@ -27,21 +27,57 @@ from autopack.domain.plan import Scope
 from autopack.domain.states import AttemptRole
 from autopack.memory import rules as rule_logic
 from autopack.memory.embeddings import EmbedderStatus
-from autopack.memory.index import IndexStats, index_code, upsert_documents
+from autopack.memory.focus import ContextHint
 from autopack.memory.retrieval import (
     SearchResult,
     default_embedder,
+    retrieve_for_phase,
     search,
     semantic_unavailable,
 )
 from autopack.memory.store import Collection, Document
+from autopack.services.memory_index import IndexStats, index_code, upsert_documents
+from autopack.services.memory_store import SqlDocumentStore
 
 
 def index_repository(
     session: Session, root: Path, repo_key: str, *, embedder: EmbedderStatus | None = None
 ) -> IndexStats:
     """Index (or re-index: only changed files cost anything) the code of ``root``."""
-    return index_code(session, root, repo_key, embedder=embedder or default_embedder(session))
+    status = embedder or default_embedder(SqlDocumentStore(session))
+    return index_code(session, root, repo_key, embedder=status)
+
+
+def hints_for_phase(
+    session: Session,
+    root: Path,
+    *,
+    repo_key: str,
+    goal: str,
+    phase_name: str,
+    description: str,
+    deliverables: Sequence[str],
+    acceptance_criteria: Sequence[str],
+    limit: int,
+    embedder: EmbedderStatus | None = None,
+) -> list[ContextHint]:
+    """Index the worktree at ``root`` (unchanged files cost a hash) and the code regions
+    that match the phase, best first: hints for focused context. Stages the index's
+    writes in ``session``; the caller owns the transaction."""
+    store = SqlDocumentStore(session)
+    status = embedder or default_embedder(store)
+    index_code(session, root, repo_key, embedder=status)
+    return retrieve_for_phase(
+        store,
+        repo_key=repo_key,
+        goal=goal,
+        phase_name=phase_name,
+        description=description,
+        deliverables=deliverables,
+        acceptance_criteria=acceptance_criteria,
+        limit=limit,
+        embedder=status,
+    )
 
 
 @dataclass
@@ -65,7 +101,7 @@ def remember_completed_phase(
     later attempt resolved with its fix, and the rule that would have prevented it.
     ``failure_kinds`` maps a failure message to its classified kind (the executor knows
     it; a message it does not know is stored without a kind)."""
-    status = embedder or default_embedder(session)
+    status = embedder or default_embedder(SqlDocumentStore(session))
     scope = Scope.model_validate(phase.scope)
     paths = tuple(dict.fromkeys([*scope.paths, *scope.deliverables]))
     builders = sorted(
@@ -169,7 +205,8 @@ def remember_run(
         text="\n".join(line for line in lines if line),
         metadata={"run_id": run.id, "state": run.state},
     )
-    upsert_documents(session, [doc], embedder=embedder or default_embedder(session), source=run.id)
+    status = embedder or default_embedder(SqlDocumentStore(session))
+    upsert_documents(session, [doc], embedder=status, source=run.id)
 
 
 def _resolution(payload: dict[str, Any], error: str) -> str:
@@ -262,7 +299,8 @@ def search_memory(
     limit: int = 10,
 ) -> SearchResult:
     """Ranked hits for ``query`` (see :func:`autopack.memory.retrieval.search`)."""
-    return search(session, query, repo_key=repo_key, collections=collections, limit=limit)
+    store = SqlDocumentStore(session)
+    return search(store, query, repo_key=repo_key, collections=collections, limit=limit)
 
 
 @dataclass
@@ -290,7 +328,8 @@ def memory_stats(session: Session) -> MemoryStats:
         ).all()
     }
     rules = int(session.scalar(select(func.count()).select_from(MemoryRule)) or 0)
-    return MemoryStats(documents, rules, embeddings, semantic_unavailable(session))
+    reason = semantic_unavailable(SqlDocumentStore(session))
+    return MemoryStats(documents, rules, embeddings, reason)
 
 
 @dataclass

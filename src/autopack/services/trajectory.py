@@ -104,6 +104,16 @@ def context_report(attempts: Sequence[PhaseAttempt]) -> list[str]:
                 f"| {_cell(item.get('path'))} | {_cell(item.get('kind'))} | "
                 f"{item.get('tokens', '-')} | {_cell(mode)} | {_cell(item.get('reason'))} |"
             )
+        retrieved = record.get("retrieval") or []
+        if retrieved:
+            lines += ["", "| retrieval hint | lines | symbol | method | score |"]
+            lines += ["| --- | --- | --- | --- | --- |"]
+            lines += [
+                f"| {_cell(h.get('path'))} | {'-'.join(str(n) for n in h.get('lines') or [])} | "
+                f"{_cell(h.get('symbol') or '-')} | {_cell(h.get('method'))} | "
+                f"{float(h.get('score') or 0):.3g} |"
+                for h in retrieved
+            ]
         omitted = record.get("omitted") or []
         if omitted:
             lines += ["", "| left out | tokens | why |", "| --- | --- | --- |"]

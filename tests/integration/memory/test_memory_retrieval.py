@@ -20,6 +20,7 @@ from autopack.memory.retrieval import retrieve_for_phase
 from autopack.memory.store import repository_key
 from autopack.memory.vectors import PGVECTOR_MISSING
 from autopack.services import memory as memory_service
+from autopack.services.memory_store import SqlDocumentStore
 
 LEXICAL = EmbedderStatus(None, NO_EXTRA)
 
@@ -27,7 +28,12 @@ LEXICAL = EmbedderStatus(None, NO_EXTRA)
 def _ranked(db: Database, repo_key: str, query: str, status: EmbedderStatus) -> list[str]:
     with unit_of_work(db.factory) as session:
         hits = retrieval.search(
-            session, query, repo_key=repo_key, collections=["code"], limit=10, embedder=status
+            SqlDocumentStore(session),
+            query,
+            repo_key=repo_key,
+            collections=["code"],
+            limit=10,
+            embedder=status,
         ).hits
     return [f"{h.metadata['path']}#{h.metadata['symbol']}" for h in hits]
 
@@ -56,7 +62,7 @@ def test_semantic_search_finds_the_known_answers(db: Database, tmp_path: Path) -
     status = load_embedder()
     assert status.embedder is not None, status.reason
     with unit_of_work(db.factory) as session:
-        reason = retrieval.semantic_unavailable(session, status)
+        reason = retrieval.semantic_unavailable(SqlDocumentStore(session), status)
     if reason:
         pytest.skip(f"this database cannot hold vectors: {reason}")
     p5, r10 = _measure(db, tmp_path / "repo", status)
@@ -105,7 +111,7 @@ def test_retrieve_for_phase_gives_paths_symbols_and_lines(db: Database, tmp_path
     with unit_of_work(db.factory) as session:
         memory_service.index_repository(session, repo, key, embedder=LEXICAL)
         hints = retrieve_for_phase(
-            session,
+            SqlDocumentStore(session),
             repo_key=key,
             goal="Make cron schedules skip weekends",
             phase_name="next run on weekdays",
@@ -134,8 +140,12 @@ def test_without_the_extra_search_is_lexical_and_says_so_once(
     with unit_of_work(db.factory) as session:
         memory_service.index_repository(session, repo, key, embedder=LEXICAL)
         with caplog.at_level(logging.WARNING):
-            first = retrieval.search(session, "cache evict", repo_key=key, embedder=LEXICAL)
-            retrieval.search(session, "password salt", repo_key=key, embedder=LEXICAL)
+            first = retrieval.search(
+                SqlDocumentStore(session), "cache evict", repo_key=key, embedder=LEXICAL
+            )
+            retrieval.search(
+                SqlDocumentStore(session), "password salt", repo_key=key, embedder=LEXICAL
+            )
     assert first.methods == ["lexical"] and first.notes == [NO_EXTRA]
     assert {h.method for h in first.hits} == {"lexical"}
     assert [r.getMessage() for r in caplog.records].count(NO_EXTRA) == 1
@@ -173,7 +183,9 @@ def test_postgres_without_pgvector_degrades_to_lexical(db: Database, tmp_path: P
     key = repository_key(repo)
     with unit_of_work(db.factory) as session:
         memory_service.index_repository(session, repo, key, embedder=status)
-        result = retrieval.search(session, "cache evict lru", repo_key=key, embedder=status)
+        result = retrieval.search(
+            SqlDocumentStore(session), "cache evict lru", repo_key=key, embedder=status
+        )
         stats = memory_service.memory_stats(session)
     assert result.methods == ["lexical"] and result.notes == [PGVECTOR_MISSING]
     assert result.hits and result.hits[0].metadata["path"] == "storage/cache.py"
@@ -199,7 +211,9 @@ def test_pgvector_store_ranks_by_cosine(db: Database, tmp_path: Path) -> None:
     key = repository_key(repo)
     with unit_of_work(db.factory) as session:
         memory_service.index_repository(session, repo, key, embedder=status)
-        result = retrieval.search(session, "cache evict lru", repo_key=key, embedder=status)
+        result = retrieval.search(
+            SqlDocumentStore(session), "cache evict lru", repo_key=key, embedder=status
+        )
     assert result.methods == ["lexical", "semantic"]
     assert any(h.method == "hybrid" for h in result.hits)
 
@@ -215,8 +229,10 @@ def test_sqlite_vectors_or_the_reason_they_are_off(db: Database, tmp_path: Path)
     key = repository_key(repo)
     with unit_of_work(db.factory) as session:
         memory_service.index_repository(session, repo, key, embedder=status)
-        result = retrieval.search(session, "cache evict lru", repo_key=key, embedder=status)
-        reason = retrieval.semantic_unavailable(session, status)
+        result = retrieval.search(
+            SqlDocumentStore(session), "cache evict lru", repo_key=key, embedder=status
+        )
+        reason = retrieval.semantic_unavailable(SqlDocumentStore(session), status)
     assert result.hits and result.hits[0].metadata["path"] == "storage/cache.py"
     if reason:
         assert result.methods == ["lexical"] and result.notes == [reason]

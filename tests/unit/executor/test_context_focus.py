@@ -109,7 +109,7 @@ def test_deliverable_symbol_and_retrieval_hint_are_kept(tmp_path: Path) -> None:
         tmp_path,
         scope,
         token_budget=800,
-        hints=[ContextHint(path="pricing.py", lines=(far, far + 1))],
+        hints=[ContextHint(path="pricing.py", start_line=far, end_line=far + 1)],
     )
     (view,) = bundle.files
     assert "def validate_rate(rate: float) -> float:" in view.content

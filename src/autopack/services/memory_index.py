@@ -1,8 +1,10 @@
-"""Putting documents into memory: upserts by key, code re-indexed by file content hash.
+"""Putting documents into memory: upserts by key, code re-indexed by file content hash,
+vectors through the embedding cache.
 
-These functions stage rows in the session they are given; the caller (a service) owns
-the transaction. Vectors are added when an embedder and a vector store are available;
-the embedding cache makes a re-embedded text free.
+These functions stage rows in the session they are given; the caller (a service use
+case in ``services/memory.py``, or the executor through it) owns the transaction.
+Vectors are added when an embedder and a vector store are available; the embedding
+cache makes a re-embedded text free.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from autopack.db.orm import MemoryDocument
+from autopack.db.orm import MemoryDocument, MemoryEmbedding
 from autopack.memory.chunks import candidate_files, chunk_file, read_text
-from autopack.memory.embeddings import EmbedderStatus, embed_cached
+from autopack.memory.embeddings import Embedder, EmbedderStatus
 from autopack.memory.store import Collection, Document, content_hash
 from autopack.memory.vectors import vector_store_for
 
@@ -170,3 +172,33 @@ def index_code(
     if embedder.embedder is not None:
         stats.embedded = stats.chunks
     return stats
+
+
+def embed_cached(session: Session, embedder: Embedder, texts: Sequence[str]) -> list[list[float]]:
+    """Vectors for ``texts``, from the cache where the (content hash, model) pair is
+    known; the others are embedded in one batch and staged in the session's cache."""
+    hashes = [content_hash(t) for t in texts]
+    known: dict[str, list[float]] = {}
+    for start in range(0, len(hashes), 500):
+        rows = session.execute(
+            select(MemoryEmbedding.content_hash, MemoryEmbedding.vector).where(
+                MemoryEmbedding.model == embedder.model_name,
+                MemoryEmbedding.content_hash.in_(set(hashes[start : start + 500])),
+            )
+        ).all()
+        known.update({h: list(v) for h, v in rows})
+    missing = [(h, t) for h, t in dict(zip(hashes, texts, strict=True)).items() if h not in known]
+    if missing:
+        fresh = embedder.embed([t for _, t in missing])
+        for (h, _), vector in zip(missing, fresh, strict=True):
+            known[h] = vector
+            session.add(
+                MemoryEmbedding(
+                    content_hash=h,
+                    model=embedder.model_name,
+                    dimension=len(vector),
+                    vector=vector,
+                )
+            )
+        session.flush()
+    return [known[h] for h in hashes]
