@@ -57,7 +57,13 @@ CRITICAL_RULES: tuple[RiskRule, ...] = (
         "Autopack's own configuration for this repository (it holds the guards themselves)",
     ),
     RiskRule(Risk.CRITICAL, (".env", ".env.*"), "environment files hold secrets"),
-    RiskRule(Risk.CRITICAL, ("secrets*",), "secret files"),
+    # Named secret stores only: a module called secrets.py (Python's own stdlib has one)
+    # is code, and real projects change it.
+    RiskRule(
+        Risk.CRITICAL,
+        ("secrets.yaml", "secrets.yml", "secrets.json", "secrets.toml", ".secrets", ".secrets.*"),
+        "secret files",
+    ),
     RiskRule(
         Risk.CRITICAL,
         (".github/workflows/",),
