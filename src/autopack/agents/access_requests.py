@@ -31,7 +31,8 @@ answer, next to the edits for it, and say why:
 Tests and docs are approved automatically; other protected files wait for a person, and the
 edits to them are applied only once approved; Autopack's own configuration (.autopack.yaml),
 secrets (.env*, secrets.yaml and the like), CI workflows that use secrets and paths the
-project marks critical are always refused. Never edit a protected path without asking: it is refused.
+project marks critical are always refused. Never edit a protected path without asking: it
+is refused.
 """
 
 
