@@ -102,9 +102,12 @@ def apply_approved(
 
 
 def integration_status(session: Session, run_id: str, settings: Settings) -> dict[str, Any]:
-    """Branch, commits, savepoints and cleanliness of the run's worktree."""
+    """Branch, commits, savepoints and cleanliness of the run's worktree. A read: a run
+    whose worktree does not exist yet has none (creating it here would race the executor
+    that is about to)."""
     run = get_run(session, run_id)
-    workspace = workspace_for(run, settings)
+    exists = bool(run.worktree_path) and Path(str(run.worktree_path)).is_dir()
+    workspace = workspace_for(run, settings) if exists else None
     if workspace is None:
         return {
             "run_id": run_id,

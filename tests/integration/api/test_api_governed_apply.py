@@ -60,3 +60,13 @@ def test_large_deletion_waits_for_approval_then_applies(
     assert "legacy.py" not in git(target_repo, "ls-tree", "--name-only", "autopack/ga")
     again = ga_client.post(f"/approvals/{approval['id']}/approve", json={})
     assert again.status_code == 409
+
+
+def test_integration_status_of_a_run_without_a_worktree_creates_none(
+    ga_client: TestClient, target_repo: Path, git: Any
+) -> None:
+    status = ga_client.get("/runs/ga/integration_status")
+
+    assert status.status_code == 200, status.text
+    assert status.json()["has_workspace"] is False
+    assert "autopack/ga" not in git(target_repo, "branch", "--list")
