@@ -37,7 +37,11 @@ class FakeHttp:
 
     status: int = 200
     delay: float = 0.0
+    #: When given, every request waits until it is set (a channel that hangs until the
+    #: test lets it answer); ``answered`` counts the requests that got their answer.
+    hold: threading.Event | None = None
     received: list[Received] = field(default_factory=list)
+    answered: int = 0
     next_message_id: int = 100
 
     def by_method(self, method: str) -> list[dict[str, Any]]:
@@ -50,6 +54,9 @@ class FakeHttp:
         )
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.hold is not None:
+            await asyncio.to_thread(self.hold.wait, 120)
+        self.answered += 1
         if self.status >= 300:
             return JSONResponse({"ok": False, "description": "fake failure"}, self.status)
         if "/bot" in request.url.path:

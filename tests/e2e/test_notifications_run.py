@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # notification_fakes
 from autopack.db.database import open_database
-from autopack.db.orm import DecisionLog, Notification, Run
+from autopack.db.orm import DecisionLog, Notification
 from autopack.db.session import unit_of_work
 from autopack.domain.access import Role
 from autopack.notifications import verify_signature
@@ -157,34 +158,31 @@ def _timed_run(harness: Any, tmp_path: Path, run_id: str) -> tuple[float, str]:
 def test_a_channel_that_hangs_or_fails_does_not_slow_a_run(
     sqlite_settings: Settings, tmp_path: Path, harness_factory: Any
 ) -> None:
+    """The whole run executes while the sender is stuck inside a request to a channel
+    that does not answer: nothing of the run waits on it (shown by order, not by time)."""
     harness = harness_factory(sqlite_settings)
-    baseline, state = _timed_run(harness, tmp_path, "quiet")
-    assert state == "DONE_SUCCESS"
-
-    # A backlog for a channel that hangs 4 s per request and answers 503: the sender is
-    # busy with it (claiming, waiting, recording failures) for the whole run.
     with unit_of_work(harness.db.factory) as session:
-        for i in range(12):
-            notifications.enqueue(session, "run_failed", "quiet", payload={"title": f"old {i}"})
-    with fake_http(status=503, delay=4.0) as (hanging, url):
+        for i in range(3):
+            notifications.enqueue(session, "run_failed", None, payload={"title": f"old {i}"})
+    release = threading.Event()
+    with fake_http(status=503, hold=release) as (hanging, url):
         channels = {"slow": WebhookChannel("slow", WebhookConfig(url=url, secret="x" * 16))}
         sender = NotificationSender(harness.db.factory, channels, poll_seconds=0.1).start()
         try:
             wait_for("the first delivery attempt", lambda: hanging.received, timeout=20)
-            loaded, state = _timed_run(harness, tmp_path, "busy")
-            left = sender.flush(1.0)
+            _, state = _timed_run(harness, tmp_path, "busy")
+            assert state == "DONE_SUCCESS"
+            assert hanging.answered == 0  # the sender was inside that request all along
+            left = sender.flush(0.5)
+            assert left > 0  # flush gives up at its bound instead of waiting on the channel
+            release.set()
+            wait_for("the channel's answer", lambda: hanging.answered >= 1, timeout=20)
         finally:
-            sender.stop(timeout=0.5)
-    assert state == "DONE_SUCCESS"
-    assert len(hanging.received) >= 2  # it kept trying while the run went on
-    assert left > 0  # flush gave up after its bound instead of waiting on the channel
-    # A run of a few seconds; a sender that blocked it would add >= 4 s per attempt.
-    assert loaded < baseline * 1.5 + 3.0, (baseline, loaded)
+            release.set()
+            sender.stop(timeout=5)
     with harness.db.factory() as session:
-        busy = session.get(Run, "busy")
-        assert busy is not None and busy.state == "DONE_SUCCESS"
         errors = {n.last_error for n in session.query(Notification) if n.attempts}
-    assert any("HTTP 503" in (e or "") or "Timeout" in (e or "") for e in errors)
+    assert any("HTTP 503" in (e or "") for e in errors), errors
 
 
 def test_autopack_run_sends_its_notifications_before_it_exits(tmp_path: Path) -> None:

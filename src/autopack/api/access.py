@@ -59,6 +59,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/runs/{run_id}/status"): VIEWER,
     ("GET", "/runs/{run_id}/trajectory"): VIEWER,
     ("GET", "/runs/{run_id}/governance"): VIEWER,
+    ("GET", "/runs/{run_id}/phases"): VIEWER,
     ("POST", "/runs/{run_id}/execute"): OPERATOR,
     ("POST", "/runs/{run_id}/cancel"): OPERATOR,
     ("GET", "/runs/{run_id}/integration_status"): VIEWER,

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, update
 
 from autopack.db.orm import Phase
+from autopack.domain.access import Role
 from autopack.planning.normalize import plan_from_data
-from autopack.services import apikeys
+from autopack.services import apikeys, users
 from autopack.services.runs import create_run
 from autopack.settings import Settings
 
@@ -187,13 +188,14 @@ def test_a_key_records_its_use_once_a_minute_not_on_every_request(
     from autopack.db.orm import ApiKey
 
     with in_db() as session:
-        plain, row = apikeys.create_api_key(session, "ci")
+        owner = users.create_user(session, "ci-bot", Role.OPERATOR)
+        plain, row = apikeys.create_api_key(session, "ci", owner)
         key_id = row.id
     t0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
     def use(at: datetime) -> datetime | None:
         with in_db() as session:
-            assert apikeys.identify_api_key(session, plain, [], now=at) == f"key:ci:{plain[:8]}"
+            assert apikeys.identify_api_key(session, plain, [], now=at) == "user:ci-bot"
         with in_db() as session:
             used: datetime | None = session.get(ApiKey, key_id).last_used_at
             return used

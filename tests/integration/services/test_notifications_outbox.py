@@ -99,7 +99,7 @@ def test_run_end_phase_failure_and_80_percent_of_the_budget_are_queued_once(
         phase_service.add_tokens(phase, 100)
         phase_service.set_phase_state(session, phase, PhaseState.FAILED, reason="tests fail")
     with unit_of_work(session_factory) as session:
-        run_service.request_cancel(session, "nt")
+        run_service.request_cancel(session, "nt", actor="user:ana")
 
     events = [(r.event, r.phase_id) for r in rows(session_factory)]
     assert events == [("budget_80", None), ("phase_failed", "p1"), ("run_finished", None)]
@@ -118,7 +118,7 @@ def test_the_projects_routes_choose_channels_per_event(
     make_run(session_factory, settings, repo)
     request(session_factory)
     with unit_of_work(session_factory) as session:
-        run_service.request_cancel(session, "nt")
+        run_service.request_cancel(session, "nt", actor="user:ana")
 
     assert [(r.event, r.channel) for r in rows(session_factory)] == [
         ("approval_needed", "tg"),
