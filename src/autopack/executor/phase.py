@@ -201,8 +201,8 @@ class PhaseExecution:
     def _already_committed(self, phase: Phase) -> bool:
         """A phase whose squash commit landed before the executor died is complete."""
         subject = phase_commit_message(self.ctx.run_id, phase).splitlines()[0]
-        commits = self.ctx.workspace.list_commits(limit=1)
-        return bool(commits) and commits[0].subject == subject and self.ctx.workspace.is_clean()
+        ws = self.ctx.workspace
+        return ws.head_subject() == subject and ws.is_clean()
 
     def _open_attempt(self) -> PhaseAttempt | None:
         """The latest Builder attempt if it has not finished (resume point). Only the
@@ -724,7 +724,7 @@ class PhaseExecution:
         """The commit the phase started from (a savepoint never moves, so it is cached)."""
         name = phase.savepoint or ""
         if name not in self._savepoint_heads:
-            match = next((s for s in self.ctx.workspace.list_savepoints() if s.name == name), None)
+            match = self.ctx.workspace.get_savepoint(name)
             if match is None:
                 return "HEAD"
             self._savepoint_heads[name] = match.head
@@ -748,7 +748,7 @@ class PhaseExecution:
         if commit:
             base = self._savepoint_head(phase)
             if ws.head() != base:
-                ws.git("reset", "--soft", base)
+                ws.reset_soft(base)
             phase.commit_sha = ws.commit(phase_commit_message(self.ctx.run_id, phase))
         else:
             phase.commit_sha = ws.head()
@@ -892,7 +892,7 @@ class PhaseExecution:
         """Put a held attempt's commits back on the branch (a resumed, reviewed attempt)."""
         ws = self.ctx.workspace
         ref = held_ref(self.ctx.run_id, attempt_id)
-        sha = ws.git("for-each-ref", "--format=%(objectname)", ref).strip()
+        sha = ws.ref_target(ref)
         if not sha:
             return
         ws.git("reset", "--quiet", "--hard", sha)
