@@ -56,7 +56,11 @@ def remember_phase(
     ctx: RunContext, phase_id: str, failures: Sequence[tuple[FailureKind, str]]
 ) -> None:
     """Store the completed phase's summary, decisions, resolved errors and the rules they
-    teach, and re-index the worktree's changed files (each in its own transaction)."""
+    teach, and re-index the worktree's changed files (each in its own transaction).
+
+    The first phase of an execution indexes the whole worktree (a file whose hash is
+    known costs a read); later ones only the files changed since the commit indexed last,
+    so a phase costs what it changed, not the repository's size."""
     kinds = {message: kind.value for kind, message in failures}
     try:
         with unit_of_work(ctx.factory) as session:
@@ -68,8 +72,18 @@ def remember_phase(
                 failure_kinds=kinds,
                 now=ctx.deps.clock(),
             )
-        with unit_of_work(ctx.factory) as session:
-            memory_service.index_repository(session, ctx.worktree, run_repo_key(ctx))
+        head = ctx.workspace.head()
+        changed = (
+            ctx.workspace.changed_between(ctx.memory_indexed_at, head)
+            if ctx.memory_indexed_at is not None
+            else None
+        )
+        if changed != []:
+            with unit_of_work(ctx.factory) as session:
+                memory_service.index_repository(
+                    session, ctx.worktree, run_repo_key(ctx), paths=changed
+                )
+        ctx.memory_indexed_at = head
     except (AutopackError, SQLAlchemyError, OSError) as exc:
         log.warning("memory: could not remember phase %s: %s", phase_id, exc)
         ctx.artifacts.write_error(component="memory", error=exc, phase_id=phase_id)

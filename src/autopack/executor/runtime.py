@@ -114,6 +114,9 @@ class RunContext:
     #: The lease this execution holds; every write it makes is fenced with it
     #: (services/leases.py), and git refs are moved only while it is current.
     fence: Fence | None = None
+    #: The commit the repository's code memory was last indexed at by this execution:
+    #: later phases re-index only the files changed since (executor/memory.py).
+    memory_indexed_at: str | None = None
 
     @property
     def factory(self) -> sessionmaker[Session]:

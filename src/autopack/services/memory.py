@@ -38,10 +38,18 @@ from autopack.memory.store import Collection, Document
 
 
 def index_repository(
-    session: Session, root: Path, repo_key: str, *, embedder: EmbedderStatus | None = None
+    session: Session,
+    root: Path,
+    repo_key: str,
+    *,
+    embedder: EmbedderStatus | None = None,
+    paths: Sequence[str] | None = None,
 ) -> IndexStats:
-    """Index (or re-index: only changed files cost anything) the code of ``root``."""
-    return index_code(session, root, repo_key, embedder=embedder or default_embedder(session))
+    """Index (or re-index: only changed files cost anything) the code of ``root``; with
+    ``paths``, only those files (a caller that knows what changed)."""
+    return index_code(
+        session, root, repo_key, embedder=embedder or default_embedder(session), paths=paths
+    )
 
 
 @dataclass

@@ -415,6 +415,10 @@ class GitWorkspace:
             name=name, number=int(suffix), commit=commit, head=head.group(1) if head else commit
         )
 
+    def changed_between(self, old: str, new: str) -> list[str]:
+        """Paths that differ between two commits (an in-process tree diff)."""
+        return self.lib.changed_between(old, new)
+
     def reset_soft(self, commit: str) -> None:
         """Move the branch to ``commit`` keeping index and files (``git reset --soft``)."""
         with self._writing():

@@ -75,9 +75,7 @@ class LibRepo:
         then needs the git command line, which runs the driver."""
         if self._filters is None:
             with translated("config"):
-                self._filters = any(
-                    entry.name.startswith("filter.") for entry in self.repo.config
-                )
+                self._filters = any(entry.name.startswith("filter.") for entry in self.repo.config)
         return self._filters
 
     def head(self) -> str:
@@ -147,7 +145,8 @@ class LibRepo:
                     if flags & pygit2.enums.FileStatus.WT_DELETED:
                         index.remove(path)
                 index.write()
-                return index.write_tree()
+                tree: pygit2.Oid = index.write_tree()
+                return tree
             for path in paths:
                 if os.path.lexists(workdir / path) and not (workdir / path).is_dir():
                     index.add(path)
@@ -208,6 +207,15 @@ class LibRepo:
                 self.signature(),
                 clean_message(message),
             )
+
+    def changed_between(self, old: str, new: str) -> list[str]:
+        """Paths whose content differs between two commits (both sides of each change)."""
+        with translated(f"diff --name-only {old[:12]} {new[:12]}"):
+            paths: dict[str, None] = {}
+            for delta in self.repo.diff(pygit2.Oid(hex=old), pygit2.Oid(hex=new)).deltas:
+                paths[delta.old_file.path] = None
+                paths[delta.new_file.path] = None
+            return list(paths)
 
     def reset_soft(self, target: str) -> None:
         """``git reset --soft target``: move HEAD's branch, keep index and files."""
