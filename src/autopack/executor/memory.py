@@ -56,13 +56,20 @@ def remember_phase(
     ctx: RunContext, phase_id: str, failures: Sequence[tuple[FailureKind, str]]
 ) -> None:
     """Store the completed phase's summary, decisions, resolved errors and the rules they
-    teach, and re-index the worktree's changed files (each in its own transaction).
+    teach, and re-index the worktree's changed files (one transaction; the index pass in a
+    savepoint, so a failed re-index keeps what the phase taught).
 
     The first phase of an execution indexes the whole worktree (a file whose hash is
     known costs a read); later ones only the files changed since the commit indexed last,
     so a phase costs what it changed, not the repository's size."""
     kinds = {message: kind.value for kind, message in failures}
     try:
+        head = ctx.workspace.head()
+        changed = (
+            ctx.workspace.changed_between(ctx.memory_indexed_at, head)
+            if ctx.memory_indexed_at is not None
+            else None
+        )
         with unit_of_work(ctx.factory) as session:
             phase = get_phase(session, ctx.run_id, phase_id)
             memory_service.remember_completed_phase(
@@ -72,21 +79,24 @@ def remember_phase(
                 failure_kinds=kinds,
                 now=ctx.deps.clock(),
             )
-        head = ctx.workspace.head()
-        changed = (
-            ctx.workspace.changed_between(ctx.memory_indexed_at, head)
-            if ctx.memory_indexed_at is not None
-            else None
-        )
-        if changed != []:
-            with unit_of_work(ctx.factory) as session:
-                memory_service.index_repository(
-                    session, ctx.worktree, run_repo_key(ctx), paths=changed
-                )
-        ctx.memory_indexed_at = head
+            indexed = changed == [] or _index(ctx, session, changed, phase_id)
+        # After a failed pass the next one starts from the last good commit again.
+        if indexed:
+            ctx.memory_indexed_at = head
     except (AutopackError, SQLAlchemyError, OSError) as exc:
         log.warning("memory: could not remember phase %s: %s", phase_id, exc)
         ctx.artifacts.write_error(component="memory", error=exc, phase_id=phase_id)
+
+
+def _index(ctx: RunContext, session: Session, changed: list[str] | None, phase_id: str) -> bool:
+    try:
+        with session.begin_nested():
+            memory_service.index_repository(session, ctx.worktree, run_repo_key(ctx), paths=changed)
+    except (AutopackError, SQLAlchemyError, OSError) as exc:
+        log.warning("memory: could not index the code after phase %s: %s", phase_id, exc)
+        ctx.artifacts.write_error(component="memory", error=exc, phase_id=phase_id)
+        return False
+    return True
 
 
 def remember_run(session: Session, run: Run) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from autopack.agents.auditor import AuditorContext, CodeFile, run_auditor, run_goal_check
 from autopack.agents.builder import BuilderContext, ContextRef, FileContext, run_builder
@@ -374,12 +374,18 @@ class PhaseExecution:
 
     def _stage(self, attempt_id: int, stage: str, **fields: Any) -> dict[str, Any]:
         with unit_of_work(self.ctx.factory) as session:
-            row = session.get(PhaseAttempt, attempt_id)
-            assert row is not None
-            payload = {**row.payload, "stage": stage, **fields}
-            row.payload = payload
-            row.status = stage
-            return payload
+            return self._stage_in(session, attempt_id, stage, **fields)
+
+    @staticmethod
+    def _stage_in(session: Session, attempt_id: int, stage: str, **fields: Any) -> dict[str, Any]:
+        """Record the attempt's stage in the caller's transaction (with the step's own
+        writes, so the step and its stage persist together)."""
+        row = session.get(PhaseAttempt, attempt_id)
+        assert row is not None
+        payload = {**row.payload, "stage": stage, **fields}
+        row.payload = payload
+        row.status = stage
+        return payload
 
     def _apply(self, attempt: PhaseAttempt) -> tuple[bool, PhaseOutcome | None]:
         """Apply the attempt's stored answer. ``(True, None)`` when it applied; otherwise
@@ -430,6 +436,15 @@ class PhaseExecution:
             assert row is not None
             row.apply_result = record
             row.apply_status = result.status
+            if result.ok and not result.requires_approval:
+                self._stage_in(
+                    session,
+                    attempt.id,
+                    "applied",
+                    files_changed=result.files_changed,
+                    lines_added=result.lines_added,
+                    lines_removed=result.lines_removed,
+                )
             if result.requires_approval:
                 phase = self._phase(session)
                 approval_service.request_approval(
@@ -471,13 +486,6 @@ class PhaseExecution:
                 attempt_id=attempt.id,
                 already_failed=True,
             )
-        self._stage(
-            attempt.id,
-            "applied",
-            files_changed=result.files_changed,
-            lines_added=result.lines_added,
-            lines_removed=result.lines_removed,
-        )
         ctx.deps.progress("applied", phase_id=self.phase_id, files=result.files_changed)
         return True, None
 
@@ -515,7 +523,7 @@ class PhaseExecution:
             env=project_command_env(ctx),
         )
         with unit_of_work(ctx.factory) as session:
-            run = session.get(Run, ctx.run_id)
+            run = session.get(Run, ctx.run_id, options=[defer(Run.spec)])
             assert run is not None
             run.ci_runs_used += 1
             phase = self._phase(session)
@@ -650,9 +658,13 @@ class PhaseExecution:
                     description=issue.description,
                     evidence_refs=list(issue.evidence_refs),
                 )
-        self._stage(
-            attempt.id, "audited", verdict=verdict.recommendation, review_notes=verdict.review_notes
-        )
+            self._stage_in(
+                session,
+                attempt.id,
+                "audited",
+                verdict=verdict.recommendation,
+                review_notes=verdict.review_notes,
+            )
         ctx.deps.progress("audited", phase_id=self.phase_id, verdict=verdict.recommendation)
         return None
 

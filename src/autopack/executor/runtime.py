@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from autopack.db.database import Database
 from autopack.db.orm import Approval, DecisionLog, Phase, Run, utcnow
@@ -159,11 +159,12 @@ class RunContext:
         budgets before an LLM call (``before="llm"``) or a test run (``before="ci"``)."""
         now = self.deps.clock()
         with unit_of_work(self.factory) as session:
-            if self.fence is not None:
+            # Not the plan: the run's row carries it whole, and a check needs none of it.
+            run = session.get(Run, self.run_id, options=[defer(Run.spec)])
+            assert run is not None
+            if self.fence is not None and not self._lease_fresh(run, now):
                 # Renewal is conditional on the token, so a lost lease is never taken back.
                 renew_lease(session, self.fence, seconds=self.deps.settings.lease_seconds, now=now)
-            run = session.get(Run, self.run_id)
-            assert run is not None
             if run.cancel_requested:
                 raise Cancelled("cancel requested")
             if self.deps.stop_requested.is_set():
@@ -182,6 +183,20 @@ class RunContext:
                         budget="incident_token_cap",
                         phase_id=phase_id,
                     )
+
+    def _lease_fresh(self, run: Run, now: datetime) -> bool:
+        """This executor holds the lease with more than two thirds of it left (renewed
+        moments ago, by the heartbeat or the last checkpoint): no takeover can come before
+        it runs out, so the checkpoint reads instead of writing a renewal."""
+        fence = self.fence
+        seconds = self.deps.settings.lease_seconds
+        return (
+            fence is not None
+            and run.lease_owner == fence.owner
+            and run.lease_token == fence.token
+            and run.lease_expires_at is not None
+            and run.lease_expires_at - now > timedelta(seconds=seconds * 2 / 3)
+        )
 
 
 def waiting_time(intervals: list[tuple[datetime, datetime | None]], now: datetime) -> timedelta:
