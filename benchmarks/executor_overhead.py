@@ -14,7 +14,9 @@ accounting.
 
 Printed per run size: the median and p90 of each phase's own time (one phase's wall time
 minus its tests and model time), the run's own time divided by its phases (this adds the
-run's start and finish), and the git subprocesses started per phase.
+run's start and finish), the CPU time per phase of the process and its children (tests
+and model included: small here, and far less sensitive than wall time to other load on
+the machine), and the git subprocesses started per phase.
 
 Run: ``.venv/bin/python benchmarks/executor_overhead.py [N ...]`` (default 10 100; add
 1000 for the long run, several minutes).
@@ -23,6 +25,7 @@ Run: ``.venv/bin/python benchmarks/executor_overhead.py [N ...]`` (default 10 10
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -154,9 +157,11 @@ def measure(n: int) -> dict[str, float]:
         _excluded_seconds = 0.0
         _git_processes = 0
         _phase_seconds.clear()
+        cpu_before = _cpu_seconds()
         start = time.perf_counter()
         outcome = execute_run(deps, f"bench-{n}")
         total = time.perf_counter() - start
+        cpu = _cpu_seconds() - cpu_before
         db.dispose()
         assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
     own = total - _excluded_seconds
@@ -169,14 +174,22 @@ def measure(n: int) -> dict[str, float]:
         "p90_ms": 1000 * per_phase[int(0.9 * (len(per_phase) - 1))],
         "run_per_phase_ms": 1000 * own / n,
         "git_per_phase": _git_processes / n,
+        "cpu_per_phase_ms": 1000 * cpu / n,
     }
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (git, the test commands): on a
+    busy machine wall time grows with the load, CPU time much less."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [10, 100]
     header = (
         f"{'phases':>6} {'total s':>8} {'tests+model s':>13} {'median ms':>9} {'p90 ms':>7} "
-        f"{'run/phase ms':>12} {'git procs/phase':>15}"
+        f"{'run/phase ms':>12} {'cpu/phase ms':>12} {'git procs/phase':>15}"
     )
     print(header)
     rows = []
@@ -186,7 +199,7 @@ def main() -> None:
         print(
             f"{r['phases']:>6} {r['total_s']:>8.2f} {r['excluded_s']:>13.2f} "
             f"{r['median_ms']:>9.1f} {r['p90_ms']:>7.1f} {r['run_per_phase_ms']:>12.1f} "
-            f"{r['git_per_phase']:>15.2f}",
+            f"{r['cpu_per_phase_ms']:>12.1f} {r['git_per_phase']:>15.2f}",
             flush=True,
         )
     if len(rows) > 1:
