@@ -162,9 +162,10 @@ class RunContext:
             # Not the plan: the run's row carries it whole, and a check needs none of it.
             run = session.get(Run, self.run_id, options=[defer(Run.spec)])
             assert run is not None
-            if self.fence is not None and not self._lease_fresh(run, now):
+            seconds = self.deps.settings.lease_seconds
+            if self.fence is not None and not lease_is_fresh(run, self.fence, seconds, now):
                 # Renewal is conditional on the token, so a lost lease is never taken back.
-                renew_lease(session, self.fence, seconds=self.deps.settings.lease_seconds, now=now)
+                renew_lease(session, self.fence, seconds=seconds, now=now)
             if run.cancel_requested:
                 raise Cancelled("cancel requested")
             if self.deps.stop_requested.is_set():
@@ -184,19 +185,17 @@ class RunContext:
                         phase_id=phase_id,
                     )
 
-    def _lease_fresh(self, run: Run, now: datetime) -> bool:
-        """This executor holds the lease with more than two thirds of it left (renewed
-        moments ago, by the heartbeat or the last checkpoint): no takeover can come before
-        it runs out, so the checkpoint reads instead of writing a renewal."""
-        fence = self.fence
-        seconds = self.deps.settings.lease_seconds
-        return (
-            fence is not None
-            and run.lease_owner == fence.owner
-            and run.lease_token == fence.token
-            and run.lease_expires_at is not None
-            and run.lease_expires_at - now > timedelta(seconds=seconds * 2 / 3)
-        )
+
+def lease_is_fresh(run: Run, fence: Fence, seconds: int, now: datetime) -> bool:
+    """``fence`` holds the run's lease (of ``seconds``) with more than two thirds of it
+    left: renewed moments ago (by the heartbeat or the last checkpoint), so no takeover
+    can come before it runs out and a checkpoint reads instead of writing a renewal."""
+    return (
+        run.lease_owner == fence.owner
+        and run.lease_token == fence.token
+        and run.lease_expires_at is not None
+        and run.lease_expires_at - now > timedelta(seconds=seconds * 2 / 3)
+    )
 
 
 def waiting_time(intervals: list[tuple[datetime, datetime | None]], now: datetime) -> timedelta:
