@@ -395,8 +395,7 @@ class PhaseExecution:
             phase = self._phase(session)
             # Anything uncommitted is a half-finished apply of this attempt: discard it.
             self._from_savepoint(session, phase)
-            rejected = self._rejected_for(session, attempt.id)
-            approved = self._approved_for(session, attempt.id)
+            rejected, approved = self._decided_for(session, attempt.id)
             policy = ApplyPolicy.for_phase(
                 Scope.model_validate(phase.scope),
                 run_protected=self.ctx.spec.protected_paths,
@@ -489,19 +488,20 @@ class PhaseExecution:
         ctx.deps.progress("applied", phase_id=self.phase_id, files=result.files_changed)
         return True, None
 
-    def _rejected_for(self, session: Session, attempt_id: int) -> str | None:
-        """Why a person rejected this attempt's held change, or None if nobody did."""
-        for a in approval_service.list_approvals(session, run_id=self.ctx.run_id):
-            if a.status == "rejected" and a.details.get("attempt_id") == attempt_id:
-                note = f": {a.decision_note}" if a.decision_note else ""
-                return f"a person rejected the change ({a.reason}){note}"
-        return None
-
-    def _approved_for(self, session: Session, attempt_id: int) -> bool:
-        return any(
-            a.status == "approved" and a.details.get("attempt_id") == attempt_id
+    def _decided_for(self, session: Session, attempt_id: int) -> tuple[str | None, bool]:
+        """Why a person rejected this attempt's held change (None if nobody did), and
+        whether one approved it (one read of the run's approvals)."""
+        mine = [
+            a
             for a in approval_service.list_approvals(session, run_id=self.ctx.run_id)
-        )
+            if a.details.get("attempt_id") == attempt_id
+        ]
+        rejected = next((a for a in mine if a.status == "rejected"), None)
+        why = None
+        if rejected is not None:
+            note = f": {rejected.decision_note}" if rejected.decision_note else ""
+            why = f"a person rejected the change ({rejected.reason}){note}"
+        return why, any(a.status == "approved" for a in mine)
 
     def _tests(self) -> tuple[TestReport | None, TestDelta | None]:
         """Run the phase's checks (counted against the CI budget) and compare to baseline."""
