@@ -1,17 +1,32 @@
-"""Executor overhead: time per phase spent in Autopack itself, from 10 to 100 phases.
+"""Executor overhead: time per phase spent in Autopack itself, at 10, 100 (and 1,000) phases.
 
-Each phase is one scripted Builder answer (create a file), a trivial test command
-(``true``) and a scripted Auditor approval, on a real git repository and the embedded
-SQLite database. The time spent inside test commands is measured and subtracted, so what
-remains is Autopack: database writes, git (worktree, savepoints, commits, squash), context
-selection, parsing, governed apply, artifacts.
+Each phase is one scripted Builder answer (create a file in the phase's own directory,
+its scope), a trivial test command (``true``) and a scripted Auditor approval, on a real
+git repository and the embedded SQLite database. (Scoped to its own directory, a phase's
+context is the same size at phase 10 and phase 1,000; phases that all share one directory
+would each read every file the earlier ones left there, which measures the directory.)
 
-Run: ``.venv/bin/python benchmarks/executor_overhead.py [N ...]`` (default 10 50 100).
+Two things are not Autopack's and are measured and subtracted: the test commands
+(``run_tests``) and the model (the scripted provider's ``complete``, standing in for the
+network call). What remains is Autopack: database writes, git (worktree, savepoints,
+commits, squash), context selection, prompts, parsing, governed apply, artifacts, usage
+accounting.
+
+Printed per run size: the median and p90 of each phase's own time (one phase's wall time
+minus its tests and model time), the run's own time divided by its phases (this adds the
+run's start and finish), the CPU time per phase of the process and its children (tests
+and model included: small here, and far less sensitive than wall time to other load on
+the machine), and the git subprocesses started per phase.
+
+Run: ``.venv/bin/python benchmarks/executor_overhead.py [N ...]`` (default 10 100; add
+1000 for the long run, several minutes).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,26 +38,66 @@ import yaml
 
 from autopack.db.database import open_database
 from autopack.db.session import unit_of_work
+from autopack.executor import loop as loop_module
 from autopack.executor import phase as phase_module
 from autopack.executor.loop import build_deps, execute_run
+from autopack.llm.scripted import ScriptedProvider
 from autopack.planning.normalize import load_plan
 from autopack.services.runs import create_run
 from autopack.settings import Settings
 
-_test_seconds = 0.0
+#: Seconds spent outside Autopack (tests, model) since the counter was last reset.
+_excluded_seconds = 0.0
+_phase_seconds: list[float] = []
+_git_processes = 0
 _real_run_tests = phase_module.run_tests
+_real_complete = ScriptedProvider.complete
+_real_popen_init = subprocess.Popen.__init__
 
 
 def _timed_run_tests(*args: Any, **kwargs: Any) -> Any:
-    global _test_seconds
+    global _excluded_seconds
     start = time.perf_counter()
     try:
         return _real_run_tests(*args, **kwargs)
     finally:
-        _test_seconds += time.perf_counter() - start
+        _excluded_seconds += time.perf_counter() - start
+
+
+def _timed_complete(self: ScriptedProvider, request: Any) -> Any:
+    global _excluded_seconds
+    start = time.perf_counter()
+    try:
+        return _real_complete(self, request)
+    finally:
+        _excluded_seconds += time.perf_counter() - start
+
+
+def _counting_popen_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
+    global _git_processes
+    if isinstance(args, list | tuple) and args and str(args[0]) == "git":
+        _git_processes += 1
+    _real_popen_init(self, args, *rest, **kw)
+
+
+class _TimedPhase(phase_module.PhaseExecution):
+    """One phase's wall time minus what tests and the model took inside it."""
+
+    def run(self) -> phase_module.PhaseOutcome:
+        global _excluded_seconds
+        excluded_before = _excluded_seconds
+        start = time.perf_counter()
+        try:
+            return super().run()
+        finally:
+            wall = time.perf_counter() - start
+            _phase_seconds.append(wall - (_excluded_seconds - excluded_before))
 
 
 phase_module.run_tests = _timed_run_tests  # type: ignore[assignment]
+ScriptedProvider.complete = _timed_complete  # type: ignore[method-assign]
+subprocess.Popen.__init__ = _counting_popen_init  # type: ignore[method-assign]
+loop_module.PhaseExecution = _TimedPhase  # type: ignore[misc]
 
 
 def _repo(root: Path) -> Path:
@@ -59,8 +114,7 @@ def _repo(root: Path) -> Path:
 
 
 def measure(n: int) -> dict[str, float]:
-    global _test_seconds
-    _test_seconds = 0.0
+    global _excluded_seconds, _git_processes
     with tempfile.TemporaryDirectory(prefix="autopack-bench-") as tmp:
         root = Path(tmp)
         repo = _repo(root)
@@ -68,7 +122,7 @@ def measure(n: int) -> dict[str, float]:
             {
                 "phase_id": f"p{i:03d}",
                 "name": f"phase {i}",
-                "scope": {"paths": ["out/"], "tests": ["true"]},
+                "scope": {"paths": [f"out/p{i:04d}/"], "tests": ["true"]},
             }
             for i in range(n)
         ]
@@ -80,7 +134,9 @@ def measure(n: int) -> dict[str, float]:
         )
         lines = []
         for i in range(n):
-            create = json.dumps({"op": "create", "path": f"out/f{i}.txt", "content": f"{i}\n"})
+            create = json.dumps(
+                {"op": "create", "path": f"out/p{i:04d}/f.txt", "content": f"{i}\n"}
+            )
             verdict = json.dumps(
                 {"recommendation": "approve", "confidence": 0.9, "review_notes": "ok", "issues": []}
             )
@@ -97,36 +153,59 @@ def measure(n: int) -> dict[str, float]:
         db = open_database(settings)
         with unit_of_work(db.factory) as session:
             create_run(session, load_plan(plan), runs_dir=settings.runs_dir, repo_path=str(repo))
+        deps = build_deps(settings, db)
+        _excluded_seconds = 0.0
+        _git_processes = 0
+        _phase_seconds.clear()
+        cpu_before = _cpu_seconds()
         start = time.perf_counter()
-        outcome = execute_run(build_deps(settings, db), f"bench-{n}")
+        outcome = execute_run(deps, f"bench-{n}")
         total = time.perf_counter() - start
+        cpu = _cpu_seconds() - cpu_before
         db.dispose()
         assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
-    own = total - _test_seconds
+    own = total - _excluded_seconds
+    per_phase = sorted(_phase_seconds)
     return {
         "phases": n,
         "total_s": total,
-        "tests_s": _test_seconds,
-        "autopack_s": own,
-        "per_phase_ms": 1000 * own / n,
+        "excluded_s": _excluded_seconds,
+        "median_ms": 1000 * statistics.median(per_phase),
+        "p90_ms": 1000 * per_phase[int(0.9 * (len(per_phase) - 1))],
+        "run_per_phase_ms": 1000 * own / n,
+        "git_per_phase": _git_processes / n,
+        "cpu_per_phase_ms": 1000 * cpu / n,
     }
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (git, the test commands): on a
+    busy machine wall time grows with the load, CPU time much less."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [10, 50, 100]
-    print(
-        f"{'phases':>6} {'total s':>8} {'in tests s':>10} {'autopack s':>10} {'per phase ms':>12}"
+    sizes = [int(a) for a in sys.argv[1:]] or [10, 100]
+    header = (
+        f"{'phases':>6} {'total s':>8} {'tests+model s':>13} {'median ms':>9} {'p90 ms':>7} "
+        f"{'run/phase ms':>12} {'cpu/phase ms':>12} {'git procs/phase':>15}"
     )
-    rows = [measure(n) for n in sizes]
-    for r in rows:
+    print(header)
+    rows = []
+    for n in sizes:
+        r = measure(n)
+        rows.append(r)
         print(
-            f"{r['phases']:>6} {r['total_s']:>8.2f} {r['tests_s']:>10.2f} "
-            f"{r['autopack_s']:>10.2f} {r['per_phase_ms']:>12.1f}"
+            f"{r['phases']:>6} {r['total_s']:>8.2f} {r['excluded_s']:>13.2f} "
+            f"{r['median_ms']:>9.1f} {r['p90_ms']:>7.1f} {r['run_per_phase_ms']:>12.1f} "
+            f"{r['cpu_per_phase_ms']:>12.1f} {r['git_per_phase']:>15.2f}",
+            flush=True,
         )
     if len(rows) > 1:
-        growth = rows[-1]["per_phase_ms"] / rows[0]["per_phase_ms"]
+        growth = rows[-1]["median_ms"] / rows[0]["median_ms"]
         print(
-            f"per-phase overhead grows x{growth:.2f} from {rows[0]['phases']} to "
+            f"median per-phase overhead x{growth:.2f} from {rows[0]['phases']} to "
             f"{rows[-1]['phases']} phases"
         )
 

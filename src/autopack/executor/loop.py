@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from autopack.db.database import Database
 from autopack.db.orm import DecisionLog, Phase, Run, Tier
@@ -496,7 +497,7 @@ class _RunExecution:
     def _count_phase(self, phase_id: str) -> None:
         """Count phases started against ``max_phases`` (a resumed phase counts once)."""
         with unit_of_work(self.deps.db.factory) as session:
-            run = session.get(Run, self.run_id)
+            run = session.get(Run, self.run_id, options=[defer(Run.spec)])
             phase = session.scalars(
                 select(Phase).where(Phase.run_id == self.run_id, Phase.phase_id == phase_id)
             ).one()

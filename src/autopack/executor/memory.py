@@ -77,8 +77,15 @@ def retrieval_hints(ctx: RunContext, query: PhaseQuery) -> list[ContextHint]:
     that match the phase; the hits inside the files the phase works on (scope paths and
     deliverables) are hints for cutting those files. Its own transaction, fenced like every
     executor write; a failure is logged and written under ``errors/``, and the phase goes
-    on without hints (memory helps, it never decides)."""
+    on without hints (memory helps, it never decides). Like :func:`remember_phase`, only
+    files changed since the commit indexed last are indexed again."""
     try:
+        head = ctx.workspace.head()
+        changed = (
+            ctx.workspace.changed_between(ctx.memory_indexed_at, head)
+            if ctx.memory_indexed_at is not None
+            else None
+        )
         with unit_of_work(ctx.factory) as session:
             found = memory_service.hints_for_phase(
                 session,
@@ -90,7 +97,9 @@ def retrieval_hints(ctx: RunContext, query: PhaseQuery) -> list[ContextHint]:
                 deliverables=query.deliverables,
                 acceptance_criteria=query.acceptance_criteria,
                 limit=RETRIEVAL_LIMIT,
+                paths=changed,
             )
+        ctx.memory_indexed_at = head
     except (AutopackError, SQLAlchemyError, OSError) as exc:
         log.warning("memory: retrieval failed for phase %s: %s", query.phase_id, exc)
         ctx.artifacts.write_error(component="memory", error=exc, phase_id=query.phase_id)
@@ -118,9 +127,20 @@ def remember_phase(
     ctx: RunContext, phase_id: str, failures: Sequence[tuple[FailureKind, str]]
 ) -> None:
     """Store the completed phase's summary, decisions, resolved errors and the rules they
-    teach, and re-index the worktree's changed files (each in its own transaction)."""
+    teach, and re-index the worktree's changed files (one transaction; the index pass in a
+    savepoint, so a failed re-index keeps what the phase taught).
+
+    The first phase of an execution indexes the whole worktree (a file whose hash is
+    known costs a read); later ones only the files changed since the commit indexed last,
+    so a phase costs what it changed, not the repository's size."""
     kinds = {message: kind.value for kind, message in failures}
     try:
+        head = ctx.workspace.head()
+        changed = (
+            ctx.workspace.changed_between(ctx.memory_indexed_at, head)
+            if ctx.memory_indexed_at is not None
+            else None
+        )
         with unit_of_work(ctx.factory) as session:
             phase = get_phase(session, ctx.run_id, phase_id)
             memory_service.remember_completed_phase(
@@ -130,11 +150,24 @@ def remember_phase(
                 failure_kinds=kinds,
                 now=ctx.deps.clock(),
             )
-        with unit_of_work(ctx.factory) as session:
-            memory_service.index_repository(session, ctx.worktree, run_repo_key(ctx))
+            indexed = changed == [] or _index(ctx, session, changed, phase_id)
+        # After a failed pass the next one starts from the last good commit again.
+        if indexed:
+            ctx.memory_indexed_at = head
     except (AutopackError, SQLAlchemyError, OSError) as exc:
         log.warning("memory: could not remember phase %s: %s", phase_id, exc)
         ctx.artifacts.write_error(component="memory", error=exc, phase_id=phase_id)
+
+
+def _index(ctx: RunContext, session: Session, changed: list[str] | None, phase_id: str) -> bool:
+    try:
+        with session.begin_nested():
+            memory_service.index_repository(session, ctx.worktree, run_repo_key(ctx), paths=changed)
+    except (AutopackError, SQLAlchemyError, OSError) as exc:
+        log.warning("memory: could not index the code after phase %s: %s", phase_id, exc)
+        ctx.artifacts.write_error(component="memory", error=exc, phase_id=phase_id)
+        return False
+    return True
 
 
 def remember_run(session: Session, run: Run) -> None:

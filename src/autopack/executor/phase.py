@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from autopack.agents.auditor import AuditorContext, CodeFile, run_auditor, run_goal_check
 from autopack.agents.builder import BuilderContext, ContextRef, FileContext, run_builder
@@ -209,8 +209,8 @@ class PhaseExecution:
     def _already_committed(self, phase: Phase) -> bool:
         """A phase whose squash commit landed before the executor died is complete."""
         subject = phase_commit_message(self.ctx.run_id, phase).splitlines()[0]
-        commits = self.ctx.workspace.list_commits(limit=1)
-        return bool(commits) and commits[0].subject == subject and self.ctx.workspace.is_clean()
+        ws = self.ctx.workspace
+        return ws.head_subject() == subject and ws.is_clean()
 
     def _open_attempt(self) -> PhaseAttempt | None:
         """The latest Builder attempt if it has not finished (resume point). Only the
@@ -416,12 +416,18 @@ class PhaseExecution:
 
     def _stage(self, attempt_id: int, stage: str, **fields: Any) -> dict[str, Any]:
         with unit_of_work(self.ctx.factory) as session:
-            row = session.get(PhaseAttempt, attempt_id)
-            assert row is not None
-            payload = {**row.payload, "stage": stage, **fields}
-            row.payload = payload
-            row.status = stage
-            return payload
+            return self._stage_in(session, attempt_id, stage, **fields)
+
+    @staticmethod
+    def _stage_in(session: Session, attempt_id: int, stage: str, **fields: Any) -> dict[str, Any]:
+        """Record the attempt's stage in the caller's transaction (with the step's own
+        writes, so the step and its stage persist together)."""
+        row = session.get(PhaseAttempt, attempt_id)
+        assert row is not None
+        payload = {**row.payload, "stage": stage, **fields}
+        row.payload = payload
+        row.status = stage
+        return payload
 
     def _apply(self, attempt: PhaseAttempt) -> tuple[bool, PhaseOutcome | None]:
         """Apply the attempt's stored answer. ``(True, None)`` when it applied; otherwise
@@ -435,8 +441,7 @@ class PhaseExecution:
             governance_service.settle(
                 session, governance_service.requests_for_attempt(session, attempt.id)
             )
-            rejected = self._rejected_for(session, attempt.id)
-            approved = self._approved_for(session, attempt.id)
+            rejected, approved = self._decided_for(session, attempt.id)
             policy = ApplyPolicy.for_phase(
                 Scope.model_validate(phase.scope),
                 run_protected=self.ctx.spec.protected_paths,
@@ -499,6 +504,15 @@ class PhaseExecution:
             assert row is not None
             row.apply_result = record
             row.apply_status = result.status
+            if result.ok and not result.requires_approval:
+                self._stage_in(
+                    session,
+                    attempt.id,
+                    "applied",
+                    files_changed=result.files_changed,
+                    lines_added=result.lines_added,
+                    lines_removed=result.lines_removed,
+                )
             if result.requires_approval:
                 phase = self._phase(session)
                 approval_service.request_approval(
@@ -541,37 +555,30 @@ class PhaseExecution:
                 attempt_id=attempt.id,
                 already_failed=True,
             )
-        self._stage(
-            attempt.id,
-            "applied",
-            files_changed=result.files_changed,
-            lines_added=result.lines_added,
-            lines_removed=result.lines_removed,
-        )
         ctx.deps.progress("applied", phase_id=self.phase_id, files=result.files_changed)
         return True, None
 
-    def _rejected_for(self, session: Session, attempt_id: int) -> str | None:
-        """Why a person rejected this attempt's held change, or None if nobody did."""
-        for a in approval_service.list_approvals(session, run_id=self.ctx.run_id):
-            if a.details.get("attempt_id") != attempt_id:
-                continue
+    def _decided_for(self, session: Session, attempt_id: int) -> tuple[str | None, bool]:
+        """Why a person (or the expiry policy) rejected this attempt's held change (None if
+        nobody did), and whether a person approved its large deletion (other kinds, such as
+        a governance request, grant what they name and nothing more): one read of the run's
+        approvals."""
+        mine = [
+            a
+            for a in approval_service.list_approvals(session, run_id=self.ctx.run_id)
+            if a.details.get("attempt_id") == attempt_id
+        ]
+        why = None
+        for a in mine:
             if a.status == "rejected":
                 note = f": {a.decision_note}" if a.decision_note else ""
-                return f"a person rejected the change ({a.reason}){note}"
+                why = f"a person rejected the change ({a.reason}){note}"
+                break
             if a.status == "expired":  # on_expiry reject: its note says so
-                return a.decision_note
-        return None
-
-    def _approved_for(self, session: Session, attempt_id: int) -> bool:
-        """Whether a person approved this attempt's large deletion (other kinds, such as a
-        governance request, grant what they name and nothing more)."""
-        return any(
-            a.status == "approved"
-            and a.kind == "large_deletion"
-            and a.details.get("attempt_id") == attempt_id
-            for a in approval_service.list_approvals(session, run_id=self.ctx.run_id)
-        )
+                why = a.decision_note
+                break
+        approved = any(a.status == "approved" and a.kind == "large_deletion" for a in mine)
+        return why, approved
 
     def _tests(self) -> tuple[TestReport | None, TestDelta | None]:
         """Run the phase's checks (counted against the CI budget) and compare to baseline."""
@@ -593,7 +600,7 @@ class PhaseExecution:
             env=project_command_env(ctx),
         )
         with unit_of_work(ctx.factory) as session:
-            run = session.get(Run, ctx.run_id)
+            run = session.get(Run, ctx.run_id, options=[defer(Run.spec)])
             assert run is not None
             run.ci_runs_used += 1
             phase = self._phase(session)
@@ -728,9 +735,13 @@ class PhaseExecution:
                     description=issue.description,
                     evidence_refs=list(issue.evidence_refs),
                 )
-        self._stage(
-            attempt.id, "audited", verdict=verdict.recommendation, review_notes=verdict.review_notes
-        )
+            self._stage_in(
+                session,
+                attempt.id,
+                "audited",
+                verdict=verdict.recommendation,
+                review_notes=verdict.review_notes,
+            )
         ctx.deps.progress("audited", phase_id=self.phase_id, verdict=verdict.recommendation)
         return None
 
@@ -802,7 +813,7 @@ class PhaseExecution:
         """The commit the phase started from (a savepoint never moves, so it is cached)."""
         name = phase.savepoint or ""
         if name not in self._savepoint_heads:
-            match = next((s for s in self.ctx.workspace.list_savepoints() if s.name == name), None)
+            match = self.ctx.workspace.get_savepoint(name)
             if match is None:
                 return "HEAD"
             self._savepoint_heads[name] = match.head
@@ -826,7 +837,7 @@ class PhaseExecution:
         if commit:
             base = self._savepoint_head(phase)
             if ws.head() != base:
-                ws.git("reset", "--soft", base)
+                ws.reset_soft(base)
             phase.commit_sha = ws.commit(phase_commit_message(self.ctx.run_id, phase))
         else:
             phase.commit_sha = ws.head()
@@ -974,7 +985,7 @@ class PhaseExecution:
         """Put a held attempt's commits back on the branch (a resumed, reviewed attempt)."""
         ws = self.ctx.workspace
         ref = held_ref(self.ctx.run_id, attempt_id)
-        sha = ws.git("for-each-ref", "--format=%(objectname)", ref).strip()
+        sha = ws.ref_target(ref)
         if not sha:
             return
         ws.git("reset", "--quiet", "--hard", sha)

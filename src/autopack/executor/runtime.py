@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from autopack.db.database import Database
 from autopack.db.orm import Approval, DecisionLog, Phase, Run, utcnow
@@ -114,6 +114,9 @@ class RunContext:
     #: The lease this execution holds; every write it makes is fenced with it
     #: (services/leases.py), and git refs are moved only while it is current.
     fence: Fence | None = None
+    #: The commit the repository's code memory was last indexed at by this execution:
+    #: later phases re-index only the files changed since (executor/memory.py).
+    memory_indexed_at: str | None = None
 
     @property
     def factory(self) -> sessionmaker[Session]:
@@ -169,11 +172,13 @@ class RunContext:
         budgets before an LLM call (``before="llm"``) or a test run (``before="ci"``)."""
         now = self.deps.clock()
         with unit_of_work(self.factory) as session:
-            if self.fence is not None:
-                # Renewal is conditional on the token, so a lost lease is never taken back.
-                renew_lease(session, self.fence, seconds=self.deps.settings.lease_seconds, now=now)
-            run = session.get(Run, self.run_id)
+            # Not the plan: the run's row carries it whole, and a check needs none of it.
+            run = session.get(Run, self.run_id, options=[defer(Run.spec)])
             assert run is not None
+            seconds = self.deps.settings.lease_seconds
+            if self.fence is not None and not lease_is_fresh(run, self.fence, seconds, now):
+                # Renewal is conditional on the token, so a lost lease is never taken back.
+                renew_lease(session, self.fence, seconds=seconds, now=now)
             if run.cancel_requested:
                 raise Cancelled("cancel requested")
             if self.deps.stop_requested.is_set():
@@ -192,6 +197,18 @@ class RunContext:
                         budget="incident_token_cap",
                         phase_id=phase_id,
                     )
+
+
+def lease_is_fresh(run: Run, fence: Fence, seconds: int, now: datetime) -> bool:
+    """``fence`` holds the run's lease (of ``seconds``) with more than two thirds of it
+    left: renewed moments ago (by the heartbeat or the last checkpoint), so no takeover
+    can come before it runs out and a checkpoint reads instead of writing a renewal."""
+    return (
+        run.lease_owner == fence.owner
+        and run.lease_token == fence.token
+        and run.lease_expires_at is not None
+        and run.lease_expires_at - now > timedelta(seconds=seconds * 2 / 3)
+    )
 
 
 def waiting_time(intervals: list[tuple[datetime, datetime | None]], now: datetime) -> timedelta:

@@ -104,12 +104,14 @@ def candidate_files(root: Path) -> list[str]:
         paths = [p for p in done.stdout.decode("utf-8", "replace").split("\0") if p]
     else:
         paths = list(_walk(root))
+    return sorted(filter(indexable, paths))
+
+
+def indexable(path: str) -> bool:
+    """Whether a repository-relative path is a text file worth indexing (by its suffix;
+    protected and secret files never are)."""
     blocked = (*DEFAULT_PROTECTED, *SECRET_FILES)
-    return sorted(
-        p
-        for p in paths
-        if Path(p).suffix.lower() in _TEXT_SUFFIXES and protected_by(p, blocked) is None
-    )
+    return Path(path).suffix.lower() in _TEXT_SUFFIXES and protected_by(path, blocked) is None
 
 
 def _walk(root: Path) -> Iterator[str]:

@@ -41,11 +41,17 @@ from autopack.services.memory_store import SqlDocumentStore
 
 
 def index_repository(
-    session: Session, root: Path, repo_key: str, *, embedder: EmbedderStatus | None = None
+    session: Session,
+    root: Path,
+    repo_key: str,
+    *,
+    embedder: EmbedderStatus | None = None,
+    paths: Sequence[str] | None = None,
 ) -> IndexStats:
-    """Index (or re-index: only changed files cost anything) the code of ``root``."""
+    """Index (or re-index: only changed files cost anything) the code of ``root``; with
+    ``paths``, only those files (a caller that knows what changed)."""
     status = embedder or default_embedder(SqlDocumentStore(session))
-    return index_code(session, root, repo_key, embedder=status)
+    return index_code(session, root, repo_key, embedder=status, paths=paths)
 
 
 def hints_for_phase(
@@ -60,13 +66,16 @@ def hints_for_phase(
     acceptance_criteria: Sequence[str],
     limit: int,
     embedder: EmbedderStatus | None = None,
+    paths: Sequence[str] | None = None,
 ) -> list[ContextHint]:
-    """Index the worktree at ``root`` (unchanged files cost a hash) and the code regions
-    that match the phase, best first: hints for focused context. Stages the index's
-    writes in ``session``; the caller owns the transaction."""
+    """Index the worktree at ``root`` (unchanged files cost a hash; with ``paths``, only
+    those files, and none for an empty list) and the code regions that match the phase,
+    best first: hints for focused context. Stages the index's writes in ``session``; the
+    caller owns the transaction."""
     store = SqlDocumentStore(session)
     status = embedder or default_embedder(store)
-    index_code(session, root, repo_key, embedder=status)
+    if paths is None or paths:
+        index_code(session, root, repo_key, embedder=status, paths=paths)
     return retrieve_for_phase(
         store,
         repo_key=repo_key,

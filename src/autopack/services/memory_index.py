@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from autopack.db.orm import MemoryDocument, MemoryEmbedding
-from autopack.memory.chunks import candidate_files, chunk_file, read_text
+from autopack.memory.chunks import candidate_files, chunk_file, indexable, read_text
 from autopack.memory.embeddings import Embedder, EmbedderStatus
 from autopack.memory.store import Collection, Document, content_hash
 from autopack.memory.vectors import vector_store_for
@@ -121,24 +121,34 @@ def _forget_source(session: Session, repo_key: str, source: str, status: Embedde
 
 
 def index_code(
-    session: Session, root: Path, repo_key: str, *, embedder: EmbedderStatus
+    session: Session,
+    root: Path,
+    repo_key: str,
+    *,
+    embedder: EmbedderStatus,
+    paths: Sequence[str] | None = None,
 ) -> IndexStats:
     """Index the code chunks of the worktree at ``root`` for ``repo_key``: a file whose
     content hash is the one indexed costs nothing; a changed file's chunks are replaced;
-    a file that is gone is forgotten."""
+    a file that is gone is forgotten.
+
+    With ``paths`` only those files are looked at (the ones a caller knows changed since
+    the last pass), so the pass costs what changed rather than the repository's size."""
     stats = IndexStats()
-    known = dict(
-        session.execute(
-            select(MemoryDocument.source, MemoryDocument.source_hash)
-            .where(
-                MemoryDocument.repo_key == repo_key,
-                MemoryDocument.collection == Collection.code.value,
-            )
-            .distinct()
-        ).all()
+    query = (
+        select(MemoryDocument.source, MemoryDocument.source_hash)
+        .where(
+            MemoryDocument.repo_key == repo_key,
+            MemoryDocument.collection == Collection.code.value,
+        )
+        .distinct()
     )
+    if paths is not None:
+        query = query.where(MemoryDocument.source.in_(sorted(set(paths))))
+    known = dict(session.execute(query).all())
     present: set[str] = set()
-    for rel in candidate_files(root):
+    wanted = candidate_files(root) if paths is None else sorted(filter(indexable, set(paths)))
+    for rel in wanted:
         content = read_text(root / rel)
         if content is None:
             continue

@@ -75,11 +75,12 @@ def global_overrides(session: Session) -> dict[OverrideKey, str]:
 
 def run_overrides(session: Session, run_id: str) -> dict[OverrideKey, str]:
     """The run's overrides. Raises NotFoundError for an unknown run."""
-    run = session.get(Run, run_id)
-    if run is None:
+    # One column: the run's row carries its whole plan, read on every routed call.
+    found = session.execute(select(Run.model_overrides).where(Run.id == run_id)).first()
+    if found is None:
         raise NotFoundError(f"run {run_id!r} not found", run_id=run_id)
     result: dict[OverrideKey, str] = {}
-    for key, model in (run.model_overrides or {}).items():
+    for key, model in (found[0] or {}).items():
         parts = str(key).split(":")
         if len(parts) == 3 and isinstance(model, str) and model:
             result[(parts[0], parts[1], parts[2])] = model

@@ -51,7 +51,8 @@ def record_usage(
     tier_pk: int | None = None
     phase_pk: int | None = None
     if request.run_id is not None:
-        if session.get(Run, request.run_id) is None:
+        # The id alone: the run's row carries its whole plan, which this needs none of.
+        if session.scalar(select(Run.id).where(Run.id == request.run_id)) is None:
             raise NotFoundError(f"usage for unknown run {request.run_id!r}", run_id=request.run_id)
         if request.phase_id is not None:
             row = session.execute(

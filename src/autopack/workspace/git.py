@@ -2,7 +2,10 @@
 
 The user's checkout is never touched: the run works in ``git worktree add`` output under
 the data dir. Commands run through :func:`~autopack.workspace.git_cli.run_git` (fixed
-identity, no prompts or hooks, failures as :class:`~autopack.errors.WorkspaceError`).
+identity, no prompts or hooks, failures as :class:`~autopack.errors.WorkspaceError`);
+what the executor does every phase (read HEAD and refs, the clean check, stage and commit,
+savepoint tags, the squash's soft reset) runs in-process through one long-lived libgit2
+handle (:mod:`autopack.workspace.git_lib`), under the same repository lock and ref guard.
 
 Refs it owns, all named after the run:
 
@@ -15,9 +18,10 @@ Refs it owns, all named after the run:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from autopack.domain.slugs import check_slug
 from autopack.errors import ValidationError, WorkspaceError
 from autopack.workspace.git_cli import AUTOPACK_EMAIL, AUTOPACK_NAME, DEFAULT_TIMEOUT, run_git
+from autopack.workspace.git_lib import LibRepo
 from autopack.workspace.repo_lock import repo_lock
 
 __all__ = [
@@ -146,6 +151,10 @@ class GitWorkspace:
         #: stops the command. The executor sets it to its lease check, so an executor that
         #: lost its run never moves the run's branch again.
         self.ref_guard: Callable[[], None] | None = None
+        self._lib: LibRepo | None = None
+        #: The next savepoint number, once known: savepoint tags are only made here, so
+        #: counting on from the first listing keeps a savepoint O(1) in the run's length.
+        self._next_savepoint: int | None = None
 
     @property
     def branch_name(self) -> str:
@@ -255,6 +264,21 @@ class GitWorkspace:
                 self.path, *args, input_text=input_text, env=env, timeout=self.timeout
             ).stdout
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The repository lock and the ref guard, for a ref write made in-process."""
+        with repo_lock(self.common_dir):
+            if self.ref_guard is not None:
+                self.ref_guard()
+            yield
+
+    @property
+    def lib(self) -> LibRepo:
+        """The in-process git handle on this working tree (opened once, kept)."""
+        if self._lib is None:
+            self._lib = LibRepo(self.path)
+        return self._lib
+
     @property
     def common_dir(self) -> Path:
         """Git's common directory (the ``.git`` that the run's worktree shares)."""
@@ -268,7 +292,7 @@ class GitWorkspace:
 
     def head(self) -> str:
         """The sha of HEAD."""
-        return self.git("rev-parse", "HEAD").strip()
+        return self.lib.head()
 
     def current_branch(self) -> str | None:
         """The checked-out branch, or ``None`` on a detached HEAD."""
@@ -277,8 +301,16 @@ class GitWorkspace:
 
     def base_commit(self) -> str | None:
         """The commit the run started from, if this workspace was made by :meth:`create`."""
-        done = run_git(self.path, "rev-parse", "--verify", "--quiet", self.base_ref, check=False)
-        return (done.stdout.strip() or None) if done.returncode == 0 else None
+        return self.lib.ref_target(self.base_ref)
+
+    def ref_target(self, ref: str) -> str | None:
+        """The commit a full ref name (``refs/...``) points to, or ``None`` if it is absent."""
+        return self.lib.ref_target(ref)
+
+    def head_subject(self) -> str | None:
+        """The subject of HEAD's commit, ``None`` when HEAD is the run's base (no commit of
+        the run on top)."""
+        return self.lib.head_subject(self.base_commit())
 
     def status(self) -> list[StatusEntry]:
         """Changed and untracked files (ignored ones excluded), relative to :meth:`toplevel`."""
@@ -299,13 +331,25 @@ class GitWorkspace:
 
     def is_clean(self) -> bool:
         """No changed or untracked files (ignored files do not count)."""
-        return not self.status()
+        return not self.lib.changed_paths()
 
     def commit(self, message: str, *, paths: list[str] | None = None) -> str | None:
         """Commit changes (only ``paths`` when given); the new sha, or ``None`` if none.
 
         Paths that .gitignore excludes are left out rather than failing the commit.
+        Staged and committed in-process unless the repository configures a filter driver
+        (Git LFS and the like), which only the git command line runs.
         """
+        if not self.lib.has_filter_drivers():
+            if paths is not None:
+                paths = [p for p in paths if not self.lib.is_ignored(p)]
+                if not paths:
+                    return None
+            tree = self.lib.stage(paths)
+            if tree == self.lib.head_tree():
+                return None
+            with self._writing():
+                return self.lib.commit(tree, message)
         if paths is not None:
             ignored = (
                 run_git(
@@ -327,7 +371,14 @@ class GitWorkspace:
 
     def savepoint(self) -> str:
         """Tag the current state, uncommitted files included; returns the tag name."""
-        number = max((s.number for s in self.list_savepoints()), default=0) + 1
+        if self._next_savepoint is None:
+            taken = [
+                int(suffix)
+                for name in self.lib.tag_names(self.savepoint_prefix)
+                if (suffix := name.removeprefix(self.savepoint_prefix)).isdigit()
+            ]
+            self._next_savepoint = max(taken, default=0) + 1
+        number = self._next_savepoint
         head = self.head()
         target = head
         if not self.is_clean():
@@ -346,8 +397,32 @@ class GitWorkspace:
                 f"autopack savepoint {number} (uncommitted changes)",
             ).strip()
         name = f"{self.savepoint_prefix}{number}"
-        self.git("tag", "-a", name, "-m", f"autopack savepoint {number}\n\nhead: {head}", target)
+        with self._writing():
+            self.lib.create_tag(name, target, f"autopack savepoint {number}\n\nhead: {head}")
+        self._next_savepoint = number + 1
         return name
+
+    def get_savepoint(self, savepoint: str) -> Savepoint | None:
+        """One savepoint by name or number (one ref read, however many the run has)."""
+        name = savepoint if "/" in savepoint else f"{self.savepoint_prefix}{savepoint}"
+        suffix = name.removeprefix(self.savepoint_prefix)
+        found = self.lib.tag_of(name) if suffix.isdigit() else None
+        if found is None:
+            return None
+        commit, message = found
+        head = _HEAD_LINE.search(message)
+        return Savepoint(
+            name=name, number=int(suffix), commit=commit, head=head.group(1) if head else commit
+        )
+
+    def changed_between(self, old: str, new: str) -> list[str]:
+        """Paths that differ between two commits (an in-process tree diff)."""
+        return self.lib.changed_between(old, new)
+
+    def reset_soft(self, commit: str) -> None:
+        """Move the branch to ``commit`` keeping index and files (``git reset --soft``)."""
+        with self._writing():
+            self.lib.reset_soft(commit)
 
     def list_savepoints(self) -> list[Savepoint]:
         """This run's savepoints, oldest first."""
@@ -378,8 +453,7 @@ class GitWorkspace:
         Commits made since are dropped from the branch (the tags keep them reachable);
         untracked files created since are removed; ignored files are left alone.
         """
-        wanted = savepoint if "/" in savepoint else f"{self.savepoint_prefix}{savepoint}"
-        match = next((s for s in self.list_savepoints() if s.name == wanted), None)
+        match = self.get_savepoint(savepoint)
         if match is None:
             raise WorkspaceError(f"no savepoint {savepoint!r} for run {self.run_id!r}")
         self.git("reset", "--quiet", "--hard", match.head)
@@ -443,3 +517,4 @@ class GitWorkspace:
                 tags = run_git(repo, "tag", "--list", f"{self.savepoint_prefix}*").stdout.split()
                 if tags:
                     run_git(repo, "tag", "-d", *tags)
+                self._next_savepoint = None

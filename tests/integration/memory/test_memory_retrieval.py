@@ -92,6 +92,27 @@ def test_reindexing_costs_only_changed_files(db: Database, tmp_path: Path) -> No
     )
 
 
+def test_reindexing_named_paths_reads_only_those(db: Database, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    build_repository(repo)
+    key = repository_key(repo)
+    with unit_of_work(db.factory) as session:
+        memory_service.index_repository(session, repo, key, embedder=LEXICAL)
+    (repo / "text" / "slug.py").write_text("def transliterate_umlaut(s):\n    return s\n")
+    (repo / "misc" / "noise_0.py").unlink()
+    (repo / "misc" / "noise_1.py").write_text("def not_named_here():\n    return 1\n")
+    (repo / "notes.bin").write_bytes(b"\0")
+    named = ["text/slug.py", "misc/noise_0.py", "notes.bin"]
+    with unit_of_work(db.factory) as session:
+        stats = memory_service.index_repository(session, repo, key, embedder=LEXICAL, paths=named)
+    # The unnamed change (noise_1.py) is not looked at; the named gone file is forgotten.
+    assert (stats.files_seen, stats.files_indexed, stats.files_removed) == (1, 1, 1)
+    assert (
+        _ranked(db, key, "transliterate umlaut", LEXICAL)[0] == "text/slug.py#transliterate_umlaut"
+    )
+    assert _ranked(db, key, "not named here", LEXICAL)[:1] != ["misc/noise_1.py#not_named_here"]
+
+
 def test_search_stays_inside_its_repository(db: Database, tmp_path: Path) -> None:
     build_repository(tmp_path / "a")
     other = tmp_path / "b"

@@ -1,0 +1,223 @@
+"""In-process git (libgit2 through pygit2) for the operations the executor does every phase.
+
+A git subprocess costs 5-30 ms here (a commit with its index refresh the most); the same
+read or commit in libgit2 costs well under a millisecond to a few. :class:`LibRepo` is one
+long-lived handle per workspace used by :class:`~autopack.workspace.git.GitWorkspace` for
+its hot path: reading refs, the clean check, staging and committing, and savepoint tags.
+Everything else (worktree add/remove, reset --hard, clean, diff text) stays on the git
+command line (:mod:`autopack.workspace.git_cli`).
+
+The handle never trusts a cached copy of what the command line may have changed: the index
+is re-read from disk (libgit2 reloads it only if it changed), refs and objects are read
+from disk on each lookup. libgit2 takes git's own lock files (``index.lock``,
+``<ref>.lock``), so it and the command line exclude each other as two git processes would.
+
+libgit2 applies the built-in filters (``text``/``eol``/``autocrlf``, ``ident``) but not
+external filter drivers (Git LFS and the like): :meth:`LibRepo.has_filter_drivers` tells the
+caller to stage with the command line in repositories that configure one.
+
+Failures are :class:`~autopack.errors.WorkspaceError`, as from the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pygit2
+
+from autopack.errors import WorkspaceError
+from autopack.workspace.git_cli import AUTOPACK_EMAIL, AUTOPACK_NAME
+
+
+@contextlib.contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Turn libgit2's errors into :class:`WorkspaceError` naming the operation."""
+    try:
+        yield
+    except (pygit2.GitError, KeyError, ValueError, OSError) as exc:
+        raise WorkspaceError(f"git {what} failed: {exc}") from exc
+
+
+def clean_message(message: str) -> str:
+    """What ``git commit -m`` stores (cleanup mode ``whitespace``): trailing spaces cut,
+    runs of blank lines collapsed, leading and trailing blank lines dropped, one final
+    newline."""
+    lines: list[str] = []
+    for line in message.splitlines():
+        line = line.rstrip()
+        if not line and (not lines or not lines[-1]):
+            continue
+        lines.append(line)
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+class LibRepo:
+    """One libgit2 handle on a working tree (a linked worktree or a checkout)."""
+
+    def __init__(self, path: Path) -> None:
+        with translated(f"open of {path}"):
+            found = pygit2.discover_repository(str(path))
+            if found is None:
+                raise WorkspaceError(f"{path} is not inside a git working tree")
+            self.repo = pygit2.Repository(found)
+        self._filters: bool | None = None
+
+    def signature(self) -> pygit2.Signature:
+        return pygit2.Signature(AUTOPACK_NAME, AUTOPACK_EMAIL)
+
+    def has_filter_drivers(self) -> bool:
+        """Whether git config names a ``filter.<driver>`` (clean/smudge/process): staging
+        then needs the git command line, which runs the driver."""
+        if self._filters is None:
+            with translated("config"):
+                self._filters = any(entry.name.startswith("filter.") for entry in self.repo.config)
+        return self._filters
+
+    def head(self) -> str:
+        with translated("rev-parse HEAD"):
+            return str(self.repo.head.target)
+
+    def ref_target(self, name: str) -> str | None:
+        """The commit (peeled) a ref points to, or ``None`` if there is no such ref."""
+        with translated(f"show-ref {name}"):
+            ref = self.repo.references.get(name)
+            if ref is None:
+                return None
+            return str(ref.peel(pygit2.Commit).id)
+
+    def tag_of(self, name: str) -> tuple[str, str] | None:
+        """``(commit, message)`` of the annotated tag ``refs/tags/<name>``, if it exists."""
+        with translated(f"show-ref refs/tags/{name}"):
+            ref = self.repo.references.get(f"refs/tags/{name}")
+            if ref is None:
+                return None
+            target = self.repo[ref.target]
+            message = target.message if isinstance(target, pygit2.Tag) else ""
+            return str(ref.peel(pygit2.Commit).id), message or ""
+
+    def tag_names(self, prefix: str) -> list[str]:
+        """Names (without ``refs/tags/``) of the tags that start with ``prefix``."""
+        with translated("for-each-ref"):
+            full = f"refs/tags/{prefix}"
+            return [
+                name.removeprefix("refs/tags/")
+                for name in self.repo.references
+                if name.startswith(full)
+            ]
+
+    def changed_paths(self) -> dict[str, int]:
+        """Changed and untracked files (ignored excluded) with libgit2's status flags."""
+        with translated("status"):
+            self.repo.index.read(False)
+            return self.repo.status(untracked_files="all", ignored=False)
+
+    def is_ignored(self, path: str) -> bool:
+        with translated(f"check-ignore {path}"):
+            return self.repo.path_is_ignored(path)
+
+    def head_subject(self, base: str | None) -> str | None:
+        """The subject of HEAD if HEAD is not ``base`` (``None`` when nothing is on top)."""
+        with translated("log -1"):
+            head = self.repo.head.target
+            if base is not None and str(head) == base:
+                return None
+            commit = self.repo[head]
+            assert isinstance(commit, pygit2.Commit)
+            return commit.message.split("\n", 1)[0]
+
+    def stage(self, paths: list[str] | None) -> pygit2.Oid:
+        """``git add -A [-- paths]`` into the real index; returns the tree to commit.
+
+        With ``paths`` the tree is HEAD's with only those paths taken from the index (what
+        ``git commit -- paths`` commits), so other staged changes are not swept in."""
+        with translated("add"):
+            index = self.repo.index
+            index.read(False)
+            workdir = Path(self.repo.workdir)
+            if paths is None:
+                index.add_all()
+                for path, flags in self.repo.status(untracked_files="no").items():
+                    if flags & pygit2.enums.FileStatus.WT_DELETED:
+                        index.remove(path)
+                index.write()
+                tree: pygit2.Oid = index.write_tree()
+                return tree
+            for path in paths:
+                if os.path.lexists(workdir / path) and not (workdir / path).is_dir():
+                    index.add(path)
+                elif path in index:
+                    index.remove(path)
+                else:
+                    index.add_all([path])
+            index.write()
+            only = pygit2.Index()
+            head = self._head_commit()
+            if head is not None:
+                only.read_tree(head.tree)
+            for path in paths:
+                inside = f"{path.rstrip('/')}/"
+                for entry in [e for e in only if e.path == path or e.path.startswith(inside)]:
+                    only.remove(entry.path)
+                for entry in index:
+                    if entry.path == path or entry.path.startswith(inside):
+                        only.add(entry)
+            return only.write_tree(self.repo)
+
+    def head_tree(self) -> pygit2.Oid | None:
+        head = self._head_commit()
+        return head.tree_id if head is not None else None
+
+    def _head_commit(self) -> pygit2.Commit | None:
+        if self.repo.head_is_unborn:
+            return None
+        commit = self.repo[self.repo.head.target]
+        assert isinstance(commit, pygit2.Commit)
+        return commit
+
+    def commit(self, tree: pygit2.Oid, message: str) -> str:
+        """A commit of ``tree`` on HEAD's branch; libgit2 refuses it if the branch moved
+        since HEAD was read (its tip must be the new commit's parent)."""
+        with translated("commit"):
+            parents = [] if self.repo.head_is_unborn else [self.repo.head.target]
+            sig = self.signature()
+            return str(
+                self.repo.create_commit("HEAD", sig, sig, clean_message(message), tree, parents)
+            )
+
+    def commit_tree(self, tree: pygit2.Oid, parent: str, message: str) -> str:
+        """A commit object (no ref moved), like ``git commit-tree``."""
+        with translated("commit-tree"):
+            sig = self.signature()
+            return str(
+                self.repo.create_commit(None, sig, sig, clean_message(message), tree, [parent])
+            )
+
+    def create_tag(self, name: str, target: str, message: str) -> None:
+        """An annotated tag ``refs/tags/<name>``; fails if it exists (as ``git tag -a``)."""
+        with translated(f"tag {name}"):
+            self.repo.create_tag(
+                name,
+                pygit2.Oid(hex=target),
+                pygit2.enums.ObjectType.COMMIT,
+                self.signature(),
+                clean_message(message),
+            )
+
+    def changed_between(self, old: str, new: str) -> list[str]:
+        """Paths whose content differs between two commits (both sides of each change)."""
+        with translated(f"diff --name-only {old[:12]} {new[:12]}"):
+            paths: dict[str, None] = {}
+            for delta in self.repo.diff(pygit2.Oid(hex=old), pygit2.Oid(hex=new)).deltas:
+                paths[delta.old_file.path] = None
+                paths[delta.new_file.path] = None
+            return list(paths)
+
+    def reset_soft(self, target: str) -> None:
+        """``git reset --soft target``: move HEAD's branch, keep index and files."""
+        with translated("reset --soft"):
+            self.repo.reset(pygit2.Oid(hex=target), pygit2.enums.ResetMode.SOFT)
