@@ -36,7 +36,6 @@ from autopack.errors import (
     ValidationError,
 )
 from autopack.services.event_relay import event_bus_for
-from autopack.services.events import EventBus
 from autopack.settings import Settings
 
 log = logging.getLogger("autopack.api")
@@ -339,7 +338,7 @@ def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
 
     from autopack.executor.pool import ExecutionPool
     from autopack.services import board, integration
-    from autopack.services.events import RunProgressPublisher
+    from autopack.services.events import RunProgressRelay
 
     def apply_hook(session: Any, phase: Any, patch: str, message: str) -> Any:
         return integration.apply_patch(session, phase, patch, message, settings=settings)
@@ -347,19 +346,10 @@ def _wire_execution(app: FastAPI, settings: Settings, db: Database) -> None:
     app.state.apply_hook = apply_hook
     app.state.approve_hook = partial(integration.apply_approved, settings=settings)
 
-    bus: EventBus = app.state.event_bus
-
-    def run_stopped(run_id: str, _result: object) -> None:
-        # Some steps report before their transaction commits (a run parking for an
-        # approval); one last card, read after the executor let go, is the truth.
-        RunProgressPublisher(bus, db.factory, run_id, board.run_card)("executor_stopped")
-
-    def run_progress(run_id: str, event: str, data: dict[str, Any]) -> None:
-        # What `autopack run` prints, relayed from the run's worker process (GET /events).
-        RunProgressPublisher(bus, db.factory, run_id, board.run_card)(event, **data)
-
+    # What `autopack run` prints, relayed from each run's worker process (GET /events).
+    relay = RunProgressRelay(app.state.event_bus, db.factory, board.run_card)
     app.state.executor_pool = ExecutionPool(
-        settings, settings.executor_pool_size, on_done=run_stopped, on_progress=run_progress
+        settings, settings.executor_pool_size, on_done=relay.stopped, on_progress=relay.progress
     )
     # Runs executed by `autopack worker` processes are deferred through this (PostgreSQL).
     if settings.uses_job_queue and not settings.is_embedded_database:

@@ -190,3 +190,40 @@ class RunProgressPublisher:
         )
         payload = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
         self.bus.publish("progress", self.run_id, event=event, line=line, card=card, detail=payload)
+
+
+class RunProgressRelay:
+    """Progress of runs executing in other processes (the server's pool), published as
+    their own executor would: one :class:`RunProgressPublisher` per run from its first
+    event to its end, so each line carries the time since the execution started and the
+    current tier, as `autopack run` prints them."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        factory: sessionmaker[Session],
+        snapshot: Callable[[Session, str], dict[str, Any] | None],
+    ) -> None:
+        self.bus = bus
+        self.factory = factory
+        self.snapshot = snapshot
+        self._publishers: dict[str, RunProgressPublisher] = {}
+        self._lock = threading.Lock()
+
+    def _publisher(self, run_id: str) -> RunProgressPublisher:
+        with self._lock:
+            found = self._publishers.get(run_id)
+            if found is None:
+                found = RunProgressPublisher(self.bus, self.factory, run_id, self.snapshot)
+                self._publishers[run_id] = found
+            return found
+
+    def progress(self, run_id: str, event: str, data: dict[str, Any]) -> None:
+        self._publisher(run_id)(event, **data)
+
+    def stopped(self, run_id: str, _result: object = None) -> None:
+        """The run's execution ended: one last card (some steps report before their
+        transaction commits, e.g. a run parking for an approval), then its publisher goes."""
+        self._publisher(run_id)("executor_stopped")
+        with self._lock:
+            self._publishers.pop(run_id, None)

@@ -53,3 +53,27 @@ def test_a_client_behind_the_replay_buffer_is_told_to_resync() -> None:
 
     behind, current = asyncio.run(scenario())
     assert behind and not current
+
+
+def test_relayed_progress_keeps_each_runs_tier_until_its_execution_ends() -> None:
+    """The server relays the progress of runs executing in its pool's processes: every
+    line after tier_started names that tier (a publisher per event forgot it), and a new
+    execution of the run starts afresh."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from autopack.services.events import RunProgressRelay
+
+    bus = EventBus()
+    relay = RunProgressRelay(bus, sessionmaker(create_engine("sqlite://")), lambda _s, _r: None)
+    relay.progress("r1", "tier_started", {"tier_id": "T1"})
+    relay.progress("r2", "phase_started", {"phase_id": "other"})
+    relay.progress("r1", "phase_started", {"phase_id": "p1"})
+    relay.stopped("r1")
+    relay.progress("r1", "run_started", {})
+
+    lines = [e.data["line"] for e in bus.history("r1")]
+    assert "tier T1 " in lines[1] and "phase_started phase_id=p1" in lines[1]
+    assert "tier T1 " in lines[2] and "executor_stopped" in lines[2]
+    assert "tier - " in lines[3]  # the next execution
+    assert "tier - " in bus.history("r2")[0].data["line"]
