@@ -5,7 +5,6 @@ and secrets redacted wherever they came from (a file the Builder sees, an answer
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +24,8 @@ from executor_support import (
 from fastapi.testclient import TestClient
 
 from autopack.api.app import create_app
-from autopack.settings import Settings, get_settings
+from autopack.settings import Settings
+from cli_runner import invoke_cli
 
 GITHUB = "ghp_PLANTEDgithubTOKEN0123456789abcdefghij"
 SETTINGS_MODULE = f'"""Deployment settings."""\n\nAPI_TOKEN = "{GITHUB}"\n'
@@ -38,22 +38,11 @@ def show(
 ) -> Callable[..., Shown]:
     """`autopack show ARGS` through the console script's main() (exit codes included),
     in-process: stdout is captured, not a terminal, so nothing may be cut."""
-    from autopack.cli.main import main
 
     def run(*args: str) -> Shown:
         monkeypatch.setenv("AUTOPACK_HOME", str(sqlite_settings.home))
         monkeypatch.setenv("AUTOPACK_DATABASE_URL", sqlite_settings.database_url or "")
-        monkeypatch.setattr(sys, "argv", ["autopack", "show", *args])
-        get_settings.cache_clear()
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-        finally:
-            get_settings.cache_clear()
-        out, err = capsys.readouterr()
+        code, out, err = invoke_cli(monkeypatch, capsys, "show", *args)
         return code, out, err
 
     return run

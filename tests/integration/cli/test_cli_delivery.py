@@ -12,6 +12,7 @@ import pytest
 
 from autopack.db.database import open_database
 from autopack.settings import get_settings
+from cli_runner import invoke_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # delivery_fixtures
 from delivery_fixtures import Runs, commit_file, git, make_user_repo
@@ -24,20 +25,10 @@ def autopack(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., Result]:
     """Run `autopack ARGS` in-process; returns (exit code, stdout, stderr)."""
-    from autopack.cli.main import main
-
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["autopack", *args])
-        get_settings.cache_clear()
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
+        code, out, err = invoke_cli(monkeypatch, capsys, *args)
         return code, out, err
 
     return run

@@ -27,7 +27,8 @@ from autopack.db.session import make_engine, make_session_factory, unit_of_work
 from autopack.domain.states import RunState
 from autopack.services import apikeys
 from autopack.services import runs as run_service
-from autopack.settings import Settings, get_settings
+from autopack.settings import Settings
+from cli_runner import invoke_cli
 
 AUTOPACK = str(Path(sys.executable).with_name("autopack"))
 REFERENCE = json.loads((Path(__file__).parents[1] / "api" / "reference_payloads.json").read_text())
@@ -41,8 +42,6 @@ def autopack(
 ) -> Callable[..., Result]:
     """Run `autopack ARGS` in-process with AUTOPACK_HOME (and a database URL) set; returns
     (exit code, stdout, stderr)."""
-    from autopack.cli.main import main
-
     home = tmp_path / "home"
     monkeypatch.setenv("AUTOPACK_HOME", str(home))
     monkeypatch.setenv("COLUMNS", "200")
@@ -50,17 +49,7 @@ def autopack(
     def run(*args: str, database_url: str | None = None) -> Result:
         if database_url:
             monkeypatch.setenv("AUTOPACK_DATABASE_URL", database_url)
-        monkeypatch.setattr(sys, "argv", ["autopack", *args])
-        get_settings.cache_clear()
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            get_settings.cache_clear()
-        out, err = capsys.readouterr()
+        code, out, err = invoke_cli(monkeypatch, capsys, *args)
         return code, out, err
 
     return run

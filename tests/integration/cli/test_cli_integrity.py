@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import getpass
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +20,8 @@ from autopack.domain.plan import RunSpec
 from autopack.services import apikeys
 from autopack.services import runs as run_service
 from autopack.services.approvals import request_approval
-from autopack.settings import Settings, get_settings
+from autopack.settings import Settings
+from cli_runner import invoke_cli
 
 Result = tuple[int, str]
 
@@ -36,23 +36,11 @@ def autopack(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], home: Path
 ) -> Callable[..., Result]:
     """`autopack ARGS` in-process in a home that does not exist yet; (exit code, output)."""
-    from autopack.cli.main import main
-
     monkeypatch.setenv("AUTOPACK_HOME", str(home))
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["autopack", *args])
-        get_settings.cache_clear()
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            get_settings.cache_clear()
-        out, err = capsys.readouterr()
+        code, out, err = invoke_cli(monkeypatch, capsys, *args)
         return code, " ".join((out + err).split())
 
     return run

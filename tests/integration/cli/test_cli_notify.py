@@ -16,6 +16,7 @@ from autopack.domain.plan import RunSpec
 from autopack.services import notifications
 from autopack.services import runs as run_service
 from autopack.settings import get_settings
+from cli_runner import invoke_cli
 from notification_fakes import fake_http
 
 Result = tuple[int, str, str]
@@ -27,22 +28,11 @@ def autopack(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., Result]:
     """Run `autopack ARGS` in-process through the console script's main()."""
-    from autopack.cli.main import main
 
     def run(*args: str, env: dict[str, str] | None = None) -> Result:
         for key, value in (env or {}).items():
             monkeypatch.setenv(key, value)
-        monkeypatch.setattr(sys, "argv", ["autopack", *args])
-        get_settings.cache_clear()
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            get_settings.cache_clear()
-        out, err = capsys.readouterr()
+        code, out, err = invoke_cli(monkeypatch, capsys, *args)
         return code, out, err
 
     return run

@@ -4,7 +4,6 @@ spending (provider and plan problems stop `autopack run` before anything exists)
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from autopack.db.session import unit_of_work
 from autopack.domain.states import RunState
 from autopack.services.runs import acquire_lease
 from autopack.settings import get_settings
+from cli_runner import invoke_cli
 
 Result = tuple[int, str, str]
 PLAN = """\
@@ -31,22 +31,11 @@ def autopack(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., Result]:
     """Run `autopack ARGS` in-process through the console script's main()."""
-    from autopack.cli.main import main
 
     def run(*args: str, env: dict[str, str] | None = None) -> Result:
         for key, value in (env or {}).items():
             monkeypatch.setenv(key, value)
-        monkeypatch.setattr(sys, "argv", ["autopack", *args])
-        get_settings.cache_clear()
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            get_settings.cache_clear()
-        out, err = capsys.readouterr()
+        code, out, err = invoke_cli(monkeypatch, capsys, *args)
         return code, out, err
 
     return run

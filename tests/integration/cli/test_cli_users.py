@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +16,8 @@ from autopack.api.app import create_app
 from autopack.cli.identity import cli_identity, first_admin_name
 from autopack.db.database import Database, open_database
 from autopack.db.orm import ApiKey, DecisionLog, User
-from autopack.settings import Settings, get_settings
+from autopack.settings import Settings
+from cli_runner import invoke_cli
 
 Result = tuple[int, str]
 
@@ -32,23 +32,11 @@ def autopack(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], home: Path
 ) -> Callable[..., Result]:
     """`autopack ARGS` in-process; (exit code, output with whitespace folded)."""
-    from autopack.cli.main import main
-
     monkeypatch.setenv("AUTOPACK_HOME", str(home))
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["autopack", *args])
-        get_settings.cache_clear()
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            get_settings.cache_clear()
-        out, err = capsys.readouterr()
+        code, out, err = invoke_cli(monkeypatch, capsys, *args)
         return code, " ".join((out + err).split())
 
     return run

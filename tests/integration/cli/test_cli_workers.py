@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +11,8 @@ import pytest
 from autopack.db.database import Database
 from autopack.db.session import unit_of_work
 from autopack.services import workers as worker_service
-from autopack.settings import Settings, get_settings
+from autopack.settings import Settings
+from cli_runner import invoke_cli
 
 Result = tuple[int, str, str]
 
@@ -22,23 +22,11 @@ def autopack(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], settings: Settings
 ) -> Callable[..., Result]:
     """`autopack ARGS` in-process on the test's database; (exit code, stdout, stderr)."""
-    from autopack.cli.main import main
-
     monkeypatch.setenv("AUTOPACK_DATABASE_URL", str(settings.database_url))
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["autopack", *args])
-        get_settings.cache_clear()
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            get_settings.cache_clear()
-        out, err = capsys.readouterr()
+        code, out, err = invoke_cli(monkeypatch, capsys, *args)
         return code, out, err
 
     return run

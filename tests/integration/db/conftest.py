@@ -12,6 +12,7 @@ from sqlalchemy import Engine, make_url, text
 
 from autopack.db import migrate
 from autopack.db.session import make_engine, normalize_url
+from cli_runner import invoke_cli
 
 POSTGRES_URL = os.environ.get("AUTOPACK_TEST_POSTGRES_URL")
 
@@ -60,25 +61,11 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str])
     """Run `autopack ARGS` in this process through the console script's ``main()`` (the
     same code as the subprocess, without its start-up time); returns (exit code, stdout
     and stderr with whitespace collapsed, since Rich wraps long lines)."""
-    import sys
-
-    from autopack.cli.main import main
-    from autopack.settings import get_settings
 
     def run(*args: str, url: str, home: Path) -> tuple[int, str]:
         monkeypatch.setenv("AUTOPACK_DATABASE_URL", url)
         monkeypatch.setenv("AUTOPACK_HOME", str(home))
-        monkeypatch.setattr(sys, "argv", ["autopack", *args])
-        get_settings.cache_clear()
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            get_settings.cache_clear()
-        captured = capsys.readouterr()
-        return code, " ".join((captured.out + "\n" + captured.err).split())
+        code, out, err = invoke_cli(monkeypatch, capsys, *args)
+        return code, " ".join((out + "\n" + err).split())
 
     return run

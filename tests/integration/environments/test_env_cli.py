@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from autopack.settings import Settings, get_settings
+from autopack.settings import Settings
+from cli_runner import invoke_cli
 from environment_fixtures import git, no_pytest_project, write_project
 
 pytestmark = pytest.mark.slow
@@ -22,8 +22,6 @@ def autopack(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], settings: Settings
 ) -> Callable[..., Result]:
     """Run `autopack ARGS` with the offline environment settings; (exit code, out, err)."""
-    from autopack.cli.main import main
-
     monkeypatch.setenv("AUTOPACK_HOME", str(settings.home))
     monkeypatch.setenv("AUTOPACK_ENV_FIND_LINKS", ",".join(map(str, settings.env_find_links)))
     monkeypatch.setenv("AUTOPACK_ENV_OFFLINE", "1")
@@ -31,17 +29,7 @@ def autopack(
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["autopack", *args])
-        get_settings.cache_clear()
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        finally:
-            get_settings.cache_clear()
-        out, err = capsys.readouterr()
+        code, out, err = invoke_cli(monkeypatch, capsys, *args)
         return code, out, err
 
     return run

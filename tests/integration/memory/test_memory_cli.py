@@ -4,7 +4,6 @@ console script's ``main()`` (exit codes included), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from autopack.db.orm import MemoryRule
 from autopack.db.session import make_engine, make_session_factory, unit_of_work
 from autopack.memory.embeddings import NO_EXTRA, EmbedderStatus
 from autopack.memory.store import repository_key
-from autopack.settings import get_settings
+from cli_runner import invoke_cli
 
 Result = tuple[int, str, str]
 
@@ -29,8 +28,6 @@ def autopack(
     database_url: str,
 ) -> Callable[..., Result]:
     """`autopack ARGS` in-process against ``database_url``: (exit code, stdout, stderr)."""
-    from autopack.cli.main import main
-
     monkeypatch.setenv("AUTOPACK_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AUTOPACK_DATABASE_URL", database_url)
     monkeypatch.setenv("COLUMNS", "200")
@@ -40,15 +37,7 @@ def autopack(
         monkeypatch.setattr(f"{where}.default_embedder", lambda _session: lexical)
 
     def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["autopack", *args])
-        get_settings.cache_clear()
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
+        code, out, err = invoke_cli(monkeypatch, capsys, *args)
         return code, out, err
 
     return run
