@@ -38,8 +38,23 @@ TEST = "from big import scale_total\n\n\ndef test_scale_total() -> None:\n"
 TEST += "    assert scale_total([1, 2]) == 8\n"
 
 
+@pytest.fixture
+def builder_prompts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every prompt the scripted Builder is sent, its messages joined, in order."""
+    prompts: list[str] = []
+    original = ScriptedProvider.complete
+
+    def recording(self: ScriptedProvider, request: LLMRequest) -> Completion:
+        if request.role == "builder":
+            prompts.append("\n".join(m.content for m in request.messages))
+        return original(self, request)
+
+    monkeypatch.setattr(ScriptedProvider, "complete", recording)
+    return prompts
+
+
 def test_edit_inside_a_file_larger_than_the_budget_applies(
-    settings: Settings, tmp_path: Path, harness_factory: Any, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, tmp_path: Path, harness_factory: Any, builder_prompts: list[str]
 ) -> None:
     source = big_module()
     assert estimate_tokens_by_chars(source) > CONTEXT_TOKEN_BUDGET
@@ -69,21 +84,12 @@ def test_edit_inside_a_file_larger_than_the_budget_applies(
             auditor("scale"),
         ],
     )
-    prompts: list[str] = []
-    original = ScriptedProvider.complete
-
-    def recording(self: ScriptedProvider, request: LLMRequest) -> Completion:
-        if request.role == "builder":
-            prompts.append("\n".join(m.content for m in request.messages))
-        return original(self, request)
-
-    monkeypatch.setattr(ScriptedProvider, "complete", recording)
     harness = harness_factory(settings)
     outcome = harness.execute(harness.create(plan, repo), script)
 
     assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
     # The Builder saw the function verbatim, its callee, and where the cuts are.
-    (prompt,) = prompts
+    (prompt,) = builder_prompts
     assert TARGET in prompt
     assert "def factor() -> int:\n    return 2" in prompt
     assert "omitted] ..." in prompt and "(truncated: only part of the file is shown)" in prompt
@@ -123,7 +129,7 @@ def ledger_module() -> str:
 
 
 def test_retrieval_finds_a_region_the_goal_describes_but_does_not_name(
-    settings: Settings, tmp_path: Path, harness_factory: Any, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, tmp_path: Path, harness_factory: Any, builder_prompts: list[str]
 ) -> None:
     source = ledger_module()
     assert estimate_tokens_by_chars(source) > CONTEXT_TOKEN_BUDGET
@@ -157,21 +163,12 @@ def test_retrieval_finds_a_region_the_goal_describes_but_does_not_name(
             auditor("cents"),
         ],
     )
-    prompts: list[str] = []
-    original = ScriptedProvider.complete
-
-    def recording(self: ScriptedProvider, request: LLMRequest) -> Completion:
-        if request.role == "builder":
-            prompts.append("\n".join(m.content for m in request.messages))
-        return original(self, request)
-
-    monkeypatch.setattr(ScriptedProvider, "complete", recording)
     harness = harness_factory(settings)
     outcome = harness.execute(harness.create(plan, repo), script)
 
     assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
     # Nothing in the goal names `settle`: retrieval found it by what its docstring says.
-    (prompt,) = prompts
+    (prompt,) = builder_prompts
     assert SETTLE in prompt
     with harness.db.factory() as session:
         attempt = session.scalars(select(PhaseAttempt).where(PhaseAttempt.role == "builder")).one()
