@@ -301,3 +301,56 @@ def test_an_expired_approval_fails_the_phase_when_the_plan_says_so(
         mul = session.scalars(select(Phase)).one()
         assert mul.state == "FAILED" and "expired" in (mul.last_failure or "")
         assert session.scalars(select(Approval.status)).one() == "expired"
+
+
+def test_a_governance_approval_does_not_lift_the_deletion_guard(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory: Callable[..., Any]
+) -> None:
+    """A Builder that asks for a protected file and, in the same answer, deletes a large
+    file: a person's yes to the request grants that file, not the deletion, which still
+    waits for its own approval."""
+    legacy = "".join(f"def old_{i}() -> int:\n    return {i}\n\n\n" for i in range(80))
+    repo = make_repo(
+        tmp_path,
+        {".autopack.yaml": PROJECT_YAML, "config/limits.toml": LIMITS, "legacy.py": legacy},
+    )
+    plan = write_plan(
+        tmp_path / "plan.yaml", "gov-delete", [phase("mul", paths=[*PATHS, "legacy.py"])]
+    )
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [
+            builder(
+                "mul",
+                ask("config/limits.toml", reason="mul needs a higher limit"),
+                *mul_ops(),
+                op("replace_file", "config/limits.toml", content="max = 100\n"),
+                op("delete", "legacy.py"),
+            ),
+            auditor("mul"),
+        ],
+    )
+    harness = harness_factory(sqlite_settings)
+    run_id = harness.create(plan, repo)
+    outcome = harness.execute(run_id, script)
+    assert outcome.awaiting_approval == ["mul"]
+    worktree = Path(outcome.worktree or "")
+
+    api_settings = sqlite_settings.model_copy(
+        update={"llm_provider": "scripted", "llm_script": script}
+    )
+    with TestClient(create_app(api_settings, database=harness.db)) as client:
+        for _ in range(3):  # approve what governance asks, and only that
+            pending = client.get("/approvals", params={"status": "pending"}).json()["approvals"]
+            asked = [a for a in pending if a["kind"] == "governance"]
+            if not asked:
+                break
+            response = client.post(f"/approvals/{asked[0]['id']}/approve", json={"note": "ok"})
+            assert response.status_code == 200, response.text
+            client.app.state.executor_pool.wait(run_id, timeout=120)  # type: ignore[attr-defined]
+        pending = client.get("/approvals", params={"status": "pending"}).json()["approvals"]
+        status = client.get(f"/runs/{run_id}/status").json()
+
+    assert [a["kind"] for a in pending] == ["large_deletion"]
+    assert status["state"] != "DONE_SUCCESS"
+    assert (worktree / "legacy.py").read_text() == legacy
