@@ -71,6 +71,13 @@ def requests(harness: Any) -> list[GovernanceRequest]:
         return list(session.scalars(select(GovernanceRequest).order_by(GovernanceRequest.id)))
 
 
+def api_client(settings: Settings, harness: Any, script: Path) -> TestClient:
+    """The API on the harness's database, executing runs with the same scripted answers
+    (a person decides there and the run continues on its pool)."""
+    api_settings = settings.model_copy(update={"llm_provider": "scripted", "llm_script": script})
+    return TestClient(create_app(api_settings, database=harness.db))
+
+
 def test_a_builder_that_skips_asking_or_asks_for_a_critical_path_is_refused_and_tests_pass(
     sqlite_settings: Settings, tmp_path: Path, harness_factory: Callable[..., Any]
 ) -> None:
@@ -158,10 +165,7 @@ def test_a_request_for_another_protected_file_waits_for_a_person_and_the_run_fin
     worktree = Path(outcome.worktree or "")
     assert (worktree / "config/limits.toml").read_text() == LIMITS  # nothing applied yet
 
-    api_settings = sqlite_settings.model_copy(
-        update={"llm_provider": "scripted", "llm_script": script}
-    )
-    with TestClient(create_app(api_settings, database=harness.db)) as client:
+    with api_client(sqlite_settings, harness, script) as client:
         pending = client.get("/approvals", params={"status": "pending"}).json()["approvals"]
         assert [(a["kind"], a["details"]["paths"]) for a in pending] == [
             ("governance", ["config/limits.toml"])
@@ -209,10 +213,7 @@ def test_a_rejected_request_sends_the_builder_back_told_why(
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
     assert harness.execute(run_id, script).awaiting_approval == ["mul"]
-    api_settings = sqlite_settings.model_copy(
-        update={"llm_provider": "scripted", "llm_script": script}
-    )
-    with TestClient(create_app(api_settings, database=harness.db)) as client:
+    with api_client(sqlite_settings, harness, script) as client:
         [pending] = client.get("/approvals", params={"status": "pending"}).json()["approvals"]
         response = client.post(
             f"/approvals/{pending['id']}/reject", json={"note": "keep the limit at 10"}
@@ -336,10 +337,7 @@ def test_a_governance_approval_does_not_lift_the_deletion_guard(
     assert outcome.awaiting_approval == ["mul"]
     worktree = Path(outcome.worktree or "")
 
-    api_settings = sqlite_settings.model_copy(
-        update={"llm_provider": "scripted", "llm_script": script}
-    )
-    with TestClient(create_app(api_settings, database=harness.db)) as client:
+    with api_client(sqlite_settings, harness, script) as client:
         for _ in range(3):  # approve what governance asks, and only that
             pending = client.get("/approvals", params={"status": "pending"}).json()["approvals"]
             asked = [a for a in pending if a["kind"] == "governance"]
