@@ -134,11 +134,6 @@ def identify_api_key(
     return None if principal is None else principal.identity
 
 
-def verify_api_key(session: Session, presented: str, configured: list[str]) -> bool:
-    """True if ``presented`` is a configured key or an active stored key."""
-    return authenticate_key(session, presented, configured) is not None
-
-
 def find_api_key(session: Session, ref: str) -> ApiKey:
     """A stored key by its id (``3``) or its prefix (``ap_AbCd1``, as `apikey list` shows
     it); NotFoundError when none matches, ValidationError when a prefix matches several."""

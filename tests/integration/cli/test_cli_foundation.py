@@ -279,7 +279,7 @@ def test_apikey_create_prints_the_key_once_and_stores_its_hash(
     with make_session_factory(engine)() as session:
         row = session.scalars(select(ApiKey)).one()
         assert row.name == "ci" and row.key_hash == apikeys.hash_key(plain)
-        assert apikeys.verify_api_key(session, plain, [])
+        assert apikeys.identify_api_key(session, plain, []) is not None
     engine.dispose()
     settings = Settings(home=tmp_path / "home", database_url=url)
     assert settings.plain_api_keys() == []  # the key lives only in the database, hashed
