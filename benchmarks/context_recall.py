@@ -44,7 +44,6 @@ import yaml
 
 from autopack.agents.builder import BuilderContext, ContextRef, FileContext, render_builder_prompt
 from autopack.db.database import open_database
-from autopack.db.session import unit_of_work
 from autopack.domain.plan import Scope
 from autopack.executor.context import estimate_tokens_by_chars, select_context
 from autopack.executor.memory import RETRIEVAL_LIMIT, in_files
@@ -275,19 +274,18 @@ def retrieval_hints(
 ) -> list[ContextHint]:
     """What ``executor.memory.retrieval_hints`` gives the phase, on a scratch database."""
     scope = phase.scope
-    with unit_of_work(db.factory) as session:
-        found = memory_service.hints_for_phase(
-            session,
-            work,
-            repo_key="benchmark",
-            goal=run.goal or "",
-            phase_name=phase.name,
-            description=phase.description,
-            deliverables=scope.deliverables,
-            acceptance_criteria=scope.acceptance_criteria,
-            limit=RETRIEVAL_LIMIT,
-            embedder=embedder,
-        )
+    found = memory_service.hints_for_phase(
+        db.factory,
+        work,
+        repo_key="benchmark",
+        goal=run.goal or "",
+        phase_name=phase.name,
+        description=phase.description,
+        deliverables=scope.deliverables,
+        acceptance_criteria=scope.acceptance_criteria,
+        limit=RETRIEVAL_LIMIT,
+        embedder=embedder,
+    )
     return in_files(found, [*scope.paths, *scope.deliverables])
 
 

@@ -76,8 +76,7 @@ def main() -> None:
 
         def index() -> tuple[float, memory_service.IndexStats]:
             start = time.perf_counter()
-            with unit_of_work(db.factory) as session:
-                stats = memory_service.index_repository(session, work, key, embedder=embedder)
+            stats = memory_service.index_repository(db.factory, work, key, embedder=embedder)
             return time.perf_counter() - start, stats
 
         first, stats = index()

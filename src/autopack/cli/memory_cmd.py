@@ -228,8 +228,7 @@ def index_command(repo: RepoOpt = None, as_json: JsonOpt = False) -> None:
     key = _repo_key(repo)
     root = (repo or Path.cwd()).expanduser().resolve()
     db = database()
-    with db.factory.begin() as session:
-        stats = memory_service.index_repository(session, root, key)
+    stats = memory_service.index_repository(db.factory, root, key)
     data = {"repo_key": key, **stats.__dict__}
     if as_json:
         print_json(data)

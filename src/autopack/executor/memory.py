@@ -75,9 +75,10 @@ class PhaseQuery:
 def retrieval_hints(ctx: RunContext, query: PhaseQuery) -> list[ContextHint]:
     """Index the worktree's code (cached by content hash) and ask retrieval for the regions
     that match the phase; the hits inside the files the phase works on (scope paths and
-    deliverables) are hints for cutting those files. Its own transaction, fenced like every
-    executor write; a failure is logged and written under ``errors/``, and the phase goes
-    on without hints (memory helps, it never decides). Like :func:`remember_phase`, only
+    deliverables) are hints for cutting those files. Its own transactions (indexing embeds
+    outside them), fenced like every executor write; a failure is logged and written
+    under ``errors/``, and the phase goes on without hints (memory helps, it never
+    decides). Like :func:`remember_phase`, only
     files changed since the commit indexed last are indexed again."""
     try:
         head = ctx.workspace.head()
@@ -86,19 +87,18 @@ def retrieval_hints(ctx: RunContext, query: PhaseQuery) -> list[ContextHint]:
             if ctx.memory_indexed_at is not None
             else None
         )
-        with unit_of_work(ctx.factory) as session:
-            found = memory_service.hints_for_phase(
-                session,
-                ctx.worktree,
-                repo_key=run_repo_key(ctx),
-                goal=query.goal,
-                phase_name=query.phase_name,
-                description=query.description,
-                deliverables=query.deliverables,
-                acceptance_criteria=query.acceptance_criteria,
-                limit=RETRIEVAL_LIMIT,
-                paths=changed,
-            )
+        found = memory_service.hints_for_phase(
+            ctx.factory,
+            ctx.worktree,
+            repo_key=run_repo_key(ctx),
+            goal=query.goal,
+            phase_name=query.phase_name,
+            description=query.description,
+            deliverables=query.deliverables,
+            acceptance_criteria=query.acceptance_criteria,
+            limit=RETRIEVAL_LIMIT,
+            paths=changed,
+        )
         ctx.memory_indexed_at = head
     except (AutopackError, SQLAlchemyError, OSError) as exc:
         log.warning("memory: retrieval failed for phase %s: %s", query.phase_id, exc)
@@ -127,8 +127,9 @@ def remember_phase(
     ctx: RunContext, phase_id: str, failures: Sequence[tuple[FailureKind, str]]
 ) -> None:
     """Store the completed phase's summary, decisions, resolved errors and the rules they
-    teach, and re-index the worktree's changed files (one transaction; the index pass in a
-    savepoint, so a failed re-index keeps what the phase taught).
+    teach (one transaction), then re-index the worktree's changed files (in the index's
+    own short transactions, embedding outside them; a failed re-index keeps what the
+    phase taught).
 
     The first phase of an execution indexes the whole worktree (a file whose hash is
     known costs a read); later ones only the files changed since the commit indexed last,
@@ -150,7 +151,7 @@ def remember_phase(
                 failure_kinds=kinds,
                 now=ctx.deps.clock(),
             )
-            indexed = changed == [] or _index(ctx, session, changed, phase_id)
+        indexed = changed == [] or _index(ctx, changed, phase_id)
         # After a failed pass the next one starts from the last good commit again.
         if indexed:
             ctx.memory_indexed_at = head
@@ -159,10 +160,9 @@ def remember_phase(
         ctx.artifacts.write_error(component="memory", error=exc, phase_id=phase_id)
 
 
-def _index(ctx: RunContext, session: Session, changed: list[str] | None, phase_id: str) -> bool:
+def _index(ctx: RunContext, changed: list[str] | None, phase_id: str) -> bool:
     try:
-        with session.begin_nested():
-            memory_service.index_repository(session, ctx.worktree, run_repo_key(ctx), paths=changed)
+        memory_service.index_repository(ctx.factory, ctx.worktree, run_repo_key(ctx), paths=changed)
     except (AutopackError, SQLAlchemyError, OSError) as exc:
         log.warning("memory: could not index the code after phase %s: %s", phase_id, exc)
         ctx.artifacts.write_error(component="memory", error=exc, phase_id=phase_id)

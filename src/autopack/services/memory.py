@@ -1,7 +1,8 @@
 """Memory use cases: indexing, remembering a completed phase, learned rules, search,
 stats and pruning. The only writers of the memory tables; callers own the transaction
-(functions take a session and flush), except :func:`index_repository`, which the CLI and
-benchmarks call on their own.
+(functions take a session and flush), except :func:`index_repository` and
+:func:`hints_for_phase`, which take the session factory: indexing embeds with no
+transaction open and writes in short ones (embedding a repository takes minutes).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db.orm import (
     DecisionLog,
@@ -23,6 +24,7 @@ from autopack.db.orm import (
     Phase,
     Run,
 )
+from autopack.db.session import unit_of_work
 from autopack.domain.plan import Scope
 from autopack.domain.states import AttemptRole
 from autopack.memory import rules as rule_logic
@@ -41,7 +43,7 @@ from autopack.services.memory_store import SqlDocumentStore
 
 
 def index_repository(
-    session: Session,
+    factory: sessionmaker[Session],
     root: Path,
     repo_key: str,
     *,
@@ -49,13 +51,19 @@ def index_repository(
     paths: Sequence[str] | None = None,
 ) -> IndexStats:
     """Index (or re-index: only changed files cost anything) the code of ``root``; with
-    ``paths``, only those files (a caller that knows what changed)."""
-    status = embedder or default_embedder(SqlDocumentStore(session))
-    return index_code(session, root, repo_key, embedder=status, paths=paths)
+    ``paths``, only those files (a caller that knows what changed). Opens its own short
+    transactions and embeds outside them (see :func:`index_code`)."""
+    status = embedder or _default_embedder(factory)
+    return index_code(factory, root, repo_key, embedder=status, paths=paths)
+
+
+def _default_embedder(factory: sessionmaker[Session]) -> EmbedderStatus:
+    with unit_of_work(factory) as session:
+        return default_embedder(SqlDocumentStore(session))
 
 
 def hints_for_phase(
-    session: Session,
+    factory: sessionmaker[Session],
     root: Path,
     *,
     repo_key: str,
@@ -70,23 +78,23 @@ def hints_for_phase(
 ) -> list[ContextHint]:
     """Index the worktree at ``root`` (unchanged files cost a hash; with ``paths``, only
     those files, and none for an empty list) and the code regions that match the phase,
-    best first: hints for focused context. Stages the index's writes in ``session``; the
-    caller owns the transaction."""
-    store = SqlDocumentStore(session)
-    status = embedder or default_embedder(store)
+    best first: hints for focused context. The index writes in its own short
+    transactions (:func:`index_repository`); retrieval reads in one more."""
+    status = embedder or _default_embedder(factory)
     if paths is None or paths:
-        index_code(session, root, repo_key, embedder=status, paths=paths)
-    return retrieve_for_phase(
-        store,
-        repo_key=repo_key,
-        goal=goal,
-        phase_name=phase_name,
-        description=description,
-        deliverables=deliverables,
-        acceptance_criteria=acceptance_criteria,
-        limit=limit,
-        embedder=status,
-    )
+        index_code(factory, root, repo_key, embedder=status, paths=paths)
+    with unit_of_work(factory) as session:
+        return retrieve_for_phase(
+            SqlDocumentStore(session),
+            repo_key=repo_key,
+            goal=goal,
+            phase_name=phase_name,
+            description=description,
+            deliverables=deliverables,
+            acceptance_criteria=acceptance_criteria,
+            limit=limit,
+            embedder=status,
+        )
 
 
 @dataclass

@@ -41,8 +41,7 @@ def _ranked(db: Database, repo_key: str, query: str, status: EmbedderStatus) -> 
 def _measure(db: Database, repo: Path, status: EmbedderStatus) -> tuple[float, float]:
     queries = build_repository(repo)
     key = repository_key(repo)
-    with unit_of_work(db.factory) as session:
-        memory_service.index_repository(session, repo, key, embedder=status)
+    memory_service.index_repository(db.factory, repo, key, embedder=status)
     scores = [precision_recall(_ranked(db, key, q.text, status), q.relevant) for q in queries]
     return (
         sum(p for p, _ in scores) / len(scores),
@@ -74,12 +73,10 @@ def test_reindexing_costs_only_changed_files(db: Database, tmp_path: Path) -> No
     repo = tmp_path / "repo"
     build_repository(repo)
     key = repository_key(repo)
-    with unit_of_work(db.factory) as session:
-        first = memory_service.index_repository(session, repo, key, embedder=LEXICAL)
+    first = memory_service.index_repository(db.factory, repo, key, embedder=LEXICAL)
     (repo / "text" / "slug.py").write_text("def transliterate_umlaut(s):\n    return s\n")
     (repo / "misc" / "noise_0.py").unlink()
-    with unit_of_work(db.factory) as session:
-        second = memory_service.index_repository(session, repo, key, embedder=LEXICAL)
+    second = memory_service.index_repository(db.factory, repo, key, embedder=LEXICAL)
     assert first.files_indexed == first.files_seen == 32
     assert (second.files_indexed, second.files_removed) == (1, 1)
     assert second.files_unchanged == 30
@@ -96,15 +93,13 @@ def test_reindexing_named_paths_reads_only_those(db: Database, tmp_path: Path) -
     repo = tmp_path / "repo"
     build_repository(repo)
     key = repository_key(repo)
-    with unit_of_work(db.factory) as session:
-        memory_service.index_repository(session, repo, key, embedder=LEXICAL)
+    memory_service.index_repository(db.factory, repo, key, embedder=LEXICAL)
     (repo / "text" / "slug.py").write_text("def transliterate_umlaut(s):\n    return s\n")
     (repo / "misc" / "noise_0.py").unlink()
     (repo / "misc" / "noise_1.py").write_text("def not_named_here():\n    return 1\n")
     (repo / "notes.bin").write_bytes(b"\0")
     named = ["text/slug.py", "misc/noise_0.py", "notes.bin"]
-    with unit_of_work(db.factory) as session:
-        stats = memory_service.index_repository(session, repo, key, embedder=LEXICAL, paths=named)
+    stats = memory_service.index_repository(db.factory, repo, key, embedder=LEXICAL, paths=named)
     # The unnamed change (noise_1.py) is not looked at; the named gone file is forgotten.
     assert (stats.files_seen, stats.files_indexed, stats.files_removed) == (1, 1, 1)
     assert (
@@ -118,9 +113,8 @@ def test_search_stays_inside_its_repository(db: Database, tmp_path: Path) -> Non
     other = tmp_path / "b"
     other.mkdir()
     (other / "x.py").write_text("def invoice_total_tax():\n    return 1\n")
-    with unit_of_work(db.factory) as session:
-        for repo in (tmp_path / "a", other):
-            memory_service.index_repository(session, repo, repository_key(repo), embedder=LEXICAL)
+    for repo in (tmp_path / "a", other):
+        memory_service.index_repository(db.factory, repo, repository_key(repo), embedder=LEXICAL)
     ranked = _ranked(db, repository_key(other), "invoice tax total", LEXICAL)
     assert ranked == ["x.py#invoice_total_tax"]
 
@@ -129,8 +123,8 @@ def test_retrieve_for_phase_gives_paths_symbols_and_lines(db: Database, tmp_path
     repo = tmp_path / "repo"
     build_repository(repo)
     key = repository_key(repo)
+    memory_service.index_repository(db.factory, repo, key, embedder=LEXICAL)
     with unit_of_work(db.factory) as session:
-        memory_service.index_repository(session, repo, key, embedder=LEXICAL)
         hints = retrieve_for_phase(
             SqlDocumentStore(session),
             repo_key=key,
@@ -158,15 +152,12 @@ def test_without_the_extra_search_is_lexical_and_says_so_once(
     build_repository(repo)
     key = repository_key(repo)
     retrieval._told.clear()
-    with unit_of_work(db.factory) as session:
-        memory_service.index_repository(session, repo, key, embedder=LEXICAL)
-        with caplog.at_level(logging.WARNING):
-            first = retrieval.search(
-                SqlDocumentStore(session), "cache evict", repo_key=key, embedder=LEXICAL
-            )
-            retrieval.search(
-                SqlDocumentStore(session), "password salt", repo_key=key, embedder=LEXICAL
-            )
+    memory_service.index_repository(db.factory, repo, key, embedder=LEXICAL)
+    with unit_of_work(db.factory) as session, caplog.at_level(logging.WARNING):
+        first = retrieval.search(
+            SqlDocumentStore(session), "cache evict", repo_key=key, embedder=LEXICAL
+        )
+        retrieval.search(SqlDocumentStore(session), "password salt", repo_key=key, embedder=LEXICAL)
     assert first.methods == ["lexical"] and first.notes == [NO_EXTRA]
     assert {h.method for h in first.hits} == {"lexical"}
     assert [r.getMessage() for r in caplog.records].count(NO_EXTRA) == 1
@@ -202,8 +193,8 @@ def test_postgres_without_pgvector_degrades_to_lexical(db: Database, tmp_path: P
     repo = tmp_path / "repo"
     build_repository(repo)
     key = repository_key(repo)
+    memory_service.index_repository(db.factory, repo, key, embedder=status)
     with unit_of_work(db.factory) as session:
-        memory_service.index_repository(session, repo, key, embedder=status)
         result = retrieval.search(
             SqlDocumentStore(session), "cache evict lru", repo_key=key, embedder=status
         )
@@ -230,8 +221,8 @@ def test_pgvector_store_ranks_by_cosine(db: Database, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     build_repository(repo)
     key = repository_key(repo)
+    memory_service.index_repository(db.factory, repo, key, embedder=status)
     with unit_of_work(db.factory) as session:
-        memory_service.index_repository(session, repo, key, embedder=status)
         result = retrieval.search(
             SqlDocumentStore(session), "cache evict lru", repo_key=key, embedder=status
         )
@@ -248,8 +239,8 @@ def test_sqlite_vectors_or_the_reason_they_are_off(db: Database, tmp_path: Path)
     repo = tmp_path / "repo"
     build_repository(repo)
     key = repository_key(repo)
+    memory_service.index_repository(db.factory, repo, key, embedder=status)
     with unit_of_work(db.factory) as session:
-        memory_service.index_repository(session, repo, key, embedder=status)
         result = retrieval.search(
             SqlDocumentStore(session), "cache evict lru", repo_key=key, embedder=status
         )
