@@ -36,6 +36,7 @@ from autopack.errors import (
 from autopack.services import issues as issue_service
 from autopack.services import notifications
 from autopack.services.runs import known_state
+from autopack.services.tokens import count_tokens
 
 
 def get_phase(session: Session, run_id: str, phase_id: str, *, check_state: bool = True) -> Phase:
@@ -217,15 +218,14 @@ def _refuse_if_executor_holds(run: Run, now: datetime | None = None) -> None:
 
 
 def add_tokens(phase: Phase, tokens: int) -> None:
-    """Count tokens on the phase, its tier and its run together."""
-    phase.tokens_used += tokens
-    phase.tier.tokens_used += tokens
-    before = phase.run.tokens_used
-    phase.run.tokens_used += tokens
+    """Count tokens on the phase, its tier and its run together (through
+    :func:`autopack.services.tokens.count_tokens`, which also owns ``budget_80``)."""
     session = object_session(phase)
-    if session is not None:
-        run = phase.run
-        notifications.tokens_spent(session, run.id, before, run.tokens_used, run.token_cap)
+    if session is None:
+        raise ValueError(f"phase {phase.phase_id!r} is in no session; tokens are counted in SQL")
+    count_tokens(
+        session, run_id=phase.run_id, phase_pk=phase.id, tier_pk=phase.tier_pk, tokens=tokens
+    )
 
 
 def record_attempt(

@@ -13,11 +13,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.config import ProviderQuota, load_models_config
-from autopack.db.orm import LlmUsageEvent, Phase, Run, Tier, TokenEstimationEvent
+from autopack.db.orm import LlmUsageEvent, Phase, Run, TokenEstimationEvent
 from autopack.db.session import unit_of_work
 from autopack.errors import NotFoundError
 from autopack.llm.base import Completion, LLMRequest
@@ -26,7 +26,7 @@ from autopack.llm.client import EstimationRecord, EstimationSink, UsageSink
 from autopack.llm.estimator import EstimatorConfig, TokenEstimator
 from autopack.llm.pricing import PriceTable
 from autopack.metrics import LLM_LATENCY
-from autopack.services import notifications
+from autopack.services.tokens import count_tokens
 
 Period = Literal["day", "week", "month"]
 PERIOD_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
@@ -86,26 +86,13 @@ def record_usage(
     LLM_LATENCY.labels(provider=completion.provider, model=completion.model).observe(
         completion.latency_ms / 1000
     )
-    total = usage.total_tokens
-    # Increments in SQL, not read-modify-write, so concurrent workers never lose tokens.
     if request.run_id is not None:
-        session.execute(
-            update(Run).where(Run.id == request.run_id).values(tokens_used=Run.tokens_used + total)
-        )
-        spent = session.execute(
-            select(Run.tokens_used, Run.token_cap).where(Run.id == request.run_id)
-        ).first()
-        if spent is not None:
-            notifications.tokens_spent(
-                session, request.run_id, spent[0] - total, spent[0], spent[1]
-            )
-    if phase_pk is not None:
-        session.execute(
-            update(Phase).where(Phase.id == phase_pk).values(tokens_used=Phase.tokens_used + total)
-        )
-    if tier_pk is not None:
-        session.execute(
-            update(Tier).where(Tier.id == tier_pk).values(tokens_used=Tier.tokens_used + total)
+        count_tokens(
+            session,
+            run_id=request.run_id,
+            phase_pk=phase_pk,
+            tier_pk=tier_pk,
+            tokens=usage.total_tokens,
         )
     session.flush()
     return event

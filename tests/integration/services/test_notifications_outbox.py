@@ -19,9 +19,10 @@ from autopack.db.orm import Approval, Notification, utcnow
 from autopack.db.session import unit_of_work
 from autopack.domain.plan import RunSpec
 from autopack.domain.states import PhaseState
+from autopack.llm.base import Completion, LLMRequest, Message, Usage
 from autopack.notifications import Channel
 from autopack.notifications.webhook import WebhookChannel, WebhookConfig
-from autopack.services import approvals, notifications
+from autopack.services import approvals, notifications, usage
 from autopack.services import phases as phase_service
 from autopack.services import runs as run_service
 from autopack.services.decision_links import read_token
@@ -105,6 +106,64 @@ def test_run_end_phase_failure_and_80_percent_of_the_budget_are_queued_once(
     assert events == [("budget_80", None), ("phase_failed", "p1"), ("run_finished", None)]
     assert rows(session_factory)[1].payload["text"] == "tests fail"
     assert "DONE_CANCELLED" in rows(session_factory)[2].payload["title"]
+
+
+def _llm_call(factory: sessionmaker[Session], tokens: int) -> None:
+    with unit_of_work(factory) as session:
+        usage.record_usage(
+            session,
+            completion=Completion(
+                text="x",
+                provider="anthropic",
+                model="claude-sonnet-4-5",
+                usage=Usage.total_only(tokens),
+                stop_reason="end",
+            ),
+            request=LLMRequest(
+                role="builder",
+                system="s",
+                messages=(Message("user", "u"),),
+                max_tokens=10,
+                run_id="nt",
+                phase_id="p1",
+            ),
+        )
+
+
+def _budget_rows(factory: sessionmaker[Session]) -> int:
+    return sum(r.event == "budget_80" for r in rows(factory))
+
+
+@pytest.mark.parametrize(
+    ("call", "result"),
+    [(300, 300), (250, 100)],
+    ids=["the-llm-call-crosses", "the-result-crosses"],
+)
+def test_crossing_80_percent_once_queues_one_budget_80_whatever_path_counted(
+    session_factory: sessionmaker[Session], settings: Settings, call: int, result: int
+) -> None:
+    """Tokens come from recorded LLM calls and from submitted results (``add_tokens``),
+    from transactions that overlap: the crossing of 800 of 1000 is one row, made by
+    whichever increment crossed, and no path loses the other's tokens."""
+    make_run(session_factory, settings)
+    with unit_of_work(session_factory) as session:
+        phase_service.get_phase(session, "nt", "p1").run.token_cap = 1000
+    _llm_call(session_factory, 500)
+    # A result's transaction loads the phase (and the run's total, 500), an LLM call
+    # commits elsewhere meanwhile, then the result counts its own tokens.
+    with unit_of_work(session_factory) as session:
+        phase = phase_service.get_phase(session, "nt", "p1")
+        assert phase.run.tokens_used == 500
+        _llm_call(session_factory, call)
+        phase_service.add_tokens(phase, result)
+    _llm_call(session_factory, 100)
+    with unit_of_work(session_factory) as session:
+        phase_service.add_tokens(phase_service.get_phase(session, "nt", "p1"), 10)
+    assert _budget_rows(session_factory) == 1
+    total = 500 + call + result + 100 + 10
+    with session_factory() as session:
+        phase = phase_service.get_phase(session, "nt", "p1")
+        assert (phase.run.tokens_used, phase.tier.tokens_used, phase.tokens_used) == (total,) * 3
 
 
 def test_the_projects_routes_choose_channels_per_event(
