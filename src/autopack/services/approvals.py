@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from autopack.db.orm import Approval, DecisionLog, Phase, PhaseAttempt, Run, Tier, utcnow
@@ -114,6 +114,33 @@ def get_approval(session: Session, approval_id: int) -> Approval:
     return approval
 
 
+def _locked(
+    session: Session, *where: ColumnElement[bool], skip_locked: bool = False
+) -> list[Approval]:
+    """The approvals matching ``where``, read fresh and locked until the transaction ends,
+    so a person's decision and the expiry check never both act on one pending approval.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE`` (``skip_locked``: rows another transaction is
+    deciding are left out). SQLite has no row locks and reads take none: a no-op UPDATE
+    first takes the database's write lock (as the lease fence does), so the rows read
+    after it cannot change before commit."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Approval)
+            .where(*where)
+            .values(status=Approval.status)
+            .execution_options(synchronize_session=False)
+        )
+    query = (
+        select(Approval)
+        .where(*where)
+        .order_by(Approval.id)
+        .with_for_update(skip_locked=skip_locked)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query))
+
+
 def decide(
     session: Session,
     approval_id: int,
@@ -123,11 +150,18 @@ def decide(
     note: str = "",
     apply: ApproveHook | None = None,
 ) -> Approval:
-    """Approve or reject a pending approval; IllegalTransition if it was already decided."""
-    approval = get_approval(session, approval_id)
+    """Approve or reject a pending approval; IllegalTransition, naming who decided, if it
+    was already decided or expired. The approval's row is locked first (see
+    :func:`_locked`): a decision and an expiry at the same instant are serialized, and
+    the second one is told what the first did."""
+    found = _locked(session, Approval.id == approval_id)
+    if not found:
+        get_approval(session, approval_id)  # NotFoundError, saying how to list them
+    approval = found[0]
     if approval.status != ApprovalStatus.PENDING.value:
         raise IllegalTransition(
-            f"approval {approval_id} was already {approval.status}",
+            f"approval {approval_id} was already {approval.status}"
+            + (f" by {approval.decided_by}" if approval.decided_by else ""),
             current=approval.status,
             requested=(ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED).value,
             allowed=[],
@@ -184,20 +218,20 @@ def expire_overdue(session: Session, now: datetime, *, run_id: str | None = None
     ``reject``: the phase goes back to EXECUTING and the Builder's next attempt is told
     the approval expired. ``fail_phase``: the phase fails with that reason; a run that no
     executor holds ends DONE_FAILED_REQUIRES_HUMAN_REVIEW with it (an executor that holds
-    the run ends it itself when it meets the failed phase).
+    the run ends it itself when it meets the failed phase). The approvals are locked
+    before they are read (see :func:`_locked`), so one a person decides meanwhile is
+    either decided first (and not expired) or expired first (and the person told so).
     """
-    query = (
-        select(Approval)
-        .where(
-            Approval.status == ApprovalStatus.PENDING.value,
-            Approval.expires_at.is_not(None),
-            Approval.expires_at <= now,
-        )
-        .order_by(Approval.id)
-    )
+    due = [
+        Approval.status == ApprovalStatus.PENDING.value,
+        Approval.expires_at.is_not(None),
+        Approval.expires_at <= now,
+    ]
     if run_id is not None:
-        query = query.where(Approval.run_id == run_id)
-    expired = list(session.scalars(query).all())
+        due.append(Approval.run_id == run_id)
+    # Locked (one being decided right now is skipped on PostgreSQL: if the decision
+    # fails, the next round expires it).
+    expired = _locked(session, *due, skip_locked=True)
     for approval in expired:
         _expire(session, approval, now)
     session.flush()

@@ -6,21 +6,23 @@ too."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from autopack.api.app import create_app
 from autopack.api.expiry import expire_and_resume
 from autopack.db.orm import Approval, DecisionLog, Phase, Run, utcnow
-from autopack.db.session import unit_of_work
+from autopack.db.session import make_engine, make_session_factory, unit_of_work
 from autopack.domain.plan import RunSpec
 from autopack.domain.states import PhaseState, RunState
+from autopack.errors import IllegalTransition, StorageUnavailable
 from autopack.services import approvals as approval_service
 from autopack.services import runs as run_service
 from autopack.services.phases import get_phase, set_phase_state
@@ -179,3 +181,139 @@ def test_the_servers_round_expires_and_continues_the_run(
     assert submitted == ["exp"]
     with factory() as session:
         assert session.scalars(select(Approval.status)).one() == "expired"
+
+
+# -- a decision and the expiry at the same instant -------------------------------------------
+
+
+def _lock_waiters(url: str) -> int:
+    """Backends of this database waiting for a lock (PostgreSQL)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock'"
+                    )
+                )
+                or 0
+            )
+    finally:
+        engine.dispose()
+
+
+def _until_done_or_waiting(thread: threading.Thread, url: str) -> None:
+    """Return once ``thread`` finished or is blocked on a row lock (no duration is asserted:
+    this only waits for one of the two states)."""
+    while thread.is_alive() and _lock_waiters(url) == 0:
+        thread.join(0.01)
+
+
+def _decisions(factory: sessionmaker[Session], approval_id: int) -> list[str]:
+    with factory() as session:
+        rows = session.scalars(select(DecisionLog).order_by(DecisionLog.id))
+        return [
+            r.decision
+            for r in rows
+            if r.decision.startswith("approval_") and r.details.get("approval_id") == approval_id
+        ]
+
+
+@pytest.mark.postgres
+def test_a_decision_in_progress_wins_over_the_expiry_at_the_same_instant(
+    factory: Any, settings: Settings
+) -> None:
+    if not settings.database_url or not settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL: row locks between two connections")
+    approval_id = _park(factory, "fail_phase")
+    expired: list[list[int]] = []
+
+    def expire() -> None:
+        with unit_of_work(factory) as session:
+            found = approval_service.expire_overdue(session, START + timedelta(hours=1))
+            expired.append([a.id for a in found])
+
+    def apply(session: Session, phase: Phase, approval: Approval) -> dict[str, Any]:
+        # The person's transaction has the approval; the expiry check runs now.
+        other = threading.Thread(target=expire)
+        other.start()
+        _until_done_or_waiting(other, str(settings.database_url))
+        threads.append(other)
+        return {"applied": True}
+
+    threads: list[threading.Thread] = []
+    with unit_of_work(factory) as session:
+        approval_service.decide(session, approval_id, approve=True, by="user:ana", apply=apply)
+    threads[0].join()
+    assert expired == [[]]
+    assert _decisions(factory, approval_id) == ["approval_approved"]
+    with factory() as session:
+        approval = session.get(Approval, approval_id)
+        assert approval is not None and approval.status == "approved"
+        assert get_phase(session, "exp", "p").state == PhaseState.EXECUTING.value
+
+
+@pytest.mark.postgres
+def test_a_decision_at_the_instant_of_expiry_is_told_it_expired(
+    factory: Any, settings: Settings
+) -> None:
+    if not settings.database_url or not settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL: row locks between two connections")
+    approval_id = _park(factory, "reject")
+    outcome: list[BaseException | str] = []
+
+    def decide() -> None:
+        try:
+            with unit_of_work(factory) as session:
+                approval_service.decide(session, approval_id, approve=True, by="user:ana")
+            outcome.append("decided")
+        except IllegalTransition as exc:
+            outcome.append(exc)
+
+    with unit_of_work(factory) as session:
+        due = approval_service.expire_overdue(session, START + timedelta(hours=1))
+        assert [a.id for a in due] == [approval_id]
+        person = threading.Thread(target=decide)
+        person.start()
+        _until_done_or_waiting(person, str(settings.database_url))
+    person.join()
+    [told] = outcome
+    assert isinstance(told, IllegalTransition)
+    assert str(told) == f"approval {approval_id} was already expired by policy:expiry"
+    assert _decisions(factory, approval_id) == ["approval_expired"]
+    with factory() as session:
+        approval = session.get(Approval, approval_id)
+        assert approval is not None and approval.status == "expired"
+
+
+def test_on_sqlite_the_expiry_cannot_act_while_a_decision_is_in_progress(
+    factory: Any, settings: Settings
+) -> None:
+    """SQLite has no row locks: the decision takes the database's write lock before it
+    reads the approval, so an expiry round meanwhile (here on a connection that does not
+    wait) is refused, and the next round finds nothing pending."""
+    if not settings.database_url or not settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite: the database's write lock")
+    approval_id = _park(factory, "fail_phase")
+    engine = make_engine(str(settings.database_url))
+    event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA busy_timeout=0"))
+    impatient = make_session_factory(engine)
+    refused: list[str] = []
+
+    def apply(session: Session, phase: Phase, approval: Approval) -> dict[str, Any]:
+        try:
+            with unit_of_work(impatient) as other:
+                approval_service.expire_overdue(other, START + timedelta(hours=1))
+        except StorageUnavailable as exc:
+            refused.append(str(exc))
+        return {"applied": True}
+
+    with unit_of_work(factory) as session:
+        approval_service.decide(session, approval_id, approve=True, by="user:ana", apply=apply)
+    with unit_of_work(impatient) as session:
+        assert approval_service.expire_overdue(session, START + timedelta(hours=1)) == []
+    engine.dispose()
+    assert len(refused) == 1 and "database is locked" in refused[0]
+    assert _decisions(factory, approval_id) == ["approval_approved"]
