@@ -12,7 +12,11 @@ both paths: in-process (SQLite) and, when ``AUTOPACK_TEST_POSTGRES_URL`` is set,
 PostgreSQL LISTEN/NOTIFY (the event is published by a second bus with its own relay and
 engine, as another process's would be; the server's listener hands it to its clients).
 
-Run: ``.venv/bin/python benchmarks/dashboard.py`` (add ``--quick`` for 1,000 phases).
+The usage page is also timed right after one more LLM call is recorded (40,000 calls
+seeded), server and CPU time.
+
+Run: ``.venv/bin/python benchmarks/dashboard.py`` (add ``--quick`` for 1,000 phases,
+``--usage`` for the usage page's numbers alone).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url, text
+from sqlalchemy import func, make_url, select, text
 
 from autopack.api.app import create_app
 from autopack.db import migrate
@@ -46,10 +50,12 @@ from autopack.db.orm import (
     ProjectIssue,
 )
 from autopack.db.session import make_engine, normalize_url, unit_of_work
+from autopack.llm.base import Completion, LLMRequest, Message, Usage
 from autopack.planning.normalize import plan_from_data
 from autopack.services.event_relay import PgNotifyRelay
 from autopack.services.events import EventBus
 from autopack.services.runs import create_run
+from autopack.services.usage import rebuild_usage_daily, record_usage
 from autopack.settings import Settings
 
 PAGES = [
@@ -176,6 +182,11 @@ def seed(app: Any, runs: int, phases_per_run: int, prefix: str = "bench") -> Non
             )
 
 
+def count_calls(app: Any) -> int:
+    with unit_of_work(app.state.session_factory) as session:
+        return int(session.scalar(select(func.count()).select_from(LlmUsageEvent)) or 0)
+
+
 def time_pages(client: TestClient, run: str, phase: str, repeats: int = 7) -> dict[str, float]:
     """Median server time in milliseconds of each page."""
     out = {}
@@ -190,6 +201,33 @@ def time_pages(client: TestClient, run: str, phase: str, repeats: int = 7) -> di
             samples.append((time.perf_counter() - start) * 1000)
         out[template] = statistics.median(samples)
     return out
+
+
+def usage_after_new_calls(app: Any, client: TestClient, repeats: int = 7) -> tuple[float, float]:
+    """Median server time and CPU time (ms) of the usage page right after one more LLM
+    call is recorded (through ``record_usage``, as executors do), so nothing cached about
+    the previous calls can answer it."""
+    completion = Completion(
+        text="x",
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        usage=Usage.reported(900, 300),
+        stop_reason="end",
+    )
+    request = LLMRequest(
+        role="builder", system="s", messages=(Message("user", "u"),), max_tokens=10
+    )
+    wall, cpu = [], []
+    client.get("/ui/usage")
+    for _ in range(repeats):
+        with unit_of_work(app.state.session_factory) as session:
+            record_usage(session, completion=completion, request=request)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        response = client.get("/ui/usage")
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+        assert response.status_code == 200, response.text[:300]
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def print_table(title: str, empty: dict[str, float], loaded: dict[str, float]) -> None:
@@ -305,6 +343,7 @@ def print_latencies(title: str, latencies: list[float]) -> None:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    usage_only = "--usage" in sys.argv
     runs, per_run, big = (5, 200, 1000) if quick else (50, 200, 10_000)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -328,7 +367,18 @@ def main() -> None:
             start = time.perf_counter()
             seed(app, runs, per_run)
             seed(app, 1, big, prefix="big")
+            # The calls went in by bulk insert, around record_usage: sum them per day.
+            with unit_of_work(app.state.session_factory) as session:
+                rebuild_usage_daily(session)
             seeded = time.perf_counter() - start
+            calls = count_calls(app)
+            usage_wall, usage_cpu = usage_after_new_calls(app, client)
+            if usage_only:
+                print(
+                    f"usage page after a new LLM call, {calls:,} calls: "
+                    f"{usage_wall:.1f}ms server time, {usage_cpu:.1f}ms CPU (median of 7)"
+                )
+                return
             loaded = time_pages(client, "bench-000", "p00000")
             big_run = time_pages(client, "big-000", "p00000")
         total = runs * per_run
@@ -347,6 +397,10 @@ def main() -> None:
             f"{big_run['/ui/runs/{run}']:.1f}ms, one of its phases "
             f"{big_run['/ui/runs/{run}/phases/{phase}']:.1f}ms; board with {total + big:,} phases: "
             f"{big_run['/ui/']:.1f}ms"
+        )
+        print(
+            f"usage page after a new LLM call, {calls:,} calls: "
+            f"{usage_wall:.1f}ms server time, {usage_cpu:.1f}ms CPU (median of 7)"
         )
         print()
         print_latencies(

@@ -21,7 +21,6 @@ from autopack.db.database import Database, open_database
 from autopack.db.orm import Base
 from autopack.db.session import make_engine, make_session_factory, normalize_url
 from autopack.distributed.queue import apply_queue_schema
-from autopack.services.usage import clear_usage_cache
 from autopack.settings import Settings, get_settings
 
 POSTGRES_URL = os.environ.get("AUTOPACK_TEST_POSTGRES_URL")
@@ -104,8 +103,6 @@ def _truncate_all(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    # Ids restart, so a cached usage fingerprint (count, newest id) could match new data.
-    clear_usage_cache()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -13,7 +13,7 @@ Rules that keep the original's failures impossible:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DefaultClause,
     Float,
     ForeignKey,
@@ -349,6 +350,28 @@ class LlmUsageEvent(Base):
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     stop_reason: Mapped[str | None] = mapped_column(String(32))
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LlmUsageDaily(Base):
+    """LLM calls summed per UTC day, provider, model and role: kept by
+    ``services.usage.record_usage`` in the transaction that records each call, so the
+    usage page and API read days, not calls. Sums of known splits and costs, as the
+    calls' GROUP BY would give them (``unsplit_tokens``: the totals of calls without a
+    split; ``priced_calls``: the calls with a cost)."""
+
+    __tablename__ = "llm_usage_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    unsplit_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    priced_calls: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class TokenEstimationEvent(Base):

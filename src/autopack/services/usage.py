@@ -7,17 +7,25 @@ their own unit of work per call, so spend is committed the moment it happens.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, Table, and_, case, delete, func, insert, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.config import ProviderQuota, load_models_config
-from autopack.db.orm import LlmUsageEvent, Phase, Run, TokenEstimationEvent
+from autopack.db.orm import (
+    LlmUsageDaily,
+    LlmUsageEvent,
+    Phase,
+    Run,
+    TokenEstimationEvent,
+    utcnow,
+)
 from autopack.db.session import unit_of_work
 from autopack.errors import NotFoundError
 from autopack.llm.base import Completion, LLMRequest
@@ -38,9 +46,12 @@ def record_usage(
     completion: Completion,
     request: LLMRequest,
     pricing: PriceTable | None = None,
+    at: datetime | None = None,
 ) -> LlmUsageEvent:
-    """Write one ``llm_usage_events`` row and add its total to the run's, the phase's and
-    the phase's tier's ``tokens_used``, in the caller's transaction.
+    """Write one ``llm_usage_events`` row (made ``at``, default now), add it to its UTC
+    day's ``llm_usage_daily`` row, and add its total to the run's, the phase's and the
+    phase's tier's ``tokens_used``, all in the caller's transaction. The only writer of
+    LLM calls, so the daily sums always equal the calls' GROUP BY.
 
     Splits are stored as reported (NULL when the provider gave only a total); the cost
     comes from ``pricing`` (default: the bundled price table) and is NULL when unknown.
@@ -68,6 +79,7 @@ def record_usage(
                 )
             phase_pk, tier_pk = row[0], row[1]
     event = LlmUsageEvent(
+        created_at=at or utcnow(),
         provider=completion.provider,
         model=completion.model,
         role=request.role,
@@ -83,6 +95,7 @@ def record_usage(
         truncated=completion.truncated,
     )
     session.add(event)
+    _add_to_day(session, event)
     LLM_LATENCY.labels(provider=completion.provider, model=completion.model).observe(
         completion.latency_ms / 1000
     )
@@ -96,6 +109,82 @@ def record_usage(
         )
     session.flush()
     return event
+
+
+def _add_to_day(session: Session, event: LlmUsageEvent) -> None:
+    """Add ``event`` to its day's summary row: one upsert (SQLite and PostgreSQL share
+    the ``ON CONFLICT DO UPDATE`` form), atomic under concurrent recorders."""
+    table = cast(Table, LlmUsageDaily.__table__)
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = upsert(table).values(
+        day=event.created_at.astimezone(UTC).date(),
+        provider=event.provider,
+        model=event.model,
+        role=event.role,
+        calls=1,
+        prompt_tokens=event.prompt_tokens or 0,
+        completion_tokens=event.completion_tokens or 0,
+        total_tokens=event.total_tokens,
+        unsplit_tokens=event.total_tokens if event.prompt_tokens is None else 0,
+        cost_usd=event.cost_usd or 0.0,
+        priced_calls=0 if event.cost_usd is None else 1,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["day", "provider", "model", "role"],
+        set_={name: table.c[name] + statement.excluded[name] for name in DAILY_SUMS},
+    )
+    session.execute(statement)
+
+
+#: The summed columns of ``llm_usage_daily``.
+DAILY_SUMS = (
+    "calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "unsplit_tokens",
+    "cost_usd",
+    "priced_calls",
+)
+
+
+def rebuild_usage_daily(session: Session) -> int:
+    """Sum every recorded call into ``llm_usage_daily`` again (for calls loaded in bulk
+    around :func:`record_usage`, as the dashboard benchmark does); returns its rows."""
+    session.execute(delete(LlmUsageDaily))
+    day = _utc_day(session)
+    grouped = select(
+        day,
+        LlmUsageEvent.provider,
+        LlmUsageEvent.model,
+        LlmUsageEvent.role,
+        *_call_sums(),
+    ).group_by(day, LlmUsageEvent.provider, LlmUsageEvent.model, LlmUsageEvent.role)
+    session.execute(
+        insert(LlmUsageDaily).from_select(
+            ["day", "provider", "model", "role", *DAILY_SUMS], grouped
+        )
+    )
+    session.flush()
+    return int(session.scalar(select(func.count()).select_from(LlmUsageDaily)) or 0)
+
+
+def _call_sums() -> tuple[ColumnElement[Any], ...]:
+    """The daily sums, computed over calls (in :data:`DAILY_SUMS` order)."""
+    return (
+        func.count(LlmUsageEvent.id),
+        func.coalesce(func.sum(LlmUsageEvent.prompt_tokens), 0),
+        func.coalesce(func.sum(LlmUsageEvent.completion_tokens), 0),
+        func.coalesce(func.sum(LlmUsageEvent.total_tokens), 0),
+        func.coalesce(
+            func.sum(
+                case((LlmUsageEvent.prompt_tokens.is_(None), LlmUsageEvent.total_tokens), else_=0)
+            ),
+            0,
+        ),
+        func.coalesce(func.sum(LlmUsageEvent.cost_usd), 0.0),
+        func.count(LlmUsageEvent.cost_usd),
+    )
 
 
 def record_estimation(session: Session, record: EstimationRecord) -> TokenEstimationEvent:
@@ -155,86 +244,114 @@ def usage_summary(
     ``cap_tokens`` is the provider's cap for the period from ``provider_quotas`` (None when
     not set), ``percent_of_cap`` the total against it. ``cost_usd`` sums known costs;
     ``cost_complete`` is False when some calls had no price.
+
+    The whole UTC days inside the window are read from ``llm_usage_daily``; only the
+    partial days at its two ends are summed from the calls themselves.
     """
     if period not in PERIOD_DAYS:
         raise ValueError(f"period must be day, week or month, not {period!r}")
     since = now - timedelta(days=PERIOD_DAYS[period])
-    window = (LlmUsageEvent.created_at >= since, LlmUsageEvent.created_at <= now)
-    unsplit = func.sum(
-        case((LlmUsageEvent.prompt_tokens.is_(None), LlmUsageEvent.total_tokens), else_=0)
-    )
-    sums = (
-        func.coalesce(func.sum(LlmUsageEvent.prompt_tokens), 0),
-        func.coalesce(func.sum(LlmUsageEvent.completion_tokens), 0),
-        func.coalesce(func.sum(LlmUsageEvent.total_tokens), 0),
-        func.coalesce(unsplit, 0),
-        func.count(LlmUsageEvent.id),
-    )
-    providers = []
-    for provider, prompt, completion, total, unsplit_total, calls in session.execute(
-        select(LlmUsageEvent.provider, *sums)
-        .where(*window)
-        .group_by(LlmUsageEvent.provider)
-        .order_by(LlmUsageEvent.provider)
-    ):
+    by_model = _sums_in_window(session, since, now)
+    providers: dict[str, list[float]] = {}
+    for (provider, _model), sums in by_model.items():
+        into = providers.setdefault(provider, [0.0] * len(DAILY_SUMS))
+        for i, value in enumerate(sums):
+            into[i] += value
+    provider_rows = []
+    for provider, sums in sorted(providers.items()):
+        calls, prompt, completion, total, unsplit = (int(v) for v in sums[:5])
         quota = quotas.get(provider)
         cap = quota.cap_for(period) if quota else None
-        providers.append(
+        provider_rows.append(
             {
                 "provider": provider,
                 "period": period,
-                "prompt_tokens": int(prompt),
-                "completion_tokens": int(completion),
-                "total_tokens": int(total),
-                "unsplit_tokens": int(unsplit_total),
-                "calls": int(calls),
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": total,
+                "unsplit_tokens": unsplit,
+                "calls": calls,
                 "cap_tokens": cap,
-                "percent_of_cap": round(100 * int(total) / cap, 2) if cap else None,
+                "percent_of_cap": round(100 * total / cap, 2) if cap else None,
             }
         )
     models = []
-    for (
-        provider,
-        model,
-        prompt,
-        completion,
-        total,
-        unsplit_total,
-        calls,
-        cost,
-        priced,
-    ) in session.execute(
-        select(
-            LlmUsageEvent.provider,
-            LlmUsageEvent.model,
-            *sums,
-            func.sum(LlmUsageEvent.cost_usd),
-            func.count(LlmUsageEvent.cost_usd),
-        )
-        .where(*window)
-        .group_by(LlmUsageEvent.provider, LlmUsageEvent.model)
-        .order_by(LlmUsageEvent.provider, LlmUsageEvent.model)
-    ):
+    for (provider, model), sums in sorted(by_model.items()):
+        calls, prompt, completion, total, unsplit = (int(v) for v in sums[:5])
+        cost, priced = sums[5], int(sums[6])
         models.append(
             {
                 "provider": provider,
                 "model": model,
-                "prompt_tokens": int(prompt),
-                "completion_tokens": int(completion),
-                "total_tokens": int(total),
-                "unsplit_tokens": int(unsplit_total),
-                "calls": int(calls),
-                "cost_usd": round(float(cost), 6) if cost is not None else None,
-                "cost_complete": int(priced) == int(calls),
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": total,
+                "unsplit_tokens": unsplit,
+                "calls": calls,
+                "cost_usd": round(cost, 6) if priced else None,
+                "cost_complete": priced == calls,
             }
         )
     return {
         "period": period,
         "since": since,
         "until": now,
-        "providers": providers,
+        "providers": provider_rows,
         "models": models,
     }
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _sums_in_window(
+    session: Session, since: datetime, now: datetime
+) -> dict[tuple[str, str], list[float]]:
+    """:data:`DAILY_SUMS` per (provider, model) of the calls made from ``since`` to
+    ``now`` (both included): whole days from the summary, the two partial ends from calls."""
+    first_full = since.astimezone(UTC).date()
+    if since != _midnight(first_full):
+        first_full += timedelta(days=1)
+    last_full = now.astimezone(UTC).date() - timedelta(days=1)
+    made = LlmUsageEvent.created_at
+    if first_full > last_full:
+        parts = [and_(made >= since, made <= now)]
+        days = None
+    else:
+        parts = [
+            and_(made >= since, made < _midnight(first_full)),
+            and_(made >= _midnight(last_full + timedelta(days=1)), made <= now),
+        ]
+        days = (first_full, last_full)
+    out: dict[tuple[str, str], list[float]] = {}
+
+    def add(rows: Any) -> None:
+        for provider, model, *sums in rows:
+            into = out.setdefault((provider, model), [0.0] * len(DAILY_SUMS))
+            for i, value in enumerate(sums):
+                into[i] += float(value or 0)
+
+    add(
+        session.execute(
+            select(LlmUsageEvent.provider, LlmUsageEvent.model, *_call_sums())
+            .where(or_(*parts))
+            .group_by(LlmUsageEvent.provider, LlmUsageEvent.model)
+        )
+    )
+    if days is not None:
+        add(
+            session.execute(
+                select(LlmUsageDaily.provider, LlmUsageDaily.model, *_daily_sums())
+                .where(LlmUsageDaily.day >= days[0], LlmUsageDaily.day <= days[1])
+                .group_by(LlmUsageDaily.provider, LlmUsageDaily.model)
+            )
+        )
+    return out
+
+
+def _daily_sums() -> tuple[ColumnElement[Any], ...]:
+    return tuple(func.sum(getattr(LlmUsageDaily, name)) for name in DAILY_SUMS)
 
 
 class DailyUsage(BaseModel):
@@ -264,101 +381,43 @@ def _utc_day(session: Session) -> ColumnElement[Any]:
     return func.date(column)
 
 
-#: Grouped usage by (dialect, window, fingerprint): calls are only ever appended, so the
-#: same number of calls with the same newest id in a window means the same numbers.
-_DAILY_CACHE: dict[tuple[Any, ...], tuple[DailyUsage, ...]] = {}
-_DAILY_CACHE_SIZE = 64
-_DAILY_CACHE_LOCK = threading.Lock()
-
-
-def _window(first_day: date, last_day: date) -> tuple[datetime, datetime]:
-    if last_day < first_day:
-        raise ValueError(f"last_day {last_day} is before first_day {first_day}")
-    since = datetime.combine(first_day, time.min, tzinfo=UTC)
-    until = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC)
-    return since, until
-
-
-def usage_fingerprint(session: Session, *, first_day: date, last_day: date) -> tuple[int, int]:
-    """(number of calls, newest call id) in the window: read from the ``created_at``
-    index alone, so it costs a few milliseconds where grouping every call costs hundreds
-    with tens of thousands of calls."""
-    since, until = _window(first_day, last_day)
-    count, newest = session.execute(
-        select(func.count(LlmUsageEvent.id), func.coalesce(func.max(LlmUsageEvent.id), 0)).where(
-            LlmUsageEvent.created_at >= since, LlmUsageEvent.created_at < until
-        )
-    ).one()
-    return int(count), int(newest)
-
-
-def clear_usage_cache() -> None:
-    """Forget every cached grouping (for a database whose ids were reset, as tests do)."""
-    with _DAILY_CACHE_LOCK:
-        _DAILY_CACHE.clear()
-
-
-def daily_usage_cached(
-    session: Session, *, first_day: date, last_day: date
-) -> tuple[DailyUsage, ...]:
-    """:func:`daily_usage`, grouped again only when the window's calls changed (see
-    :func:`usage_fingerprint`); the usage page reads this."""
-    bind = session.get_bind()
-    key = (
-        bind.dialect.name,
-        str(bind.engine.url),
-        first_day,
-        last_day,
-        usage_fingerprint(session, first_day=first_day, last_day=last_day),
-    )
-    with _DAILY_CACHE_LOCK:
-        rows = _DAILY_CACHE.get(key)
-    if rows is None:
-        rows = tuple(daily_usage(session, first_day=first_day, last_day=last_day))
-        with _DAILY_CACHE_LOCK:
-            while len(_DAILY_CACHE) >= _DAILY_CACHE_SIZE:
-                _DAILY_CACHE.pop(next(iter(_DAILY_CACHE)))
-            _DAILY_CACHE[key] = rows
-    return rows
-
-
 def daily_usage(session: Session, *, first_day: date, last_day: date) -> list[DailyUsage]:
     """Usage per UTC day, provider and model from ``first_day`` to ``last_day`` (both
     included), ordered by day, provider, model; days without calls are absent.
 
-    One query grouped in the database (no row per call is loaded)."""
-    day = _utc_day(session).label("day")
-    since, until = _window(first_day, last_day)
+    Read from ``llm_usage_daily`` (one row per day, provider, model and role), so its
+    cost follows the days in the window, not the calls in them."""
+    if last_day < first_day:
+        raise ValueError(f"last_day {last_day} is before first_day {first_day}")
     query = (
-        select(
-            day,
-            LlmUsageEvent.provider,
-            LlmUsageEvent.model,
-            func.count(LlmUsageEvent.id),
-            func.coalesce(func.sum(LlmUsageEvent.total_tokens), 0),
-            func.coalesce(func.sum(LlmUsageEvent.prompt_tokens), 0),
-            func.coalesce(func.sum(LlmUsageEvent.completion_tokens), 0),
-            func.sum(LlmUsageEvent.cost_usd),
-            func.count(LlmUsageEvent.cost_usd),
-        )
-        .where(LlmUsageEvent.created_at >= since, LlmUsageEvent.created_at < until)
-        .group_by(day, LlmUsageEvent.provider, LlmUsageEvent.model)
-        .order_by(day, LlmUsageEvent.provider, LlmUsageEvent.model)
+        select(LlmUsageDaily.day, LlmUsageDaily.provider, LlmUsageDaily.model, *_daily_sums())
+        .where(LlmUsageDaily.day >= first_day, LlmUsageDaily.day <= last_day)
+        .group_by(LlmUsageDaily.day, LlmUsageDaily.provider, LlmUsageDaily.model)
+        .order_by(LlmUsageDaily.day, LlmUsageDaily.provider, LlmUsageDaily.model)
     )
     rows = []
-    for when, provider, model, calls, total, prompt, completion, cost, priced in session.execute(
-        query
-    ):
+    for (
+        when,
+        provider,
+        model,
+        calls,
+        prompt,
+        completion,
+        total,
+        _unsplit,
+        cost,
+        priced,
+    ) in session.execute(query):
         rows.append(
             DailyUsage(
-                day=when if isinstance(when, date) else date.fromisoformat(str(when)),
+                day=when,
                 provider=provider,
                 model=model,
                 calls=int(calls),
                 total_tokens=int(total),
                 prompt_tokens=int(prompt),
                 completion_tokens=int(completion),
-                cost_usd=round(float(cost), 6) if cost is not None else None,
+                cost_usd=round(float(cost), 6) if int(priced) else None,
                 cost_complete=int(priced) == int(calls),
             )
         )

@@ -21,7 +21,7 @@ from pygal.style import Style
 from sqlalchemy.orm import Session
 
 from autopack.config import ProviderQuota
-from autopack.services.usage import DailyUsage, daily_usage_cached
+from autopack.services.usage import DailyUsage, daily_usage
 
 _STYLE = Style(
     background="transparent",
@@ -162,12 +162,12 @@ def usage_charts(
     caps: Mapping[str, ProviderQuota] | None = None,
 ) -> UsageCharts:
     """Both charts for the ``days`` days ending with ``last_day`` (UTC), read with one
-    grouped query (reused while the window's calls are unchanged). ``caps`` is
+    query over the daily usage summary. ``caps`` is
     ``load_models_config().provider_quotas``."""
     if days < 1:
         raise ValueError("days must be at least 1")
     first_day = last_day - timedelta(days=days - 1)
-    rows = daily_usage_cached(session, first_day=first_day, last_day=last_day)
+    rows = daily_usage(session, first_day=first_day, last_day=last_day)
     span = window(first_day, last_day)
     return UsageCharts(
         first_day=first_day,

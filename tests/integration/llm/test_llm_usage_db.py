@@ -119,10 +119,13 @@ def test_usage_summary_is_null_safe_with_caps(any_engine, make_factory, seed_run
             (Usage.reported(50, 50), "openai", "gpt-5", timedelta(days=3)),
             (Usage.reported(7, 7), "anthropic", "claude-opus-4-5", timedelta(days=40)),
         ]:
-            event = record_usage(
-                session, completion=done(usage, provider, model), request=call("p1"), pricing=PRICES
+            record_usage(
+                session,
+                completion=done(usage, provider, model),
+                request=call("p1"),
+                pricing=PRICES,
+                at=now - age,
             )
-            event.created_at = now - age
     quotas = {
         "anthropic": ProviderQuota(daily_token_cap=15_000, weekly_token_cap=100_000),
         "openai": ProviderQuota(daily_token_cap=1000),

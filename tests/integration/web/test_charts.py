@@ -24,8 +24,7 @@ def record(
         text="x", provider=provider, model=model, usage=usage_, stop_reason="end"
     )
     with unit_of_work(factory) as session:
-        event = usage.record_usage(session, completion=completion, request=REQUEST)
-        event.created_at = when
+        usage.record_usage(session, completion=completion, request=REQUEST, at=when)
 
 
 def seed(factory: sessionmaker[Session]) -> None:
@@ -141,22 +140,3 @@ def test_the_same_numbers_reuse_the_drawing_and_new_numbers_redraw() -> None:
     more = row.model_copy(update={"total_tokens": 4321})
     redrawn = charts.tokens_chart([more], days)
     assert redrawn != first and "4,321" in redrawn and "1,234" not in redrawn
-
-
-def test_the_cached_grouping_follows_new_calls(session_factory: sessionmaker[Session]) -> None:
-    seed(session_factory)
-    window = {"first_day": date(2026, 3, 1), "last_day": date(2026, 3, 3)}
-    with session_factory() as session:
-        before = usage.daily_usage_cached(session, **window)
-        assert usage.daily_usage_cached(session, **window) is before  # unchanged: reused
-    record(
-        session_factory,
-        datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
-        "openai",
-        "gpt-4o",
-        Usage.reported(10, 5),
-    )
-    with session_factory() as session:
-        after = usage.daily_usage_cached(session, **window)
-        assert list(after) == usage.daily_usage(session, **window)
-    assert [(r.day, r.provider) for r in after if r not in before] == [(date(2026, 3, 2), "openai")]
