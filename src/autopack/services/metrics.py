@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from autopack.db.orm import LlmUsageEvent, Phase, Run
+from autopack.db.orm import LlmUsageDaily, Phase, Run
 from autopack.domain.states import PhaseState, RunState
 
 
@@ -48,19 +48,21 @@ def phases_by_state(session: Session) -> dict[str, int]:
 
 def llm_totals(session: Session) -> list[ModelTotals]:
     """Totals of every LLM call ever recorded, per provider and model (cost sums the calls
-    whose price was known)."""
+    whose price was known), summed from the per-day summary ``llm_usage_daily``: a scrape
+    costs the days recorded, not the calls."""
+    daily = LlmUsageDaily
     rows = session.execute(
         select(
-            LlmUsageEvent.provider,
-            LlmUsageEvent.model,
-            func.count(LlmUsageEvent.id),
-            func.coalesce(func.sum(LlmUsageEvent.total_tokens), 0),
-            func.coalesce(func.sum(LlmUsageEvent.prompt_tokens), 0),
-            func.coalesce(func.sum(LlmUsageEvent.completion_tokens), 0),
-            func.coalesce(func.sum(LlmUsageEvent.cost_usd), 0.0),
+            daily.provider,
+            daily.model,
+            func.coalesce(func.sum(daily.calls), 0),
+            func.coalesce(func.sum(daily.total_tokens), 0),
+            func.coalesce(func.sum(daily.prompt_tokens), 0),
+            func.coalesce(func.sum(daily.completion_tokens), 0),
+            func.coalesce(func.sum(daily.cost_usd), 0.0),
         )
-        .group_by(LlmUsageEvent.provider, LlmUsageEvent.model)
-        .order_by(LlmUsageEvent.provider, LlmUsageEvent.model)
+        .group_by(daily.provider, daily.model)
+        .order_by(daily.provider, daily.model)
     )
     return [
         ModelTotals(

@@ -22,6 +22,7 @@ from autopack.db.session import unit_of_work
 from autopack.llm.base import Completion, LLMRequest, Message, Usage
 from autopack.llm.factory import build_client
 from autopack.llm.router import Routing
+from autopack.services.metrics import llm_totals
 from autopack.services.usage import (
     daily_usage,
     make_estimation_sink,
@@ -196,6 +197,14 @@ def test_the_usage_page_and_api_read_the_numbers_the_calls_give(
             (r.day, r.provider, r.model, r.calls, r.total_tokens, r.cost_complete)
             for r in daily_usage(session, first_day=first, last_day=last)
         ] == [(k[0], k[1], k[2], v[0], v[1], v[3] == v[0]) for k, v in sorted(by_day.items())]
+        # The metrics scrape's all-time totals.
+        everything: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for e in events:
+            everything[(e.provider, e.model)][0] += 1
+            everything[(e.provider, e.model)][1] += e.total_tokens
+        assert [(t.provider, t.model, t.calls, t.total_tokens) for t in llm_totals(session)] == [
+            (k[0], k[1], v[0], v[1]) for k, v in sorted(everything.items())
+        ]
         # The API's rolling windows: whole days from the summary, the ends from calls.
         # A window ending mid-day, and one ending exactly at midnight.
         midnight = datetime.combine(NOW.date(), datetime.min.time(), tzinfo=UTC)
