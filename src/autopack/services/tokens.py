@@ -3,7 +3,7 @@ spending can raise: one function, whichever path spent them."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -19,17 +19,20 @@ def count_tokens(
 
     The one place that counts tokens or decides ``budget_80``, whichever path spent them
     (a recorded LLM call, a submitted result, a phase update). Increments are in SQL and
-    the run's new total comes back from its own UPDATE (which locks the row until the
+    the run's new total is read right after its own UPDATE (which locks the row until the
     transaction ends), so concurrent writers never lose tokens and exactly one increment
     sees the line crossed. The session's loaded rows get the new totals on next read."""
     # The run's row first, as every fenced transaction locks it first.
-    spent = session.execute(
+    session.execute(
         update(Run)
         .where(Run.id == run_id)
         .values(tokens_used=Run.tokens_used + tokens)
-        .returning(Run.tokens_used, Run.token_cap)
         .execution_options(synchronize_session=False)
-    ).first()
+    )
+    # Read after the UPDATE, in its transaction: the row is locked by it (PostgreSQL row
+    # lock, SQLite write lock), so this is the total this increment made. (Not UPDATE ...
+    # RETURNING: SQLite before 3.35, still in some distributions, has no RETURNING.)
+    spent = session.execute(select(Run.tokens_used, Run.token_cap).where(Run.id == run_id)).first()
     for model, pk in ((Phase, phase_pk), (Tier, tier_pk)):
         if pk is not None:
             session.execute(
