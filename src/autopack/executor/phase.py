@@ -135,6 +135,10 @@ class PhaseExecution:
         self.history = FailureHistory()
         self.finalizer = PhaseFinalizer()
         self._savepoint_heads: dict[str, str] = {}
+        #: The attempt this execution just asked the Builder for, its worktree put at the
+        #: savepoint (hardening fixes made) before the call, and untouched since: its
+        #: apply need not check and reset the worktree again.
+        self._fresh_attempt: int | None = None
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> PhaseOutcome:
@@ -343,6 +347,7 @@ class PhaseExecution:
             session.add(attempt)
             session.flush()
             session.expunge(attempt)
+        self._fresh_attempt = attempt.id
         return self._continue(attempt)
 
     def _retrieval(self) -> list[ContextHint]:
@@ -433,10 +438,13 @@ class PhaseExecution:
         """Apply the attempt's stored answer. ``(True, None)`` when it applied; otherwise
         ``(False, outcome)`` with the phase's outcome (None: try again)."""
         ctx = self.ctx
+        fresh, self._fresh_attempt = self._fresh_attempt == attempt.id, None
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
-            # Anything uncommitted is a half-finished apply of this attempt: discard it.
-            self._from_savepoint(session, phase)
+            if not fresh:
+                # Anything uncommitted is a half-finished apply of this attempt (a resumed
+                # run, an attempt a person's decision let go on): discard it.
+                self._from_savepoint(session, phase)
             # Requests a person (or the expiry policy) decided take that decision now.
             governance_service.settle(
                 session, governance_service.requests_for_attempt(session, attempt.id)
@@ -994,7 +1002,7 @@ class PhaseExecution:
     # -- a phase with nothing to build --------------------------------------------------
     def _phase_spec(self) -> PhaseSpec:
         """The phase as the plan wrote it (its policy fields are read from the plan)."""
-        found = next((p for p in self.ctx.spec.phases if p.phase_id == self.phase_id), None)
+        found = self.ctx.phase_spec(self.phase_id)
         return found or PhaseSpec(phase_id=self.phase_id, name=self.phase_id)
 
     def _maybe_complete_without_edits(self) -> PhaseOutcome | None:

@@ -67,6 +67,9 @@ REF_WRITERS = frozenset(
 
 _HEAD_LINE = re.compile(r"^head: ([0-9a-f]{40,64})$", re.MULTILINE)
 
+#: In-process commits and tags between two ``git gc --auto`` (see :meth:`GitWorkspace.maintain`).
+GC_EVERY = 100
+
 
 class Savepoint(BaseModel):
     """A savepoint tag: ``commit`` is what it restores, ``head`` the branch tip then."""
@@ -155,6 +158,10 @@ class GitWorkspace:
         #: The next savepoint number, once known: savepoint tags are only made here, so
         #: counting on from the first listing keeps a savepoint O(1) in the run's length.
         self._next_savepoint: int | None = None
+        #: Commits and tags written in-process since the last ``git gc --auto``.
+        self._written = 0
+        #: How many times :meth:`maintain` asked git to tidy up (benchmarks and tests read it).
+        self.gc_checks = 0
 
     @property
     def branch_name(self) -> str:
@@ -349,7 +356,9 @@ class GitWorkspace:
             if tree == self.lib.head_tree():
                 return None
             with self._writing():
-                return self.lib.commit(tree, message)
+                sha = self.lib.commit(tree, message)
+            self._wrote()
+            return sha
         if paths is not None:
             ignored = (
                 run_git(
@@ -400,7 +409,33 @@ class GitWorkspace:
         with self._writing():
             self.lib.create_tag(name, target, f"autopack savepoint {number}\n\nhead: {head}")
         self._next_savepoint = number + 1
+        self._wrote()
         return name
+
+    def _wrote(self) -> None:
+        self._written += 1
+        if self._written >= GC_EVERY:
+            self.maintain()
+
+    def maintain(self) -> None:
+        """``git gc --auto``: what ``git commit`` runs after each commit, which the
+        in-process commits and tags do not. Below git's thresholds (``gc.auto`` loose
+        objects, ``gc.autoPackLimit`` packs) it only counts and returns; above, it packs
+        the loose objects and refs, so a long run does not leave thousands of loose files
+        behind. It runs in the foreground (``gc.autoDetach=false``), under the repository
+        lock and the ref guard like every ref write; the user's ``gc.auto=0`` turns it off."""
+        self._written = 0
+        self.gc_checks += 1
+        self.git(
+            "gc",
+            "--auto",
+            "--quiet",
+            env={
+                "GIT_CONFIG_COUNT": "1",
+                "GIT_CONFIG_KEY_0": "gc.autoDetach",
+                "GIT_CONFIG_VALUE_0": "false",
+            },
+        )
 
     def get_savepoint(self, savepoint: str) -> Savepoint | None:
         """One savepoint by name or number (one ref read, however many the run has)."""
