@@ -149,9 +149,7 @@ class LibRepo:
             # the index after adding them is the tree to commit, with no copy of HEAD's
             # tree to rebuild entry by entry.
             alone = (
-                head is not None
-                and index.conflicts is None
-                and index.write_tree() == head.tree_id
+                head is not None and index.conflicts is None and index.write_tree() == head.tree_id
             )
             for path in paths:
                 if os.path.lexists(workdir / path) and not (workdir / path).is_dir():
