@@ -139,6 +139,10 @@ class PhaseExecution:
         #: savepoint (hardening fixes made) before the call, and untouched since: its
         #: apply need not check and reset the worktree again.
         self._fresh_attempt: int | None = None
+        #: The worktree is the savepoint this execution just made (its state, uncommitted
+        #: files included, is what the savepoint holds): nothing to check or reset until a
+        #: step that writes the worktree (tests, hardening, an apply) has run.
+        self._at_savepoint = False
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> PhaseOutcome:
@@ -162,6 +166,7 @@ class PhaseExecution:
                 set_phase_state(session, phase, PhaseState.EXECUTING, now=ctx.deps.clock())
             if phase.savepoint is None:
                 phase.savepoint = ctx.workspace.savepoint()
+                self._at_savepoint = True
             if self._already_committed(phase):
                 return self._complete(session, phase, commit=False)
             builders = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]
@@ -591,6 +596,7 @@ class PhaseExecution:
     def _tests(self) -> tuple[TestReport | None, TestDelta | None]:
         """Run the phase's checks (counted against the CI budget) and compare to baseline."""
         ctx = self.ctx
+        self._at_savepoint = False  # the project's commands may write the worktree
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             scope_tests = Scope.model_validate(phase.scope).tests
@@ -791,8 +797,12 @@ class PhaseExecution:
     # -- endings ----------------------------------------------------------------------
     def _back_to_savepoint(self, phase: Phase) -> None:
         """Put the worktree back at the phase's savepoint (skipped when it is already
-        there: clean and at the savepoint's commit, the common case of a first attempt)."""
+        there: just saved by this execution with nothing run since, or clean and at the
+        savepoint's commit)."""
         ws = self.ctx.workspace
+        if self._at_savepoint:
+            self._at_savepoint = False
+            return
         if ws.is_clean() and ws.head() == self._savepoint_head(phase):
             return
         ws.reset_to(phase.savepoint or "")
@@ -1136,6 +1146,7 @@ class PhaseExecution:
         already_failed: bool = False,
     ) -> PhaseOutcome | None:
         ctx = self.ctx
+        self._at_savepoint = False  # hardening may fix things in the worktree
         if attempt_id is not None and not already_failed and not failure.extra.get("keep_attempt"):
             self._stage(attempt_id, "failed", failure=failure.message)
         self.history.add(failure.kind, failure.message)

@@ -6,6 +6,7 @@ tags and index are the ones git would have written.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,3 +148,97 @@ def test_libgit2_failures_are_workspace_errors(repo: Path, tmp_path: Path) -> No
 def test_clean_message() -> None:
     assert clean_message("\n\nsubject  \n\n\n\nbody\n\n") == "subject\n\nbody\n"
     assert clean_message("  \n") == ""
+
+
+def test_commit_all_of_a_file_turned_directory_and_a_symlink(
+    repo: Path, tmp_path: Path, git: GitRunner
+) -> None:
+    """The one-walk ``add -A`` commits what ``git add -A`` would, in the cases a path-by-path
+    add must not get wrong (a removal and an addition under one name, a new symlink)."""
+    ws = GitWorkspace.create(repo, "run-t", tmp_path / "wt")
+    (ws.path / "README.md").unlink()
+    (ws.path / "README.md").mkdir()
+    (ws.path / "README.md" / "inner.txt").write_text("inner\n")
+    (ws.path / "link").symlink_to("src/app.py")
+    twin = tmp_path / "twin"
+    git(repo.parent, "clone", "-q", str(repo), str(twin))
+    (twin / "README.md").unlink()
+    (twin / "README.md").mkdir()
+    (twin / "README.md" / "inner.txt").write_text("inner\n")
+    (twin / "link").symlink_to("src/app.py")
+    git(twin, "add", "-A")
+    expected = git(twin, "write-tree").strip()
+    assert ws.commit("reshaped") is not None and ws.is_clean()
+    assert git(ws.path, "rev-parse", "HEAD^{tree}").strip() == expected
+
+
+def test_commit_of_paths_with_nothing_else_staged_commits_exactly_them(
+    repo: Path, tmp_path: Path, git: GitRunner
+) -> None:
+    ws = GitWorkspace.create(repo, "run-o", tmp_path / "wt")
+    (ws.path / "new").mkdir()
+    (ws.path / "new" / "a.txt").write_text("a\n")
+    (ws.path / "new" / "b.txt").write_text("b\n")
+    (ws.path / "README.md").write_text("not committed\n")
+    sha = ws.commit("new files", paths=["new/"])
+    assert sha is not None
+    assert git(ws.path, "show", "--name-only", "--format=", "HEAD").split() == [
+        "new/a.txt",
+        "new/b.txt",
+    ]
+    assert git(ws.path, "status", "--porcelain").splitlines() == [" M README.md"]
+
+
+def _loose_objects(repo: Path, git: GitRunner) -> int:
+    fields = dict(line.split(": ", 1) for line in git(repo, "count-objects", "-v").splitlines())
+    return int(fields["count"])
+
+
+def _blob_in_17(n: int) -> str:
+    """A file content whose blob lands in ``objects/17/``: ``gc --auto`` estimates the
+    loose objects from that one directory, so the test puts some there on purpose."""
+    i = 0
+    while True:
+        text = f"{n}:{i}\n"
+        data = text.encode()
+        if hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest().startswith("17"):
+            return text
+        i += 1
+
+
+def test_in_process_commits_and_tags_are_packed_by_git_gc_auto(
+    repo: Path, tmp_path: Path, git: GitRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libgit2 never runs ``git gc --auto`` as ``git commit`` does: the workspace asks for
+    it every GC_EVERY in-process writes, and git's own threshold (``gc.auto``) decides."""
+    monkeypatch.setattr("autopack.workspace.git.GC_EVERY", 10)
+    git(repo, "config", "gc.auto", "256")  # more than one loose object in objects/17/
+    ws = GitWorkspace.create(repo, "run-gc", tmp_path / "wt")
+    guarded: list[str] = []
+    ws.ref_guard = lambda: guarded.append("checked")
+    for i in range(9):
+        (ws.path / f"f{i}.txt").write_text(_blob_in_17(i) if i < 3 else f"{i}\n")
+        ws.commit(f"commit {i}")
+    assert ws.gc_checks == 0
+    loose = _loose_objects(repo, git)
+    assert loose >= 9 * 3  # a blob, a tree and a commit each
+    checks_before = len(guarded)
+    (ws.path / "last.txt").write_text("last\n")
+    ws.savepoint()  # the tenth write (a tag): git gc --auto runs, over its threshold
+    assert ws.gc_checks == 1
+    assert _loose_objects(repo, git) == 0 < loose
+    assert "autopack/run-gc/save/1" in git(repo, "tag", "--list")
+    git(repo, "fsck", "--no-dangling")
+    assert len(guarded) == checks_before + 2  # the tag, and the gc: both under the guard
+
+
+def test_git_gc_auto_leaves_a_repository_under_its_threshold_alone(
+    repo: Path, tmp_path: Path, git: GitRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("autopack.workspace.git.GC_EVERY", 3)
+    ws = GitWorkspace.create(repo, "run-gc0", tmp_path / "wt")
+    for i in range(3):
+        (ws.path / f"f{i}.txt").write_text(f"{i}\n")
+        ws.commit(f"commit {i}")
+    assert ws.gc_checks == 1
+    assert _loose_objects(repo, git) >= 9  # git's default gc.auto (6700) is far away
