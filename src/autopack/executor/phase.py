@@ -174,14 +174,19 @@ class PhaseExecution:
                 # Killed after the attempt was done, before (or during) the squash: its
                 # commits (or the squash's staged changes) are still there; finish it.
                 return self._complete(session, phase, commit=True)
+            # Read here what the next steps need, not in a transaction of their own each.
+            deliverables = Scope.model_validate(phase.scope).deliverables
+            built_before = phase.builder_attempts > 0
+            session.flush()  # the phase's changes written: the attempt can leave the session
+            attempt = self._unfinished(session, phase)
         ctx.deps.progress("phase_started", phase_id=self.phase_id)
-        if (done := self._maybe_complete_without_edits()) is not None:
+        if not built_before and (done := self._maybe_complete_without_edits(deliverables)):
             return done
         while True:
-            attempt = self._open_attempt()
             outcome = self._new_attempt() if attempt is None else self._continue(attempt)
             if outcome is not None:
                 return outcome
+            attempt = self._open_attempt()
 
     def _take_override(self, session: Session) -> None:
         """A person approved an attempt the Auditor escalated: it counts as approved."""
@@ -225,15 +230,19 @@ class PhaseExecution:
         """The latest Builder attempt if it has not finished (resume point). Only the
         executor's attempts have a stage; results submitted through the API do not."""
         with unit_of_work(self.ctx.factory) as session:
-            phase = self._phase(session)
-            builders = [
-                a
-                for a in phase.attempts
-                if a.role == AttemptRole.BUILDER.value and "stage" in a.payload
-            ]
-            if builders and builders[-1].payload["stage"] not in ("done", "failed"):
-                session.expunge(builders[-1])
-                return builders[-1]
+            return self._unfinished(session, self._phase(session))
+
+    @staticmethod
+    def _unfinished(session: Session, phase: Phase) -> PhaseAttempt | None:
+        """:meth:`_open_attempt` in the caller's transaction (the row leaves the session)."""
+        builders = [
+            a
+            for a in phase.attempts
+            if a.role == AttemptRole.BUILDER.value and "stage" in a.payload
+        ]
+        if builders and builders[-1].payload["stage"] not in ("done", "failed"):
+            session.expunge(builders[-1])
+            return builders[-1]
         return None
 
     # -- a new attempt ----------------------------------------------------------------
@@ -1015,15 +1024,11 @@ class PhaseExecution:
         found = self.ctx.phase_spec(self.phase_id)
         return found or PhaseSpec(phase_id=self.phase_id, name=self.phase_id)
 
-    def _maybe_complete_without_edits(self) -> PhaseOutcome | None:
+    def _maybe_complete_without_edits(self, deliverables: list[str]) -> PhaseOutcome | None:
         """A phase completes with no Builder call only when it is a check (``mode:
         verify``) that passes, or when the Auditor, shown the current code, says its goal
-        is already met. Deliverables that exist before the phase are not evidence."""
-        with unit_of_work(self.ctx.factory) as session:
-            phase = self._phase(session)
-            deliverables = Scope.model_validate(phase.scope).deliverables
-            if phase.builder_attempts:
-                return None
+        is already met. Deliverables that exist before the phase are not evidence. Asked
+        only before the phase's first Builder attempt (``run`` reads ``deliverables``)."""
         verify_only = self._phase_spec().mode == "verify"
         if not verify_only and not deliverables:
             return None
