@@ -53,6 +53,7 @@ REF_WRITERS = frozenset(
         "cherry-pick",
         "commit",
         "gc",
+        "maintenance",
         "merge",
         "pack-refs",
         "rebase",
@@ -67,8 +68,8 @@ REF_WRITERS = frozenset(
 
 _HEAD_LINE = re.compile(r"^head: ([0-9a-f]{40,64})$", re.MULTILINE)
 
-#: In-process commits and tags between two ``git gc --auto`` (see :meth:`GitWorkspace.maintain`).
-GC_EVERY = 100
+#: In-process commits and tags between two maintenance runs (:meth:`GitWorkspace.maintain`).
+MAINTAIN_EVERY = 100
 
 
 class Savepoint(BaseModel):
@@ -158,10 +159,10 @@ class GitWorkspace:
         #: The next savepoint number, once known: savepoint tags are only made here, so
         #: counting on from the first listing keeps a savepoint O(1) in the run's length.
         self._next_savepoint: int | None = None
-        #: Commits and tags written in-process since the last ``git gc --auto``.
+        #: Commits and tags written in-process since the last :meth:`maintain`.
         self._written = 0
-        #: How many times :meth:`maintain` asked git to tidy up (benchmarks and tests read it).
-        self.gc_checks = 0
+        #: How many times :meth:`maintain` asked git to tidy up (tests read it).
+        self.maintenance_runs = 0
 
     @property
     def branch_name(self) -> str:
@@ -414,21 +415,27 @@ class GitWorkspace:
 
     def _wrote(self) -> None:
         self._written += 1
-        if self._written >= GC_EVERY:
+        if self._written >= MAINTAIN_EVERY:
             self.maintain()
 
     def maintain(self) -> None:
-        """``git gc --auto``: what ``git commit`` runs after each commit, which the
-        in-process commits and tags do not. Below git's thresholds (``gc.auto`` loose
-        objects, ``gc.autoPackLimit`` packs) it only counts and returns; above, it packs
-        the loose objects and refs, so a long run does not leave thousands of loose files
-        behind. It runs in the foreground (``gc.autoDetach=false``), under the repository
-        lock and the ref guard like every ref write; the user's ``gc.auto=0`` turns it off."""
+        """``git maintenance run --auto`` with the ``loose-objects`` and ``gc`` tasks: what
+        keeps a repository tidy when ``git commit`` (which runs ``gc --auto``) is not the
+        one writing. With 100 or more loose objects (``maintenance.loose-objects.auto``)
+        they are packed into a small pack, and the loose copies an earlier run packed are
+        deleted; the ``gc`` task runs only past git's own thresholds (``gc.auto`` loose
+        objects, ``gc.autoPackLimit`` packs), so the packs do not pile up. A long run thus
+        leaves at most about two batches of loose objects, not thousands. In the foreground
+        (``gc.autoDetach=false``), under the repository lock and the ref guard like every
+        ref write; the user's settings (``0`` turns either off) are respected."""
         self._written = 0
-        self.gc_checks += 1
+        self.maintenance_runs += 1
         self.git(
-            "gc",
+            "maintenance",
+            "run",
             "--auto",
+            "--task=loose-objects",
+            "--task=gc",
             "--quiet",
             env={
                 "GIT_CONFIG_COUNT": "1",

@@ -6,7 +6,6 @@ tags and index are the ones git would have written.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -189,56 +188,54 @@ def test_commit_of_paths_with_nothing_else_staged_commits_exactly_them(
     assert git(ws.path, "status", "--porcelain").splitlines() == [" M README.md"]
 
 
-def _loose_objects(repo: Path, git: GitRunner) -> int:
-    fields = dict(line.split(": ", 1) for line in git(repo, "count-objects", "-v").splitlines())
-    return int(fields["count"])
+def _objects(repo: Path, git: GitRunner) -> dict[str, int]:
+    """``git count-objects -v``: ``count`` loose objects, ``in-pack`` packed ones."""
+    lines = git(repo, "count-objects", "-v").splitlines()
+    return {k: int(v) for k, v in (line.split(": ", 1) for line in lines) if v.isdigit()}
 
 
-def _blob_in_17(n: int) -> str:
-    """A file content whose blob lands in ``objects/17/``: ``gc --auto`` estimates the
-    loose objects from that one directory, so the test puts some there on purpose."""
-    i = 0
-    while True:
-        text = f"{n}:{i}\n"
-        data = text.encode()
-        if hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest().startswith("17"):
-            return text
-        i += 1
+def _write_commits(ws: GitWorkspace, prefix: str, n: int) -> None:
+    for i in range(n):
+        (ws.path / f"{prefix}{i}.txt").write_text(f"{prefix} {i}\n")
+        ws.commit(f"{prefix} {i}")
 
 
-def test_in_process_commits_and_tags_are_packed_by_git_gc_auto(
+def test_in_process_commits_and_tags_are_packed_by_git_maintenance(
     repo: Path, tmp_path: Path, git: GitRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """libgit2 never runs ``git gc --auto`` as ``git commit`` does: the workspace asks for
-    it every GC_EVERY in-process writes, and git's own threshold (``gc.auto``) decides."""
-    monkeypatch.setattr("autopack.workspace.git.GC_EVERY", 10)
-    git(repo, "config", "gc.auto", "256")  # more than one loose object in objects/17/
+    """libgit2 never tidies up as ``git commit`` does (``gc --auto``): every
+    MAINTAIN_EVERY in-process writes the workspace runs git's maintenance, whose thresholds
+    decide (here: 20 loose objects)."""
+    monkeypatch.setattr("autopack.workspace.git.MAINTAIN_EVERY", 10)
+    git(repo, "config", "maintenance.loose-objects.auto", "20")
     ws = GitWorkspace.create(repo, "run-gc", tmp_path / "wt")
     guarded: list[str] = []
     ws.ref_guard = lambda: guarded.append("checked")
-    for i in range(9):
-        (ws.path / f"f{i}.txt").write_text(_blob_in_17(i) if i < 3 else f"{i}\n")
-        ws.commit(f"commit {i}")
-    assert ws.gc_checks == 0
-    loose = _loose_objects(repo, git)
-    assert loose >= 9 * 3  # a blob, a tree and a commit each
-    checks_before = len(guarded)
+    _write_commits(ws, "a", 9)
+    assert ws.maintenance_runs == 0
+    before = _objects(repo, git)
+    assert before["count"] >= 9 * 3 and before["in-pack"] == 0  # blob, tree, commit each
+    checks = len(guarded)
     (ws.path / "last.txt").write_text("last\n")
-    ws.savepoint()  # the tenth write (a tag): git gc --auto runs, over its threshold
-    assert ws.gc_checks == 1
-    assert _loose_objects(repo, git) == 0 < loose
+    ws.savepoint()  # the tenth write (a tag): maintenance runs, over its threshold
+    assert ws.maintenance_runs == 1
+    assert len(guarded) == checks + 2  # the tag and the maintenance, under the guard
+    assert _objects(repo, git)["in-pack"] >= before["count"]
+    _write_commits(ws, "b", 10)  # the next run packs these and deletes the loose copies
+    assert ws.maintenance_runs == 2  # of what it packed before: one batch stays loose
+    after = _objects(repo, git)
+    assert after["count"] == 10 * 3
+    assert after["in-pack"] >= before["count"] + 10 * 3
     assert "autopack/run-gc/save/1" in git(repo, "tag", "--list")
     git(repo, "fsck", "--no-dangling")
-    assert len(guarded) == checks_before + 2  # the tag, and the gc: both under the guard
 
 
-def test_git_gc_auto_leaves_a_repository_under_its_threshold_alone(
+def test_git_maintenance_leaves_a_repository_under_its_thresholds_alone(
     repo: Path, tmp_path: Path, git: GitRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("autopack.workspace.git.GC_EVERY", 3)
+    monkeypatch.setattr("autopack.workspace.git.MAINTAIN_EVERY", 3)
     ws = GitWorkspace.create(repo, "run-gc0", tmp_path / "wt")
-    for i in range(3):
-        (ws.path / f"f{i}.txt").write_text(f"{i}\n")
-        ws.commit(f"commit {i}")
-    assert ws.gc_checks == 1
-    assert _loose_objects(repo, git) >= 9  # git's default gc.auto (6700) is far away
+    _write_commits(ws, "a", 3)
+    assert ws.maintenance_runs == 1
+    objects = _objects(repo, git)  # git's default: 100 loose objects
+    assert objects["count"] >= 9 and objects["in-pack"] == 0
