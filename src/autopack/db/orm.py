@@ -397,6 +397,9 @@ class TokenEstimationEvent(Base):
 
 class DecisionLog(Base):
     __tablename__ = "decision_log"
+    #: A phase's decisions (its layout, its hardening fixes, its memory) are read every
+    #: phase: from the index, not by scanning every decision of the run.
+    __table_args__ = (Index("ix_decision_log_run_phase", "run_id", "phase_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -135,6 +135,14 @@ class PhaseExecution:
         self.history = FailureHistory()
         self.finalizer = PhaseFinalizer()
         self._savepoint_heads: dict[str, str] = {}
+        #: The attempt this execution just asked the Builder for, its worktree put at the
+        #: savepoint (hardening fixes made) before the call, and untouched since: its
+        #: apply need not check and reset the worktree again.
+        self._fresh_attempt: int | None = None
+        #: The worktree is the savepoint this execution just made (its state, uncommitted
+        #: files included, is what the savepoint holds): nothing to check or reset until a
+        #: step that writes the worktree (tests, hardening, an apply) has run.
+        self._at_savepoint = False
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> PhaseOutcome:
@@ -158,6 +166,7 @@ class PhaseExecution:
                 set_phase_state(session, phase, PhaseState.EXECUTING, now=ctx.deps.clock())
             if phase.savepoint is None:
                 phase.savepoint = ctx.workspace.savepoint()
+                self._at_savepoint = True
             if self._already_committed(phase):
                 return self._complete(session, phase, commit=False)
             builders = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]
@@ -165,14 +174,19 @@ class PhaseExecution:
                 # Killed after the attempt was done, before (or during) the squash: its
                 # commits (or the squash's staged changes) are still there; finish it.
                 return self._complete(session, phase, commit=True)
+            # Read here what the next steps need, not in a transaction of their own each.
+            deliverables = Scope.model_validate(phase.scope).deliverables
+            built_before = phase.builder_attempts > 0
+            session.flush()  # the phase's changes written: the attempt can leave the session
+            attempt = self._unfinished(session, phase)
         ctx.deps.progress("phase_started", phase_id=self.phase_id)
-        if (done := self._maybe_complete_without_edits()) is not None:
+        if not built_before and (done := self._maybe_complete_without_edits(deliverables)):
             return done
         while True:
-            attempt = self._open_attempt()
             outcome = self._new_attempt() if attempt is None else self._continue(attempt)
             if outcome is not None:
                 return outcome
+            attempt = self._open_attempt()
 
     def _take_override(self, session: Session) -> None:
         """A person approved an attempt the Auditor escalated: it counts as approved."""
@@ -216,15 +230,19 @@ class PhaseExecution:
         """The latest Builder attempt if it has not finished (resume point). Only the
         executor's attempts have a stage; results submitted through the API do not."""
         with unit_of_work(self.ctx.factory) as session:
-            phase = self._phase(session)
-            builders = [
-                a
-                for a in phase.attempts
-                if a.role == AttemptRole.BUILDER.value and "stage" in a.payload
-            ]
-            if builders and builders[-1].payload["stage"] not in ("done", "failed"):
-                session.expunge(builders[-1])
-                return builders[-1]
+            return self._unfinished(session, self._phase(session))
+
+    @staticmethod
+    def _unfinished(session: Session, phase: Phase) -> PhaseAttempt | None:
+        """:meth:`_open_attempt` in the caller's transaction (the row leaves the session)."""
+        builders = [
+            a
+            for a in phase.attempts
+            if a.role == AttemptRole.BUILDER.value and "stage" in a.payload
+        ]
+        if builders and builders[-1].payload["stage"] not in ("done", "failed"):
+            session.expunge(builders[-1])
+            return builders[-1]
         return None
 
     # -- a new attempt ----------------------------------------------------------------
@@ -343,6 +361,7 @@ class PhaseExecution:
             session.add(attempt)
             session.flush()
             session.expunge(attempt)
+        self._fresh_attempt = attempt.id
         return self._continue(attempt)
 
     def _retrieval(self) -> list[ContextHint]:
@@ -433,10 +452,13 @@ class PhaseExecution:
         """Apply the attempt's stored answer. ``(True, None)`` when it applied; otherwise
         ``(False, outcome)`` with the phase's outcome (None: try again)."""
         ctx = self.ctx
+        fresh, self._fresh_attempt = self._fresh_attempt == attempt.id, None
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
-            # Anything uncommitted is a half-finished apply of this attempt: discard it.
-            self._from_savepoint(session, phase)
+            if not fresh:
+                # Anything uncommitted is a half-finished apply of this attempt (a resumed
+                # run, an attempt a person's decision let go on): discard it.
+                self._from_savepoint(session, phase)
             # Requests a person (or the expiry policy) decided take that decision now.
             governance_service.settle(
                 session, governance_service.requests_for_attempt(session, attempt.id)
@@ -583,6 +605,7 @@ class PhaseExecution:
     def _tests(self) -> tuple[TestReport | None, TestDelta | None]:
         """Run the phase's checks (counted against the CI budget) and compare to baseline."""
         ctx = self.ctx
+        self._at_savepoint = False  # the project's commands may write the worktree
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
             scope_tests = Scope.model_validate(phase.scope).tests
@@ -783,8 +806,12 @@ class PhaseExecution:
     # -- endings ----------------------------------------------------------------------
     def _back_to_savepoint(self, phase: Phase) -> None:
         """Put the worktree back at the phase's savepoint (skipped when it is already
-        there: clean and at the savepoint's commit, the common case of a first attempt)."""
+        there: just saved by this execution with nothing run since, or clean and at the
+        savepoint's commit)."""
         ws = self.ctx.workspace
+        if self._at_savepoint:
+            self._at_savepoint = False
+            return
         if ws.is_clean() and ws.head() == self._savepoint_head(phase):
             return
         ws.reset_to(phase.savepoint or "")
@@ -994,18 +1021,14 @@ class PhaseExecution:
     # -- a phase with nothing to build --------------------------------------------------
     def _phase_spec(self) -> PhaseSpec:
         """The phase as the plan wrote it (its policy fields are read from the plan)."""
-        found = next((p for p in self.ctx.spec.phases if p.phase_id == self.phase_id), None)
+        found = self.ctx.phase_spec(self.phase_id)
         return found or PhaseSpec(phase_id=self.phase_id, name=self.phase_id)
 
-    def _maybe_complete_without_edits(self) -> PhaseOutcome | None:
+    def _maybe_complete_without_edits(self, deliverables: list[str]) -> PhaseOutcome | None:
         """A phase completes with no Builder call only when it is a check (``mode:
         verify``) that passes, or when the Auditor, shown the current code, says its goal
-        is already met. Deliverables that exist before the phase are not evidence."""
-        with unit_of_work(self.ctx.factory) as session:
-            phase = self._phase(session)
-            deliverables = Scope.model_validate(phase.scope).deliverables
-            if phase.builder_attempts:
-                return None
+        is already met. Deliverables that exist before the phase are not evidence. Asked
+        only before the phase's first Builder attempt (``run`` reads ``deliverables``)."""
         verify_only = self._phase_spec().mode == "verify"
         if not verify_only and not deliverables:
             return None
@@ -1128,6 +1151,7 @@ class PhaseExecution:
         already_failed: bool = False,
     ) -> PhaseOutcome | None:
         ctx = self.ctx
+        self._at_savepoint = False  # hardening may fix things in the worktree
         if attempt_id is not None and not already_failed and not failure.extra.get("keep_attempt"):
             self._stage(attempt_id, "failed", failure=failure.message)
         self.history.add(failure.kind, failure.message)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from autopack.db.database import Database
 from autopack.db.orm import Approval, DecisionLog, Phase, Run, utcnow
 from autopack.db.session import unit_of_work
-from autopack.domain.plan import RunSpec
+from autopack.domain.plan import PhaseSpec, RunSpec
 from autopack.environments.base import Environment, EnvironmentSpec
 from autopack.errors import BudgetExhausted
 from autopack.errors import LeaseLost as LeaseLost  # the executor's name for it, kept
@@ -117,10 +117,19 @@ class RunContext:
     #: The commit the repository's code memory was last indexed at by this execution:
     #: later phases re-index only the files changed since (executor/memory.py).
     memory_indexed_at: str | None = None
+    _phase_specs: dict[str, PhaseSpec] | None = field(default=None, repr=False)
 
     @property
     def factory(self) -> sessionmaker[Session]:
         return self.deps.db.factory
+
+    def phase_spec(self, phase_id: str) -> PhaseSpec | None:
+        """The plan's phase ``phase_id`` (a lookup, not a walk of the plan's phases)."""
+        if self._phase_specs is None:
+            self._phase_specs = {}
+            for phase in self.spec.phases:
+                self._phase_specs.setdefault(phase.phase_id, phase)
+        return self._phase_specs.get(phase_id)
 
     def approval_expiry(self) -> dict[str, Any]:
         """The expiry every approval this run requests gets (keywords of

@@ -17,9 +17,11 @@ each tool's offline switch where it has one (``cargo --offline``, ``mvn -o``,
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import shlex
 from abc import ABC, abstractmethod
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -119,8 +121,14 @@ def read_text(path: Path, limit: int = 500_000) -> str:
 
 
 def any_files(path: Path, patterns: tuple[str, ...], *, limit: int = 2000) -> list[Path]:
-    """Files under ``path`` matching any glob in ``patterns``, skipping dependency and
-    build directories, looking at no more than ``limit`` files (big repos stay cheap)."""
+    """Files under ``path`` matching any glob in ``patterns`` (as :meth:`PurePath.match`
+    does: a pattern is matched from the right, one path part per pattern part), skipping
+    dependency and build directories, looking at no more than ``limit`` files (big repos
+    stay cheap).
+
+    Directories are read with :func:`os.scandir` (the entry's type comes with the listing,
+    no ``stat`` per file) and names compared as strings: detection runs before every test
+    run of a phase, on a worktree that grows with the run."""
     skip = {
         ".git",
         "node_modules",
@@ -135,22 +143,35 @@ def any_files(path: Path, patterns: tuple[str, ...], *, limit: int = 2000) -> li
         ".mypy_cache",
         ".pytest_cache",
     }
+    by_name = tuple(p for p in patterns if "/" not in p)
+    by_path = tuple(p for p in patterns if "/" in p)
     found: list[Path] = []
     seen = 0
-    stack = [path]
+    stack = [os.fspath(path)]
     while stack:
         current = stack.pop()
         try:
-            entries = sorted(current.iterdir())
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
         except OSError:
             continue
         for entry in entries:
             seen += 1
             if seen > limit:
                 return found
-            if entry.is_dir():
+            if _is_dir(entry):
                 if entry.name not in skip and not entry.is_symlink():
-                    stack.append(entry)
-            elif any(entry.match(p) for p in patterns):
-                found.append(entry)
+                    stack.append(entry.path)
+            elif any(fnmatch.fnmatchcase(entry.name, p) for p in by_name) or (
+                by_path and any(PurePosixPath(entry.path).match(p) for p in by_path)
+            ):
+                found.append(Path(entry.path))
     return found
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """``Path.is_dir``: symlinks followed, an unreadable entry is not a directory."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False

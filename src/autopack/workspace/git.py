@@ -53,6 +53,7 @@ REF_WRITERS = frozenset(
         "cherry-pick",
         "commit",
         "gc",
+        "maintenance",
         "merge",
         "pack-refs",
         "rebase",
@@ -66,6 +67,9 @@ REF_WRITERS = frozenset(
 )
 
 _HEAD_LINE = re.compile(r"^head: ([0-9a-f]{40,64})$", re.MULTILINE)
+
+#: In-process commits and tags between two maintenance runs (:meth:`GitWorkspace.maintain`).
+MAINTAIN_EVERY = 100
 
 
 class Savepoint(BaseModel):
@@ -155,6 +159,10 @@ class GitWorkspace:
         #: The next savepoint number, once known: savepoint tags are only made here, so
         #: counting on from the first listing keeps a savepoint O(1) in the run's length.
         self._next_savepoint: int | None = None
+        #: Commits and tags written in-process since the last :meth:`maintain`.
+        self._written = 0
+        #: How many times :meth:`maintain` asked git to tidy up (tests read it).
+        self.maintenance_runs = 0
 
     @property
     def branch_name(self) -> str:
@@ -349,7 +357,9 @@ class GitWorkspace:
             if tree == self.lib.head_tree():
                 return None
             with self._writing():
-                return self.lib.commit(tree, message)
+                sha = self.lib.commit(tree, message)
+            self._wrote()
+            return sha
         if paths is not None:
             ignored = (
                 run_git(
@@ -400,7 +410,39 @@ class GitWorkspace:
         with self._writing():
             self.lib.create_tag(name, target, f"autopack savepoint {number}\n\nhead: {head}")
         self._next_savepoint = number + 1
+        self._wrote()
         return name
+
+    def _wrote(self) -> None:
+        self._written += 1
+        if self._written >= MAINTAIN_EVERY:
+            self.maintain()
+
+    def maintain(self) -> None:
+        """``git maintenance run --auto`` with the ``loose-objects`` and ``gc`` tasks: what
+        keeps a repository tidy when ``git commit`` (which runs ``gc --auto``) is not the
+        one writing. With 100 or more loose objects (``maintenance.loose-objects.auto``)
+        they are packed into a small pack, and the loose copies an earlier run packed are
+        deleted; the ``gc`` task runs only past git's own thresholds (``gc.auto`` loose
+        objects, ``gc.autoPackLimit`` packs), so the packs do not pile up. A long run thus
+        leaves at most about two batches of loose objects, not thousands. In the foreground
+        (``gc.autoDetach=false``), under the repository lock and the ref guard like every
+        ref write; the user's settings (``0`` turns either off) are respected."""
+        self._written = 0
+        self.maintenance_runs += 1
+        self.git(
+            "maintenance",
+            "run",
+            "--auto",
+            "--task=loose-objects",
+            "--task=gc",
+            "--quiet",
+            env={
+                "GIT_CONFIG_COUNT": "1",
+                "GIT_CONFIG_KEY_0": "gc.autoDetach",
+                "GIT_CONFIG_VALUE_0": "false",
+            },
+        )
 
     def get_savepoint(self, savepoint: str) -> Savepoint | None:
         """One savepoint by name or number (one ref read, however many the run has)."""

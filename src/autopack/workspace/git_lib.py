@@ -140,13 +140,17 @@ class LibRepo:
             index.read(False)
             workdir = Path(self.repo.workdir)
             if paths is None:
-                index.add_all()
-                for path, flags in self.repo.status(untracked_files="no").items():
-                    if flags & pygit2.enums.FileStatus.WT_DELETED:
-                        index.remove(path)
+                self._add_everything(index)
                 index.write()
                 tree: pygit2.Oid = index.write_tree()
                 return tree
+            head = self._head_commit()
+            # Nothing but these paths staged (the index is HEAD's tree, the usual case):
+            # the index after adding them is the tree to commit, with no copy of HEAD's
+            # tree to rebuild entry by entry.
+            alone = (
+                head is not None and index.conflicts is None and index.write_tree() == head.tree_id
+            )
             for path in paths:
                 if os.path.lexists(workdir / path) and not (workdir / path).is_dir():
                     index.add(path)
@@ -155,8 +159,10 @@ class LibRepo:
                 else:
                     index.add_all([path])
             index.write()
+            if alone:
+                only_paths: pygit2.Oid = index.write_tree()
+                return only_paths
             only = pygit2.Index()
-            head = self._head_commit()
             if head is not None:
                 only.read_tree(head.tree)
             for path in paths:
@@ -167,6 +173,45 @@ class LibRepo:
                     if entry.path == path or entry.path.startswith(inside):
                         only.add(entry)
             return only.write_tree(self.repo)
+
+    def _add_everything(self, index: pygit2.Index) -> None:
+        """``git add -A``: new and changed files added, deleted ones removed.
+
+        One status walk names what differs from the index; only those paths are staged
+        (adding all and then asking status for deletions walked the worktree twice).
+        Anything status reports that a path-by-path add does not cover (a nested
+        repository, an unreadable file, a conflict) falls back to the walk of
+        ``add_all``."""
+        status = pygit2.enums.FileStatus
+        simple = status.WT_NEW | status.WT_MODIFIED | status.WT_TYPECHANGE | status.WT_DELETED
+        staged_only = (
+            status.INDEX_NEW
+            | status.INDEX_MODIFIED
+            | status.INDEX_DELETED
+            | status.INDEX_RENAMED
+            | status.INDEX_TYPECHANGE
+        )
+        changed = self.repo.status(untracked_files="all", ignored=False)
+        workdir = Path(self.repo.workdir)
+        if any(
+            path.endswith("/")
+            or flags & ~(simple | staged_only)
+            or (flags & (simple & ~status.WT_DELETED) and (workdir / path).is_dir())
+            for path, flags in changed.items()
+        ):
+            index.add_all()
+            for path, flags in self.repo.status(untracked_files="no").items():
+                if flags & status.WT_DELETED:
+                    index.remove(path)
+            return
+        # Removals first: a file that became a directory (or the reverse) is a removal and
+        # an addition, and the index never holds both at once.
+        for path, flags in changed.items():
+            if flags & status.WT_DELETED:
+                index.remove(path)
+        for path, flags in changed.items():
+            if flags & simple and not flags & status.WT_DELETED:
+                index.add(path)
 
     def head_tree(self) -> pygit2.Oid | None:
         head = self._head_commit()

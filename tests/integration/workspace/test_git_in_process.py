@@ -147,3 +147,95 @@ def test_libgit2_failures_are_workspace_errors(repo: Path, tmp_path: Path) -> No
 def test_clean_message() -> None:
     assert clean_message("\n\nsubject  \n\n\n\nbody\n\n") == "subject\n\nbody\n"
     assert clean_message("  \n") == ""
+
+
+def test_commit_all_of_a_file_turned_directory_and_a_symlink(
+    repo: Path, tmp_path: Path, git: GitRunner
+) -> None:
+    """The one-walk ``add -A`` commits what ``git add -A`` would, in the cases a path-by-path
+    add must not get wrong (a removal and an addition under one name, a new symlink)."""
+    ws = GitWorkspace.create(repo, "run-t", tmp_path / "wt")
+    (ws.path / "README.md").unlink()
+    (ws.path / "README.md").mkdir()
+    (ws.path / "README.md" / "inner.txt").write_text("inner\n")
+    (ws.path / "link").symlink_to("src/app.py")
+    twin = tmp_path / "twin"
+    git(repo.parent, "clone", "-q", str(repo), str(twin))
+    (twin / "README.md").unlink()
+    (twin / "README.md").mkdir()
+    (twin / "README.md" / "inner.txt").write_text("inner\n")
+    (twin / "link").symlink_to("src/app.py")
+    git(twin, "add", "-A")
+    expected = git(twin, "write-tree").strip()
+    assert ws.commit("reshaped") is not None and ws.is_clean()
+    assert git(ws.path, "rev-parse", "HEAD^{tree}").strip() == expected
+
+
+def test_commit_of_paths_with_nothing_else_staged_commits_exactly_them(
+    repo: Path, tmp_path: Path, git: GitRunner
+) -> None:
+    ws = GitWorkspace.create(repo, "run-o", tmp_path / "wt")
+    (ws.path / "new").mkdir()
+    (ws.path / "new" / "a.txt").write_text("a\n")
+    (ws.path / "new" / "b.txt").write_text("b\n")
+    (ws.path / "README.md").write_text("not committed\n")
+    sha = ws.commit("new files", paths=["new/"])
+    assert sha is not None
+    assert git(ws.path, "show", "--name-only", "--format=", "HEAD").split() == [
+        "new/a.txt",
+        "new/b.txt",
+    ]
+    assert git(ws.path, "status", "--porcelain").splitlines() == [" M README.md"]
+
+
+def _objects(repo: Path, git: GitRunner) -> dict[str, int]:
+    """``git count-objects -v``: ``count`` loose objects, ``in-pack`` packed ones."""
+    lines = git(repo, "count-objects", "-v").splitlines()
+    return {k: int(v) for k, v in (line.split(": ", 1) for line in lines) if v.isdigit()}
+
+
+def _write_commits(ws: GitWorkspace, prefix: str, n: int) -> None:
+    for i in range(n):
+        (ws.path / f"{prefix}{i}.txt").write_text(f"{prefix} {i}\n")
+        ws.commit(f"{prefix} {i}")
+
+
+def test_in_process_commits_and_tags_are_packed_by_git_maintenance(
+    repo: Path, tmp_path: Path, git: GitRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libgit2 never tidies up as ``git commit`` does (``gc --auto``): every
+    MAINTAIN_EVERY in-process writes the workspace runs git's maintenance, whose thresholds
+    decide (here: 20 loose objects)."""
+    monkeypatch.setattr("autopack.workspace.git.MAINTAIN_EVERY", 10)
+    git(repo, "config", "maintenance.loose-objects.auto", "20")
+    ws = GitWorkspace.create(repo, "run-gc", tmp_path / "wt")
+    guarded: list[str] = []
+    ws.ref_guard = lambda: guarded.append("checked")
+    _write_commits(ws, "a", 9)
+    assert ws.maintenance_runs == 0
+    before = _objects(repo, git)
+    assert before["count"] >= 9 * 3 and before["in-pack"] == 0  # blob, tree, commit each
+    checks = len(guarded)
+    (ws.path / "last.txt").write_text("last\n")
+    ws.savepoint()  # the tenth write (a tag): maintenance runs, over its threshold
+    assert ws.maintenance_runs == 1
+    assert len(guarded) == checks + 2  # the tag and the maintenance, under the guard
+    assert _objects(repo, git)["in-pack"] >= before["count"]
+    _write_commits(ws, "b", 10)  # the next run packs these and deletes the loose copies
+    assert ws.maintenance_runs == 2  # of what it packed before: one batch stays loose
+    after = _objects(repo, git)
+    assert after["count"] == 10 * 3
+    assert after["in-pack"] >= before["count"] + 10 * 3
+    assert "autopack/run-gc/save/1" in git(repo, "tag", "--list")
+    git(repo, "fsck", "--no-dangling")
+
+
+def test_git_maintenance_leaves_a_repository_under_its_thresholds_alone(
+    repo: Path, tmp_path: Path, git: GitRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("autopack.workspace.git.MAINTAIN_EVERY", 3)
+    ws = GitWorkspace.create(repo, "run-gc0", tmp_path / "wt")
+    _write_commits(ws, "a", 3)
+    assert ws.maintenance_runs == 1
+    objects = _objects(repo, git)  # git's default: 100 loose objects
+    assert objects["count"] >= 9 and objects["in-pack"] == 0
