@@ -120,8 +120,10 @@ def create_run(
 def write_layout(run: Run, runs_dir: Path, *, fresh: bool = False) -> RunArtifacts:
     """(Re)write the run's summary files from the database rows. ``fresh``: the run was
     just created, so it has no attempts, decisions or issues to read (reading them is
-    three queries per phase, most of what creating a large run would cost)."""
-    artifacts = RunArtifacts(runs_dir, run.id)
+    three queries per phase, most of what creating a large run would cost), and no reader
+    can know it before the caller commits, so its files are written in place rather than
+    replaced atomically (``RunArtifacts(unpublished=True)``)."""
+    artifacts = RunArtifacts(runs_dir, run.id, unpublished=fresh)
     artifacts.ensure()
     artifacts.write_run_summary(
         {
