@@ -18,8 +18,13 @@ from autopack.domain.access import Principal
 from autopack.services import apikeys
 from autopack.settings import Settings
 
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in
+# its thread pool, and on the polled status routes those hops were most of the per-request
+# work left (8 thread-pool calls per status request, 5 now: the key check, the session's
+# start and end, the route and its response; tests/integration/api/test_api_status_load.py).
 
-def get_app_settings(request: Request) -> Settings:
+
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -32,7 +37,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_factory(request: Request) -> sessionmaker[Session]:
+async def get_factory(request: Request) -> sessionmaker[Session]:
     """The session factory, for use cases that need more than one transaction."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     return factory
@@ -83,7 +88,7 @@ def presented_key(request: Request) -> str | None:
     return presented or None
 
 
-def require_role(
+async def require_role(
     request: Request, principal: Annotated[Principal, Depends(require_api_key)]
 ) -> Principal:
     """The API's one authorization dependency: the caller, let through only when its role

@@ -26,15 +26,10 @@ import typer
 from autopack.cli.main import app
 from autopack.cli.output import console, database, err_console, print_json, settings
 from autopack.cli.runs_cmd import runs_app
-from autopack.db.session import unit_of_work
-from autopack.services import cleanup
-from autopack.workspace.retention import (
-    directory_size,
-    human_size,
-    remove_run_refs,
-    remove_worktree,
-    run_git_state,
-)
+
+# The database and workspace layers are imported inside each command: this module adds
+# `runs delete` to the `runs` group, so it is imported for every `runs` sub-command,
+# `runs list` included (tests/unit/cli/test_lazy_cli.py holds that line).
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -48,7 +43,9 @@ def cancel(
     (also when it executes in a server or on another machine). Exit 2 for an unknown run,
     1 for a run that has already ended."""
     from autopack.cli.identity import cli_identity
+    from autopack.db.session import unit_of_work
     from autopack.errors import IllegalTransition
+    from autopack.services import cleanup
     from autopack.services.runs import request_cancel
 
     db = database()
@@ -83,6 +80,16 @@ def runs_delete(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete a run: database rows, worktree, branch, tags and artifacts."""
+    from autopack.db.session import unit_of_work
+    from autopack.services import cleanup
+    from autopack.workspace.retention import (
+        directory_size,
+        human_size,
+        remove_run_refs,
+        remove_worktree,
+        run_git_state,
+    )
+
     cfg = settings()
     db = database()
     try:
@@ -142,6 +149,7 @@ def gc(
     """Remove what finished runs left behind (worktrees, branches, tags, artifacts of
     deleted runs, unused environments), printing each item and the space freed."""
     from autopack.cli.garbage import collect_garbage
+    from autopack.workspace.retention import human_size
 
     cfg = settings()
     db = database()

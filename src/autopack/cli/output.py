@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 
 if TYPE_CHECKING:
+    import sqlite3
+
+    from sqlalchemy import Connection
+
     from autopack.db.database import Database
     from autopack.settings import Settings
+
+T = TypeVar("T")
 
 #: Width used when the stream is not a terminal: wide enough that no line is ever cut.
 PIPE_WIDTH = 100_000
@@ -45,6 +52,26 @@ def database(*, require_current: bool = True) -> Database:
     from autopack.db.database import open_database
 
     return open_database(settings(), require_current=require_current)
+
+
+def read_database(stdlib: Callable[[sqlite3.Connection], T], core: Callable[[Connection], T]) -> T:
+    """One read: through ``sqlite3`` when the database is the embedded file at the code's
+    revision (no SQLAlchemy import; see :mod:`autopack.db.embedded_read`), otherwise
+    through SQLAlchemy Core on the opened database (created, upgraded or refused there)."""
+    from autopack.db.embedded_read import embedded_reader
+
+    reader = embedded_reader(settings())
+    if reader is not None:
+        try:
+            return stdlib(reader)
+        finally:
+            reader.close()
+    db = database()
+    try:
+        with db.engine.connect() as conn:
+            return core(conn)
+    finally:
+        db.dispose()
 
 
 def print_json(data: Any) -> None:

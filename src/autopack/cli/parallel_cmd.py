@@ -7,10 +7,13 @@ from pathlib import Path
 
 import typer
 
-from autopack.cli.batch import batch_succeeded, execute_many, known_runs
 from autopack.cli.output import database, settings
 from autopack.cli.runs_cmd import runs_app
 from autopack.errors import ValidationError
+
+# cli/batch.py (the execution pool, progress, the database layer) is imported inside the
+# command: this module adds `runs execute` to the `runs` group, so it is imported for every
+# `runs` sub-command, `runs list` included.
 
 
 @runs_app.command("execute")
@@ -34,6 +37,8 @@ def runs_execute(
     run another executor holds is reported, not executed twice. Exit codes: 0 when every
     run ends in DONE_SUCCESS, 1 otherwise, 2 on usage errors.
     """
+    from autopack.cli.batch import batch_succeeded, execute_many, known_runs
+
     cfg = settings()
     db = database()
     try:

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from autopack.cli.main import app
-from autopack.cli.output import console, database, print_json, settings
+from autopack.cli.output import console, database, print_json, read_database, settings
 from autopack.domain.states import RunState
 
 runs_app = typer.Typer(help="Create, list and delete runs.", no_args_is_help=True)
@@ -72,14 +72,13 @@ def runs_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List runs, newest first."""
-    from autopack.api.schemas import RunListItem
-    from autopack.services import runs as run_service
+    # Core, or sqlite3 on the embedded database: no ORM (see services/run_overview.py).
+    from autopack.services import run_overview
 
-    db = database()
-    with db.factory() as session:
-        rows, total = run_service.list_runs(session, state=state, limit=limit)
-        items = [RunListItem.of(r).model_dump(mode="json") for r in rows]
-    db.dispose()
+    items, total = read_database(
+        lambda conn: run_overview.list_runs_sqlite(conn, state=state, limit=limit),
+        lambda conn: run_overview.list_runs(conn, state=state, limit=limit),
+    )
     if as_json:
         print_json({"total": total, "runs": items})
         return
@@ -102,15 +101,13 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a run's state, budgets and phases."""
-    # A Core read: `status` never imports the ORM (see services/run_overview.py).
-    from autopack.services.run_overview import read_run_summary
+    # Core, or sqlite3 on the embedded database: never the ORM (see services/run_overview.py).
+    from autopack.services import run_overview
 
-    db = database()
-    try:
-        with db.engine.connect() as conn:
-            summary = read_run_summary(conn, run_id)
-    finally:
-        db.dispose()
+    summary = read_database(
+        lambda conn: run_overview.read_run_summary_sqlite(conn, run_id),
+        lambda conn: run_overview.read_run_summary(conn, run_id),
+    )
     if as_json:
         print_json(summary)
         return

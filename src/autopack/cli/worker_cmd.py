@@ -11,8 +11,9 @@ from autopack.cli.main import app
 from autopack.cli.output import console, database, err_console, print_json, settings
 from autopack.cli.runs_cmd import runs_app
 from autopack.errors import AutopackError, ConfigurationError
-from autopack.services import execution
-from autopack.services import workers as worker_service
+
+# Services are imported inside each command: this module adds `runs enqueue` to the `runs`
+# group, so it is imported for every `runs` sub-command, `runs list` included.
 
 workers_app = typer.Typer(help="Remote workers (PostgreSQL deployments).", no_args_is_help=True)
 app.add_typer(workers_app, name="workers")
@@ -73,6 +74,8 @@ def workers_list(
 ) -> None:
     """Registered workers: host, pid, version, status (alive or stale by heartbeat age,
     or stopped) and the runs each executes now."""
+    from autopack.services import workers as worker_service
+
     cfg = settings()
     db = database()
     with db.factory() as session:
@@ -114,6 +117,7 @@ def runs_enqueue(
     not be queued (finished, executing, no repository), 2 on SQLite."""
     from autopack.cli.identity import cli_identity
     from autopack.distributed.queue import RunQueue
+    from autopack.services import execution
 
     cfg = settings()
     if cfg.is_embedded_database:

@@ -6,15 +6,20 @@ so :func:`schema_is_current` answers that case with one ``SELECT`` and a text sc
 migration files. Whenever it cannot be sure (a migration with several parents, a file it
 cannot read, no ``alembic_version`` table) it says "not known to be current", and the
 caller falls back to Alembic, which stays the authority.
+
+SQLAlchemy is imported inside the functions that take an engine: :func:`scanned_head`
+also serves the stdlib read of the embedded database (:mod:`autopack.db.embedded_read`),
+which exists so that ``autopack status`` does not import SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 VERSIONS_DIR = Path(__file__).parent / "migrations" / "versions"
 _REVISION = re.compile(r"^revision\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
@@ -46,6 +51,9 @@ def scanned_head(versions_dir: Path = VERSIONS_DIR) -> str | None:
 
 def stored_revision(engine: Engine) -> str | None:
     """The revision recorded in ``alembic_version``; None when there is none (or no table)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()

@@ -78,8 +78,11 @@ def create_run(
         base_ref=spec.base_ref,
     )
     session.add(run)
+    # Objects are made in the order a read returns them (tier_index, phase_index: the
+    # relationships' order_by), so the run's collections in memory are already what a
+    # reload would give and the API answers POST /runs from them without reading back.
     tiers: dict[str, Tier] = {}
-    for tier_spec in spec.tiers:
+    for tier_spec in sorted(spec.tiers, key=lambda t: t.tier_index or 0):
         tier = Tier(
             run=run,
             tier_id=tier_spec.tier_id,
@@ -90,7 +93,7 @@ def create_run(
         )
         session.add(tier)
         tiers[tier_spec.tier_id] = tier
-    for phase_spec in spec.phases:
+    for phase_spec in sorted(spec.phases, key=lambda p: p.phase_index or 0):
         session.add(
             Phase(
                 run=run,
@@ -120,8 +123,10 @@ def create_run(
 def write_layout(run: Run, runs_dir: Path, *, fresh: bool = False) -> RunArtifacts:
     """(Re)write the run's summary files from the database rows. ``fresh``: the run was
     just created, so it has no attempts, decisions or issues to read (reading them is
-    three queries per phase, most of what creating a large run would cost)."""
-    artifacts = RunArtifacts(runs_dir, run.id)
+    three queries per phase, most of what creating a large run would cost), and no reader
+    can know it before the caller commits, so its files are written in place rather than
+    replaced atomically (``RunArtifacts(unpublished=True)``)."""
+    artifacts = RunArtifacts(runs_dir, run.id, unpublished=fresh)
     artifacts.ensure()
     artifacts.write_run_summary(
         {

@@ -65,6 +65,32 @@ def test_create_run_from_a_run_spec(client: TestClient) -> None:
     )
 
 
+def test_post_answers_exactly_what_a_later_get_reads(client: TestClient) -> None:
+    """POST /runs answers from the objects it created, without reading them back; they
+    must be in the order and hold the values that a read from the database gives."""
+    spec = {
+        "run_id": "ordered",
+        "tiers": [
+            {"tier_id": "late", "name": "Late", "tier_index": 2},
+            {"tier_id": "early", "name": "Early", "tier_index": 0},
+        ],
+        "phases": [
+            {"phase_id": "c", "tier_id": "late", "name": "C", "phase_index": 5},
+            {"phase_id": "a", "tier_id": "early", "name": "A", "phase_index": 3},
+            {"phase_id": "b", "tier_id": "late", "name": "B", "phase_index": 1},
+            {"phase_id": "d", "tier_id": "early", "name": "D", "phase_index": 4},
+        ],
+    }
+    created = client.post("/runs", json=spec)
+    assert created.status_code == 201, created.text
+    again = client.get("/runs/ordered")
+    assert again.json() == created.json()
+    run = created.json()
+    assert [t["tier_id"] for t in run["tiers"]] == ["early", "late"]
+    assert [p["phase_id"] for p in run["phases"]] == ["b", "a", "d", "c"]
+    assert [[p["phase_id"] for p in t["phases"]] for t in run["tiers"]] == [["a", "d"], ["b", "c"]]
+
+
 def test_the_smallest_run_spec_is_enough(client: TestClient) -> None:
     response = client.post(
         "/runs", json={"run_id": "tiny", "phases": [{"phase_id": "p", "name": "Do it"}]}

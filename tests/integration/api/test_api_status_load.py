@@ -203,3 +203,28 @@ def test_a_key_records_its_use_once_a_minute_not_on_every_request(
     assert use(t0) == t0
     assert use(t0 + timedelta(seconds=59)) == t0
     assert use(t0 + timedelta(seconds=61)) == t0 + timedelta(seconds=61)
+
+
+@pytest.mark.parametrize("route", STATUS_ROUTES)
+def test_a_status_request_hops_to_the_thread_pool_only_for_blocking_work(
+    client: TestClient, in_db: Callable[[], Any], monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    """FastAPI runs every plain `def` dependency in its thread pool; under load those hops
+    were most of a status request's own work. The ones left: the key check, the session's
+    start and end, the route itself, and one for the sync route's response."""
+    import anyio.to_thread
+
+    seed_run(client, in_db, "hops", 10)
+    client.get(route.format("hops"))
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__qualname__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    response = client.get(route.format("hops"))
+    assert response.status_code == 200, response.text
+    assert len(hops) <= 5, hops
+    assert not any(h.startswith(("get_app_settings", "get_factory", "require_role")) for h in hops)

@@ -9,17 +9,21 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from autopack.api.schemas import RunListItem
 from autopack.db.database import Database
+from autopack.db.embedded_read import embedded_reader
 from autopack.db.orm import Base, Phase, Run
 from autopack.db.session import unit_of_work
 from autopack.domain.plan import RunSpec
-from autopack.domain.states import AttemptRole, IssueSeverity
+from autopack.domain.states import AttemptRole, IssueSeverity, RunState
 from autopack.errors import InvalidStoredState, NotFoundError
-from autopack.services import reports
+from autopack.services import reports, run_overview
 from autopack.services.issues import record_issue
 from autopack.services.phases import record_attempt
-from autopack.services.run_overview import TABLES, read_run_summary
+from autopack.services.run_overview import read_run_summary, read_run_summary_sqlite
+from autopack.services.run_overview_sql import STATEMENTS
 from autopack.services.runs import create_run, get_run
+from autopack.services.runs import list_runs as run_service_list
 from autopack.settings import Settings
 
 SPEC = {
@@ -207,6 +211,104 @@ def test_an_unknown_stored_state_is_reported_with_its_row(
 
 
 def test_every_column_read_is_a_column_of_the_schema(tmp_path: Path) -> None:
-    for clause in TABLES:
+    for clause in run_overview.tables().values():
         schema = Base.metadata.tables[clause.name]
         assert set(clause.c.keys()) <= set(schema.c.keys()), clause.name
+        for name in run_overview.TIMESTAMPS.get(clause.name, ()):
+            assert type(schema.c[name].type).__name__ == "UTCDateTime", (clause.name, name)
+
+
+def test_the_sqlite_statements_are_the_generated_file() -> None:
+    """The stdlib read runs SQLAlchemy's SQL, never its own: the generated module is what
+    run_overview compiles now (regenerate it as render_sqlite_module's docstring says)."""
+    path = Path(run_overview.__file__).with_name("run_overview_sql.py")
+    assert path.read_text(encoding="utf-8") == run_overview.render_sqlite_module()
+    assert run_overview.compiled_for_sqlite() == STATEMENTS
+
+
+def _stdlib(settings: Settings) -> Any:
+    if not settings.is_embedded_database:
+        pytest.skip("the stdlib read serves the embedded SQLite database only")
+    reader = embedded_reader(settings)
+    assert reader is not None
+    return reader
+
+
+@pytest.mark.usefixtures("busy_run")
+def test_the_stdlib_read_equals_the_core_read(db: Database, settings: Settings) -> None:
+    reader = _stdlib(settings)
+    try:
+        stdlib = read_run_summary_sqlite(reader, "ov")
+        with pytest.raises(NotFoundError, match="'ghost' not found"):
+            read_run_summary_sqlite(reader, "ghost")
+    finally:
+        reader.close()
+    with db.engine.connect() as conn:
+        assert stdlib == read_run_summary(conn, "ov")
+    assert stdlib["started_at"] == "2026-03-04T05:06:07.890123+00:00"
+    assert [a["created_at"] is not None for a in stdlib["phases"][0]["attempts"]] == [True] * 3
+
+
+@pytest.mark.usefixtures("busy_run")
+def test_the_stdlib_read_reports_an_unknown_stored_state(db: Database, settings: Settings) -> None:
+    reader = _stdlib(settings)
+    with db.engine.begin() as conn:
+        conn.execute(text("PRAGMA ignore_check_constraints = ON"))
+        conn.execute(text("UPDATE phases SET state = 'READY' WHERE phase_id = 'b'"))
+    try:
+        with pytest.raises(InvalidStoredState) as caught:
+            read_run_summary_sqlite(reader, "ov")
+    finally:
+        reader.close()
+    assert caught.value.context["row_id"] == "ov/b"
+
+
+def _three_runs(db: Database, settings: Settings) -> None:
+    for n, state in [(1, "DONE_SUCCESS"), (2, "RUN_CREATED"), (3, "DONE_SUCCESS")]:
+        spec = {
+            "run_id": f"r{n}",
+            "phases": [{"phase_id": f"p{i}", "name": "P", "description": "d"} for i in range(n)],
+        }
+        with unit_of_work(db.factory) as session:
+            run = create_run(session, RunSpec.model_validate(spec), runs_dir=settings.runs_dir)
+            run.state = state
+            run.created_at = datetime(2026, 1, n, 12, 50, 0, (n - 1) * 1000, tzinfo=UTC)
+            run.tokens_used = n * 10
+
+
+@pytest.mark.parametrize(
+    ("state", "limit", "offset"),
+    [(None, 50, 0), (None, 2, 1), (RunState.DONE_SUCCESS, 50, 0), (RunState.GATE, 5, 0)],
+)
+def test_the_run_list_equals_the_api_items_of_the_orm(
+    db: Database,
+    settings: Settings,
+    state: RunState | None,
+    limit: int,
+    offset: int,
+) -> None:
+    _three_runs(db, settings)
+    with unit_of_work(db.factory) as session:
+        rows, total = run_service_list(session, state=state, limit=limit, offset=offset)
+        expected = [RunListItem.of(r).model_dump(mode="json") for r in rows]
+    with db.engine.connect() as conn:
+        core = run_overview.list_runs(conn, state=state, limit=limit, offset=offset)
+    assert core == (expected, total)
+    if state is None and offset == 0:
+        assert [i["run_id"] for i in core[0]] == ["r3", "r2", "r1"]
+        assert [i["phase_count"] for i in core[0]] == [3, 2, 1]
+        created = [i["created_at"] for i in core[0]]
+        assert created == [
+            "2026-01-03T12:50:00.002000Z",
+            "2026-01-02T12:50:00.001000Z",
+            "2026-01-01T12:50:00Z",
+        ]
+    if settings.is_embedded_database:
+        reader = _stdlib(settings)
+        try:
+            assert (
+                run_overview.list_runs_sqlite(reader, state=state, limit=limit, offset=offset)
+                == core
+            )
+        finally:
+            reader.close()

@@ -177,6 +177,46 @@ def test_status_reads_the_database_without_the_orm_or_alembic(
     assert "autopack.services.run_overview" in modules  # it did read the run
     assert _loaded(modules, ORM_AND_SERVER) == []
     assert _loaded(modules, ("autopack.services.runs", "autopack.domain.plan")) == []
+    # On the embedded database, at its revision, not even SQLAlchemy Core: sqlite3 runs
+    # the generated statements (autopack/db/embedded_read.py).
+    assert "autopack.db.embedded_read" in modules
+    assert _loaded(modules, ("sqlalchemy", "autopack.db.session", "autopack.db.types")) == []
+
+
+def test_runs_list_reads_without_sqlalchemy_the_orm_or_the_api_schemas(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(sqlite_template, home / "autopack.db")
+    modules = _command_modules(["runs", "list"], {"AUTOPACK_HOME": str(home)})
+    assert "autopack.services.run_overview" in modules  # it did list the runs
+    # The modules that add sub-commands to `runs` (delete, enqueue, execute) are imported
+    # too; they keep their database, pool and service imports inside their commands.
+    assert {"autopack.cli.cleanup_cmd", "autopack.cli.parallel_cmd"} <= modules
+    assert _loaded(modules, ("sqlalchemy", "autopack.api")) == []
+    assert _loaded(modules, (*ORM_AND_SERVER, "autopack.executor", "autopack.cli.batch")) == []
+
+
+def test_status_on_an_outdated_embedded_database_takes_the_upgrading_path(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """An embedded database the stdlib read cannot trust (here: at revision 0011) is
+    opened as every command opens it: Alembic upgrades it, then status answers."""
+    import sqlite3
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(sqlite_template, home / "autopack.db")
+    with sqlite3.connect(home / "autopack.db") as conn:
+        before = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+        conn.execute("UPDATE alembic_version SET version_num = '0011'")
+    env = {**os.environ, "AUTOPACK_HOME": str(home)}
+    env.pop("AUTOPACK_DATABASE_URL", None)
+    done = subprocess.run([AUTOPACK, "status", "ghost"], capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and "'ghost' not found" in done.stderr, done.stderr
+    with sqlite3.connect(home / "autopack.db") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == before
 
 
 def test_plan_imports_no_database_layer(tmp_path: Path) -> None:

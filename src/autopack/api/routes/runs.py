@@ -46,7 +46,7 @@ def start_run(body: RunStartRequest, session: SessionDep, settings: SettingsDep)
     spec = spec_from_run_start(body.model_dump())
     check_for_creation(spec)
     run = run_service.create_run(session, spec, runs_dir=settings.runs_dir)
-    return RunResponse.of(run_service.get_run(session, run.id))
+    return RunResponse.of(run)  # in index order already: no read back (see create_run)
 
 
 @router.post(
@@ -65,7 +65,7 @@ def create_run(spec: RunSpec, session: SessionDep, settings: SettingsDep) -> Run
     (`..`)."""
     check_for_creation(spec)
     run = run_service.create_run(session, spec, runs_dir=settings.runs_dir)
-    return RunResponse.of(run_service.get_run(session, run.id))
+    return RunResponse.of(run)  # in index order already: no read back (see create_run)
 
 
 @router.get("/runs", response_model=RunList)
