@@ -8,9 +8,11 @@ away), which must not.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from executor_support import auditor, builder, git, op, write_plan, write_script
 from sqlalchemy import select
 
@@ -130,3 +132,121 @@ def test_a_test_deleted_from_a_unittest_module_named_outside_test_py_is_caught(
 
     assert outcome.state != "DONE_SUCCESS"
     assert "test_zero" in (outcome.failure_reason or ""), outcome.failure_reason
+
+
+# --- suites judged by their exit code only ----------------------------------------------
+# pillarjs/path-to-regexp and jshttp/cookie: "test": "ts-scripts test && npm run size" runs
+# vitest behind a wrapper, so no JUnit XML; a Builder that deleted a test ended
+# DONE_SUCCESS ("removed tests cannot be checked"). The runner's printed summary counts
+# are compared instead. Offline, the same shape is a Node package whose test script runs
+# its node:test file directly (no --test flag, no reporter option), and a plan whose verify
+# command is plain unittest.
+
+NODE_CALC = "export function add(a, b) {\n  return a + b;\n}\n"
+NODE_TESTS = """import { test } from "node:test";
+import assert from "node:assert/strict";
+import { add } from "../calc.mjs";
+
+test("adds", () => {
+  assert.equal(add(1, 2), 3);
+});
+
+test("adds negatives", () => {
+  assert.equal(add(-1, -2), -3);
+});
+"""
+NODE_PACKAGE = json.dumps(
+    {"name": "calc", "version": "1.0.0", "type": "module",
+     "scripts": {"test": "node test/calc.test.mjs"}}
+)  # fmt: skip
+NODE_SUB = "\nexport function sub(a, b) {\n  return a - b;\n}\n"
+
+
+def node_repo(tmp_path: Path) -> Path:
+    return commit_tree(
+        tmp_path / "calc",
+        {"package.json": NODE_PACKAGE, "calc.mjs": NODE_CALC, "test/calc.test.mjs": NODE_TESTS},
+    )
+
+
+NODE_CHEATS = {
+    "honest": None,
+    "deleted": NODE_TESTS.replace(
+        'test("adds negatives", () => {\n  assert.equal(add(-1, -2), -3);\n});\n', ""
+    ),
+    "skipped": NODE_TESTS.replace('test("adds negatives"', 'test.skip("adds negatives"'),
+}
+
+
+@pytest.mark.parametrize("case", list(NODE_CHEATS))
+def test_a_node_suite_judged_by_exit_code_still_sees_a_test_taken_away(
+    case: str, settings: Settings, tmp_path: Path, harness_factory: Any
+) -> None:
+    repo = node_repo(tmp_path)
+    cheat = NODE_CHEATS[case]
+    ops = [op("append", "calc.mjs", content=NODE_SUB)]
+    if cheat is not None:
+        ops.append(op("replace_file", "test/calc.test.mjs", content=cheat))
+    plan = write_plan(
+        tmp_path / "plan.yaml", f"node-{case}",
+        [detected_phase("sub", ["calc.mjs", "test/calc.test.mjs"])],
+    )  # fmt: skip
+    script = write_script(tmp_path / "s.jsonl", [builder("sub", *ops), auditor("sub")])
+    harness = harness_factory(settings)
+    run_id = harness.create(plan, repo)
+
+    outcome = harness.execute(run_id, script)
+
+    assert "exit-code" in baseline_rationale(harness, run_id)  # no per-test results
+    if cheat is None:
+        assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
+        return
+    assert outcome.state != "DONE_SUCCESS"
+    reason = outcome.failure_reason or ""
+    want = "1 tests passed, 2 in the baseline"
+    assert want in reason, reason
+    if case == "skipped":
+        assert "1 skipped, 0 in the baseline" in reason, reason
+
+
+UNITTEST_CALC = "def add(a, b):\n    return a + b\n"
+UNITTEST_TESTS = """import unittest
+
+from calc import add
+
+
+class TestAdd(unittest.TestCase):
+    def test_adds(self):
+        self.assertEqual(add(1, 2), 3)
+
+    def test_negatives(self):
+        self.assertEqual(add(-1, -2), -3)
+"""
+
+
+def test_a_test_deleted_under_a_plain_unittest_command_is_caught(
+    settings: Settings, tmp_path: Path, harness_factory: Any
+) -> None:
+    repo = commit_tree(
+        tmp_path / "calc", {"calc.py": UNITTEST_CALC, "tests/test_calc.py": UNITTEST_TESTS}
+    )
+    without = UNITTEST_TESTS.replace(
+        "\n    def test_negatives(self):\n        self.assertEqual(add(-1, -2), -3)\n", ""
+    )
+    plan = write_plan(
+        tmp_path / "plan.yaml", "unittest-cheat",
+        [detected_phase("sub", ["calc.py", "tests/test_calc.py"])],
+        verify="python -m unittest discover -s tests",
+    )  # fmt: skip
+    ops = [
+        op("append", "calc.py", content="\n\ndef sub(a, b):\n    return a - b\n"),
+        op("replace_file", "tests/test_calc.py", content=without),
+    ]
+    script = write_script(tmp_path / "s.jsonl", [builder("sub", *ops), auditor("sub")])
+    harness = harness_factory(settings)
+    run_id = harness.create(plan, repo)
+
+    outcome = harness.execute(run_id, script)
+
+    assert outcome.state != "DONE_SUCCESS"
+    assert "1 tests passed, 2 in the baseline" in (outcome.failure_reason or "")

@@ -1583,4 +1583,6 @@ def tests_taken_away(delta: TestDelta | None) -> str:
         parts.append(
             f"{len(delta.newly_skipped)} skipped or xfailed ({', '.join(delta.newly_skipped[:5])})"
         )
+    if delta.fewer_passing:
+        parts.append(delta.fewer_passing)
     return "; ".join(parts)

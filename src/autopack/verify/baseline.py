@@ -24,7 +24,10 @@ test command (``scope.tests``) that picks files or tests (``pytest tests/test_a.
 is another tool than the baseline's, tests of files or classes it did not run at all. The
 baseline's suite under another spelling (``python -m pytest -q`` for a detected
 ``pytest``, ``make test`` running pytest) is compared in full. When either report has no
-per-test ids, removal cannot be checked and ``removal_unchecked`` says why.
+per-test ids, removal cannot be checked by name and ``removal_unchecked`` says why; if the
+same command printed its runner's counts both times (vitest or jest behind a wrapper
+script, mocha, unittest without pytest), fewer passing or more skipped tests than the
+baseline is ``fewer_passing``, a regression like ``removed``.
 """
 
 from __future__ import annotations
@@ -74,6 +77,11 @@ class TestDelta(BaseModel):
     removal_unchecked: str = Field(
         default="",
         description="Why removed and skipped tests could not be checked; empty when they were.",
+    )
+    fewer_passing: str = Field(
+        default="",
+        description="Without per-test ids: how the runner's printed counts show fewer "
+        "passing or more skipped tests than the baseline; empty when they do not.",
     )
     timed_out: bool = False
     exit_code_only: bool = False
@@ -141,6 +149,7 @@ def compute_delta(report: TestReport, baseline: Baseline | None = None) -> TestD
         newly_skipped=removal.newly_skipped,
         moved=removal.moved,
         removal_unchecked=removal.unchecked,
+        fewer_passing=removal.fewer_passing,
         timed_out=report.timed_out,
         exit_code_only=report.source == "exit-code"
         or (baseline is not None and baseline.report.source == "exit-code"),
@@ -155,6 +164,7 @@ class _Removal(BaseModel):
     newly_skipped: list[str] = Field(default_factory=list)
     moved: dict[str, str] = Field(default_factory=dict)
     unchecked: str = ""
+    fewer_passing: str = ""
 
 
 def _removal(report: TestReport, baseline: Baseline) -> _Removal:
@@ -164,7 +174,10 @@ def _removal(report: TestReport, baseline: Baseline) -> _Removal:
     if not before:
         why = "the baseline has no per-test results (exit code only)"
         if baseline.report.tests or baseline.report.source == "exit-code":
-            return _Removal(unchecked=f"removed or skipped tests cannot be checked: {why}")
+            return _Removal(
+                unchecked=f"removed or skipped tests cannot be checked by name: {why}",
+                fewer_passing=_fewer_passing(report, baseline.report),
+            )
         return _Removal()
     passed_before = sorted(i for i, outcome in before.items() if outcome == "passed")
     skipped = [i for i in passed_before if now.get(i) == "skipped"]
@@ -199,6 +212,26 @@ def _removal(report: TestReport, baseline: Baseline) -> _Removal:
         moved=moved,
         unchecked=unchecked,
     )
+
+
+def _fewer_passing(report: TestReport, baseline: TestReport) -> str:
+    """What the runner's printed counts say was taken away, when the same command printed
+    them for the baseline and now ("" when they are not comparable or nothing was)."""
+    before, now = baseline.printed_counts, report.printed_counts
+    if not before or not now or report.command != baseline.command:
+        return ""
+    if report.collection_errors or report.timed_out or report.exit_code != 0:
+        return ""  # the run failed: the tests gate fails on that already
+    parts = []
+    if now.get("passed", 0) < before.get("passed", 0):
+        parts.append(
+            f"{now.get('passed', 0)} tests passed, {before.get('passed', 0)} in the baseline"
+        )
+    if now.get("skipped", 0) > before.get("skipped", 0):
+        parts.append(f"{now.get('skipped', 0)} skipped, {before.get('skipped', 0)} in the baseline")
+    if not parts:
+        return ""
+    return "the test runner's summary counts " + " and ".join(parts)
 
 
 #: Options that pick tests by name, marker or pattern (pytest, go, jest/vitest, cargo,
@@ -349,6 +382,8 @@ def _summary(d: TestDelta) -> str:
         parts.append(f"{len(d.removed)} passing tests removed")
     if d.newly_skipped:
         parts.append(f"{len(d.newly_skipped)} passing tests now skipped")
+    if d.fewer_passing:
+        parts.append(d.fewer_passing)
     if d.moved:
         parts.append(f"{len(d.moved)} moved")
     if d.vanished:
