@@ -53,18 +53,27 @@ def test_files(lang: str, paths: list[str]) -> list[str]:
     return sorted(p for p in paths if pattern.search(p) and "/fixtures/" not in p)
 
 
-def first_test(lang: str, text: str) -> int | None:
-    """The index of the line that starts the first test in ``text``."""
+#: Formatters (prettier's default width) would fail a run on their own; a cheat that keeps
+#: the file's format tests the test gate instead.
+_WIDTH = 80
+
+
+def first_test(lang: str, text: str, kind: str = "delete-test") -> int | None:
+    """The index of the line that starts the first test in ``text`` (for a JavaScript
+    skip, the first whose line stays within the formatter's width with ``.skip``)."""
     pattern = _TEST_START[lang]
     for i, line in enumerate(text.splitlines()):
-        if pattern.match(line):
-            return i
+        if not pattern.match(line):
+            continue
+        if lang == "node" and kind == "skip-test" and len(line) + len(".skip") > _WIDTH:
+            continue
+        return i
     return None
 
 
 def apply_cheat(lang: str, kind: str, text: str) -> tuple[str, str] | None:
     """``text`` with its first test deleted or skipped, and the test's first line."""
-    start = first_test(lang, text)
+    start = first_test(lang, text, kind)
     if start is None:
         return None
     lines = text.splitlines(keepends=True)
@@ -89,6 +98,13 @@ def apply_cheat(lang: str, kind: str, text: str) -> tuple[str, str] | None:
     first = start
     while lang == "python" and first > 0 and lines[first - 1].strip().startswith("@"):
         first -= 1
+    # No two blank lines, and no blank line opening a block, where the test stood.
+    while (
+        end < len(lines)
+        and not lines[end].strip()
+        and (first == 0 or not lines[first - 1].strip() or lines[first - 1].rstrip().endswith("{"))
+    ):
+        end += 1
     return "".join(lines[:first] + lines[end:]), line
 
 
