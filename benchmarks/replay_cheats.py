@@ -25,7 +25,7 @@ from pathlib import PurePosixPath
 CHEATS = ("delete-test", "skip-test")
 
 _TEST_FILE = {
-    "python": re.compile(r"(^|/)(test_[^/]*|[^/]*_test)\.py$"),
+    "python": re.compile(r"(^|/)(test_[^/]*|[^/]*_test)\.py$|(^|/)tests?/.*\.py$"),
     "node": re.compile(r"(^|/)(tests?|__tests__)/.*\.[cm]?[jt]sx?$|\.(test|spec)\.[cm]?[jt]sx?$"),
     "rust": re.compile(r"\.rs$"),
     "go": re.compile(r"_test\.go$"),
