@@ -4,7 +4,8 @@ The key hashes the toolchain and its provider's recipe version, the tool identit
 (interpreter version, uv version, node version ...), the bytes of every manifest and lock
 file at the project's root, and the spec's setup commands and variables. Anything else a
 phase changes (the code, the tests) leaves the key alone, so the environment is reused; a
-phase that edits a manifest gets a new key and a rebuilt environment. Computing a key never builds anything.
+phase that edits a manifest gets a new key and a rebuilt environment. Computing a key
+never builds anything.
 """
 
 from __future__ import annotations
