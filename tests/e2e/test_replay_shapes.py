@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from executor_support import auditor, builder, git, op, write_plan, write_script
+from executor_support import auditor, builder, doctor, git, op, write_plan, write_script
 from sqlalchemy import select
 
 from autopack.db.orm import DecisionLog
@@ -250,3 +250,62 @@ def test_a_test_deleted_under_a_plain_unittest_command_is_caught(
 
     assert outcome.state != "DONE_SUCCESS"
     assert "1 tests passed, 2 in the baseline" in (outcome.failure_reason or "")
+
+
+# --- a removal next to a failure that pre-dates the run -----------------------------------
+# python-poetry/cleo: a test fails in every baseline (NO_COLOR is forced for test runs, and
+# cleo tests FORCE_COLOR). A Builder that deleted an in-scope test was told by hardening
+# (scope_mismatch) to fix that old failure in a file outside its scope, instead of being
+# told to restore the test it deleted.
+
+OLD_FAILURE = "def test_colour():\n    assert False, 'fails before the run'\n"
+SCOPED_TESTS = (
+    "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n"
+    "def test_zero():\n    assert add(0, 0) == 0\n"
+)
+
+
+def test_a_deleted_test_is_reported_as_such_not_as_the_old_failure_beside_it(
+    settings: Settings, tmp_path: Path, harness_factory: Any
+) -> None:
+    repo = commit_tree(
+        tmp_path / "calc",
+        {
+            "pyproject.toml": "[tool.pytest.ini_options]\npythonpath = ['.']\n",
+            "calc.py": UNITTEST_CALC,
+            "tests/test_calc.py": SCOPED_TESTS,
+            "tests/test_output.py": OLD_FAILURE,
+        },
+    )
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        "old-failure",
+        [detected_phase("sub", ["calc.py", "tests/test_calc.py"])],
+    )
+    sub = op("append", "calc.py", content="\n\ndef sub(a, b):\n    return a - b\n")
+    cheat = op(
+        "replace_file",
+        "tests/test_calc.py",
+        content=SCOPED_TESTS.split("\n\n\ndef test_zero")[0] + "\n",
+    )
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [
+            builder("sub", sub, cheat),
+            doctor("sub", "restore tests/test_calc.py::test_zero"),
+            builder("sub", sub),
+            auditor("sub"),
+        ],
+    )
+    harness = harness_factory(settings)
+    run_id = harness.create(plan, repo)
+
+    outcome = harness.execute(run_id, script)
+
+    assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
+    with unit_of_work(harness.db.factory) as session:
+        decisions = session.scalars(select(DecisionLog).where(DecisionLog.run_id == run_id)).all()
+        hardening = [d.rationale for d in decisions if d.decision == "hardening"]
+    assert hardening == []  # before: "The failure is in tests/test_output.py, which ..."
+    [first] = [p for p in outcome.phases if p.phase_id == "sub"]
+    assert first.builder_attempts == 2
