@@ -97,7 +97,14 @@ class PythonToolchain(Toolchain):
             report_format = "junit"
         elif extra:
             reasons.append(f"unittest modules named outside test*.py: {', '.join(extra[:5])}")
-            test = [*python, "-m", "unittest", "-v", *extra]
+            # Named modules replace discovery, so the ones discovery would find are named too.
+            discovered = sorted(
+                p.relative_to(path).as_posix()
+                for d in UNITTEST_DIRS
+                if (path / d).is_dir()
+                for p in (path / d).rglob("test*.py")
+            )
+            test = [*python, "-m", "unittest", "-v", *discovered, *extra]
             report_format = "exit-code"
         else:
             start = ["-s", "tests"] if (path / "tests").is_dir() else []

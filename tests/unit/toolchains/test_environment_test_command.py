@@ -128,3 +128,16 @@ def test_unittest_modules_named_outside_test_py_are_named_to_the_runner(tmp_path
     assert {t.id: t.outcome for t in report.tests} == {
         "tests.basicTests.TestAll::test_adds": "passed"
     }
+
+
+def test_named_unittest_modules_keep_the_ones_discovery_finds(tmp_path: Path) -> None:
+    for rel, text in {
+        "setup.py": "from setuptools import setup\nsetup(name='calc', py_modules=['calc'])\n",
+        "tests/basicTests.py": BASIC_TESTS,
+        "tests/test_more.py": "import unittest\n\n\nclass T(unittest.TestCase):\n    pass\n",
+    }.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    detection = detect_best(tmp_path)
+    assert detection is not None and detection.test_command is not None
+    assert detection.test_command[-2:] == ["tests/test_more.py", "tests/basicTests.py"]
