@@ -19,9 +19,9 @@ its tests away. Three cases are not counted: a test that only moved into or out 
 class of the same module and still passes (``moved``), a parametrized case whose
 generated id was renumbered because a case was added or removed before it and still
 passes (``test_x[args31-NaN]`` now ``test_x[args32-NaN]``, also ``moved``), and, when the
-attempt ran a phase's own
-test command (``scope.tests``) that picks files or tests (``pytest tests/test_a.py``) or
-is another tool than the baseline's, tests of files or classes it did not run at all. The
+attempt ran a phase's own test command (``scope.tests``) that picks files or tests
+(``pytest tests/test_a.py``) or is another tool than the baseline's, tests of files or
+classes it did not run at all. The
 baseline's suite under another spelling (``python -m pytest -q`` for a detected
 ``pytest``, ``make test`` running pytest) is compared in full. When either report has no
 per-test ids, removal cannot be checked by name and ``removal_unchecked`` says why; if the
