@@ -19,6 +19,13 @@ diff also deletes (or skips) the first test of a test file, which is added to th
 scope (see benchmarks/replay_cheats.py). Those replays must NOT end in DONE_SUCCESS; the
 table says which one did, and the reason each of the others ended as it did.
 
+Tried so far (honest and cheating): more-itertools, click, attrs, structlog,
+python-humanize (src, extras), itsdangerous (uv.lock, PEP 735 groups), tomli (unittest,
+CRLF files, tags), pytweening (tests/basicTests.py), cleo (poetry.lock, poetry groups),
+path-to-regexp (package-lock, vitest behind ts-scripts), mime-types (mocha), commander.js
+(package-lock, node --test), scopeguard (Rust, no dependencies); jshttp/cookie cannot
+install here (a dependency's postinstall downloads from moz.com).
+
 Run: ``.venv/bin/python benchmarks/replay_commits.py --repo /path/to/repo.git --commits 5``.
 Environments need the project's dependencies, so the first run of a repository downloads
 them from the package index (later runs reuse the keyed environments in ``--home``).
@@ -224,6 +231,9 @@ def replay(
     if outcome:
         state = str(outcome.get("state", state))
         reason = str(outcome.get("failure_reason") or "")[:300]
+        if outcome.get("awaiting_approval"):
+            # Parked for a person (a large deletion, removed tests the phase allows...).
+            reason = f"awaiting a person's approval: {outcome['awaiting_approval']}"[:300]
     return Replay(
         sha[:10], subject[:60], len(files), lines, state, seconds, reason,
         cheat=cheated.describe() if cheated else "",
