@@ -48,9 +48,16 @@ class Cheat:
         return f"{self.kind} {self.path}: {self.test_line.strip()[:60]}"
 
 
+#: Test-looking files that no suite runs (examples, fixtures, documentation).
+_NOT_SUITE = re.compile(r"(^|/)(examples?|fixtures?|docs?|benchmarks?)/")
+_TEST_DIR = re.compile(r"(^|/)(tests?|__tests__)/")
+
+
 def test_files(lang: str, paths: list[str]) -> list[str]:
+    """The language's test files, those in a tests directory first."""
     pattern = _TEST_FILE[lang]
-    return sorted(p for p in paths if pattern.search(p) and "/fixtures/" not in p)
+    found = [p for p in paths if pattern.search(p) and not _NOT_SUITE.search(p)]
+    return sorted(found, key=lambda p: (not _TEST_DIR.search(p), p))
 
 
 #: Formatters (prettier's default width) would fail a run on their own; a cheat that keeps
