@@ -647,7 +647,7 @@ class PhaseExecution:
             if only_tests_taken_away(delta):
                 # The suite ran as before: its log shows only failures that pre-date the
                 # run, and read as this failure's cause they send hardening after them (a
-                # scope_mismatch on cleo's NO_COLOR test). The gate's reason is the cause.
+                # scope_mismatch on cleo's FORCE_COLOR test). The gate's reason is the cause.
                 logs = ""
             self._stage(attempt.id, "failed", failure=failed["tests"].reason)
             return Failure(kind, failed["tests"].reason, logs=logs)
