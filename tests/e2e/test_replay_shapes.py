@@ -254,9 +254,9 @@ def test_a_test_deleted_under_a_plain_unittest_command_is_caught(
 
 # --- a removal next to a failure that pre-dates the run -----------------------------------
 # python-poetry/cleo and commander.js: a test failed in every baseline (Autopack forced
-# NO_COLOR, and they test FORCE_COLOR). A Builder that deleted an in-scope test was told by hardening
-# (scope_mismatch) to fix that old failure in a file outside its scope, instead of being
-# told to restore the test it deleted.
+# NO_COLOR, and they test FORCE_COLOR). A Builder that deleted an in-scope test was told
+# by hardening (scope_mismatch) to fix that old failure in a file outside its scope,
+# instead of being told to restore the test it deleted.
 
 OLD_FAILURE = "def test_colour():\n    assert False, 'fails before the run'\n"
 SCOPED_TESTS = (
