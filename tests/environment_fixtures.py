@@ -314,6 +314,28 @@ def clone(source: Path, dest: Path) -> Path:
     return dest
 
 
+def poetry_groups_project(path: Path) -> Path:
+    """python-poetry/cleo's shape: PEP 621 metadata, the test dependencies only in poetry's
+    `dev` group (testhelper), and a `doc` group that must not be installed (its sphinx is
+    nowhere offline). Poetry itself is not needed."""
+    extra = (
+        '\n[tool.poetry.group.dev.dependencies]\npytest = "*"\ntesthelper = "^1.0"\n'
+        '\n[tool.poetry.group.doc.dependencies]\nsphinx = "^7.1"\n'
+    )
+    test = CALC_TEST + (
+        "\n\ndef test_helper():\n    import testhelper\n    assert testhelper.HELPS\n"
+    )
+    return write_project(
+        path,
+        {
+            "pyproject.toml": _hatch_pyproject(extra)
+            + '\n[tool.hatch.build.targets.wheel]\npackages = ["src/calc"]\n',
+            "src/calc/__init__.py": CALC,
+            "tests/test_calc.py": test,
+        },
+    )
+
+
 SHAPES: dict[str, Callable[[Path], Path]] = {
     "src-layout-tests-extra": src_layout_with_tests_extra,
     "flat-requirements-dev": flat_layout_requirements_dev,
@@ -321,6 +343,7 @@ SHAPES: dict[str, Callable[[Path], Path]] = {
     "hatch-vcs": hatch_vcs_project,
     "no-pytest-declared": no_pytest_project,
     "unittest": unittest_project,
+    "poetry-groups": poetry_groups_project,
 }
 
 __all__ = ["SHAPES", "build_wheel", "clone", "env_settings", "local_wheels", "wheelhouse"]

@@ -1,10 +1,11 @@
 """Environment keys: a content hash of what decides an environment's contents.
 
-The key hashes the toolchain, the tool identity (interpreter version, uv version, node
-version ...), the bytes of every manifest and lock file at the project's root, and the
-spec's setup commands and variables. Anything else a phase changes (the code, the tests)
-leaves the key alone, so the environment is reused; a phase that edits a manifest gets a
-new key and a rebuilt environment. Computing a key never builds anything.
+The key hashes the toolchain and its provider's recipe version, the tool identity
+(interpreter version, uv version, node version ...), the bytes of every manifest and lock
+file at the project's root, and the spec's setup commands and variables. Anything else a
+phase changes (the code, the tests) leaves the key alone, so the environment is reused; a
+phase that edits a manifest gets a new key and a rebuilt environment. Computing a key
+never builds anything.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from autopack.environments.base import EnvironmentSpec
 
 #: Bumped when the layout of an environment changes, so old ones are never reused.
 FORMAT = 1
+#: Bumped per toolchain when what its provider installs from the same manifests changes,
+#: so an environment an older Autopack built (with less in it) is not reused.
+#: python 2: poetry's test groups installed without poetry (poetry_metadata).
+RECIPES: dict[str, int] = {"python": 2}
 
 #: Manifest and lock files, per toolchain, relative to the project's root.
 MANIFESTS: dict[str, tuple[str, ...]] = {
@@ -62,6 +67,7 @@ def hash_key(
     }
     payload = {
         "format": FORMAT,
+        "recipe": RECIPES.get(toolchain or "", 1),
         "toolchain": toolchain,
         "tools": dict(sorted(tools.items())),
         "manifests": manifests,

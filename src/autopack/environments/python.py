@@ -9,8 +9,10 @@ The keyed ``venv`` holds what the project depends on, resolved from its manifest
 ``uv.lock`` with ``uv sync --frozen --no-install-workspace``; ``poetry.lock`` with poetry
 (when it is installed); otherwise ``uv pip install -r`` of the PEP 621 metadata
 (``pyproject.toml``, ``setup.py``, ``setup.cfg``) and the ``requirements*.txt`` files,
-with the extras and PEP 735 groups named test, tests, testing or dev. None of these
-installs the project itself, so the keyed venv never points into any worktree.
+with the extras and PEP 735 groups named test, tests, testing or dev, and, poetry being
+absent, poetry's own tables for them (:mod:`autopack.environments.poetry_metadata`).
+None of these installs the project itself, so the keyed venv never points into any
+worktree.
 
 Each worktree then gets an overlay venv (``uv venv``, tens of milliseconds): a ``.pth``
 file in its site-packages adds the keyed venv's site-packages, the project is installed
@@ -41,6 +43,7 @@ from typing import Any
 import uv
 
 from autopack.environments.base import EnvironmentSpec, sanitized_path
+from autopack.environments.poetry_metadata import poetry_requirements
 from autopack.environments.provider import (
     Attachment,
     BuildContext,
@@ -222,6 +225,17 @@ class PythonProvider(Provider):
             extras |= _setup_py_extras(root)
         for req in requirement_files(root):
             sources += ["-r", req]
+        poetry_lines, poetry_notes = poetry_requirements(pyproject, TEST_GROUPS)
+        notes += poetry_notes
+        if poetry_lines:
+            # Outside the worktree: the keyed directory is this environment's own.
+            listed = ctx.root / "poetry-requirements.txt"
+            listed.write_text("".join(f"{line}\n" for line in poetry_lines), encoding="utf-8")
+            sources += ["-r", str(listed)]
+            notes.append(
+                f"{len(poetry_lines)} requirement(s) from poetry's tables installed without "
+                "poetry: " + ", ".join(poetry_lines[:5])
+            )
         if not sources and not groups:
             ctx.log.say("no dependencies declared")
             return

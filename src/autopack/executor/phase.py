@@ -667,6 +667,11 @@ class PhaseExecution:
                 else FailureKind.tests_failed
             )
             logs = (report.log_tail if report else "") or ""
+            if only_tests_taken_away(delta):
+                # The suite ran as before: its log shows only failures that pre-date the
+                # run, and read as this failure's cause they send hardening after them (a
+                # scope_mismatch on cleo's FORCE_COLOR test). The gate's reason is the cause.
+                logs = ""
             self._stage(attempt.id, "failed", failure=failed["tests"].reason)
             return Failure(kind, failed["tests"].reason, logs=logs)
         if "deliverables" in failed:
@@ -1596,6 +1601,18 @@ ACTION_HANDLERS: dict[Action, Callable[[PhaseExecution, ActionStep], PhaseOutcom
 }
 
 
+def only_tests_taken_away(delta: TestDelta) -> bool:
+    """Whether the tests gate can have failed only because tests were removed, skipped or
+    fewer passed: nothing new failed, everything was collected and finished."""
+    return (
+        bool(delta.removed or delta.newly_skipped or delta.fewer_passing)
+        and not delta.new_failures
+        and not delta.collection_errors
+        and not delta.no_tests_collected
+        and not delta.timed_out
+    )
+
+
 def tests_taken_away(delta: TestDelta | None) -> str:
     """Baseline-passing tests the delta removed or skipped, in words ("" when none)."""
     if delta is None:
@@ -1607,4 +1624,6 @@ def tests_taken_away(delta: TestDelta | None) -> str:
         parts.append(
             f"{len(delta.newly_skipped)} skipped or xfailed ({', '.join(delta.newly_skipped[:5])})"
         )
+    if delta.fewer_passing:
+        parts.append(delta.fewer_passing)
     return "; ".join(parts)

@@ -84,6 +84,11 @@ class Detection(BaseModel):
     )
     report_format: ReportSource = "exit-code"
     report_globs: list[str] = Field(default_factory=list)
+    extra_test_files: list[str] = Field(
+        default_factory=list,
+        description="Test files the tool's default naming would not find, named to it "
+        "(relative to the project directory).",
+    )
 
     def test(self) -> TestCommand | None:
         """The test command as verification runs it, or None when there is none."""

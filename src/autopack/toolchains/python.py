@@ -1,5 +1,11 @@
 """Python projects: pip, poetry and uv; pytest or unittest.
 
+A unittest suite whose modules follow neither pytest's nor unittest's naming
+(``tests/basicTests.py``, run by ``setup.py test`` or by hand) is found by its
+``unittest.TestCase`` classes in ``tests/`` or ``test/``, and its modules are named to the
+runner (:func:`unittest_modules`): otherwise nothing would be collected and the project
+would look like one without tests.
+
 Evidence, strongest first: pyproject.toml / setup.py / setup.cfg, then requirements*.txt
 or a Pipfile, then pytest configuration (pytest.ini, conftest.py), then loose ``.py``
 files. Without a run environment, the interpreter is the project's own ``.venv``/``venv``
@@ -11,6 +17,7 @@ run with its interpreter (:func:`environment_test_command`).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,31 @@ from autopack.toolchains.base import (
     any_files,
     read_text,
 )
+
+#: Where unittest modules are looked for when their names follow no runner's default.
+UNITTEST_DIRS = ("tests", "test")
+#: What pytest collects by default (its ``python_files``).
+PYTEST_FILES = ("test_*.py", "*_test.py")
+_TESTCASE_CLASS = re.compile(r"^class\s+\w+\s*\([^)]*\bTestCase\b", re.MULTILINE)
+
+
+def unittest_modules(path: Path) -> list[str]:
+    """Modules in ``tests/`` or ``test/`` (and below) that define ``unittest.TestCase``
+    classes but that neither pytest's default file names nor unittest's ``test*.py``
+    would collect, relative to ``path``, sorted."""
+    found: list[str] = []
+    for directory in UNITTEST_DIRS:
+        root = path / directory
+        if not root.is_dir():
+            continue
+        for module in sorted(root.rglob("*.py"))[:500]:
+            name = module.name
+            if name.startswith("test") or name.endswith("_test.py") or name == "__init__.py":
+                continue
+            text = read_text(module, 200_000)
+            if "unittest" in text and _TESTCASE_CLASS.search(text):
+                found.append(module.relative_to(path).as_posix())
+    return found
 
 
 class PythonToolchain(Toolchain):
@@ -59,9 +91,21 @@ class PythonToolchain(Toolchain):
             reasons.append(f"interpreter: {' '.join(python)}")
         test_tool = _test_tool(path, pyproject, requirements)
         reasons.append(f"test runner: {test_tool}")
+        extra = unittest_modules(path) if test_tool == "unittest" else []
         if test_tool == "pytest":
             test = pytest_command(python)
             report_format = "junit"
+        elif extra:
+            reasons.append(f"unittest modules named outside test*.py: {', '.join(extra[:5])}")
+            # Named modules replace discovery, so the ones discovery would find are named too.
+            discovered = sorted(
+                p.relative_to(path).as_posix()
+                for d in UNITTEST_DIRS
+                if (path / d).is_dir()
+                for p in (path / d).rglob("test*.py")
+            )
+            test = [*python, "-m", "unittest", "-v", *discovered, *extra]
+            report_format = "exit-code"
         else:
             start = ["-s", "tests"] if (path / "tests").is_dir() else []
             test = [*python, "-m", "unittest", "discover", "-v", *start]
@@ -76,6 +120,7 @@ class PythonToolchain(Toolchain):
             test_command=test,
             lint_command=_lint(path, pyproject, python),
             report_format=report_format,
+            extra_test_files=extra,
         )
 
 
@@ -97,8 +142,12 @@ def environment_test_command(
     baseline delta sees each test instead of one exit code for the whole suite.
     """
     if detection.test_tool == "pytest" or pytest_available:
+        names = sorted({Path(f).name for f in detection.extra_test_files})
+        # The suite's own module names join pytest's defaults, so pytest still collects
+        # any test_*.py a phase adds.
+        files = ["-o", "python_files=" + " ".join([*PYTEST_FILES, *names])] if names else []
         return TestCommand(
-            argv=pytest_command([interpreter]),
+            argv=[*pytest_command([interpreter]), *files],
             env=dict(detection.env),
             report_format="junit",
             test_tool="pytest",
@@ -158,8 +207,10 @@ def _test_tool(path: Path, pyproject: dict[str, Any], requirements: list[str]) -
     ]
     if any("pytest" in text for text in texts):
         return "pytest"
-    test_files = any_files(path, ("test_*.py", "*_test.py"), limit=1000)
+    test_files = any_files(path, PYTEST_FILES, limit=1000)
     if test_files and all("unittest" in read_text(f, 20_000) for f in test_files[:20]):
+        return "unittest"
+    if not test_files and unittest_modules(path):
         return "unittest"
     # pytest also runs unittest-style tests and reports them per test.
     return "pytest"

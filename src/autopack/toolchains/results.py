@@ -73,6 +73,11 @@ class TestReport(BaseModel):
     no_tests_collected: bool = False
     note: str = ""
     log_tail: str = Field(default="", description="The last lines of the command's output.")
+    printed_counts: dict[str, int] = Field(
+        default_factory=dict,
+        description="For an exit-code report: the passed and skipped counts the runner "
+        "printed in its summary (see parse_printed_counts); empty when it printed none.",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -146,7 +151,16 @@ class TestReport(BaseModel):
             no_tests_collected=all(r.no_tests_collected for r in items),
             note=" | ".join(r.note for r in items if r.note),
             log_tail="\n".join(r.log_tail for r in items)[-8000:],
+            printed_counts=_sum_counts(r.printed_counts for r in items),
         )
+
+
+def _sum_counts(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for one in counts:
+        for key, value in one.items():
+            total[key] = total.get(key, 0) + value
+    return total
 
 
 def unique_ids(cases: Iterable[TestCase]) -> list[TestCase]:
@@ -163,6 +177,57 @@ def unique_ids(cases: Iterable[TestCase]) -> list[TestCase]:
 def _clip(text: str) -> str:
     text = text.strip()
     return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + " [...]"
+
+
+# --- counts printed by runners without a machine-readable report -------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+#: Runners that print a summary: (name, its summary lines, passed count, skipped count).
+#: The counts are summed over every summary line (a workspace prints one per project).
+_SUMMARIES: list[tuple[str, re.Pattern[str], re.Pattern[str], re.Pattern[str]]] = [
+    # vitest: "      Tests  476 passed | 1 skipped (477)"
+    ("vitest", re.compile(r"^\s*Tests\s+\d+ \w+.*\(\d+\)\s*$", re.M),
+     re.compile(r"(\d+) passed"), re.compile(r"(\d+) (?:skipped|todo)")),
+    # jest: "Tests:       1 skipped, 10 passed, 11 total"
+    ("jest", re.compile(r"^Tests:\s+.*\d+ total\s*$", re.M),
+     re.compile(r"(\d+) passed"), re.compile(r"(\d+) (?:skipped|todo)")),
+    # mocha: "  10 passing (12ms)", "  1 pending"
+    ("mocha", re.compile(r"^\s*\d+ (?:passing|pending)\b.*$", re.M),
+     re.compile(r"(\d+) passing"), re.compile(r"(\d+) pending")),
+    # node --test, spec and tap reporters: "\u2139 pass 10" / "# pass 10"
+    ("node-test", re.compile(r"^(?:\u2139|#) (?:pass|skipped|todo) \d+\s*$", re.M),
+     re.compile(r"pass (\d+)"), re.compile(r"(?:skipped|todo) (\d+)")),
+]  # fmt: skip
+#: unittest: "Ran 12 tests in 0.010s", a blank line, "OK (skipped=1)" / "FAILED (failures=2)"
+_UNITTEST = re.compile(r"^Ran (\d+) tests? in [\d.]+s\s*\n\s*\n((?:OK|FAILED)\b.*)$", re.M)
+_UNITTEST_COUNT = re.compile(r"(skipped|expected failures|failures|errors)=(\d+)")
+
+
+def parse_printed_counts(output: str) -> dict[str, int]:
+    """``{"passed": n, "skipped": m}`` from the summary lines of a test runner that wrote
+    no machine-readable report (vitest, jest, mocha, ``node --test``, unittest), summed
+    over the summaries of the first runner recognised; empty when none is.
+
+    With an exit-code-only report these counts are the one way to see that a change left
+    fewer tests passing (a test deleted) or more skipped than the baseline."""
+    text = _ANSI.sub("", output)
+    for _runner, line, passed, skipped in _SUMMARIES:
+        lines = line.findall(text)
+        if lines:
+            return {
+                "passed": sum(int(n) for found in lines for n in passed.findall(found)),
+                "skipped": sum(int(n) for found in lines for n in skipped.findall(found)),
+            }
+    runs = _UNITTEST.findall(text)
+    if not runs:
+        return {}
+    counts = {"passed": 0, "skipped": 0}
+    for ran, verdict in runs:
+        found = {key: int(value) for key, value in _UNITTEST_COUNT.findall(verdict)}
+        not_run = found.get("skipped", 0) + found.get("expected failures", 0)
+        counts["skipped"] += not_run
+        counts["passed"] += int(ran) - not_run - found.get("failures", 0) - found.get("errors", 0)
+    return counts
 
 
 # --- JUnit XML ---------------------------------------------------------------------------

@@ -53,7 +53,10 @@ INHERITED_ENV = (
 
 #: Variables every command gets, whatever the caller passes: output must decode as UTF-8,
 #: test runs must not drop .pyc files into the worktree (they would be committed), and
-#: tools must behave as in CI (no watch mode, no prompts, no ANSI colours to parse around).
+#: tools must behave as in CI (no watch mode, no prompts, no ANSI colours to parse around:
+#: output goes to a pipe and TERM is dumb). Not NO_COLOR: it outranks FORCE_COLOR, so
+#: projects that test their colour switches (cleo, commander.js) failed those tests in
+#: every baseline, and they were never judged.
 FORCED_ENV = {
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
@@ -61,7 +64,6 @@ FORCED_ENV = {
     "PYTHONIOENCODING": "utf-8",
     "PYTHONDONTWRITEBYTECODE": "1",
     "CI": "1",
-    "NO_COLOR": "1",
     "TERM": "dumb",
 }
 

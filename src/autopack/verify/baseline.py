@@ -15,13 +15,19 @@ A test that passed in the baseline and is now absent (deleted, renamed, deselect
 ``-k``/``--deselect``, ignored by ``collect_ignore``, hidden by ``__test__ = False`` or a
 module-level ``pytest.skip``) is ``removed``; one that passed and is now skipped or
 xfailed is ``newly_skipped``. Both are regressions: a suite is not made green by taking
-its tests away. Two cases are not counted: a test that only moved into or out of a class
-of the same module and still passes (``moved``), and, when the attempt ran a phase's own
-test command (``scope.tests``) that picks files or tests (``pytest tests/test_a.py``) or
-is another tool than the baseline's, tests of files or classes it did not run at all. The
+its tests away. Three cases are not counted: a test that only moved into or out of a
+class of the same module and still passes (``moved``), a parametrized case whose
+generated id was renumbered because a case was added or removed before it and still
+passes (``test_x[args31-NaN]`` now ``test_x[args32-NaN]``, also ``moved``), and, when the
+attempt ran a phase's own test command (``scope.tests``) that picks files or tests
+(``pytest tests/test_a.py``) or is another tool than the baseline's, tests of files or
+classes it did not run at all. The
 baseline's suite under another spelling (``python -m pytest -q`` for a detected
 ``pytest``, ``make test`` running pytest) is compared in full. When either report has no
-per-test ids, removal cannot be checked and ``removal_unchecked`` says why.
+per-test ids, removal cannot be checked by name and ``removal_unchecked`` says why; if the
+same command printed its runner's counts both times (vitest or jest behind a wrapper
+script, mocha, unittest without pytest), fewer passing or more skipped tests than the
+baseline is ``fewer_passing``, a regression like ``removed``.
 """
 
 from __future__ import annotations
@@ -65,11 +71,17 @@ class TestDelta(BaseModel):
     )
     moved: dict[str, str] = Field(
         default_factory=dict,
-        description="Baseline id -> id now, for passing tests moved into or out of a class.",
+        description="Baseline id -> id now, for passing tests moved into or out of a class, "
+        "or parametrized cases whose generated id was renumbered.",
     )
     removal_unchecked: str = Field(
         default="",
         description="Why removed and skipped tests could not be checked; empty when they were.",
+    )
+    fewer_passing: str = Field(
+        default="",
+        description="Without per-test ids: how the runner's printed counts show fewer "
+        "passing or more skipped tests than the baseline; empty when they do not.",
     )
     timed_out: bool = False
     exit_code_only: bool = False
@@ -137,6 +149,7 @@ def compute_delta(report: TestReport, baseline: Baseline | None = None) -> TestD
         newly_skipped=removal.newly_skipped,
         moved=removal.moved,
         removal_unchecked=removal.unchecked,
+        fewer_passing=removal.fewer_passing,
         timed_out=report.timed_out,
         exit_code_only=report.source == "exit-code"
         or (baseline is not None and baseline.report.source == "exit-code"),
@@ -151,6 +164,7 @@ class _Removal(BaseModel):
     newly_skipped: list[str] = Field(default_factory=list)
     moved: dict[str, str] = Field(default_factory=dict)
     unchecked: str = ""
+    fewer_passing: str = ""
 
 
 def _removal(report: TestReport, baseline: Baseline) -> _Removal:
@@ -160,7 +174,10 @@ def _removal(report: TestReport, baseline: Baseline) -> _Removal:
     if not before:
         why = "the baseline has no per-test results (exit code only)"
         if baseline.report.tests or baseline.report.source == "exit-code":
-            return _Removal(unchecked=f"removed or skipped tests cannot be checked: {why}")
+            return _Removal(
+                unchecked=f"removed or skipped tests cannot be checked by name: {why}",
+                fewer_passing=_fewer_passing(report, baseline.report),
+            )
         return _Removal()
     passed_before = sorted(i for i, outcome in before.items() if outcome == "passed")
     skipped = [i for i in passed_before if now.get(i) == "skipped"]
@@ -195,6 +212,26 @@ def _removal(report: TestReport, baseline: Baseline) -> _Removal:
         moved=moved,
         unchecked=unchecked,
     )
+
+
+def _fewer_passing(report: TestReport, baseline: TestReport) -> str:
+    """What the runner's printed counts say was taken away, when the same command printed
+    them for the baseline and now ("" when they are not comparable or nothing was)."""
+    before, now = baseline.printed_counts, report.printed_counts
+    if not before or not now or report.command != baseline.command:
+        return ""
+    if report.collection_errors or report.timed_out or report.exit_code != 0:
+        return ""  # the run failed: the tests gate fails on that already
+    parts = []
+    if now.get("passed", 0) < before.get("passed", 0):
+        parts.append(
+            f"{now.get('passed', 0)} tests passed, {before.get('passed', 0)} in the baseline"
+        )
+    if now.get("skipped", 0) > before.get("skipped", 0):
+        parts.append(f"{now.get('skipped', 0)} skipped, {before.get('skipped', 0)} in the baseline")
+    if not parts:
+        return ""
+    return "the test runner's summary counts " + " and ".join(parts)
 
 
 #: Options that pick tests by name, marker or pattern (pytest, go, jest/vitest, cargo,
@@ -262,15 +299,17 @@ def _group(test_id: str) -> str:
 
 def _moved(gone: list[str], before: Mapping[str, str], now: Mapping[str, str]) -> dict[str, str]:
     """Gone ids that reappear, passing, under a class of the same module (or out of one):
-    ``tests.test_x::test_a`` -> ``tests.test_x.TestA::test_a``. The test still runs, so it
-    was not removed. Anything looser (same name in another file) would let a test be
-    swapped for a different one of the same name, so it stays a removal."""
+    ``tests.test_x::test_a`` -> ``tests.test_x.TestA::test_a``, or as the same
+    parametrized case under a renumbered generated id (see :func:`_renumbered`). The test
+    still runs, so it was not removed. Anything looser (same name in another file) would
+    let a test be swapped for a different one of the same name, so it stays a removal."""
     added: dict[tuple[str, str], list[str]] = {}
     for test_id, outcome in now.items():
         if outcome == "passed" and test_id not in before:
             group, _, name = test_id.rpartition("::")
             added.setdefault((group, name), []).append(test_id)
-    moved: dict[str, str] = {}
+    moved = _renumbered(gone, [i for ids in added.values() for i in ids])
+    gone = [i for i in gone if i not in moved]
     for old in gone:
         group, _, name = old.rpartition("::")
         if not group:
@@ -284,6 +323,44 @@ def _moved(gone: list[str], before: Mapping[str, str], now: Mapping[str, str]) -
         if len(candidates) == 1 and candidates[0] not in moved.values():
             moved[old] = candidates[0]
     return moved
+
+
+#: A parameter id pytest generated (``argname`` + the case's index: ``test_args31``), one
+#: ``-``-separated part of the brackets of ``test_x[test_args31-NaN]``.
+_GENERATED_PART = re.compile(r"^([A-Za-z_]\w*?)\d+$")
+
+
+def _renumbered(gone: list[str], added: list[str]) -> dict[str, str]:
+    """Parametrized cases whose generated id changed only in its index.
+
+    pytest names a case whose value has no readable id ``<argname><index>``, so a case
+    added to (or removed from) the middle of a parameter list renumbers every case after
+    it: ``test_x[args31-NaN]`` is now ``test_x[args32-NaN]``. Ids that are equal once the
+    indexes are blanked out are paired, in index order, gone with newly passing; what
+    cannot be paired (a case really taken away) stays removed, because the number of
+    cases with each readable part must still add up."""
+
+    def key(test_id: str) -> str | None:
+        head, bracket, params = test_id.partition("[")
+        if not bracket or not params.endswith("]"):
+            return None
+        parts = params[:-1].split("-")
+        blanked = [m.group(1) + "#" if (m := _GENERATED_PART.match(p)) else p for p in parts]
+        return None if blanked == parts else head + "[" + "-".join(blanked) + "]"
+
+    def index_order(test_id: str) -> list[int]:
+        return [int(n) for n in re.findall(r"\d+", test_id.partition("[")[2])]
+
+    pool: dict[str, list[str]] = {}
+    for test_id in sorted(added, key=index_order):
+        if (k := key(test_id)) is not None:
+            pool.setdefault(k, []).append(test_id)
+    paired: dict[str, str] = {}
+    for test_id in sorted(gone, key=index_order):
+        k = key(test_id)
+        if k is not None and pool.get(k):
+            paired[test_id] = pool[k].pop(0)
+    return paired
 
 
 def _one_class_apart(a: str, b: str) -> bool:
@@ -305,6 +382,8 @@ def _summary(d: TestDelta) -> str:
         parts.append(f"{len(d.removed)} passing tests removed")
     if d.newly_skipped:
         parts.append(f"{len(d.newly_skipped)} passing tests now skipped")
+    if d.fewer_passing:
+        parts.append(d.fewer_passing)
     if d.moved:
         parts.append(f"{len(d.moved)} moved")
     if d.vanished:

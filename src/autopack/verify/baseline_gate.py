@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.toolchains.base import any_files
+from autopack.toolchains.python import unittest_modules
 from autopack.toolchains.results import SUITE_ID, TestReport
 from autopack.verify.hardening import FailureContext, match_failure
 
@@ -190,5 +191,8 @@ def _pattern_fix(name: str, data: dict[str, str]) -> list[str]:
 
 
 def has_test_files(worktree: Path) -> bool:
-    """True when the project holds files that look like tests (a cheap, bounded walk)."""
-    return bool(any_files(worktree, TEST_FILE_GLOBS, limit=5000))
+    """True when the project holds files that look like tests (a cheap, bounded walk),
+    including unittest modules named outside ``test*.py``."""
+    return bool(any_files(worktree, TEST_FILE_GLOBS, limit=5000)) or bool(
+        unittest_modules(worktree)
+    )

@@ -172,6 +172,8 @@ def _removal_reason(d: TestDelta) -> str:
             f"{len(d.newly_skipped)} test(s) that passed in the baseline are skipped or "
             f"xfailed now: {_first(d.newly_skipped)}"
         )
+    if d.fewer_passing:
+        parts.append(f"{d.fewer_passing} (tests deleted, skipped, deselected or failing)")
     return "; ".join(parts)
 
 

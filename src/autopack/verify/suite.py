@@ -33,6 +33,7 @@ from autopack.toolchains.results import (
     parse_cargo_test,
     parse_go_test_json,
     parse_junit_xml,
+    parse_printed_counts,
 )
 from autopack.toolchains.runner import DEFAULT_MAX_OUTPUT_BYTES, CommandResult, run_command
 
@@ -266,6 +267,7 @@ def build_report(
         no_tests_collected=no_tests and not errors,
         note="; ".join(notes),
         log_tail=redact(output[-LOG_TAIL_CHARS:]),
+        printed_counts=parse_printed_counts(output) if source == "exit-code" else {},
     )
 
 

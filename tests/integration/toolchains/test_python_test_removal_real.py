@@ -182,3 +182,54 @@ def test_a_plan_command_for_the_whole_suite_still_sees_a_deleted_test_file(
     assert delta.removed == ALL_CALC
     assert delta.removal_unchecked == ""
     assert NEGATIVE in gate_reason(tmp_path, delta)
+
+
+# humanize's test_intword parametrizes over (args, expected) pairs: pytest names each case
+# `test_args<index>-<expected>`, so a case added in the middle renumbers every case after
+# it (the replay of python-humanize 3c577d7 failed on 12 "missing" tests).
+TEST_TABLE = (
+    "import pytest\nfrom calc import add\n\n"
+    "@pytest.mark.parametrize('test_args, expected', [\n{rows}])\n"
+    "def test_table(test_args, expected):\n    assert add(*test_args) == expected\n"
+)
+ROWS = [((1, 2), 3), ((2, 2), 4), ((0, 0), 0), ((5, 5), 10)]
+
+
+def table(rows: list[tuple[tuple[int, int], int]]) -> str:
+    return TEST_TABLE.format(rows="".join(f"    ({args!r}, {want}),\n" for args, want in rows))
+
+
+def test_a_case_added_in_the_middle_of_a_parametrized_table_removes_nothing(
+    tmp_path: Path, write_tree: WriteTreeT
+) -> None:
+    root = tmp_path / "p"
+    changed(root, write_tree, {"tests/test_table.py": table(ROWS)})
+    detection = detect_best(root)
+    assert detection is not None
+    baseline = Baseline.from_report(run_tests(root, detection, timeout=60))
+    write_tree(root, {"tests/test_table.py": table([*ROWS[:1], ((7, 0), 7), *ROWS[1:]])})
+    delta = baseline.delta(run_tests(root, detection, timeout=60))
+    assert delta.removed == [] and delta.newly_skipped == [], delta.summary
+    case = "tests.test_table::test_table[test_args{}]".format
+    assert delta.moved == {
+        case("1-4"): case("2-4"),
+        case("2-0"): case("3-0"),
+        case("3-10"): case("4-10"),
+    }
+    decision = PhaseFinalizer().decide(FinalizerInputs(worktree=tmp_path, delta=delta))
+    assert decision.outcome == "complete", decision.reason
+
+
+def test_a_case_taken_out_of_the_middle_of_a_parametrized_table_is_still_removed(
+    tmp_path: Path, write_tree: WriteTreeT
+) -> None:
+    # The renumbering is not a loophole: the cases after it pair up, the one taken does not.
+    root = tmp_path / "p"
+    changed(root, write_tree, {"tests/test_table.py": table(ROWS)})
+    detection = detect_best(root)
+    assert detection is not None
+    baseline = Baseline.from_report(run_tests(root, detection, timeout=60))
+    write_tree(root, {"tests/test_table.py": table([ROWS[0], *ROWS[2:]])})
+    delta = baseline.delta(run_tests(root, detection, timeout=60))
+    assert delta.removed == ["tests.test_table::test_table[test_args1-4]"], delta.summary
+    assert "test_args1-4" in gate_reason(tmp_path, delta)

@@ -11,6 +11,7 @@ from autopack.environments import (
     Environment,
     EnvironmentSpec,
     environment_in_use,
+    keys,
     list_environments,
     manifest_paths,
     prune_environments,
@@ -133,3 +134,18 @@ def test_prune_leaves_an_environment_a_run_is_using(tmp_path: Path) -> None:
         with key_lock(envs, used.key, blocking=False) as free:
             assert free  # using an environment never blocks another prepare
     assert [e.key for e in prune_environments(envs, older_than_days=None, now=NOW)] == [used.key]
+
+
+def test_a_new_python_recipe_gives_new_keys_so_older_environments_are_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # python-poetry/cleo: an environment built before poetry's groups were installed was
+    # reused by the fixed Autopack (same manifests), still without pytest-mock.
+    root = project(tmp_path)
+    python_before = key(root)
+    node_before = hash_key(root, EnvironmentSpec(), toolchain="node", tools={"node": "v20"})
+    monkeypatch.setitem(keys.RECIPES, "python", keys.RECIPES["python"] + 1)
+    assert key(root) != python_before
+    assert hash_key(root, EnvironmentSpec(), toolchain="node", tools={"node": "v20"}) == (
+        node_before
+    )

@@ -159,3 +159,17 @@ def _alive(pid: int) -> bool:
             return fh.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_project_testing_its_colour_switch_sees_force_color_win(tmp_path: Path) -> None:
+    # cleo and commander.js: NO_COLOR outranks FORCE_COLOR, so a forced NO_COLOR failed
+    # their "FORCE_COLOR turns colours on" tests in every baseline.
+    code = (
+        "import os\n"
+        "on = 'NO_COLOR' not in os.environ and 'FORCE_COLOR' in os.environ\n"
+        "print('coloured' if on else 'plain')\n"
+    )
+    result = run_command([PY, "-c", code], tmp_path, timeout=30, env={"FORCE_COLOR": "1"})
+    assert result.stdout == "coloured\n"
+    plain = run_command([PY, "-c", code], tmp_path, timeout=30)
+    assert plain.stdout == "plain\n"

@@ -17,6 +17,7 @@ from autopack.toolchains.results import (
     parse_cargo_test,
     parse_go_test_json,
     parse_junit_xml,
+    parse_printed_counts,
 )
 from autopack.verify.baseline import Baseline, TestDelta, compute_delta, selects_tests
 from autopack.verify.finalizer import FinalizerInputs, PhaseFinalizer
@@ -400,3 +401,68 @@ def test_an_unchanged_suite_has_nothing_removed(
     delta = Baseline.from_report(before).delta(after)
     assert delta.removed == [] and delta.newly_skipped == [] and delta.removal_unchecked == ""
     assert gate_of(tmp_path, delta) == (True, "no new failures")
+
+
+# --- exit-code suites: the runner's printed counts ---------------------------------------
+
+#: Summary lines as each runner prints them (vitest's from the replay of path-to-regexp,
+#: behind `ts-scripts test && npm run size`; colour codes as a terminal-less run keeps them).
+PRINTED = {
+    "vitest": (
+        " \x1b[2m Test Files \x1b[22m \x1b[1m\x1b[32m3 passed\x1b[39m\x1b[22m\x1b[90m (3)\x1b[39m\n"
+        "\x1b[2m      Tests \x1b[22m \x1b[1m\x1b[32m476 passed\x1b[39m\x1b[22m | 1 skipped (477)\n",
+        {"passed": 476, "skipped": 1},
+    ),
+    "jest": ("Tests:       1 skipped, 1 todo, 10 passed, 12 total\n", {"passed": 10, "skipped": 2}),
+    "mocha": ("  10 passing (12ms)\n  1 failing\n  2 pending\n", {"passed": 10, "skipped": 2}),
+    "node-test spec": (
+        "\u2139 tests 3\n\u2139 pass 2\n\u2139 fail 0\n\u2139 skipped 1\n\u2139 todo 0\n",
+        {"passed": 2, "skipped": 1},
+    ),
+    "node-test tap": ("# tests 2\n# pass 2\n# skipped 0\n", {"passed": 2, "skipped": 0}),
+    "unittest": (
+        "Ran 12 tests in 0.010s\n\nFAILED (failures=2, skipped=1, expected failures=1)\n",
+        {"passed": 8, "skipped": 2},
+    ),
+    "nothing known": ("all good\n", {}),
+}
+
+
+@pytest.mark.parametrize("runner", list(PRINTED))
+def test_printed_counts_of_each_runner(runner: str) -> None:
+    output, counts = PRINTED[runner]
+    assert parse_printed_counts(output) == counts
+
+
+def exit_code_report(counts: dict[str, int], command: str = "npm test") -> TestReport:
+    return TestReport(
+        source="exit-code",
+        command=command,
+        exit_code=0,
+        tests=[TestCase(id=SUITE_ID, outcome="passed")],
+        printed_counts=counts,
+    )
+
+
+def test_fewer_passing_by_printed_counts_fails_the_gate(tmp_path: Path) -> None:
+    baseline = Baseline.from_report(exit_code_report({"passed": 477, "skipped": 0}))
+    delta = baseline.delta(exit_code_report({"passed": 476, "skipped": 1}))
+    assert delta.fewer_passing == (
+        "the test runner's summary counts 476 tests passed, 477 in the baseline "
+        "and 1 skipped, 0 in the baseline"
+    )
+    passed, reason = gate_of(tmp_path, delta)
+    assert not passed and "476 tests passed, 477 in the baseline" in reason
+    assert gate_of(tmp_path, delta, allow=True)[0]  # a person may approve it
+
+
+def test_more_passing_by_printed_counts_is_fine_and_other_commands_are_not_compared(
+    tmp_path: Path,
+) -> None:
+    baseline = Baseline.from_report(exit_code_report({"passed": 10, "skipped": 0}))
+    assert baseline.delta(exit_code_report({"passed": 11, "skipped": 0})).fewer_passing == ""
+    # A phase's own command that runs part of the suite prints smaller counts by design.
+    partial = exit_code_report({"passed": 3, "skipped": 0}, command="npm test -- calc")
+    assert baseline.delta(partial).fewer_passing == ""
+    # Printed counts missing on either side: nothing is claimed.
+    assert baseline.delta(exit_code_report({})).fewer_passing == ""
