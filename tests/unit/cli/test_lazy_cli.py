@@ -201,16 +201,24 @@ def test_runs_list_reads_without_sqlalchemy_the_orm_or_the_api_schemas(
 def test_status_on_an_outdated_embedded_database_takes_the_upgrading_path(
     tmp_path: Path, sqlite_template: Path
 ) -> None:
-    """An embedded database the stdlib read cannot trust (here: at revision 0011) is
+    """An embedded database the stdlib read cannot trust (here: one migration behind) is
     opened as every command opens it: Alembic upgrades it, then status answers."""
     import sqlite3
+
+    from sqlalchemy import create_engine
+
+    from autopack.db import migrate
 
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(sqlite_template, home / "autopack.db")
     with sqlite3.connect(home / "autopack.db") as conn:
         before = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-        conn.execute("UPDATE alembic_version SET version_num = '0011'")
+    engine = create_engine(f"sqlite:///{home / 'autopack.db'}")
+    migrate.downgrade(engine, "-1")  # really one revision behind, not a relabelled head
+    engine.dispose()
+    with sqlite3.connect(home / "autopack.db") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] != before
     env = {**os.environ, "AUTOPACK_HOME": str(home)}
     env.pop("AUTOPACK_DATABASE_URL", None)
     done = subprocess.run([AUTOPACK, "status", "ghost"], capture_output=True, text=True, env=env)
