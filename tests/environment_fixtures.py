@@ -123,13 +123,18 @@ def _hatch_pyproject(extra: str = "", *, deps: str = '"tinydep>=1"', name: str =
 def src_layout_with_tests_extra(path: Path) -> Path:
     """src/calc, tests needing the `tests` extra (pytest and testhelper)."""
     extra = '\n[project.optional-dependencies]\ntests = ["pytest", "testhelper"]\n'
+    return _src_layout_needing_testhelper(path, extra)
+
+
+def _src_layout_needing_testhelper(path: Path, pyproject_extra: str) -> Path:
+    """src/calc with a test that imports testhelper, which ``pyproject_extra`` must bring."""
     test = CALC_TEST + (
         "\n\ndef test_helper():\n    import testhelper\n    assert testhelper.HELPS\n"
     )
     return write_project(
         path,
         {
-            "pyproject.toml": _hatch_pyproject(extra)
+            "pyproject.toml": _hatch_pyproject(pyproject_extra)
             + '\n[tool.hatch.build.targets.wheel]\npackages = ["src/calc"]\n',
             "src/calc/__init__.py": CALC,
             "tests/test_calc.py": test,
@@ -322,18 +327,7 @@ def poetry_groups_project(path: Path) -> Path:
         '\n[tool.poetry.group.dev.dependencies]\npytest = "*"\ntesthelper = "^1.0"\n'
         '\n[tool.poetry.group.doc.dependencies]\nsphinx = "^7.1"\n'
     )
-    test = CALC_TEST + (
-        "\n\ndef test_helper():\n    import testhelper\n    assert testhelper.HELPS\n"
-    )
-    return write_project(
-        path,
-        {
-            "pyproject.toml": _hatch_pyproject(extra)
-            + '\n[tool.hatch.build.targets.wheel]\npackages = ["src/calc"]\n',
-            "src/calc/__init__.py": CALC,
-            "tests/test_calc.py": test,
-        },
-    )
+    return _src_layout_needing_testhelper(path, extra)
 
 
 SHAPES: dict[str, Callable[[Path], Path]] = {

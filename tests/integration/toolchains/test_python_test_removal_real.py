@@ -199,16 +199,22 @@ def table(rows: list[tuple[tuple[int, int], int]]) -> str:
     return TEST_TABLE.format(rows="".join(f"    ({args!r}, {want}),\n" for args, want in rows))
 
 
-def test_a_case_added_in_the_middle_of_a_parametrized_table_removes_nothing(
-    tmp_path: Path, write_tree: WriteTreeT
-) -> None:
-    root = tmp_path / "p"
+def table_delta(
+    root: Path, write_tree: WriteTreeT, rows: list[tuple[tuple[int, int], int]]
+) -> TestDelta:
+    """The delta of the real suite when the parametrized table ROWS becomes ``rows``."""
     changed(root, write_tree, {"tests/test_table.py": table(ROWS)})
     detection = detect_best(root)
     assert detection is not None
     baseline = Baseline.from_report(run_tests(root, detection, timeout=60))
-    write_tree(root, {"tests/test_table.py": table([*ROWS[:1], ((7, 0), 7), *ROWS[1:]])})
-    delta = baseline.delta(run_tests(root, detection, timeout=60))
+    write_tree(root, {"tests/test_table.py": table(rows)})
+    return baseline.delta(run_tests(root, detection, timeout=60))
+
+
+def test_a_case_added_in_the_middle_of_a_parametrized_table_removes_nothing(
+    tmp_path: Path, write_tree: WriteTreeT
+) -> None:
+    delta = table_delta(tmp_path / "p", write_tree, [*ROWS[:1], ((7, 0), 7), *ROWS[1:]])
     assert delta.removed == [] and delta.newly_skipped == [], delta.summary
     case = "tests.test_table::test_table[test_args{}]".format
     assert delta.moved == {
@@ -224,12 +230,6 @@ def test_a_case_taken_out_of_the_middle_of_a_parametrized_table_is_still_removed
     tmp_path: Path, write_tree: WriteTreeT
 ) -> None:
     # The renumbering is not a loophole: the cases after it pair up, the one taken does not.
-    root = tmp_path / "p"
-    changed(root, write_tree, {"tests/test_table.py": table(ROWS)})
-    detection = detect_best(root)
-    assert detection is not None
-    baseline = Baseline.from_report(run_tests(root, detection, timeout=60))
-    write_tree(root, {"tests/test_table.py": table([ROWS[0], *ROWS[2:]])})
-    delta = baseline.delta(run_tests(root, detection, timeout=60))
+    delta = table_delta(tmp_path / "p", write_tree, [ROWS[0], *ROWS[2:]])
     assert delta.removed == ["tests.test_table::test_table[test_args1-4]"], delta.summary
     assert "test_args1-4" in gate_reason(tmp_path, delta)
