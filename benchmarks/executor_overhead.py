@@ -19,16 +19,19 @@ and model included: small here, and far less sensitive than wall time to other l
 the machine), and the git subprocesses started per phase.
 
 Run: ``.venv/bin/python benchmarks/executor_overhead.py [N ...]`` (default 10 100; add
-1000 for the long run, several minutes).
+1000 for the long run, several minutes). ``--seed-files 1000`` starts from a repository that
+already holds the 1,000 files a 1,000-phase run leaves behind: a 10-phase run on it shows how
+much of the cost at phase 1,000 is the repository's size (git's status walks, detection)
+rather than the run's length.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -100,10 +103,14 @@ subprocess.Popen.__init__ = _counting_popen_init  # type: ignore[method-assign]
 loop_module.PhaseExecution = _TimedPhase  # type: ignore[misc]
 
 
-def _repo(root: Path) -> Path:
+def _repo(root: Path, seed_files: int) -> Path:
     repo = root / "repo"
     repo.mkdir()
     (repo / "README.md").write_text("benchmark\n")
+    for i in range(seed_files):  # the files a run of ``seed_files`` phases would leave
+        seed = repo / "seed" / f"p{i:04d}"
+        seed.mkdir(parents=True)
+        (seed / "f.txt").write_text(f"{i}\n")
     for args in (
         ["init", "-q", "-b", "main"],
         ["add", "-A"],
@@ -113,11 +120,11 @@ def _repo(root: Path) -> Path:
     return repo
 
 
-def measure(n: int) -> dict[str, float]:
+def measure(n: int, seed_files: int = 0) -> dict[str, float]:
     global _excluded_seconds, _git_processes
     with tempfile.TemporaryDirectory(prefix="autopack-bench-") as tmp:
         root = Path(tmp)
-        repo = _repo(root)
+        repo = _repo(root, seed_files)
         phases = [
             {
                 "phase_id": f"p{i:03d}",
@@ -186,7 +193,18 @@ def _cpu_seconds() -> float:
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [10, 100]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[10, 100], help="Run sizes.")
+    parser.add_argument(
+        "--seed-files",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Start from a repository that already holds N files (as a run of N phases "
+        "leaves it): tells the repository's size apart from the run's length.",
+    )
+    args = parser.parse_args()
+    sizes = args.sizes
     header = (
         f"{'phases':>6} {'total s':>8} {'tests+model s':>13} {'median ms':>9} {'p90 ms':>7} "
         f"{'run/phase ms':>12} {'cpu/phase ms':>12} {'git procs/phase':>15}"
@@ -194,7 +212,7 @@ def main() -> None:
     print(header)
     rows = []
     for n in sizes:
-        r = measure(n)
+        r = measure(n, args.seed_files)
         rows.append(r)
         print(
             f"{r['phases']:>6} {r['total_s']:>8.2f} {r['excluded_s']:>13.2f} "
