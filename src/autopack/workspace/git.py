@@ -19,6 +19,7 @@ Refs it owns, all named after the run:
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import tempfile
 from collections.abc import Callable, Iterator
@@ -31,6 +32,8 @@ from autopack.errors import ValidationError, WorkspaceError
 from autopack.workspace.git_cli import AUTOPACK_EMAIL, AUTOPACK_NAME, DEFAULT_TIMEOUT, run_git
 from autopack.workspace.git_lib import LibRepo
 from autopack.workspace.repo_lock import repo_lock
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "AUTOPACK_EMAIL",
@@ -163,6 +166,8 @@ class GitWorkspace:
         self._written = 0
         #: How many times :meth:`maintain` asked git to tidy up (tests read it).
         self.maintenance_runs = 0
+        #: Of those, how many git refused (logged; the write before it stands).
+        self.maintenance_failures = 0
 
     @property
     def branch_name(self) -> str:
@@ -430,19 +435,25 @@ class GitWorkspace:
         ref write; the user's settings (``0`` turns either off) are respected."""
         self._written = 0
         self.maintenance_runs += 1
-        self.git(
-            "maintenance",
-            "run",
-            "--auto",
-            "--task=loose-objects",
-            "--task=gc",
-            "--quiet",
-            env={
-                "GIT_CONFIG_COUNT": "1",
-                "GIT_CONFIG_KEY_0": "gc.autoDetach",
-                "GIT_CONFIG_VALUE_0": "false",
-            },
-        )
+        try:
+            self.git(
+                "maintenance",
+                "run",
+                "--auto",
+                "--task=loose-objects",
+                "--task=gc",
+                "--quiet",
+                env={
+                    "GIT_CONFIG_COUNT": "1",
+                    "GIT_CONFIG_KEY_0": "gc.autoDetach",
+                    "GIT_CONFIG_VALUE_0": "false",
+                },
+            )
+        except WorkspaceError as exc:
+            # Housekeeping after a write that already landed: its failure (a bad setting
+            # in the user's config, a full disk) is logged, never the write's failure.
+            self.maintenance_failures += 1
+            _log.warning("git maintenance failed in %s (the write stands): %s", self.path, exc)
 
     def get_savepoint(self, savepoint: str) -> Savepoint | None:
         """One savepoint by name or number (one ref read, however many the run has)."""

@@ -239,3 +239,18 @@ def test_git_maintenance_leaves_a_repository_under_its_thresholds_alone(
     assert ws.maintenance_runs == 1
     objects = _objects(repo, git)  # git's default: 100 loose objects
     assert objects["count"] >= 9 and objects["in-pack"] == 0
+
+
+def test_a_failing_git_maintenance_never_fails_the_commit_before_it(
+    repo: Path, tmp_path: Path, git: GitRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Housekeeping is not the write: a setting git refuses (here a malformed threshold in
+    the user's config) is logged, and the commit that triggered it stands."""
+    monkeypatch.setattr("autopack.workspace.git.MAINTAIN_EVERY", 2)
+    git(repo, "config", "maintenance.loose-objects.auto", "abc")
+    ws = GitWorkspace.create(repo, "run-gc-bad", tmp_path / "wt")
+    _write_commits(ws, "a", 2)
+    assert ws.maintenance_runs == 1 and ws.maintenance_failures == 1
+    assert git(ws.path, "log", "-1", "--format=%s").strip() == "a 1"
+    _write_commits(ws, "b", 2)  # and the workspace goes on writing
+    assert ws.maintenance_failures == 2
