@@ -4,6 +4,8 @@ as the installed command without a subprocess's start-up, exit codes included.""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +35,18 @@ def invoke_cli(
         get_settings.cache_clear()
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def folded_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], home: Path
+) -> Callable[..., tuple[int, str]]:
+    """``autopack ARGS`` in-process with ``AUTOPACK_HOME=home``: (exit code, stdout and
+    stderr with whitespace folded, so assertions read sentences, not line breaks)."""
+    monkeypatch.setenv("AUTOPACK_HOME", str(home))
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> tuple[int, str]:
+        code, out, err = invoke_cli(monkeypatch, capsys, *args)
+        return code, " ".join((out + err).split())
+
+    return run

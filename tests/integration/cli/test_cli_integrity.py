@@ -21,7 +21,7 @@ from autopack.services import apikeys
 from autopack.services import runs as run_service
 from autopack.services.approvals import request_approval
 from autopack.settings import Settings
-from cli_runner import invoke_cli
+from cli_runner import folded_cli
 
 Result = tuple[int, str]
 
@@ -36,14 +36,7 @@ def autopack(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], home: Path
 ) -> Callable[..., Result]:
     """`autopack ARGS` in-process in a home that does not exist yet; (exit code, output)."""
-    monkeypatch.setenv("AUTOPACK_HOME", str(home))
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def run(*args: str) -> Result:
-        code, out, err = invoke_cli(monkeypatch, capsys, *args)
-        return code, " ".join((out + err).split())
-
-    return run
+    return folded_cli(monkeypatch, capsys, home)
 
 
 @pytest.mark.parametrize(

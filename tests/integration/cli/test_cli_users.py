@@ -17,7 +17,7 @@ from autopack.cli.identity import cli_identity, first_admin_name
 from autopack.db.database import Database, open_database
 from autopack.db.orm import ApiKey, DecisionLog, User
 from autopack.settings import Settings
-from cli_runner import invoke_cli
+from cli_runner import folded_cli
 
 Result = tuple[int, str]
 
@@ -32,14 +32,7 @@ def autopack(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], home: Path
 ) -> Callable[..., Result]:
     """`autopack ARGS` in-process; (exit code, output with whitespace folded)."""
-    monkeypatch.setenv("AUTOPACK_HOME", str(home))
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def run(*args: str) -> Result:
-        code, out, err = invoke_cli(monkeypatch, capsys, *args)
-        return code, " ".join((out + err).split())
-
-    return run
+    return folded_cli(monkeypatch, capsys, home)
 
 
 @pytest.fixture
