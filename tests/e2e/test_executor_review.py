@@ -43,6 +43,26 @@ def _one_phase_run(tmp_path: Path, run_id: str, **plan_extra: object) -> tuple[P
     return repo, plan
 
 
+def _large_deletion_run(
+    tmp_path: Path, run_id: str, *answers: dict[str, Any], **plan_extra: object
+) -> tuple[Path, Path, Path]:
+    """A repository with a 300-line legacy.py, a plan whose phase may change it, and a
+    script whose first Builder answer deletes it (a large deletion: it waits for a
+    person), then ``answers``."""
+    repo = make_repo(tmp_path, {"legacy.py": LEGACY_300})
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        run_id,
+        [phase("mul", paths=["calc.py", "tests/", "legacy.py"])],
+        **plan_extra,
+    )
+    script = write_script(
+        tmp_path / "s.jsonl",
+        [builder("mul", op("delete", "legacy.py"), *mul_ops()), *answers],
+    )
+    return repo, plan, script
+
+
 def _builder_rows(harness, run_id: str) -> list[PhaseAttempt]:  # type: ignore[no-untyped-def]
     with harness.db.factory() as session:
         return list(
@@ -104,17 +124,8 @@ def test_kill_around_the_squash_resumes_without_a_second_builder_call(
 def test_rejected_large_deletion_sends_the_phase_back_to_the_builder(
     sqlite_settings: Settings, tmp_path: Path, harness_factory
 ) -> None:
-    repo = make_repo(tmp_path, {"legacy.py": LEGACY_300})
-    plan = write_plan(
-        tmp_path / "plan.yaml", "rej-run", [phase("mul", paths=["calc.py", "tests/", "legacy.py"])]
-    )
-    script = write_script(
-        tmp_path / "s.jsonl",
-        [
-            builder("mul", op("delete", "legacy.py"), *mul_ops()),
-            builder("mul", *mul_ops()),
-            auditor("mul"),
-        ],
+    repo, plan, script = _large_deletion_run(
+        tmp_path, "rej-run", builder("mul", *mul_ops()), auditor("mul")
     )
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
@@ -190,16 +201,8 @@ def test_run_with_a_failed_phase_but_not_ended_resumes(
 def test_time_parked_for_approval_does_not_spend_the_duration_budget(
     sqlite_settings: Settings, tmp_path: Path, harness_factory
 ) -> None:
-    repo = make_repo(tmp_path, {"legacy.py": LEGACY_300})
-    plan = write_plan(
-        tmp_path / "plan.yaml",
-        "dur-run",
-        [phase("mul", paths=["calc.py", "tests/", "legacy.py"])],
-        budgets={"max_duration_minutes": 60},
-    )
-    script = write_script(
-        tmp_path / "s.jsonl",
-        [builder("mul", op("delete", "legacy.py"), *mul_ops()), auditor("mul")],
+    repo, plan, script = _large_deletion_run(
+        tmp_path, "dur-run", auditor("mul"), budgets={"max_duration_minutes": 60}
     )
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
@@ -299,17 +302,8 @@ def test_a_decision_made_while_the_run_parks_is_not_lost(
 ) -> None:
     """The dashboard leaves a run it sees executing to its executor: one that parks while
     the person decides must continue itself instead of waiting for nobody."""
-    repo = make_repo(tmp_path, {"legacy.py": LEGACY_300})
-    plan = write_plan(
-        tmp_path / "plan.yaml", "race-run", [phase("mul", paths=["calc.py", "tests/", "legacy.py"])]
-    )
-    script = write_script(
-        tmp_path / "s.jsonl",
-        [
-            builder("mul", op("delete", "legacy.py"), *mul_ops()),
-            builder("mul", *mul_ops()),
-            auditor("mul"),
-        ],
+    repo, plan, script = _large_deletion_run(
+        tmp_path, "race-run", builder("mul", *mul_ops()), auditor("mul")
     )
     harness = harness_factory(sqlite_settings)
     run_id = harness.create(plan, repo)
