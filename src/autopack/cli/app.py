@@ -11,6 +11,7 @@ does; the group then builds the Click command from that registration.
 from __future__ import annotations
 
 import importlib
+import inspect
 from difflib import get_close_matches
 
 import typer
@@ -48,6 +49,7 @@ class LazyGroup(typer.core.TyperGroup):
                 f"the command table says {', '.join(modules)} define(s) `{cmd_name}`, "
                 "but none registers it; fix the table in autopack/cli/commands.py"
             )
+        _reflow_help(command)
         self.add_command(command, cmd_name)
         return command
 
@@ -77,6 +79,33 @@ class LazyGroup(typer.core.TyperGroup):
             if name.startswith(incomplete)
         ]
         return [*items, *click.Command.shell_complete(self, ctx, incomplete)]
+
+
+def reflow(text: str) -> str:
+    """A docstring's paragraphs each on one line, so help wraps at the reader's width.
+
+    Rich help keeps a docstring's own line breaks, so at any width narrower than the source
+    a sentence breaks twice ("... with a" / "live table ..."). Paragraphs holding an
+    indented line or a list item, and Click's ``\\b`` (keep as written) paragraphs, stay
+    as they are; ``\\f`` and what follows it stay too.
+    """
+    shown, cut, hidden = inspect.cleandoc(text).partition("\f")
+    paragraphs = []
+    for paragraph in shown.split("\n\n"):
+        lines = paragraph.splitlines()
+        verbatim = paragraph.startswith("\b") or any(
+            line.startswith((" ", "\t", "- ", "* ")) for line in lines[1:]
+        )
+        paragraphs.append(paragraph if verbatim else " ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs) + cut + hidden
+
+
+def _reflow_help(command: click.Command) -> None:
+    """:func:`reflow` a command's help and, for a group, each subcommand's."""
+    if command.help:
+        command.help = reflow(command.help)
+    for sub in getattr(command, "commands", {}).values():
+        _reflow_help(sub)
 
 
 app = typer.Typer(

@@ -16,6 +16,7 @@ import typer
 import yaml
 
 from autopack.cli.main import app
+from autopack.cli.text import counted
 from autopack.domain.plan import RunSpec
 from autopack.errors import ValidationError
 from autopack.planning import PreflightWarning, load_plan, preflight
@@ -89,10 +90,10 @@ def plan_command(
     warnings = preflight(spec, target)
     for warning in warnings:
         typer.echo(format_warning(warning), err=True)
-    noun = "warning" if len(warnings) == 1 else "warnings"
     typer.echo(
-        f"plan {spec.run_id}: {len(spec.tiers)} tiers, {len(spec.phases)} phases, "
-        f"{len(warnings)} {noun}; nothing was run",
+        f"plan {spec.run_id}: {counted(len(spec.tiers), 'tier')}, "
+        f"{counted(len(spec.phases), 'phase')}, {counted(len(warnings), 'warning')}; "
+        "nothing was run",
         err=True,
     )
     errors = sorted({w.code for w in warnings if w.is_error})

@@ -49,9 +49,16 @@ class LiveProgress:
         label, detail = environment_line(event, data)
         if event == "phase_complete":
             label, detail = "phase complete", f"{data.get('phase_id')} commit {data.get('commit')}"
+        elif event == "baseline":
+            label, detail = "baseline", "running the project's tests before any change"
+        elif event == "tested":
+            label = "tests"
+            detail = f"{data.get('phase_id') or 'baseline'}: {escape(str(data.get('summary')))}"
         if not label:
             label = event
-            detail = " ".join(f"{k}={v}" for k, v in data.items() if k not in ("run_id",))
+            detail = " ".join(
+                f"{k}={v}" for k, v in data.items() if k != "run_id" and v is not None
+            )
         err_console.print(
             f"[dim]{elapsed:6.1f}s[/] tier {self.tier:<8} tokens {tokens:>8,}  "
             f"[bold]{label}[/] {detail}",

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from autopack.cli.main import app
 from autopack.cli.output import console, database, print_json, read_database, settings
+from autopack.cli.text import counted
 from autopack.domain.states import RunState
 
 runs_app = typer.Typer(help="Create, list and delete runs.", no_args_is_help=True)
@@ -60,8 +61,8 @@ def runs_create(
         print_json(summary)
     else:
         console.print(
-            f"created run [bold]{summary['run_id']}[/] ({summary['tiers']} tiers, "
-            f"{summary['phases']} phases); artifacts in {summary['artifacts']}"
+            f"created run [bold]{summary['run_id']}[/] ({counted(summary['tiers'], 'tier')}, "
+            f"{counted(summary['phases'], 'phase')}); artifacts in {summary['artifacts']}"
         )
 
 

@@ -374,6 +374,7 @@ class _RunExecution:
                     ],
                 )
             ) from exc
+        self.deps.progress("tested", run_id=self.run_id, summary=report.summary())
         log = self.artifacts.write_ci_log("000_baseline", report.log_tail or report.summary())
         problem = judge_baseline(report, worktree=ctx.worktree, toolchain=toolchain)
         if problem is not None and ctx.spec.baseline == "required":

@@ -622,6 +622,7 @@ class PhaseExecution:
             timeout=ctx.deps.settings.command_timeout_seconds,
             env=project_command_env(ctx),
         )
+        ctx.deps.progress("tested", phase_id=self.phase_id, summary=report.summary())
         with unit_of_work(ctx.factory) as session:
             run = session.get(Run, ctx.run_id, options=[defer(Run.spec)])
             assert run is not None

@@ -51,3 +51,35 @@ def test_progress_shows_only_the_phase_commit_that_stays_on_the_branch(
     err = capsys.readouterr().err
     assert "a" * 40 not in err
     assert err.count("b" * 40) == 1 and "phase complete" in err
+
+
+def test_progress_names_the_test_results_and_leaves_out_empty_fields(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from autopack.cli import progress
+
+    class _NoDb:
+        def factory(self) -> Any:
+            class _Session:
+                def __enter__(self) -> _Session:
+                    return self
+
+                def __exit__(self, *exc: object) -> None:
+                    return None
+
+                def get(self, *args: object) -> None:
+                    return None
+
+            return _Session()
+
+    live = progress.LiveProgress(_NoDb(), "r", quiet=False)  # type: ignore[arg-type]
+    live("baseline", run_id="r")
+    live("tested", run_id="r", summary="PASSED: 3 passed, 0 failed (pytest, exit 0, 1.2s)")
+    live("tested", phase_id="p1", summary="FAILED: 2 passed, 1 failed (pytest, exit 1, 0.9s)")
+    live("run_finished", state="DONE_SUCCESS", reason=None)
+    live.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith("baseline running the project's tests before any change")
+    assert lines[1].endswith("tests baseline: PASSED: 3 passed, 0 failed (pytest, exit 0, 1.2s)")
+    assert lines[2].endswith("tests p1: FAILED: 2 passed, 1 failed (pytest, exit 1, 0.9s)")
+    assert lines[3].endswith("run_finished state=DONE_SUCCESS")

@@ -56,7 +56,7 @@ def test_prints_the_normalized_plan_and_warnings(
     assert printed["budgets"]["token_cap"] == 5_000_000  # defaults are shown, not hidden
     assert "warning [protected_path_in_scope] phase edit-secrets:" in result.stderr
     assert "warning [deliverable_outside_scope] phase edit-secrets:" in result.stderr
-    assert "1 tiers, 2 phases, 2 warnings; nothing was run" in result.stderr
+    assert "1 tier, 2 phases, 2 warnings; nothing was run" in result.stderr
     assert sorted(p.name for p in repo.iterdir()) == before
 
 
