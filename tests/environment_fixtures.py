@@ -112,7 +112,7 @@ def write_project(path: Path, files: Mapping[str, str], *, tag: str | None = Non
     return path
 
 
-def _hatch_pyproject(extra: str = "", *, deps: str = '"tinydep>=1"', name: str = "calc") -> str:
+def hatch_pyproject(extra: str = "", *, deps: str = '"tinydep>=1"', name: str = "calc") -> str:
     return (
         '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n'
         f'[project]\nname = "{name}"\nversion = "0.1.0"\nrequires-python = ">=3.9"\n'
@@ -123,10 +123,10 @@ def _hatch_pyproject(extra: str = "", *, deps: str = '"tinydep>=1"', name: str =
 def src_layout_with_tests_extra(path: Path) -> Path:
     """src/calc, tests needing the `tests` extra (pytest and testhelper)."""
     extra = '\n[project.optional-dependencies]\ntests = ["pytest", "testhelper"]\n'
-    return _src_layout_needing_testhelper(path, extra)
+    return src_layout_needing_testhelper(path, extra)
 
 
-def _src_layout_needing_testhelper(path: Path, pyproject_extra: str) -> Path:
+def src_layout_needing_testhelper(path: Path, pyproject_extra: str) -> Path:
     """src/calc with a test that imports testhelper, which ``pyproject_extra`` must bring."""
     test = CALC_TEST + (
         "\n\ndef test_helper():\n    import testhelper\n    assert testhelper.HELPS\n"
@@ -134,7 +134,7 @@ def _src_layout_needing_testhelper(path: Path, pyproject_extra: str) -> Path:
     return write_project(
         path,
         {
-            "pyproject.toml": _hatch_pyproject(pyproject_extra)
+            "pyproject.toml": hatch_pyproject(pyproject_extra)
             + '\n[tool.hatch.build.targets.wheel]\npackages = ["src/calc"]\n',
             "src/calc/__init__.py": CALC,
             "tests/test_calc.py": test,
@@ -168,7 +168,7 @@ def uv_lock_with_groups(path: Path, find_links: list[Path]) -> Path:
     project = write_project(
         path,
         {
-            "pyproject.toml": _hatch_pyproject(extra).replace(">=3.9", ">=3.11")
+            "pyproject.toml": hatch_pyproject(extra).replace(">=3.9", ">=3.11")
             + '\n[tool.hatch.build.targets.wheel]\npackages = ["src/calc"]\n',
             "src/calc/__init__.py": CALC,
             "tests/test_calc.py": CALC_TEST,
@@ -230,7 +230,7 @@ def no_pytest_project(path: Path) -> Path:
     return write_project(
         path,
         {
-            "pyproject.toml": _hatch_pyproject(),
+            "pyproject.toml": hatch_pyproject(),
             "calc/__init__.py": CALC,
             "tests/test_calc.py": CALC_TEST,
             "pytest.ini": "[pytest]\n",
@@ -249,7 +249,7 @@ def unittest_project(path: Path) -> Path:
     return write_project(
         path,
         {
-            "pyproject.toml": _hatch_pyproject(deps=""),
+            "pyproject.toml": hatch_pyproject(deps=""),
             "calc/__init__.py": CALC,
             "tests/__init__.py": "",
             "tests/test_calc.py": test,
@@ -327,7 +327,7 @@ def poetry_groups_project(path: Path) -> Path:
         '\n[tool.poetry.group.dev.dependencies]\npytest = "*"\ntesthelper = "^1.0"\n'
         '\n[tool.poetry.group.doc.dependencies]\nsphinx = "^7.1"\n'
     )
-    return _src_layout_needing_testhelper(path, extra)
+    return src_layout_needing_testhelper(path, extra)
 
 
 SHAPES: dict[str, Callable[[Path], Path]] = {

@@ -22,7 +22,8 @@ FORMAT = 1
 #: Bumped per toolchain when what its provider installs from the same manifests changes,
 #: so an environment an older Autopack built (with less in it) is not reused.
 #: python 2: poetry's test groups installed without poetry (poetry_metadata).
-RECIPES: dict[str, int] = {"python": 2}
+#: python 3: a dev group or extra beside a test one is left out (python.groups_for_tests).
+RECIPES: dict[str, int] = {"python": 3}
 
 #: Manifest and lock files, per toolchain, relative to the project's root.
 MANIFESTS: dict[str, tuple[str, ...]] = {

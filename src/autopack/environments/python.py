@@ -9,14 +9,15 @@ The keyed ``venv`` holds what the project depends on, resolved from its manifest
 ``uv.lock`` with ``uv sync --frozen --no-install-workspace``; ``poetry.lock`` with poetry
 (when it is installed); otherwise ``uv pip install -r`` of the PEP 621 metadata
 (``pyproject.toml``, ``setup.py``, ``setup.cfg``) and the ``requirements*.txt`` files,
-with the extras and PEP 735 groups named test, tests, testing or dev, and, poetry being
+with the extras and PEP 735 groups named test, tests or testing (else dev), and, poetry being
 absent, poetry's own tables for them (:mod:`autopack.environments.poetry_metadata`).
 None of these installs the project itself, so the keyed venv never points into any
 worktree.
 
 Each worktree then gets an overlay venv (``uv venv``, tens of milliseconds): a ``.pth``
-file in its site-packages adds the keyed venv's site-packages, the project is installed
-editable from *this* worktree with ``--no-deps``, and the keyed venv's console scripts
+file in its site-packages adds the keyed venv's site-packages (after the project's own
+path, so a dependency of the same name never shadows the code under test), the project
+is installed editable from *this* worktree with ``--no-deps``, and the keyed venv's console scripts
 (pytest ...) are copied into the overlay's bin with their shebang pointing at the overlay
 python. Two runs of one repository therefore share every dependency but each imports its
 own worktree's code.
@@ -36,6 +37,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -53,10 +55,16 @@ from autopack.environments.provider import (
 )
 from autopack.errors import EnvironmentBuildError
 
-#: Extras and dependency groups that hold what the tests need.
+#: Extras and dependency groups that hold what the tests need (see :func:`groups_for_tests`).
 TEST_GROUPS = ("test", "tests", "testing", "dev")
 
-_SHARED_PTH = "_autopack_shared_env.pth"
+#: Python reads a site directory's ``.pth`` files in sorted name order and appends their
+#: paths in that order. The keyed venv's site-packages must come after the project's own
+#: path (an editable install's ``_editable_impl_x.pth`` / ``__editable__.x.pth`` / ``x.pth``,
+#: or the worktree's root), or a dependency of the same name shadows the code under test:
+#: iniconfig's tests imported the iniconfig pytest depends on. ``~`` sorts after every
+#: letter, digit and ``_``, so this name comes last.
+_SHARED_PTH = "~autopack_shared_env.pth"
 
 
 class PythonProvider(Provider):
@@ -186,8 +194,8 @@ class PythonProvider(Provider):
         pyproject = read_pyproject(root)
         flags = self._uv_flags(ctx)
         if (root / "uv.lock").is_file() and pyproject:
-            lock_groups = [g for g in TEST_GROUPS if g in pyproject.get("dependency-groups", {})]
-            lock_extras = [e for e in TEST_GROUPS if e in _extras(pyproject)]
+            lock_groups = groups_for_tests(pyproject.get("dependency-groups", {}))
+            lock_extras = groups_for_tests(_extras(pyproject))
             ctx.log.run(
                 [uv_bin(), "sync", "--frozen", "--no-install-workspace", "--python", python,
                  *flags, *_each("--group", lock_groups), *_each("--extra", lock_extras)],
@@ -197,8 +205,7 @@ class PythonProvider(Provider):
             )  # fmt: skip
             return
         if (root / "poetry.lock").is_file() and shutil.which("poetry", path=sanitized_path()):
-            poetry_groups = pyproject.get("tool", {}).get("poetry", {}).get("group", {})
-            groups = [g for g in TEST_GROUPS if g in poetry_groups]
+            groups = groups_for_tests(_poetry_groups(pyproject))
             ctx.log.run(
                 ["poetry", "install", "--no-root", "--no-interaction",
                  *(["--with", ",".join(groups)] if groups else [])],
@@ -215,8 +222,8 @@ class PythonProvider(Provider):
         groups = []
         if pyproject.get("project"):
             sources += ["-r", "pyproject.toml"]
-            extras |= {e for e in TEST_GROUPS if e in _extras(pyproject)}
-            groups = [g for g in TEST_GROUPS if g in pyproject.get("dependency-groups", {})]
+            extras |= set(groups_for_tests(_extras(pyproject)))
+            groups = groups_for_tests(pyproject.get("dependency-groups", {}))
         elif (root / "setup.cfg").is_file() and _setup_cfg_has_metadata(root):
             sources += ["-r", "setup.cfg"]
             extras |= _setup_cfg_extras(root)
@@ -225,7 +232,9 @@ class PythonProvider(Provider):
             extras |= _setup_py_extras(root)
         for req in requirement_files(root):
             sources += ["-r", req]
-        poetry_lines, poetry_notes = poetry_requirements(pyproject, TEST_GROUPS)
+        poetry_lines, poetry_notes = poetry_requirements(
+            pyproject, tuple(groups_for_tests(_poetry_groups(pyproject)))
+        )
         notes += poetry_notes
         if poetry_lines:
             # Outside the worktree: the keyed directory is this environment's own.
@@ -463,14 +472,34 @@ def _setup_cfg_extras(root: Path) -> set[str]:
     parser = _setup_cfg(root)
     if not parser or not parser.has_section("options.extras_require"):
         return set()
-    return {k for k in parser.options("options.extras_require") if k in TEST_GROUPS}
+    return set(groups_for_tests(parser.options("options.extras_require")))
 
 
 def _setup_py_extras(root: Path) -> set[str]:
     text = (root / "setup.py").read_text(encoding="utf-8", errors="replace")
     if "extras_require" not in text:
         return set()
-    return {g for g in TEST_GROUPS if re.search(rf"['\"]{g}['\"]\s*:", text)}
+    return set(groups_for_tests(g for g in TEST_GROUPS if re.search(rf"['\"]{g}['\"]\s*:", text)))
+
+
+def groups_for_tests(declared: Iterable[str]) -> list[str]:
+    """Of the extras (or groups) a project ``declared``, those to install for its tests:
+    the ones named test, tests or testing, or ``dev`` when there is none of those.
+
+    A ``dev`` beside a ``test`` group is the developer's whole kit (docs, linters, release
+    tools), which the tests do not need and which may not install here at all: filelock's
+    dev group includes its docs group, whose Sphinx requires Python 3.12, so on 3.11 the
+    environment failed before its tests could run."""
+    names = {str(name) for name in declared}
+    named = [g for g in TEST_GROUPS if g != "dev" and g in names]
+    return named or (["dev"] if "dev" in names else [])
+
+
+def _poetry_groups(pyproject: dict[str, Any]) -> dict[str, Any]:
+    """``[tool.poetry.group.*]`` by name ({} when absent or malformed)."""
+    poetry = pyproject.get("tool", {}).get("poetry", {})
+    groups = poetry.get("group", {}) if isinstance(poetry, dict) else {}
+    return groups if isinstance(groups, dict) else {}
 
 
 def _each(flag: str, values: list[str]) -> list[str]:

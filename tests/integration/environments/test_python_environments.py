@@ -24,7 +24,9 @@ from environment_fixtures import (
     SHAPES,
     clone,
     git,
+    hatch_pyproject,
     no_pytest_project,
+    src_layout_needing_testhelper,
     src_layout_with_tests_extra,
     uv_lock_with_groups,
     write_project,
@@ -141,6 +143,55 @@ def test_two_worktrees_share_a_key_but_each_imports_its_own_code(
     # pytest on PATH is the worktree's too (the overlay's console script)
     done = run(env_b, second, "pytest", "-q", "-p", "no:cacheprovider")
     assert done.exit_code == 1, done.output
+
+
+def test_a_dev_group_beside_a_test_group_is_not_installed(
+    tmp_path: Path, settings: Settings
+) -> None:
+    # filelock's shape: dev = test + docs + release tools, one of which cannot install here
+    # (its Sphinx needs a newer Python); here a package no index has stands for it.
+    groups = (
+        '\n[dependency-groups]\ntest = ["pytest", "testhelper"]\n'
+        'dev = [{include-group = "test"}, "not-on-any-index-autopack-xyz"]\n'
+    )
+    project = src_layout_needing_testhelper(tmp_path / "groups", groups)
+
+    env = prepare(project, settings)
+
+    assert "--group pyproject.toml:test" in env.setup_log.read_text()  # type: ignore[union-attr]
+    assert pytest_in(env, project, tmp_path / "j.xml").exit_code == 0
+
+
+@pytest.mark.parametrize("installable", [True, False])
+def test_the_project_wins_over_a_dependency_of_the_same_name(
+    installable: bool, tmp_path: Path, settings: Settings
+) -> None:
+    # iniconfig's own tests: pytest depends on iniconfig, so the keyed venv holds the
+    # released one; the tests must import the worktree's (src layout when it is a package,
+    # the worktree's root when it is not, and run by the `pytest` script, which does not
+    # put the current directory on sys.path as `python -m pytest` does).
+    package = "src/iniconfig" if installable else "iniconfig"
+    files = {
+        # What pytest imports from it (it parses no ini file here), and a marker.
+        f"{package}/__init__.py": "WHERE = 'worktree'\n\n\nclass IniConfig:\n    pass\n\n\n"
+        "class SectionWrapper:\n    pass\n\n\nclass ParseError(Exception):\n    pass\n",
+        "tests/test_where.py": "import iniconfig\n\n\ndef test_where():\n"
+        "    assert iniconfig.WHERE == 'worktree'\n",
+        # pytest (and with it the released iniconfig) is added: the project declares none.
+        "requirements.txt": "",
+    }
+    if installable:
+        files["pyproject.toml"] = hatch_pyproject(deps="", name="iniconfig") + (
+            '\n[tool.hatch.build.targets.wheel]\npackages = ["src/iniconfig"]\n'
+        )
+    project = write_project(tmp_path / "iniconfig", files)
+
+    env = prepare(project, settings)
+
+    assert any(item.startswith("pytest==") for item in env.installed)
+    done = run(env, project, "pytest", "-q", "-p", "no:cacheprovider")
+    assert done.exit_code == 0, done.output
+    assert "1 passed" in done.output
 
 
 def test_reuse_and_a_changed_manifest_gives_a_new_key_and_a_rebuilt_environment(
