@@ -5,7 +5,7 @@ supported format (NDJSON operations, a files object, SEARCH/REPLACE blocks, unif
 diffs) and applied to DIR's working tree through the same guards, all or nothing. Files
 are written but not committed unless ``--commit``. In a git repository a dirty working
 tree is refused unless ``--allow-dirty`` (the answer file itself does not count), and a
-net deletion over 50 lines is preceded by a savepoint tag ``autopack/apply/save/<n>``;
+net deletion over 50 lines is preceded by a savepoint ``refs/autopack/apply/save/<n>``;
 over 200 lines it needs ``--approve-deletions``. An answer the parser could only read in
 part is refused unless ``--allow-partial``.
 

@@ -5,11 +5,11 @@ executing ends now (DONE_CANCELLED); one executing anywhere (this machine, a ser
 worker) stops at its next checkpoint, because its executor reads the flag there.
 
 ``runs delete RUN_ID`` removes the run's database rows, worktree, branch, base ref,
-savepoint tags and artifacts. It refuses a run that is executing, and a DONE_SUCCESS run
+savepoints and artifacts. It refuses a run that is executing, and a DONE_SUCCESS run
 whose branch is merged nowhere unless ``--force`` (the branch is the only copy).
 
 ``gc`` removes, for finished runs older than ``--older-than`` days: worktrees, then
-branches, base refs and tags (never an unmerged successful branch without ``--force``);
+branches, base refs and savepoints (never an unmerged successful branch without ``--force``);
 worktrees and artifact directories of runs no longer in the database; and project
 environments no run has used in that time and none is using now. ``--dry-run`` prints
 the same list and removes nothing. Exit codes: 0 done, 1 refused, 2 usage errors.
@@ -79,7 +79,7 @@ def runs_delete(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Delete a run: database rows, worktree, branch, tags and artifacts."""
+    """Delete a run: database rows, worktree, branch, refs and artifacts."""
     from autopack.db.session import unit_of_work
     from autopack.services import cleanup
     from autopack.workspace.retention import (
@@ -146,7 +146,7 @@ def gc(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove what finished runs left behind (worktrees, branches, tags, artifacts of
+    """Remove what finished runs left behind (worktrees, branches, refs, artifacts of
     deleted runs, unused environments), printing each item and the space freed."""
     from autopack.cli.garbage import collect_garbage
     from autopack.workspace.retention import human_size

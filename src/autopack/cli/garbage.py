@@ -63,7 +63,7 @@ def collect_garbage(
             if not dry_run:
                 remove_worktree(git.repo, worktree)
             report.items.append(GarbageItem("worktree", str(worktree), size))
-        if not (git.branch_exists or git.tags or git.base_ref_exists):
+        if not (git.branch_exists or git.refs):
             continue
         if run.succeeded and git.branch_exists and not git.merged and not force:
             report.kept.append(
@@ -71,7 +71,8 @@ def collect_garbage(
                 "(merge it, or pass --force)"
             )
             continue
-        what = f"{git.branch} in {git.repo}" + (f" (+{len(git.tags)} tags)" if git.tags else "")
+        saves = git.savepoints
+        what = f"{git.branch} in {git.repo}" + (f" (+{saves} savepoints)" if saves else "")
         if not dry_run:
             try:
                 remove_run_refs(git, run.run_id)

@@ -11,9 +11,16 @@ Refs it owns, all named after the run:
 
 - ``refs/heads/autopack/<run_id>``: the run branch;
 - ``refs/autopack/<run_id>/base``: the commit the run started from;
-- ``refs/tags/autopack/<run_id>/save/<n>``: savepoints. A savepoint of a dirty worktree
-  points to a snapshot commit (parent: HEAD) holding the uncommitted files too; the tag
-  message records HEAD, so :meth:`GitWorkspace.reset_to` restores both.
+- ``refs/autopack/<run_id>/save/<n>``: savepoints, annotated tag objects named
+  ``autopack/<run_id>/save/<n>``. A savepoint of a dirty worktree points to a snapshot
+  commit (parent: HEAD) holding the uncommitted files too; the tag message records HEAD,
+  so :meth:`GitWorkspace.reset_to` restores both.
+
+Savepoints are not under ``refs/tags/``: there ``git describe --tags`` took them for
+releases (a hatch-vcs or setuptools-scm project could no longer compute its version, in
+the run's worktree and in the user's checkout after a merge) and ``git tag`` listed them
+among the project's own. Savepoints an older Autopack made as tags are still read and
+deleted (:data:`~autopack.workspace.git_cli.SAVEPOINT_NAMESPACES`).
 """
 
 from __future__ import annotations
@@ -29,7 +36,15 @@ from pydantic import BaseModel, ConfigDict
 
 from autopack.domain.slugs import check_slug
 from autopack.errors import ValidationError, WorkspaceError
-from autopack.workspace.git_cli import AUTOPACK_EMAIL, AUTOPACK_NAME, DEFAULT_TIMEOUT, run_git
+from autopack.workspace.git_cli import (
+    AUTOPACK_EMAIL,
+    AUTOPACK_NAME,
+    DEFAULT_TIMEOUT,
+    SAVEPOINT_NAMESPACES,
+    delete_refs,
+    run_git,
+    run_refs,
+)
 from autopack.workspace.git_lib import LibRepo
 from autopack.workspace.repo_lock import repo_lock
 
@@ -181,8 +196,17 @@ class GitWorkspace:
 
     @property
     def savepoint_prefix(self) -> str:
-        """Savepoint tags are this prefix plus a number."""
+        """Savepoints are named this prefix plus a number; the ref is ``refs/`` + name
+        (``refs/tags/`` + name for a legacy one)."""
         return f"autopack/{self.run_id}/save/"
+
+    def _savepoint_refs(self) -> list[str]:
+        """Full names of this run's savepoint refs, both namespaces."""
+        return [
+            ref
+            for namespace in SAVEPOINT_NAMESPACES
+            for ref in self.lib.ref_names(f"{namespace}{self.savepoint_prefix}")
+        ]
 
     @classmethod
     def create(
@@ -389,8 +413,8 @@ class GitWorkspace:
         if self._next_savepoint is None:
             taken = [
                 int(suffix)
-                for name in self.lib.tag_names(self.savepoint_prefix)
-                if (suffix := name.removeprefix(self.savepoint_prefix)).isdigit()
+                for ref in self._savepoint_refs()
+                if (suffix := ref.rpartition("/")[2]).isdigit()
             ]
             self._next_savepoint = max(taken, default=0) + 1
         number = self._next_savepoint
@@ -413,7 +437,9 @@ class GitWorkspace:
             ).strip()
         name = f"{self.savepoint_prefix}{number}"
         with self._writing():
-            self.lib.create_tag(name, target, f"autopack savepoint {number}\n\nhead: {head}")
+            self.lib.create_annotated_ref(
+                f"refs/{name}", name, target, f"autopack savepoint {number}\n\nhead: {head}"
+            )
         self._next_savepoint = number + 1
         self._wrote()
         return name
@@ -459,7 +485,11 @@ class GitWorkspace:
         """One savepoint by name or number (one ref read, however many the run has)."""
         name = savepoint if "/" in savepoint else f"{self.savepoint_prefix}{savepoint}"
         suffix = name.removeprefix(self.savepoint_prefix)
-        found = self.lib.tag_of(name) if suffix.isdigit() else None
+        found = None
+        for namespace in SAVEPOINT_NAMESPACES if suffix.isdigit() else ():
+            found = self.lib.annotated_ref(f"{namespace}{name}")
+            if found is not None:
+                break
         if found is None:
             return None
         commit, message = found
@@ -479,14 +509,19 @@ class GitWorkspace:
 
     def list_savepoints(self) -> list[Savepoint]:
         """This run's savepoints, oldest first."""
-        fmt = "%(refname:strip=2)%00%(*objectname)%00%(contents)%00%00"
-        out = self.git("for-each-ref", f"--format={fmt}", f"refs/tags/{self.savepoint_prefix}")
+        fmt = "%(refname)%00%(*objectname)%00%(contents)%00%00"
+        out = self.git(
+            "for-each-ref",
+            f"--format={fmt}",
+            *(f"{namespace}{self.savepoint_prefix}" for namespace in SAVEPOINT_NAMESPACES),
+        )
         found: list[Savepoint] = []
         for record in out.split("\0\0"):
             parts = record.strip("\n").split("\0")
             if len(parts) < 3 or not parts[0]:
                 continue
-            name, commit, contents = parts[0], parts[1], parts[2]
+            ref, commit, contents = parts[0], parts[1], parts[2]
+            name = ref.removeprefix("refs/tags/").removeprefix("refs/")
             suffix = name.removeprefix(self.savepoint_prefix)
             head = _HEAD_LINE.search(contents)
             if suffix.isdigit() and commit:
@@ -555,7 +590,8 @@ class GitWorkspace:
         return commits
 
     def cleanup(self, *, delete_branch: bool = False) -> None:
-        """Remove the worktree; with ``delete_branch`` also its branch, base ref and tags."""
+        """Remove the worktree; with ``delete_branch`` also its branch, base ref and
+        savepoints."""
         common = self._common or (self._common_dir(self.path) if self.path.exists() else None)
         if common is None:
             raise WorkspaceError(f"{self.path} does not exist and its repository is unknown")
@@ -566,8 +602,5 @@ class GitWorkspace:
             run_git(repo, "worktree", "prune", timeout=self.timeout)
             if delete_branch:
                 run_git(repo, "branch", "-D", self.branch_name, check=False)
-                run_git(repo, "update-ref", "-d", self.base_ref, check=False)
-                tags = run_git(repo, "tag", "--list", f"{self.savepoint_prefix}*").stdout.split()
-                if tags:
-                    run_git(repo, "tag", "-d", *tags)
+                delete_refs(repo, run_refs(repo, self.run_id))
                 self._next_savepoint = None

@@ -110,3 +110,27 @@ def _run(
         raise WorkspaceError(
             f"git {args[0]} timed out after {timeout:.0f}s", command=command
         ) from exc
+
+
+#: Where a run's savepoints live: ``refs/autopack/<run_id>/save/<n>``, and where an older
+#: Autopack put them, as tags (``refs/tags/autopack/<run_id>/save/<n>``), still honoured.
+SAVEPOINT_NAMESPACES = ("refs/", "refs/tags/")
+
+
+def run_refs(repo: Path, run_id: str) -> list[str]:
+    """Every ref a run owns besides its branch: ``refs/autopack/<run_id>/...`` (base and
+    savepoints) and legacy savepoint tags."""
+    out = run_git(
+        repo,
+        "for-each-ref",
+        "--format=%(refname)",
+        f"refs/autopack/{run_id}/",
+        f"refs/tags/autopack/{run_id}/save/",
+    ).stdout
+    return out.split()
+
+
+def delete_refs(repo: Path, refs: list[str]) -> None:
+    """Delete ``refs`` in one ref transaction (all or none)."""
+    if refs:
+        run_git(repo, "update-ref", "--stdin", input_text="".join(f"delete {r}\n" for r in refs))

@@ -90,25 +90,21 @@ class LibRepo:
                 return None
             return str(ref.peel(pygit2.Commit).id)
 
-    def tag_of(self, name: str) -> tuple[str, str] | None:
-        """``(commit, message)`` of the annotated tag ``refs/tags/<name>``, if it exists."""
-        with translated(f"show-ref refs/tags/{name}"):
-            ref = self.repo.references.get(f"refs/tags/{name}")
-            if ref is None:
+    def annotated_ref(self, ref: str) -> tuple[str, str] | None:
+        """``(commit, message)`` of the ref ``ref`` (a full name, ``refs/...``) when it
+        exists; the message is its annotated tag object's ("" for a ref to a commit)."""
+        with translated(f"show-ref {ref}"):
+            found = self.repo.references.get(ref)
+            if found is None:
                 return None
-            target = self.repo[ref.target]
+            target = self.repo[found.target]
             message = target.message if isinstance(target, pygit2.Tag) else ""
-            return str(ref.peel(pygit2.Commit).id), message or ""
+            return str(found.peel(pygit2.Commit).id), message or ""
 
-    def tag_names(self, prefix: str) -> list[str]:
-        """Names (without ``refs/tags/``) of the tags that start with ``prefix``."""
+    def ref_names(self, prefix: str) -> list[str]:
+        """Full names of the refs that start with ``prefix`` (``refs/...``)."""
         with translated("for-each-ref"):
-            full = f"refs/tags/{prefix}"
-            return [
-                name.removeprefix("refs/tags/")
-                for name in self.repo.references
-                if name.startswith(full)
-            ]
+            return [name for name in self.repo.references if name.startswith(prefix)]
 
     def changed_paths(self) -> dict[str, int]:
         """Changed and untracked files (ignored excluded) with libgit2's status flags."""
@@ -242,16 +238,20 @@ class LibRepo:
                 self.repo.create_commit(None, sig, sig, clean_message(message), tree, [parent])
             )
 
-    def create_tag(self, name: str, target: str, message: str) -> None:
-        """An annotated tag ``refs/tags/<name>``; fails if it exists (as ``git tag -a``)."""
-        with translated(f"tag {name}"):
-            self.repo.create_tag(
-                name,
-                pygit2.Oid(hex=target),
-                pygit2.enums.ObjectType.COMMIT,
-                self.signature(),
-                clean_message(message),
+    def create_annotated_ref(self, ref: str, name: str, target: str, message: str) -> None:
+        """An annotated tag object named ``name`` on commit ``target``, stored at ``ref``
+        (a full name, which need not be under ``refs/tags/``, so ``git tag`` and ``git
+        describe`` never see it); fails if ``ref`` exists, as ``git tag -a`` would."""
+        with translated(f"update-ref {ref}"):
+            sig = self.signature()
+            offset = sig.offset
+            zone = f"{'-' if offset < 0 else '+'}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+            raw = (
+                f"object {target}\ntype commit\ntag {name}\n"
+                f"tagger {sig.name} <{sig.email}> {sig.time} {zone}\n\n{clean_message(message)}"
             )
+            tag = self.repo.odb.write(pygit2.enums.ObjectType.TAG, raw.encode("utf-8"))
+            self.repo.references.create(ref, tag)
 
     def changed_between(self, old: str, new: str) -> list[str]:
         """Paths whose content differs between two commits (both sides of each change)."""

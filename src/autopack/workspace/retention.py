@@ -1,4 +1,5 @@
-"""What a run leaves in git and on disk, and removing it: worktree, branch, base ref, tags.
+"""What a run leaves in git and on disk, and removing it: worktree, branch, base ref,
+savepoints.
 
 Used by ``autopack runs delete`` and ``autopack gc``. A branch is *merged* when its tip
 is reachable from some other local branch (``main``, a release branch...): deleting it
@@ -11,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autopack.workspace.git_cli import run_git
+from autopack.workspace.git_cli import delete_refs, run_git, run_refs
 
 
 def directory_size(path: Path) -> int:
@@ -46,12 +47,17 @@ class RunGitState:
     branch: str
     branch_exists: bool = False
     merged: bool = True
-    tags: list[str] = field(default_factory=list)
-    base_ref_exists: bool = False
+    #: ``refs/autopack/<run_id>/...`` (base and savepoints) and legacy savepoint tags.
+    refs: list[str] = field(default_factory=list)
+
+    @property
+    def savepoints(self) -> int:
+        """How many savepoints the run left."""
+        return sum(1 for ref in self.refs if "/save/" in ref)
 
 
 def run_git_state(repo: str | None, run_id: str) -> RunGitState:
-    """The run's branch (``autopack/<run_id>``), whether it is merged, and its tags."""
+    """The run's branch (``autopack/<run_id>``), whether it is merged, and its other refs."""
     branch = f"autopack/{run_id}"
     if not repo or not Path(repo, ".git").exists():
         return RunGitState(repo=None, branch=branch)
@@ -69,11 +75,7 @@ def run_git_state(repo: str | None, run_id: str) -> RunGitState:
             "refs/heads/",
         ).stdout.split()
         state.merged = any(not ref.startswith("refs/heads/autopack/") for ref in containing)
-    state.tags = run_git(root, "tag", "--list", f"autopack/{run_id}/*").stdout.split()
-    base = run_git(
-        root, "rev-parse", "--verify", "--quiet", f"refs/autopack/{run_id}/base", check=False
-    )
-    state.base_ref_exists = base.returncode == 0
+    state.refs = run_refs(root, run_id)
     return state
 
 
@@ -91,17 +93,16 @@ def remove_worktree(repo: Path | None, worktree: Path) -> int:
 
 
 def remove_run_refs(state: RunGitState, run_id: str) -> list[str]:
-    """Delete the run's branch, base ref and savepoint tags; returns what was deleted."""
+    """Delete the run's branch, base ref and savepoints; returns what was deleted."""
     if state.repo is None:
         return []
     removed: list[str] = []
     if state.branch_exists:
         run_git(state.repo, "branch", "-D", state.branch)
         removed.append(f"branch {state.branch}")
-    if state.base_ref_exists:
-        run_git(state.repo, "update-ref", "-d", f"refs/autopack/{run_id}/base")
-        removed.append(f"ref refs/autopack/{run_id}/base")
-    if state.tags:
-        run_git(state.repo, "tag", "-d", *state.tags)
-        removed.append(f"{len(state.tags)} tag(s) autopack/{run_id}/*")
+    if state.refs:
+        delete_refs(state.repo, state.refs)
+        removed += [ref for ref in state.refs if "/save/" not in ref]
+        if state.savepoints:
+            removed.append(f"{state.savepoints} savepoint(s) of {run_id}")
     return removed

@@ -66,13 +66,16 @@ def make_run(autopack: Callable[..., Result], tmp_path: Path, repo: Path, run_id
 
 
 def leave_branch(repo: Path, home: Path, run_id: str) -> Path:
-    """What an executed run leaves: a worktree on autopack/<id> with a commit, and a tag."""
+    """What an executed run leaves: a worktree on autopack/<id> with a commit, its base
+    ref and a savepoint, plus a savepoint tag as an older Autopack made them."""
     worktree = home / "worktrees" / run_id
     git(repo, "worktree", "add", "-q", "-b", f"autopack/{run_id}", str(worktree))
     (worktree / "a.txt").write_text(f"work of {run_id}\n")
     git(worktree, "add", "-A")
     git(worktree, "commit", "-q", "-m", "p1: Add a file")
     git(repo, "tag", f"autopack/{run_id}/save/1", f"autopack/{run_id}")
+    git(repo, "update-ref", f"refs/autopack/{run_id}/base", "main")
+    git(repo, "update-ref", f"refs/autopack/{run_id}/save/2", f"autopack/{run_id}")
     return worktree
 
 
@@ -134,6 +137,7 @@ def test_runs_delete_keeps_unmerged_success_unless_forced(
     assert f"removed worktree {worktree}" in out and "freed" in out
     assert "autopack/good" not in branches(repo) and not worktree.exists()
     assert git(repo, "tag", "--list", "autopack/*").strip() == ""
+    assert git(repo, "for-each-ref", "refs/autopack/").strip() == ""
     assert not (_isolated_home / ".autonomous_runs" / "good").exists()
     assert autopack("status", "good")[0] == 2
 

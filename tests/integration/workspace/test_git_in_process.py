@@ -217,16 +217,16 @@ def test_in_process_commits_and_tags_are_packed_by_git_maintenance(
     assert before["count"] >= 9 * 3 and before["in-pack"] == 0  # blob, tree, commit each
     checks = len(guarded)
     (ws.path / "last.txt").write_text("last\n")
-    ws.savepoint()  # the tenth write (a tag): maintenance runs, over its threshold
+    ws.savepoint()  # the tenth write (a savepoint): maintenance runs, over its threshold
     assert ws.maintenance_runs == 1
-    assert len(guarded) == checks + 2  # the tag and the maintenance, under the guard
+    assert len(guarded) == checks + 2  # the savepoint and the maintenance, under the guard
     assert _objects(repo, git)["in-pack"] >= before["count"]
     _write_commits(ws, "b", 10)  # the next run packs these and deletes the loose copies
     assert ws.maintenance_runs == 2  # of what it packed before: one batch stays loose
     after = _objects(repo, git)
     assert after["count"] == 10 * 3
     assert after["in-pack"] >= before["count"] + 10 * 3
-    assert "autopack/run-gc/save/1" in git(repo, "tag", "--list")
+    assert "refs/autopack/run-gc/save/1" in git(repo, "for-each-ref", "refs/autopack/run-gc/")
     git(repo, "fsck", "--no-dangling")
 
 

@@ -126,6 +126,55 @@ def test_savepoints_restore_commits_files_and_uncommitted_state(repo: Path, tmp_
     assert app.read_text() == original and ws.is_clean()
 
 
+def test_savepoints_are_not_tags_so_describe_still_finds_the_release(
+    repo: Path, tmp_path: Path, git: GitRunner
+) -> None:
+    # hatch-vcs and setuptools-scm version a project from `git describe --tags`: a savepoint
+    # tag on HEAD was taken for a release ("Can't parse version from tag
+    # 'autopack/<run>/save/1'"), in the run and in the user's checkout after a merge.
+    git(repo, "tag", "-a", "v1.2.0", "-m", "release")
+    ws = GitWorkspace.create(repo, "run-9", tmp_path / "wt")
+    (ws.path / "new.txt").write_text("work\n")
+    ws.commit("work")
+    name = ws.savepoint()
+    (ws.path / "draft.txt").write_text("uncommitted\n")
+    ws.savepoint()
+
+    assert git(ws.path, "describe", "--tags").startswith("v1.2.0-1-g")
+    assert git(repo, "tag", "--list").split() == ["v1.2.0"]
+    refs = git(repo, "for-each-ref", "--format=%(refname) %(objecttype)", "refs/autopack/run-9/")
+    assert refs.split("\n")[1:3] == [
+        "refs/autopack/run-9/save/1 tag",
+        "refs/autopack/run-9/save/2 tag",
+    ]
+    assert ws.get_savepoint(name) is not None and ws.get_savepoint("2") is not None
+
+    ws.cleanup(delete_branch=True)
+    assert git(repo, "for-each-ref", "refs/autopack/").strip() == ""
+
+
+def test_savepoint_tags_an_older_autopack_made_are_still_read_and_deleted(
+    repo: Path, tmp_path: Path, git: GitRunner
+) -> None:
+    ws = GitWorkspace.create(repo, "run-10", tmp_path / "wt")
+    head = ws.head()
+    git(repo, "tag", "-a", "autopack/run-10/save/1", "-m", f"autopack savepoint 1\n\nhead: {head}")
+    (ws.path / "src" / "app.py").write_text("changed\n")
+    ws.commit("change")
+
+    assert ws.savepoint() == "autopack/run-10/save/2"  # numbered on from the legacy one
+    assert [s.name for s in ws.list_savepoints()] == [
+        "autopack/run-10/save/1",
+        "autopack/run-10/save/2",
+    ]
+    ws.reset_to("1")
+    assert ws.head() == head
+
+    ws.cleanup(delete_branch=True)
+    assert git(repo, "tag", "--list").strip() == ""
+    assert git(repo, "for-each-ref", "refs/autopack/").strip() == ""
+
+
 def test_unknown_savepoint_and_bad_run_ids(repo: Path, tmp_path: Path) -> None:
     ws = GitWorkspace.create(repo, "run-7", tmp_path / "wt")
     with pytest.raises(WorkspaceError):

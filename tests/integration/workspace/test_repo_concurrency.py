@@ -72,6 +72,7 @@ def test_many_runs_on_one_repository_at_once_match_a_run_alone(repo: Path, tmp_p
         )
     assert _git(repo, "branch", "--list", "autopack/run-*") == ""
     assert _git(repo, "tag", "--list", "autopack/run-*") == ""
+    assert _git(repo, "for-each-ref", "refs/autopack/run-*") == ""
 
 
 def test_a_held_git_lock_is_waited_out(repo: Path) -> None:
