@@ -61,8 +61,8 @@ def runs_create(
         print_json(summary)
     else:
         console.print(
-            f"created run [bold]{summary['run_id']}[/] ({counted(summary['tiers'], 'tier')}, "
-            f"{counted(summary['phases'], 'phase')}); artifacts in {summary['artifacts']}"
+            f"created run [bold]{summary['run_id']}[/] ({counted(len(spec.tiers), 'tier')}, "
+            f"{counted(len(spec.phases), 'phase')}); artifacts in {summary['artifacts']}"
         )
 
 
