@@ -18,7 +18,9 @@ ceiling, p99 under 50 ms.
 Run creation (target < 50 ms): the service call (``services.runs.create_run`` in its own
 committed transaction) and ``POST /runs`` on the running server, median of ``--creates``.
 
-Run: ``.venv/bin/python benchmarks/api_load.py [--seconds 10] [--postgres URL] [--quick]``.
+Run: ``.venv/bin/python benchmarks/api_load.py [--seconds 10] [--postgres URL] [--quick]
+[--create-only]``. ``--create-only`` skips the load (and the bare server): the seeded
+runs, then run creation only, with its fastest, median and slowest time.
 """
 
 from __future__ import annotations
@@ -271,6 +273,9 @@ def main() -> None:
     parser.add_argument("--creates", type=int, default=20)
     parser.add_argument("--postgres", metavar="URL", help="run on PostgreSQL (any database)")
     parser.add_argument("--quick", action="store_true", help="3 s per target, 20 runs")
+    parser.add_argument(
+        "--create-only", action="store_true", help="measure run creation only, no load"
+    )
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.runs, args.creates = 3.0, 20, 10
@@ -304,6 +309,11 @@ def main() -> None:
         bare_port, port = free_port(), free_port()
         # The console script next to this interpreter: what an operator runs.
         autopack = [str(Path(sys.executable).parent / "autopack"), "serve", "--port", str(port)]
+        if args.create_only:
+            with server(autopack, port, env) as base:
+                http_ms = time_http_creation(base, args.phases, args.creates)
+            report_creation(args.phases, args.creates, service_ms, http_ms)
+            return
         with (
             server([sys.executable, "-c", BARE_APP, str(bare_port)], bare_port, env) as bare,
             server(autopack, port, env) as base,
@@ -326,9 +336,21 @@ def main() -> None:
         print(
             f"{label:34} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps'] / ceiling:8.0%}"
         )
-    print(f"\ncreate a {args.phases}-phase run (median of {args.creates}; target < 50 ms):")
-    print(f"  service create_run + commit  {statistics.median(service_ms):7.1f} ms")
-    print(f"  POST /runs over HTTP          {statistics.median(http_ms):7.1f} ms")
+    report_creation(args.phases, args.creates, service_ms, http_ms)
+
+
+def report_creation(
+    phases: int, creates: int, service_ms: list[float], http_ms: list[float]
+) -> None:
+    print(f"\ncreate a {phases}-phase run (median of {creates}; target < 50 ms):")
+    for label, found in (
+        ("service create_run + commit", service_ms),
+        ("POST /runs over HTTP", http_ms),
+    ):
+        print(
+            f"  {label:28} {statistics.median(found):7.1f} ms"
+            f"  (range {min(found):.1f} - {max(found):.1f})"
+        )
 
 
 if __name__ == "__main__":

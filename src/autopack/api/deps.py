@@ -125,7 +125,9 @@ class RateLimiter:
             return None
 
 
-def limit_run_creation(request: Request) -> None:
+async def limit_run_creation(request: Request) -> None:
+    """No I/O (a short in-memory critical section), so ``async``: FastAPI would run a
+    plain ``def`` dependency in its thread pool, one more hop for every run created."""
     limiter: RateLimiter = request.app.state.run_rate_limiter
     client = request.client.host if request.client else "unknown"
     wait = limiter.check(client)

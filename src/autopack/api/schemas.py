@@ -140,9 +140,12 @@ class TierResponse(_Out):
     phases: list[PhaseResponse] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, tier: Tier) -> TierResponse:
+    def of(cls, tier: Tier, phases: list[PhaseResponse] | None = None) -> TierResponse:
+        """``phases``: the tier's phases when the caller made them already."""
         data = {name: getattr(tier, name) for name in cls.model_fields if name != "phases"}
-        return cls.model_validate({**data, "phases": [PhaseResponse.of(p) for p in tier.phases]})
+        if phases is None:
+            phases = [PhaseResponse.of(p, tier.tier_id) for p in tier.phases]
+        return cls.model_validate({**data, "phases": phases})
 
 
 class RunResponse(_Out):
@@ -177,12 +180,16 @@ class RunResponse(_Out):
     def of(cls, run: Run) -> RunResponse:
         skip = {"tiers", "phases", "run_id"}
         data = {name: getattr(run, name) for name in cls.model_fields if name not in skip}
+        # Each phase is made once and listed twice (under its tier and in ``phases``).
+        tier_ids = {t.id: t.tier_id for t in run.tiers}
+        phases = [PhaseResponse.of(p, tier_ids.get(p.tier_pk)) for p in run.phases]
+        by_pk = {p.id: p for p in phases}
         return cls.model_validate(
             {
                 **data,
                 "run_id": run.id,
-                "tiers": [TierResponse.of(t) for t in run.tiers],
-                "phases": [PhaseResponse.of(p) for p in run.phases],
+                "tiers": [TierResponse.of(t, [by_pk[p.id] for p in t.phases]) for t in run.tiers],
+                "phases": phases,
             }
         )
 

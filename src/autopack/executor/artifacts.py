@@ -84,18 +84,33 @@ def _summary_text(title: str, fields: Mapping[str, Any], body: str) -> str:
     return text
 
 
-def write_unpublished(path: Path, text: str) -> None:
+def write_unpublished(path: Path | str, text: str) -> None:
     """Write ``text`` to ``path`` in place (created or truncated; mode 0600 as
     :func:`write_atomic` leaves it; a symlink there is refused, never followed). Only for
-    files no reader can look for yet: the directory must exist."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    files no reader can look for yet: the directory must exist. A new file costs one
+    open, write and close: an existing one (a deleted run of the same id left it) is
+    truncated and narrowed to 0600 as well."""
+    data = memoryview(text.encode("utf-8"))
     try:
-        os.fchmod(fd, 0o600)  # a file a deleted run of the same id left keeps no wider mode
-        data = memoryview(text.encode("utf-8"))
+        # O_EXCL never follows a symlink: one there is an existing name, handled below.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        except BaseException:
+            os.close(fd)
+            raise
+    try:
         while data:
             data = data[os.write(fd, data) :]
     finally:
         os.close(fd)
+
+
+def phase_file(phase_index: int, phase_id: str) -> str:
+    """A phase summary's path inside the run's directory: ``phases/phase_NN_<id>.md``."""
+    return f"phases/phase_{phase_index:02d}_{_slug(phase_id)}.md"
 
 
 class RunArtifacts:
@@ -137,7 +152,7 @@ class RunArtifacts:
         return self.root / "tiers" / f"tier_{tier_index:02d}_{_slug(tier_id)}.md"
 
     def phase_path(self, phase_index: int, phase_id: str) -> Path:
-        return self.root / "phases" / f"phase_{phase_index:02d}_{_slug(phase_id)}.md"
+        return self.root / phase_file(phase_index, phase_id)
 
     # -- summaries -------------------------------------------------------------------
     def write_run_summary(self, fields: Mapping[str, Any], *, body: str = "") -> Path:

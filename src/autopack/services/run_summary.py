@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, object_session
 
 from autopack.db.orm import LlmUsageEvent, Run
 from autopack.errors import WorkspaceError
-from autopack.executor.artifacts import RunArtifacts
+from autopack.executor.artifacts import phase_file
 from autopack.workspace.git_cli import run_git
 
 
@@ -48,9 +48,10 @@ def branch_commits(run: Run) -> list[str]:
     return done.stdout.splitlines() if done.returncode == 0 else []
 
 
-def summary_body(run: Run, artifacts: RunArtifacts) -> str:
-    """Markdown for run_summary.md below its field table."""
-    costs = _costs(object_session(run), run.id)
+def summary_body(run: Run, *, fresh: bool = False) -> str:
+    """Markdown for run_summary.md below its field table. ``fresh``: the run was just
+    created, so it has no costs to read yet."""
+    costs = {} if fresh else _costs(object_session(run), run.id)
     lines = []
     if run.goal:
         lines += ["## Goal", "", run.goal, ""]
@@ -61,13 +62,13 @@ def summary_body(run: Run, artifacts: RunArtifacts) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for phase in sorted(run.phases, key=lambda p: (p.tier.tier_index, p.phase_index)):
-        link = artifacts.phase_path(phase.phase_index, phase.phase_id).relative_to(artifacts.root)
+        link = phase_file(phase.phase_index, phase.phase_id)
         cost = costs.get(phase.phase_id)
         lines.append(
             f"| {phase.phase_id} | {phase.tier.tier_id} | {phase.state} | "
             f"{phase.builder_attempts} | {phase.tokens_used} | "
             f"{'-' if cost is None else f'{cost:.4f}'} | {phase.commit_sha or '-'} | "
-            f"[{link.as_posix()}]({link.as_posix()}) |"
+            f"[{link}]({link}) |"
         )
     commits = branch_commits(run)
     if run.branch:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from autopack.domain.states import RunState
@@ -286,3 +288,25 @@ def test_given_indexes_order_tiers_and_phases_the_same_in_every_answer(client: T
         ]
         assert [p["phase_id"] for p in run["phases"]] == ["b", "c", "a"]
     assert client.get("/runs/ordered/status").json()["current_phase_id"] == "c"
+
+
+def test_creating_a_run_hops_to_the_thread_pool_only_for_blocking_work(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rate limit is in memory, so it is checked on the event loop; the hops left are
+    the key check, the session's start and end, the route and its response."""
+    import anyio.to_thread
+
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        called = getattr(func, "func", func)  # FastAPI hands over partials
+        hops.append(getattr(called, "__qualname__", repr(called)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    response = client.post("/runs", json=SPEC)
+    assert response.status_code == 201, response.text
+    assert not any(h.startswith("limit_run_creation") for h in hops), hops
+    assert len(hops) <= 5, hops

@@ -1,14 +1,21 @@
 """A new run's layout is written in place (no reader can know the run yet); every later
-rewrite still replaces files atomically, and the in-place writer is no way around that."""
+rewrite still replaces files atomically, and the in-place writer is no way around that.
+Creating a run costs a fixed number of statements, and the run it returns is the run a
+later read gives."""
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import Engine, event
 
+from autopack.api.schemas import RunResponse
 from autopack.db.database import Database
 from autopack.db.session import unit_of_work
 from autopack.domain.plan import RunSpec
@@ -19,16 +26,55 @@ from autopack.settings import Settings
 TOKEN = "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 
 
-def _spec(run_id: str = "lay") -> RunSpec:
+def _spec(run_id: str = "lay", phases: int = 3) -> RunSpec:
     return RunSpec.model_validate(
         {
             "run_id": run_id,
+            "budgets": {"max_phases": max(phases, 1)},
             "phases": [
                 {"phase_id": f"p{i}", "name": f"Phase {i}", "description": f"do {i}"}
-                for i in range(3)
+                for i in range(phases)
             ],
         }
     )
+
+
+def _two_tier_spec(run_id: str, phases: int) -> RunSpec:
+    """Tiers and phases listed out of their index order, half the phases in each tier."""
+    return RunSpec.model_validate(
+        {
+            "run_id": run_id,
+            "budgets": {"max_phases": phases},
+            "tiers": [
+                {"tier_id": "late", "name": "Late", "tier_index": 1},
+                {"tier_id": "early", "name": "Early", "tier_index": 0},
+            ],
+            "phases": [
+                {
+                    "phase_id": f"p{i}",
+                    "name": f"Phase {i}",
+                    "tier_id": "early" if i % 2 else "late",
+                    "phase_index": phases - i,
+                    "scope": {"paths": [f"src/p{i}.py"]},
+                }
+                for i in range(phases)
+            ],
+        }
+    )
+
+
+@contextmanager
+def _statements(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 def _phase_files(root: Path) -> list[Path]:
@@ -98,3 +144,54 @@ def test_the_in_place_writer_never_follows_a_symlink(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         write_unpublished(link, "overwritten\n")
     assert outside.read_text() == "keep me\n"
+
+
+def test_creating_a_run_costs_the_same_statements_for_2_and_120_phases(
+    db: Database, settings: Settings
+) -> None:
+    counts = {}
+    for phases in (2, 120):
+        with _statements(db.engine) as seen, unit_of_work(db.factory) as session:
+            create_run(session, _two_tier_spec(f"n{phases}", phases), runs_dir=settings.runs_dir)
+        inserts = [s for s in seen if s.lstrip().upper().startswith("INSERT")]
+        counts[phases] = (len(seen), len(inserts))
+        assert len(inserts) == 3, inserts  # the run, its tiers, its phases
+    assert counts[2] == counts[120]
+    assert len(list((settings.runs_dir / "n120" / "phases").glob("*.md"))) == 120
+
+
+def test_the_created_run_is_what_a_later_read_returns(db: Database, settings: Settings) -> None:
+    with unit_of_work(db.factory) as session:
+        created = RunResponse.of(
+            create_run(session, _two_tier_spec("same", 7), runs_dir=settings.runs_dir)
+        )
+    with unit_of_work(db.factory) as session:
+        stored = get_run(session, "same")
+        assert [(p.tier.tier_id, p.phase_index) for p in stored.phases] == [
+            (p.tier_id, p.phase_index) for p in created.phases
+        ]
+        read = RunResponse.of(stored)
+    assert created == read
+    assert [t.tier_id for t in created.tiers] == ["early", "late"]
+    assert [p.phase_index for p in created.phases] == list(range(1, 8))
+    assert [p.phase_id for p in created.tiers[0].phases] == ["p5", "p3", "p1"]
+    assert created.phases[0].scope["paths"] == ["src/p6.py"]
+
+
+def test_a_run_without_phases_is_created_all_the_same(db: Database, settings: Settings) -> None:
+    with unit_of_work(db.factory) as session:
+        run = create_run(session, _spec("empty", phases=0), runs_dir=settings.runs_dir)
+        assert (run.tiers, run.phases) == ([], [])
+    root = settings.runs_dir / "empty"
+    assert (root / "run_summary.md").is_file() and not _phase_files(root)
+
+
+def test_a_new_file_is_created_private_and_an_existing_one_narrowed(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.md"
+    write_unpublished(fresh, "new\n")
+    old = tmp_path / "old.md"
+    old.write_text("an older and much longer text\n")
+    old.chmod(0o644)
+    write_unpublished(old, "short\n")
+    assert (fresh.read_text(), old.read_text()) == ("new\n", "short\n")
+    assert stat.S_IMODE(fresh.stat().st_mode) == stat.S_IMODE(old.stat().st_mode) == 0o600
