@@ -23,6 +23,13 @@ from autopack.settings import Settings
 STATUS_ROUTES = ("/runs/{}/status", "/dashboard/runs/{}/status")
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The app's approval-expiry round (every 30 s by default) queries the same engine: a
+    slow test crossing it would count its statements as the request's."""
+    return settings.model_copy(update={"approval_expiry_check_seconds": 3600.0})
+
+
 def seed_run(client: TestClient, in_db: Callable[[], Any], run_id: str, phases: int) -> None:
     """A run of ``phases`` phases over two tiers, through the run service; the first
     third COMPLETE, the next one FAILED, so the current phase is mid-run."""
