@@ -1510,6 +1510,9 @@ class PhaseExecution:
             repo_map_tokens=repo_map_tokens,
             hints=hints,
             tag_cache=TagCache(ctx.deps.settings.repomap_cache_dir),
+            # Known while the worktree is known clean (just saved, nothing run since): the
+            # repository map then asks no git process, nor walks the worktree, for them.
+            worktree_files=ctx.workspace.worktree_files(),
         )
 
     def _routing(self, session: Session, phase: Phase, *, failures: int) -> Routing:
