@@ -62,12 +62,18 @@ def words_of(texts: Iterable[str]) -> set[str]:
     return found
 
 
+def is_source_file(path: str) -> bool:
+    """Whether the map reads ``path`` (a supported language)."""
+    return language_of(path) is not None
+
+
 def list_source_files(root: Path, files: Iterable[str] | None = None) -> list[str]:
     """Supported source files of ``root`` as POSIX paths: git's tracked and untracked
     (not ignored) files when ``root`` is a git work tree, else a directory walk.
 
-    ``files``: that list of git's, when the caller already knows it (the workspace does
-    while it knows the worktree clean); then no git process lists or walks it again."""
+    ``files``: that list of git's (all of it, or its source files), when the caller
+    already knows it (the workspace does while it knows the worktree clean); then no git
+    process lists or walks it again."""
     if files is not None:
         return sorted(p for p in files if language_of(p) is not None)
     try:

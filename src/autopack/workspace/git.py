@@ -413,14 +413,16 @@ class GitWorkspace:
             self._walk_found_clean()
         return clean
 
-    def worktree_files(self) -> frozenset[str] | None:
+    def worktree_files(self, keep: Callable[[str], bool] | None = None) -> frozenset[str] | None:
         """The worktree's files as ``git ls-files --cached --others --exclude-standard``
-        lists them, when that is known without a walk or a git process: the worktree is
-        known clean (:meth:`is_clean`), so they are HEAD's tree's paths, listed from the
-        previous listing and a tree diff. ``None`` when not known (the caller asks git)."""
+        lists them (those ``keep`` accepts), when that is known without a walk or a git
+        process: the worktree is known clean (:meth:`is_clean`), so they are HEAD's tree's
+        paths, listed from the previous listing and a tree diff. ``None`` when not known
+        (the caller asks git). Pass the same ``keep`` each time: the listing is kept per
+        filter, so what is unchanged is not filtered again."""
         if not self._known_clean() or self._clean is None:
             return None
-        return self.lib.tree_paths(self._clean[0])
+        return self.lib.tree_paths(self._clean[0], keep)
 
     def commit(self, message: str, *, paths: list[str] | None = None) -> str | None:
         """Commit changes (only ``paths`` when given); the new sha, or ``None`` if none.

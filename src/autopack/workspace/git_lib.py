@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pygit2
@@ -69,9 +69,9 @@ class LibRepo:
         #: Whether the last ``stage(None)`` staged exactly the paths its status walk named
         #: (then nothing is left unstaged); ``False`` after ``add_all``'s fallback walk.
         self.staged_exactly = False
-        #: The last tree listed by :meth:`tree_paths` and its paths (the next listing is
-        #: this one plus a tree diff).
-        self._listed: tuple[pygit2.Oid, frozenset[str]] | None = None
+        #: The last tree listed by :meth:`tree_paths` and its paths, per filter (the next
+        #: listing is this one plus a tree diff).
+        self._listed: dict[Callable[[str], bool] | None, tuple[pygit2.Oid, frozenset[str]]] = {}
 
     def signature(self) -> pygit2.Signature:
         return pygit2.Signature(AUTOPACK_NAME, AUTOPACK_EMAIL)
@@ -221,30 +221,32 @@ class LibRepo:
                 index.add(path)
         return True
 
-    def tree_paths(self, commit: str) -> frozenset[str]:
-        """Every path in ``commit``'s tree (files, symlinks, submodules), as ``git
-        ls-files`` lists them in a checkout of it. Listed from the previous listing and
-        a tree diff (unchanged subtrees are skipped by id), so it costs what changed."""
+    def tree_paths(self, commit: str, keep: Callable[[str], bool] | None = None) -> frozenset[str]:
+        """The paths in ``commit``'s tree (files, symlinks, submodules) that ``keep``
+        accepts (default: all), as ``git ls-files`` lists them in a checkout of it.
+        Listed from the previous listing with the same ``keep`` and a tree diff (unchanged
+        subtrees are skipped by id), so a listing costs what changed, ``keep`` included."""
         with translated(f"ls-tree -r {commit[:12]}"):
             tree = self.repo[pygit2.Oid(hex=commit)].peel(pygit2.Tree)
-            if self._listed is not None and self._listed[0] == tree.id:
-                return self._listed[1]
-            if self._listed is None:
+            listed = self._listed.get(keep)
+            if listed is not None and listed[0] == tree.id:
+                return listed[1]
+            if listed is None:
                 diff = tree.diff_to_tree(swap=True)  # the empty tree to this one
                 paths: set[str] = set()
             else:
-                old = self.repo[self._listed[0]].peel(pygit2.Tree)
+                old = self.repo[listed[0]].peel(pygit2.Tree)
                 diff = old.diff_to_tree(tree)
-                paths = set(self._listed[1])
+                paths = set(listed[1])
             added, deleted = pygit2.enums.DeltaStatus.ADDED, pygit2.enums.DeltaStatus.DELETED
             for delta in diff.deltas:
                 if delta.status != added:
                     paths.discard(delta.old_file.path)
-                if delta.status != deleted:
+                if delta.status != deleted and (keep is None or keep(delta.new_file.path)):
                     paths.add(delta.new_file.path)
-            listed = frozenset(paths)
-            self._listed = (tree.id, listed)
-            return listed
+            result = frozenset(paths)
+            self._listed[keep] = (tree.id, result)
+            return result
 
     def head_tree(self) -> pygit2.Oid | None:
         head = self._head_commit()

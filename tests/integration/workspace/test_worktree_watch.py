@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from autopack.memory.repomap import is_source_file
 from autopack.workspace import watch as watch_module
 from autopack.workspace.git import GitWorkspace
 from autopack.workspace.git_lib import LibRepo
@@ -184,6 +185,7 @@ def test_the_worktree_files_are_what_git_lists(repo: Path, tmp_path: Path, git: 
         return {p for p in out.split("\0") if p}
 
     assert ws.worktree_files() == listed()
+    assert ws.worktree_files(is_source_file) == {"src/app.py"}
     # Changed since the last listing: a deletion, an addition, a file become a directory.
     (ws.path / "src" / "app.py").unlink()
     (ws.path / "out" / "f.txt").unlink()
@@ -196,6 +198,8 @@ def test_the_worktree_files_are_what_git_lists(repo: Path, tmp_path: Path, git: 
     files = ws.worktree_files()
     assert files == listed()
     assert files is not None and "out/f.txt/inner.py" in files and "src/app.py" not in files
+    # The source files, listed on from the first listing of them.
+    assert ws.worktree_files(is_source_file) == {"out/f.txt/inner.py"}
 
 
 def test_a_tree_with_too_many_directories_is_not_watched(
