@@ -6,6 +6,9 @@ identity, no prompts or hooks, failures as :class:`~autopack.errors.WorkspaceErr
 what the executor does every phase (read HEAD and refs, the clean check, stage and commit,
 savepoint tags, the squash's soft reset) runs in-process through one long-lived libgit2
 handle (:mod:`autopack.workspace.git_lib`), under the same repository lock and ref guard.
+With :meth:`GitWorkspace.track_worktree` (the executor's), a clean check that follows a
+walk which found or made the worktree clean is answered without walking again, as long as
+an inotify watch (:mod:`autopack.workspace.watch`) saw nothing written since.
 
 Refs it owns, all named after the run:
 
