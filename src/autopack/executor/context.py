@@ -40,7 +40,7 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -102,6 +102,7 @@ def select_context(
     hints: Sequence[ContextHint] | None = None,
     repo_map_tokens: int = 0,
     tag_cache: TagCache | None = None,
+    worktree_files: Collection[str] | None = None,
 ) -> ContextBundle:
     """Choose the files for one Builder attempt within ``token_budget`` tokens.
 
@@ -117,6 +118,8 @@ def select_context(
     names, and are recorded in the bundle (None: retrieval did not run).
     ``repo_map_tokens`` > 0 reserves that much of the budget for the repository map.
     ``tag_cache`` keeps parsed tags between calls (default: this call only).
+    ``worktree_files``: the worktree's files as git lists them, when the caller knows them
+    without asking git (the map then starts no git process; default: git is asked).
     """
     patterns = (*DEFAULT_PROTECTED, *SECRET_FILES, *scope.protected_paths, *protected)
     items = scope.deliverables if deliverables is None else deliverables
@@ -127,7 +130,13 @@ def select_context(
         max_file_tokens,
         estimate_tokens,
         patterns,
-        _Focus(words, list(hints or ()), tag_cache or TagCache(None), repo_map_tokens),
+        _Focus(
+            words,
+            list(hints or ()),
+            tag_cache or TagCache(None),
+            repo_map_tokens,
+            worktree_files,
+        ),
     )
     bundle = selector.run(scope, items)
     bundle.hints = None if hints is None else list(hints)
@@ -140,6 +149,7 @@ class _Focus:
     hints: list[ContextHint]
     cache: TagCache
     map_tokens: int
+    files: Collection[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +254,7 @@ class _Selector:
             shown=shown,
             readable=lambda rel: self._locate(rel)[0] is not None,
             estimate_tokens=self.estimate,
+            files=self.focus.files,
         )
         self.bundle.repo_map = repo_map.text
         self.bundle.tokens_used += repo_map.tokens

@@ -221,6 +221,7 @@ class _RunExecution:
         return self.outcome()
 
     def _execute(self) -> None:
+        ctx: RunContext | None = None
         try:
             ctx = self._start()
             if ctx is None:
@@ -258,6 +259,9 @@ class _RunExecution:
                 RunState.DONE_FAILED_ENVIRONMENT, f"internal error: {type(exc).__name__}: {exc}"
             )
             raise
+        finally:
+            if ctx is not None:
+                ctx.workspace.close()  # the worktree's watch (an inotify descriptor)
 
     # -- start ------------------------------------------------------------------------
     def _start(self) -> RunContext | None:
@@ -302,6 +306,9 @@ class _RunExecution:
             run.branch = workspace.branch_name
             run.worktree_path = str(workspace.path)
             workspace.ref_guard = self._ensure_lease
+            # One status walk per phase, not two: the next savepoint's clean check is the
+            # squash's walk while nothing (the watch says) wrote in the worktree since.
+            workspace.track_worktree()
             if run.state in (
                 RunState.RUN_CREATED.value,
                 RunState.QUEUED.value,

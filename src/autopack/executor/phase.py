@@ -52,6 +52,7 @@ from autopack.executor.runtime import RunContext
 from autopack.llm.base import Completion
 from autopack.llm.router import Routing
 from autopack.memory.focus import ContextHint
+from autopack.memory.repomap import is_source_file
 from autopack.memory.tags import TagCache
 from autopack.services import approvals as approval_service
 from autopack.services import governance as governance_service
@@ -1511,6 +1512,9 @@ class PhaseExecution:
             repo_map_tokens=repo_map_tokens,
             hints=hints,
             tag_cache=TagCache(ctx.deps.settings.repomap_cache_dir),
+            # Known while the worktree is known clean (just saved, nothing run since): the
+            # repository map then asks no git process, nor walks the worktree, for them.
+            worktree_files=ctx.workspace.worktree_files(is_source_file),
         )
 
     def _routing(self, session: Session, phase: Phase, *, failures: int) -> Routing:

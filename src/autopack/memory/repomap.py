@@ -62,9 +62,20 @@ def words_of(texts: Iterable[str]) -> set[str]:
     return found
 
 
-def list_source_files(root: Path) -> list[str]:
+def is_source_file(path: str) -> bool:
+    """Whether the map reads ``path`` (a supported language)."""
+    return language_of(path) is not None
+
+
+def list_source_files(root: Path, files: Iterable[str] | None = None) -> list[str]:
     """Supported source files of ``root`` as POSIX paths: git's tracked and untracked
-    (not ignored) files when ``root`` is a git work tree, else a directory walk."""
+    (not ignored) files when ``root`` is a git work tree, else a directory walk.
+
+    ``files``: that list of git's (all of it, or its source files), when the caller
+    already knows it (the workspace does while it knows the worktree clean); then no git
+    process lists or walks it again."""
+    if files is not None:
+        return sorted(p for p in files if language_of(p) is not None)
     try:
         out = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -93,17 +104,20 @@ def build_repo_map(
     shown: Collection[str] = (),
     readable: Callable[[str], bool] = lambda _path: True,
     estimate_tokens: EstimateTokens,
+    files: Iterable[str] | None = None,
 ) -> RepoMap:
     """The repository map of ``root`` for a phase, at most ``token_budget`` tokens.
 
     ``focus_files``: the phase's files (the ranking is personalised towards them and the
     names they use). ``mentioned``: words of the goal, deliverables and criteria (names in
     it weigh ten times more; files whose name is mentioned join the focus). ``shown``:
-    files the prompt already holds, left out of the map. An empty map (no supported
-    files, or a budget too small for one definition) has ``text == ""``.
+    files the prompt already holds, left out of the map. ``files``: the worktree's files
+    as git lists them, if the caller knows them (see :func:`list_source_files`). An
+    empty map (no supported files, or a budget too small for one definition) has
+    ``text == ""``.
     """
     parses_before = cache.parses
-    sources = _read_sources(root, readable, cache)
+    sources = _read_sources(root, readable, cache, files)
     ranked = rank_definitions(sources, set(focus_files), set(mentioned))
     shown_set = set(shown)
     ranked = [(path, d) for path, d in ranked if path not in shown_set]
@@ -132,9 +146,11 @@ def build_repo_map(
     )
 
 
-def _read_sources(root: Path, readable: Callable[[str], bool], cache: TagCache) -> list[_Source]:
+def _read_sources(
+    root: Path, readable: Callable[[str], bool], cache: TagCache, files: Iterable[str] | None
+) -> list[_Source]:
     sources: list[_Source] = []
-    for rel in list_source_files(root)[:MAX_MAP_FILES]:
+    for rel in list_source_files(root, files)[:MAX_MAP_FILES]:
         grammar = language_of(rel)
         path = root / rel
         if grammar is None or not readable(rel) or path.is_symlink():

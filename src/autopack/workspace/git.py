@@ -6,6 +6,9 @@ identity, no prompts or hooks, failures as :class:`~autopack.errors.WorkspaceErr
 what the executor does every phase (read HEAD and refs, the clean check, stage and commit,
 savepoint tags, the squash's soft reset) runs in-process through one long-lived libgit2
 handle (:mod:`autopack.workspace.git_lib`), under the same repository lock and ref guard.
+With :meth:`GitWorkspace.track_worktree` (the executor's), a clean check that follows a
+walk which found or made the worktree clean is answered without walking again, as long as
+an inotify watch (:mod:`autopack.workspace.watch`) saw nothing written since.
 
 Refs it owns, all named after the run:
 
@@ -47,6 +50,7 @@ from autopack.workspace.git_cli import (
 )
 from autopack.workspace.git_lib import LibRepo
 from autopack.workspace.repo_lock import repo_lock
+from autopack.workspace.watch import WorktreeWatch
 
 _log = logging.getLogger(__name__)
 
@@ -183,6 +187,13 @@ class GitWorkspace:
         self.maintenance_runs = 0
         #: Of those, how many git refused (logged; the write before it stands).
         self.maintenance_failures = 0
+        #: The inotify watch of :meth:`track_worktree` (``None``: every clean check walks).
+        self._watch: WorktreeWatch | None = None
+        #: ``(HEAD, index stamp)`` when a status walk last found the worktree clean, or
+        #: made it so (the squash's ``add -A`` and commit), with the watch settled before
+        #: that walk: while HEAD, the index and the watch say nothing changed since, the
+        #: worktree is still clean (:meth:`_known_clean`).
+        self._clean: tuple[str, tuple[int, int, int] | None] | None = None
 
     @property
     def branch_name(self) -> str:
@@ -366,9 +377,79 @@ class GitWorkspace:
             entries.append(StatusEntry(code=code, path=path))
         return entries
 
+    def track_worktree(self) -> bool:
+        """Watch the worktree (:mod:`autopack.workspace.watch`) so that a clean check
+        after a walk that found or made it clean, with nothing written since, needs no
+        walk of its own: the savepoint right after the previous phase's squash, or the
+        repository map's file list. Returns whether the watch is on (Linux, within the
+        kernel's limits); without it every check walks. :meth:`close` stops it."""
+        if self._watch is None:
+            self._watch = WorktreeWatch.start(self.path)
+        return self._watch is not None
+
+    def close(self) -> None:
+        """Stop watching the worktree (the workspace stays usable, walking every time)."""
+        if self._watch is not None:
+            self._watch.close()
+        self._watch = self._clean = None
+
+    def _index_stamp(self) -> tuple[int, int, int] | None:
+        """The index file's size, modification time and inode: a git command that
+        changed the index (``git add``, ``reset``) without writing a file changed these."""
+        try:
+            st = (Path(self.lib.repo.path) / "index").stat()
+        except OSError:
+            return None
+        return st.st_size, st.st_mtime_ns, st.st_ino
+
+    def _walk_starts(self) -> None:
+        """Before a status walk: forget what an earlier walk found; from here on the
+        watch reports any write, so a clean result of this walk can be kept."""
+        self._clean = None
+        if self._watch is not None:
+            self._watch.settle()
+
+    def _walk_found_clean(self) -> None:
+        """After a walk that found (or a squash that made) the worktree clean."""
+        if self._watch is not None and not self.lib.repo.head_is_unborn:
+            self._clean = (self.lib.head(), self._index_stamp())
+
+    def _known_clean(self) -> bool:
+        """Clean without a walk: a walk since the watch settled found it clean, and since
+        then nothing wrote in the worktree (the watch), HEAD did not move and the index
+        was not rewritten. Anything else (a file dropped in by anyone, a commit, a reset)
+        and the caller walks."""
+        return (
+            self._clean is not None
+            and self._watch is not None
+            and self._watch.undisturbed()
+            and not self.lib.repo.head_is_unborn
+            and self._clean == (self.lib.head(), self._index_stamp())
+        )
+
     def is_clean(self) -> bool:
-        """No changed or untracked files (ignored files do not count)."""
-        return not self.lib.changed_paths()
+        """No changed or untracked files (ignored files do not count).
+
+        One status walk of the worktree, unless :meth:`track_worktree`'s watch proves
+        that nothing changed since a walk that found or made it clean."""
+        if self._known_clean():
+            return True
+        self._walk_starts()
+        clean = not self.lib.changed_paths()
+        if clean:
+            self._walk_found_clean()
+        return clean
+
+    def worktree_files(self, keep: Callable[[str], bool] | None = None) -> frozenset[str] | None:
+        """The worktree's files as ``git ls-files --cached --others --exclude-standard``
+        lists them (those ``keep`` accepts), when that is known without a walk or a git
+        process: the worktree is known clean (:meth:`is_clean`), so they are HEAD's tree's
+        paths, listed from the previous listing and a tree diff. ``None`` when not known
+        (the caller asks git). Pass the same ``keep`` each time: the listing is kept per
+        filter, so what is unchanged is not filtered again."""
+        if not self._known_clean() or self._clean is None:
+            return None
+        return self.lib.tree_paths(self._clean[0], keep)
 
     def commit(self, message: str, *, paths: list[str] | None = None) -> str | None:
         """Commit changes (only ``paths`` when given); the new sha, or ``None`` if none.
@@ -382,11 +463,21 @@ class GitWorkspace:
                 paths = [p for p in paths if not self.lib.is_ignored(p)]
                 if not paths:
                     return None
+            everything = paths is None
+            if everything:
+                self._walk_starts()
             tree = self.lib.stage(paths)
+            # Everything the walk named staged, and the staged tree committed (or HEAD's
+            # already): the worktree is clean at the new HEAD.
+            clean_after = everything and self.lib.staged_exactly
             if tree == self.lib.head_tree():
+                if clean_after:
+                    self._walk_found_clean()
                 return None
             with self._writing():
                 sha = self.lib.commit(tree, message)
+            if clean_after:
+                self._walk_found_clean()
             self._wrote()
             return sha
         if paths is not None:

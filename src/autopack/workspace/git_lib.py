@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pygit2
@@ -66,6 +66,12 @@ class LibRepo:
                 raise WorkspaceError(f"{path} is not inside a git working tree")
             self.repo = pygit2.Repository(found)
         self._filters: bool | None = None
+        #: Whether the last ``stage(None)`` staged exactly the paths its status walk named
+        #: (then nothing is left unstaged); ``False`` after ``add_all``'s fallback walk.
+        self.staged_exactly = False
+        #: The last tree listed by :meth:`tree_paths` and its paths, per filter (the next
+        #: listing is this one plus a tree diff).
+        self._listed: dict[Callable[[str], bool] | None, tuple[pygit2.Oid, frozenset[str]]] = {}
 
     def signature(self) -> pygit2.Signature:
         return pygit2.Signature(AUTOPACK_NAME, AUTOPACK_EMAIL)
@@ -136,7 +142,7 @@ class LibRepo:
             index.read(False)
             workdir = Path(self.repo.workdir)
             if paths is None:
-                self._add_everything(index)
+                self.staged_exactly = self._add_everything(index)
                 index.write()
                 tree: pygit2.Oid = index.write_tree()
                 return tree
@@ -170,14 +176,15 @@ class LibRepo:
                         only.add(entry)
             return only.write_tree(self.repo)
 
-    def _add_everything(self, index: pygit2.Index) -> None:
+    def _add_everything(self, index: pygit2.Index) -> bool:
         """``git add -A``: new and changed files added, deleted ones removed.
 
         One status walk names what differs from the index; only those paths are staged
         (adding all and then asking status for deletions walked the worktree twice).
         Anything status reports that a path-by-path add does not cover (a nested
         repository, an unreadable file, a conflict) falls back to the walk of
-        ``add_all``."""
+        ``add_all``. Returns whether every path the walk named was staged path by path
+        (``False`` after the fallback, which may leave something unstaged)."""
         status = pygit2.enums.FileStatus
         simple = status.WT_NEW | status.WT_MODIFIED | status.WT_TYPECHANGE | status.WT_DELETED
         staged_only = (
@@ -199,7 +206,7 @@ class LibRepo:
             for path, flags in self.repo.status(untracked_files="no").items():
                 if flags & status.WT_DELETED:
                     index.remove(path)
-            return
+            return False
         # Removals first: a file that became a directory (or the reverse) is a removal and
         # an addition, and the index never holds both at once.
         for path, flags in changed.items():
@@ -208,6 +215,34 @@ class LibRepo:
         for path, flags in changed.items():
             if flags & simple and not flags & status.WT_DELETED:
                 index.add(path)
+        return True
+
+    def tree_paths(self, commit: str, keep: Callable[[str], bool] | None = None) -> frozenset[str]:
+        """The paths in ``commit``'s tree (files, symlinks, submodules) that ``keep``
+        accepts (default: all), as ``git ls-files`` lists them in a checkout of it.
+        Listed from the previous listing with the same ``keep`` and a tree diff (unchanged
+        subtrees are skipped by id), so a listing costs what changed, ``keep`` included."""
+        with translated(f"ls-tree -r {commit[:12]}"):
+            tree = self.repo[pygit2.Oid(hex=commit)].peel(pygit2.Tree)
+            listed = self._listed.get(keep)
+            if listed is not None and listed[0] == tree.id:
+                return listed[1]
+            if listed is None:
+                diff = tree.diff_to_tree(swap=True)  # the empty tree to this one
+                paths: set[str] = set()
+            else:
+                old = self.repo[listed[0]].peel(pygit2.Tree)
+                diff = old.diff_to_tree(tree)
+                paths = set(listed[1])
+            added, deleted = pygit2.enums.DeltaStatus.ADDED, pygit2.enums.DeltaStatus.DELETED
+            for delta in diff.deltas:
+                if delta.status != added:
+                    paths.discard(delta.old_file.path)
+                if delta.status != deleted and (keep is None or keep(delta.new_file.path)):
+                    paths.add(delta.new_file.path)
+            result = frozenset(paths)
+            self._listed[keep] = (tree.id, result)
+            return result
 
     def head_tree(self) -> pygit2.Oid | None:
         head = self._head_commit()

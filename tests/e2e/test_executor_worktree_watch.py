@@ -1,0 +1,149 @@
+"""One status walk per phase, and a file dropped into the worktree between phases is still
+kept by the next phase's savepoint and committed with that phase, as with two walks.
+
+The next phase's clean check reuses the squash's walk only while the worktree's watch saw
+no write since (workspace/watch.py). Here a person drops a file in between, and the next
+phase's first attempt is sent back by the Auditor: going back to the savepoint must bring
+the person's file back, not delete it as an untracked file the attempt made.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from executor_support import git
+
+from autopack.db.database import open_database
+from autopack.db.session import unit_of_work
+from autopack.executor import loop as loop_module
+from autopack.executor import phase as phase_module
+from autopack.executor.loop import build_deps, execute_run
+from autopack.planning.normalize import load_plan
+from autopack.services.runs import create_run
+from autopack.settings import Settings
+from autopack.workspace.git_lib import LibRepo
+from autopack.workspace.watch import WorktreeWatch
+
+pytestmark = pytest.mark.skipif(
+    WorktreeWatch.start(Path(__file__).parent) is None, reason="no inotify on this system"
+)
+
+
+def _verdict(recommendation: str) -> str:
+    return json.dumps(
+        {"recommendation": recommendation, "confidence": 0.9, "review_notes": "n", "issues": []}
+    )
+
+
+def _setup(root: Path) -> tuple[Path, Path, Path]:
+    repo = root / "repo"
+    repo.mkdir()
+    (repo / "README.md").write_text("watch\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
+    phases = [
+        {"phase_id": f"p{i}", "name": f"phase {i}", "scope": {"paths": [f"out/p{i}/"]}}
+        for i in range(3)
+    ]
+    for p in phases:
+        p["scope"]["tests"] = ["true"]
+    plan = root / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"run_id": "watch", "phases": phases}))
+    usage = {"prompt_tokens": 100, "completion_tokens": 20}
+
+    def builder(i: int) -> dict[str, Any]:
+        create = {"op": "create", "path": f"out/p{i}/f.txt", "content": f"{i}\n"}
+        return {
+            "role": "builder",
+            "phase_id": f"p{i}",
+            "content": json.dumps(create),
+            "usage": usage,
+        }
+
+    def auditor(i: int, verdict: str) -> dict[str, Any]:
+        return {
+            "role": "auditor",
+            "phase_id": f"p{i}",
+            "content": _verdict(verdict),
+            "usage": usage,
+        }
+
+    lines = [
+        builder(0),
+        auditor(0, "approve"),
+        builder(1),
+        auditor(1, "revise"),  # back to p1's savepoint, then a second attempt
+        builder(1),
+        auditor(1, "approve"),
+        builder(2),
+        auditor(2, "approve"),
+    ]
+    script = root / "script.jsonl"
+    script.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return repo, plan, script
+
+
+def test_a_file_dropped_between_phases_survives_the_next_phases_retry(
+    sqlite_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, plan, script = _setup(tmp_path)
+    settings = sqlite_settings.model_copy(update={"llm_provider": "scripted", "llm_script": script})
+    worktree = settings.worktrees_dir / "watch"
+
+    def listener(event: str, **data: Any) -> None:
+        if event == "phase_complete" and data.get("phase_id") == "p0":
+            (worktree / "notes").mkdir()
+            (worktree / "notes" / "todo.txt").write_text("a person's note\n")
+
+    walks: list[Counter[str]] = []
+    counts = Counter[str]()
+    real_changed, real_add = LibRepo.changed_paths, LibRepo._add_everything
+
+    def counting_changed(self: LibRepo) -> dict[str, int]:
+        counts["walks"] += 1
+        return real_changed(self)
+
+    def counting_add(self: LibRepo, index: Any) -> bool:
+        counts["walks"] += 1
+        return real_add(self, index)
+
+    class CountedPhase(phase_module.PhaseExecution):
+        def run(self) -> phase_module.PhaseOutcome:
+            before = counts.copy()
+            try:
+                return super().run()
+            finally:
+                walks.append(counts - before)
+
+    monkeypatch.setattr(LibRepo, "changed_paths", counting_changed)
+    monkeypatch.setattr(LibRepo, "_add_everything", counting_add)
+    monkeypatch.setattr(loop_module, "PhaseExecution", CountedPhase)
+    db = open_database(settings)
+    try:
+        with unit_of_work(db.factory) as session:
+            create_run(session, load_plan(plan), runs_dir=settings.runs_dir, repo_path=str(repo))
+        outcome = execute_run(build_deps(settings, db, progress=listener), "watch")
+        assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
+    finally:
+        db.dispose()
+
+    files_of: dict[str, list[str]] = {}
+    for line in git(repo, "log", "--format=@%s", "--name-only", "autopack/watch").splitlines():
+        if line.startswith("@"):
+            files = files_of.setdefault(line[1:].split(":")[0], [])
+        elif line:
+            files.append(line)
+    # The note is kept through p1's retry and lands in p1's commit, as the savepoint's
+    # snapshot and the squash's `add -A` always did.
+    assert sorted(files_of["p1"]) == ["notes/todo.txt", "out/p1/f.txt"]
+    assert files_of["p0"] == ["out/p0/f.txt"] and files_of["p2"] == ["out/p2/f.txt"]
+    assert (worktree / "notes" / "todo.txt").read_text() == "a person's note\n"
+    # p1's savepoint walked (the watch saw the note), p2's did not: the squash's walk of
+    # p1 stands for it. p1's retry adds the check before going back to the savepoint.
+    assert [w["walks"] for w in walks] == [2, 3, 1]
