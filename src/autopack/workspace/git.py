@@ -500,7 +500,7 @@ class GitWorkspace:
         return self.head()
 
     def savepoint(self) -> str:
-        """Tag the current state, uncommitted files included; returns the tag name."""
+        """Save the current state, uncommitted files included; returns the savepoint's name."""
         if self._next_savepoint is None:
             taken = [
                 int(suffix)
