@@ -34,6 +34,9 @@ class LazyGroup(typer.core.TyperGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = self.commands.get(cmd_name)
         if command is not None:
+            # Registered before this group was built (an earlier lookup in this process,
+            # or register_all): built by Typer, so not reflowed yet (reflow is idempotent).
+            _reflow_help(command)
             return command
         modules = modules_for(cmd_name)
         if not modules:
