@@ -15,12 +15,18 @@ them), after a one-second warm-up, each asking for a random run. Printed per tar
 requests/s, p50, p99 and the ratio to the bare ceiling. Targets: at least half of the
 ceiling, p99 under 50 ms.
 
+The client is Python too, on the same cores: also printed per target are the server's
+CPU time per request (steadier than requests/s on a shared machine) and the cores the
+server and the client process(es) used while it was driven. A client near one core is
+the bottleneck, not the server; ``--client-processes N`` spreads the clients over N
+processes that start each turn together (the bare app and ours are driven alike).
+
 Run creation (target < 50 ms): the service call (``services.runs.create_run`` in its own
 committed transaction) and ``POST /runs`` on the running server, median of ``--creates``.
 
 Run: ``.venv/bin/python benchmarks/api_load.py [--seconds 10] [--postgres URL] [--quick]
-[--create-only]``. ``--create-only`` skips the load (and the bare server): the seeded
-runs, then run creation only, with its fastest, median and slowest time.
+[--create-only] [--client-processes N]``. ``--create-only`` skips the load (and the bare
+server): the seeded runs, then run creation only, with its fastest, median and slowest time.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import queue
 import random
 import socket
 import statistics
@@ -293,7 +300,18 @@ def drive(
         ]
         for proc in procs:
             proc.start()
-        parts = [out.get() for _ in procs]
+        parts = []
+        while len(parts) < len(procs):
+            try:
+                parts.append(out.get(timeout=1))
+            except queue.Empty:
+                # A client process that died (an error answer, a crash) never reports:
+                # stop rather than wait for it forever.
+                failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                if failed:
+                    for proc in procs:
+                        proc.kill()
+                    raise SystemExit(f"a client process failed (exit codes {failed})") from None
         for proc in procs:
             proc.join()
     results = {}
