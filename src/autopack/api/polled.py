@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -29,7 +30,9 @@ from starlette.concurrency import run_in_threadpool
 from autopack.db.session import unit_of_work
 
 #: For ``responses=`` of a route answered by :func:`answer_json`.
-NOT_MODIFIED = {304: {"description": "Not modified: If-None-Match named the current ETag"}}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: If-None-Match named the current ETag"}
+}
 
 
 async def answer_json(
