@@ -15,12 +15,18 @@ them), after a one-second warm-up, each asking for a random run. Printed per tar
 requests/s, p50, p99 and the ratio to the bare ceiling. Targets: at least half of the
 ceiling, p99 under 50 ms.
 
+The client is Python too, on the same cores: also printed per target are the server's
+CPU time per request (steadier than requests/s on a shared machine) and the cores the
+server and the client process(es) used while it was driven. A client near one core is
+the bottleneck, not the server; ``--client-processes N`` spreads the clients over N
+processes that start each turn together (the bare app and ours are driven alike).
+
 Run creation (target < 50 ms): the service call (``services.runs.create_run`` in its own
 committed transaction) and ``POST /runs`` on the running server, median of ``--creates``.
 
 Run: ``.venv/bin/python benchmarks/api_load.py [--seconds 10] [--postgres URL] [--quick]
-[--create-only]``. ``--create-only`` skips the load (and the bare server): the seeded
-runs, then run creation only, with its fastest, median and slowest time.
+[--create-only] [--client-processes N]``. ``--create-only`` skips the load (and the bare
+server): the seeded runs, then run creation only, with its fastest, median and slowest time.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import queue
 import random
 import socket
 import statistics
@@ -160,7 +167,7 @@ def time_service_creation(settings: Any, phases: int, repeats: int) -> list[floa
 
 
 @contextmanager
-def server(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]:
+def server(command: list[str], port: int, env: dict[str, str]) -> Iterator[tuple[str, int]]:
     base = f"http://127.0.0.1:{port}"
     # The server's log (with the access log's line per request) goes to a file: a pipe
     # nobody reads would fill and stall it.
@@ -169,7 +176,7 @@ def server(command: list[str], port: int, env: dict[str, str]) -> Iterator[str]:
         yield from _serve(proc, log, base)
 
 
-def _serve(proc: subprocess.Popen[bytes], log: IO[bytes], base: str) -> Iterator[str]:
+def _serve(proc: subprocess.Popen[bytes], log: IO[bytes], base: str) -> Iterator[tuple[str, int]]:
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -184,7 +191,7 @@ def _serve(proc: subprocess.Popen[bytes], log: IO[bytes], base: str) -> Iterator
                 if time.monotonic() > deadline:
                     raise SystemExit("server did not start in 60 s") from None
                 time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:
@@ -194,19 +201,30 @@ def _serve(proc: subprocess.Popen[bytes], log: IO[bytes], base: str) -> Iterator
             proc.wait()
 
 
-async def drive(
-    targets: dict[str, tuple[str, list[str]]], clients: int, seconds: float, slices: int
-) -> dict[str, dict[str, float]]:
-    """Each target (a base URL and the paths to ask at random) under ``clients``
-    concurrent clients for ``seconds`` in all, in ``slices`` turns that alternate between
-    the targets: a machine whose load drifts (other processes) drifts for all of them
-    alike, so the ratios hold even when the absolute numbers move."""
-    latencies: dict[str, list[float]] = {label: [] for label in targets}
-    walls = dict.fromkeys(targets, 0.0)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+Targets = dict[str, tuple[str, list[str], int]]  # label -> base URL, paths, server pid
+
+
+async def drive_part(
+    targets: Targets, clients: int, seconds: float, slices: int, turn: Any, lead: bool
+) -> dict[str, dict[str, Any]]:
+    """One client process's share: ``clients`` concurrent clients on each target in
+    turns; ``turn()`` waits for the other client processes before each turn. Per target:
+    the latencies, the turns' wall time, this process's CPU seconds and (``lead`` only)
+    the server's CPU seconds during the turns."""
+    found: dict[str, dict[str, Any]] = {
+        label: {"latencies": [], "wall": 0.0, "client_cpu": 0.0, "server_cpu": 0.0}
+        for label in targets
+    }
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     pool = {
         label: httpx.AsyncClient(base_url=base, limits=limits, timeout=30)
-        for label, (base, _) in targets.items()
+        for label, (base, _, _) in targets.items()
     }
 
     async def worker(label: str, until: float, record: list[float] | None) -> None:
@@ -227,26 +245,87 @@ async def drive(
 
     try:
         for label in targets:  # warm-up: connections open, first-use work done
+            turn()
             until = time.perf_counter() + 1.0
             await asyncio.gather(*(worker(label, until, None) for _ in range(clients)))
         for _ in range(slices):
-            for label in targets:
-                start = time.perf_counter()
+            for label, (_, _, pid) in targets.items():
+                turn()
+                into = found[label]
+                server_before = cpu_seconds(pid) if lead else 0.0
+                cpu_before, start = time.process_time(), time.perf_counter()
                 until = start + seconds / slices
                 await asyncio.gather(
-                    *(worker(label, until, latencies[label]) for _ in range(clients))
+                    *(worker(label, until, into["latencies"]) for _ in range(clients))
                 )
-                walls[label] += time.perf_counter() - start
+                into["wall"] += time.perf_counter() - start
+                into["client_cpu"] += time.process_time() - cpu_before
+                if lead:
+                    into["server_cpu"] += cpu_seconds(pid) - server_before
     finally:
         for client in pool.values():
             await client.aclose()
+    return found
+
+
+def _drive_process(
+    targets: Targets, clients: int, seconds: float, slices: int, barrier: Any, lead: bool, out: Any
+) -> None:
+    out.put(asyncio.run(drive_part(targets, clients, seconds, slices, barrier.wait, lead)))
+
+
+def drive(
+    targets: Targets, clients: int, seconds: float, slices: int, processes: int = 1
+) -> dict[str, dict[str, float]]:
+    """Each target (a base URL, the paths to ask at random, its server's pid) under
+    ``clients`` concurrent clients for ``seconds`` in all, in ``slices`` turns that
+    alternate between the targets: a machine whose load drifts (other processes) drifts
+    for all of them alike, so the ratios hold even when the absolute numbers move. The
+    clients are spread over ``processes`` client processes that start each turn
+    together."""
+    if processes == 1:
+        parts = [asyncio.run(drive_part(targets, clients, seconds, slices, lambda: None, True))]
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        barrier, out = ctx.Barrier(processes), ctx.Queue()
+        shares = [clients // processes + (i < clients % processes) for i in range(processes)]
+        procs = [
+            ctx.Process(
+                target=_drive_process,
+                args=(targets, share, seconds, slices, barrier, i == 0, out),
+            )
+            for i, share in enumerate(shares)
+        ]
+        for proc in procs:
+            proc.start()
+        parts = []
+        while len(parts) < len(procs):
+            try:
+                parts.append(out.get(timeout=1))
+            except queue.Empty:
+                # A client process that died (an error answer, a crash) never reports:
+                # stop rather than wait for it forever.
+                failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                if failed:
+                    for proc in procs:
+                        proc.kill()
+                    raise SystemExit(f"a client process failed (exit codes {failed})") from None
+        for proc in procs:
+            proc.join()
     results = {}
-    for label, found in latencies.items():
-        found.sort()
+    for label in targets:
+        found = sorted(x for part in parts for x in part[label]["latencies"])
+        wall = max(part[label]["wall"] for part in parts)
         results[label] = {
-            "rps": len(found) / walls[label],
+            "rps": len(found) / wall,
             "p50": found[len(found) // 2] * 1000,
             "p99": found[min(len(found) - 1, int(len(found) * 0.99))] * 1000,
+            # Cores busy while the target was driven: the client processes, the server.
+            "client_cores": sum(part[label]["client_cpu"] for part in parts) / wall,
+            "server_cores": sum(part[label]["server_cpu"] for part in parts) / wall,
+            "server_ms": sum(part[label]["server_cpu"] for part in parts) * 1000 / len(found),
         }
     return results
 
@@ -272,6 +351,12 @@ def main() -> None:
     parser.add_argument("--phases", type=int, default=100)
     parser.add_argument("--creates", type=int, default=20)
     parser.add_argument("--postgres", metavar="URL", help="run on PostgreSQL (any database)")
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=1,
+        help="spread the clients over this many processes (default 1)",
+    )
     parser.add_argument("--quick", action="store_true", help="3 s per target, 20 runs")
     parser.add_argument(
         "--create-only", action="store_true", help="measure run creation only, no load"
@@ -310,32 +395,44 @@ def main() -> None:
         # The console script next to this interpreter: what an operator runs.
         autopack = [str(Path(sys.executable).parent / "autopack"), "serve", "--port", str(port)]
         if args.create_only:
-            with server(autopack, port, env) as base:
+            with server(autopack, port, env) as (base, _):
                 http_ms = time_http_creation(base, args.phases, args.creates)
             report_creation(args.phases, args.creates, service_ms, http_ms)
             return
         with (
-            server([sys.executable, "-c", BARE_APP, str(bare_port)], bare_port, env) as bare,
-            server(autopack, port, env) as base,
+            server([sys.executable, "-c", BARE_APP, str(bare_port)], bare_port, env) as (
+                bare,
+                bare_pid,
+            ),
+            server(autopack, port, env) as (base, pid),
         ):
             targets = {
-                "bare FastAPI GET /ping": (bare, ["/ping"]),
-                "GET /runs/{id}/status": (base, [f"/runs/{r}/status" for r in run_ids]),
+                "bare FastAPI GET /ping": (bare, ["/ping"], bare_pid),
+                "GET /runs/{id}/status": (base, [f"/runs/{r}/status" for r in run_ids], pid),
                 "GET /dashboard/runs/{id}/status": (
                     base,
                     [f"/dashboard/runs/{r}/status" for r in run_ids],
+                    pid,
                 ),
             }
             slices = max(1, round(args.seconds))
-            results = asyncio.run(drive(targets, args.clients, args.seconds, slices))
+            results = drive(targets, args.clients, args.seconds, slices, args.client_processes)
             http_ms = time_http_creation(base, args.phases, args.creates)
 
     ceiling = results["bare FastAPI GET /ping"]["rps"]
-    print(f"\n{'target':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ceiling':>8}")
+    print(
+        f"\n{'target':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ceiling':>8}"
+        f" {'srv ms/req':>10} {'srv cores':>9} {'cli cores':>9}"
+    )
     for label, r in results.items():
         print(
             f"{label:34} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps'] / ceiling:8.0%}"
+            f" {r['server_ms']:10.2f} {r['server_cores']:9.2f} {r['client_cores']:9.2f}"
         )
+    print(
+        "srv ms/req: the server's CPU time per request; srv/cli cores: CPU the server and "
+        f"the {args.client_processes} client process(es) used while the target was driven"
+    )
     report_creation(args.phases, args.creates, service_ms, http_ms)
 
 

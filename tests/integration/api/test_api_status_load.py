@@ -3,6 +3,7 @@ the run, phases paged with totals, and one timed access-log line per request."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -216,9 +217,9 @@ def test_a_key_records_its_use_once_a_minute_not_on_every_request(
 def test_a_status_request_hops_to_the_thread_pool_only_for_blocking_work(
     client: TestClient, in_db: Callable[[], Any], monkeypatch: pytest.MonkeyPatch, route: str
 ) -> None:
-    """FastAPI runs every plain `def` dependency in its thread pool; under load those hops
-    were most of a status request's own work. The ones left: the key check, the session's
-    start and end, the route itself, and one for the sync route's response."""
+    """FastAPI runs every plain `def` dependency and route in its thread pool; under load
+    those hops were most of a status request's own work. The two left: the key check, and
+    the read with its serialization (api/polled.py)."""
     import anyio.to_thread
 
     seed_run(client, in_db, "hops", 10)
@@ -227,11 +228,72 @@ def test_a_status_request_hops_to_the_thread_pool_only_for_blocking_work(
     real = anyio.to_thread.run_sync
 
     async def counted(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        hops.append(getattr(func, "__qualname__", repr(func)))
+        called = func.func if isinstance(func, functools.partial) else func
+        hops.append(getattr(called, "__qualname__", repr(called)))
         return await real(func, *args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
     response = client.get(route.format("hops"))
     assert response.status_code == 200, response.text
-    assert len(hops) <= 5, hops
-    assert not any(h.startswith(("get_app_settings", "get_factory", "require_role")) for h in hops)
+    assert len(hops) == 2, hops
+    assert hops[0] == "require_api_key" and hops[1].startswith("answer_json"), hops
+
+
+@pytest.mark.parametrize("route", STATUS_ROUTES)
+def test_status_is_304_while_unchanged_and_fresh_after_another_process_changes_the_run(
+    client: TestClient, in_db: Callable[[], Any], settings: Settings, route: str
+) -> None:
+    """The ETag is a hash of a fresh read: a client polling with If-None-Match gets 304
+    without a body while nothing changed, and the new status on its very next request
+    once anything changed, whoever changed it (here another engine on the same database,
+    as a worker process or a second server would) and whichever server it asks."""
+    from autopack.api.app import create_app
+    from autopack.db.session import make_engine
+
+    seed_run(client, in_db, "polled", 10)
+    path = route.format("polled")
+    first = client.get(path)
+    assert first.status_code == 200, first.text
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and first.headers["cache-control"] == "no-cache"
+
+    unchanged = client.get(path, headers={"If-None-Match": etag})
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    assert unchanged.headers["etag"] == etag
+    listed = client.get(path, headers={"If-None-Match": f'"stale", W/{etag}'})
+    assert listed.status_code == 304
+    assert client.get(path, headers={"If-None-Match": '"stale"'}).status_code == 200
+
+    other = make_engine(settings.effective_database_url)
+    try:
+        with other.begin() as conn:
+            conn.execute(
+                update(Phase)
+                .where(Phase.run_id == "polled", Phase.phase_id == "p0004")
+                .values(state="COMPLETE")
+            )
+    finally:
+        other.dispose()
+    changed = client.get(path, headers={"If-None-Match": etag})
+    assert changed.status_code == 200, changed.text
+    assert changed.headers["etag"] != etag
+    body = changed.json()
+    if route.startswith("/runs"):
+        assert body["phase_counts"] == {"QUEUED": 5, "COMPLETE": 4, "FAILED": 1}
+        assert first.json()["phase_counts"] == {"QUEUED": 6, "COMPLETE": 3, "FAILED": 1}
+    else:
+        assert (first.json()["completed_phases"], body["completed_phases"]) == (3, 4)
+
+    # A second server on the same database answers the same, tag included.
+    with TestClient(create_app(settings), raise_server_exceptions=False) as second:
+        again = second.get(path, headers={"If-None-Match": changed.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_status_of_an_unknown_run_is_a_404_problem_with_no_etag(
+    client: TestClient, problem: Callable[..., dict[str, Any]]
+) -> None:
+    for route in STATUS_ROUTES:
+        response = client.get(route.format("nope"), headers={"If-None-Match": "*"})
+        problem(response, 404, "not_found")
+        assert "etag" not in response.headers

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from autopack.api.deps import AuthDep, SessionDep, SettingsDep
+from autopack.api.deps import AuthDep, FactoryDep, SessionDep, SettingsDep
+from autopack.api.polled import NOT_MODIFIED, answer_json
 from autopack.api.schemas import DashboardRunStatus, HumanNoteRequest
 from autopack.services import notes, reports
 
@@ -16,12 +17,18 @@ router = APIRouter(tags=["dashboard"])
 @router.get(
     "/dashboard/runs/{run_id}/status",
     response_model=DashboardRunStatus,
-    responses={404: {"description": "Unknown run"}},
+    responses={404: {"description": "Unknown run"}, **NOT_MODIFIED},
 )
-def dashboard_run_status(run_id: str, session: SessionDep) -> dict[str, Any]:
+async def dashboard_run_status(run_id: str, request: Request, factory: FactoryDep) -> Response:
     """Progress (percent complete, current tier and phase), budget use and quality flags,
-    from counts in the database: the same few queries whatever the number of phases."""
-    return reports.dashboard_run_status(session, run_id)
+    from counts in the database: the same few queries whatever the number of phases.
+    The answer has an `ETag`; send it back as `If-None-Match` to get 304 while the
+    progress is unchanged."""
+    return await answer_json(
+        request,
+        factory,
+        lambda session: DashboardRunStatus(**reports.dashboard_run_status(session, run_id)),
+    )
 
 
 @router.post("/dashboard/human-notes", responses={404: {"description": "Unknown run"}})

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
 
-from autopack.api.deps import RunCreationLimit, SessionDep, SettingsDep
+from autopack.api.deps import FactoryDep, RunCreationLimit, SessionDep, SettingsDep
+from autopack.api.polled import NOT_MODIFIED, answer_json
 from autopack.api.schemas import (
     PhaseList,
     PhaseResponse,
@@ -86,13 +88,21 @@ def get_run(run_id: str, session: SessionDep) -> RunResponse:
     return RunResponse.of(run_service.get_run(session, run_id))
 
 
-@router.get("/runs/{run_id}/status", response_model=RunStatus, responses=_ERRORS)
-def run_status(run_id: str, session: SessionDep) -> RunStatus:
+@router.get(
+    "/runs/{run_id}/status", response_model=RunStatus, responses={**_ERRORS, **NOT_MODIFIED}
+)
+async def run_status(run_id: str, request: Request, factory: FactoryDep) -> Response:
     """State, phase counts by state, tokens and the current phase (the first, by tier and
     phase index, not yet COMPLETE, FAILED or SKIPPED).
 
     Made to be polled: answered from counts in the database, in the same few queries
-    whatever the number of phases. The phases themselves are `GET /runs/{run_id}/phases`."""
+    whatever the number of phases. The phases themselves are `GET /runs/{run_id}/phases`.
+    The answer has an `ETag`; send it back as `If-None-Match` to get 304 while the status
+    is unchanged."""
+    return await answer_json(request, factory, lambda session: run_status_of(session, run_id))
+
+
+def run_status_of(session: Session, run_id: str) -> RunStatus:
     view = read_run_status(session, run_id)
     return RunStatus(
         run_id=view.run_id,
