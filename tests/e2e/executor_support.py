@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,37 @@ def mul_ops() -> list[str]:
         op("append", "calc.py", content=MUL_FUNC),
         op("create", "tests/test_mul.py", content=MUL_TEST),
     ]
+
+
+def count_per_phase(monkeypatch: Any, counts: Counter[str], *, walks: str) -> list[Counter[str]]:
+    """Count the worktree status walks of the run about to execute (libgit2's status and
+    ``add -A`` walks) under ``counts[walks]``, and return the list that receives, for each
+    phase executed, what ``counts`` grew by during that phase (the caller may count more
+    in ``counts``: statements, processes)."""
+    from autopack.executor import loop as loop_module
+    from autopack.executor import phase as phase_module
+    from autopack.workspace.git_lib import LibRepo
+
+    per_phase: list[Counter[str]] = []
+    real_changed, real_add = LibRepo.changed_paths, LibRepo._add_everything
+
+    def counting_changed(self: LibRepo) -> dict[str, int]:
+        counts[walks] += 1
+        return real_changed(self)
+
+    def counting_add(self: LibRepo, index: Any) -> bool:
+        counts[walks] += 1
+        return real_add(self, index)
+
+    class CountedPhase(phase_module.PhaseExecution):
+        def run(self) -> phase_module.PhaseOutcome:
+            before = counts.copy()
+            try:
+                return super().run()
+            finally:
+                per_phase.append(counts - before)
+
+    monkeypatch.setattr(LibRepo, "changed_paths", counting_changed)
+    monkeypatch.setattr(LibRepo, "_add_everything", counting_add)
+    monkeypatch.setattr(loop_module, "PhaseExecution", CountedPhase)
+    return per_phase

@@ -19,19 +19,16 @@ from typing import Any
 
 import pytest
 import yaml
-from executor_support import git
+from executor_support import count_per_phase, git
 from sqlalchemy import event, select, text
 
 from autopack.db.database import open_database
 from autopack.db.orm import DecisionLog
 from autopack.db.session import unit_of_work
-from autopack.executor import loop as loop_module
-from autopack.executor import phase as phase_module
 from autopack.executor.loop import build_deps, execute_run
 from autopack.planning.normalize import load_plan
 from autopack.services.runs import create_run
 from autopack.settings import Settings
-from autopack.workspace.git_lib import LibRepo
 from autopack.workspace.watch import WorktreeWatch
 
 PHASES = 16
@@ -97,7 +94,6 @@ def test_a_late_phase_costs_what_an_early_one_did(
         create_run(session, load_plan(plan), runs_dir=settings.runs_dir, repo_path=str(repo))
 
     counts = Counter[str]()
-    per_phase: list[Counter[str]] = []
 
     memory_statement = [False]
 
@@ -128,28 +124,8 @@ def test_a_late_phase_costs_what_an_early_one_did(
             counts["git ls-files"] += "ls-files" in args
         real_popen(self, args, *rest, **kw)
 
-    real_changed, real_add = LibRepo.changed_paths, LibRepo._add_everything
-
-    def counting_changed(self: LibRepo) -> dict[str, int]:
-        counts["status walks"] += 1
-        return real_changed(self)
-
-    def counting_add(self: LibRepo, index: Any) -> bool:
-        counts["status walks"] += 1
-        return real_add(self, index)
-
-    class CountedPhase(phase_module.PhaseExecution):
-        def run(self) -> phase_module.PhaseOutcome:
-            before = counts.copy()
-            try:
-                return super().run()
-            finally:
-                per_phase.append(counts - before)
-
     monkeypatch.setattr(subprocess.Popen, "__init__", counting_popen)
-    monkeypatch.setattr(LibRepo, "changed_paths", counting_changed)
-    monkeypatch.setattr(LibRepo, "_add_everything", counting_add)
-    monkeypatch.setattr(loop_module, "PhaseExecution", CountedPhase)
+    per_phase = count_per_phase(monkeypatch, counts, walks="status walks")
     try:
         outcome = execute_run(build_deps(settings, db), "counts")
         assert outcome.state == "DONE_SUCCESS", outcome.failure_reason

@@ -16,17 +16,14 @@ from typing import Any
 
 import pytest
 import yaml
-from executor_support import git
+from executor_support import count_per_phase, git
 
 from autopack.db.database import open_database
 from autopack.db.session import unit_of_work
-from autopack.executor import loop as loop_module
-from autopack.executor import phase as phase_module
 from autopack.executor.loop import build_deps, execute_run
 from autopack.planning.normalize import load_plan
 from autopack.services.runs import create_run
 from autopack.settings import Settings
-from autopack.workspace.git_lib import LibRepo
 from autopack.workspace.watch import WorktreeWatch
 
 pytestmark = pytest.mark.skipif(
@@ -101,29 +98,7 @@ def test_a_file_dropped_between_phases_survives_the_next_phases_retry(
             (worktree / "notes").mkdir()
             (worktree / "notes" / "todo.txt").write_text("a person's note\n")
 
-    walks: list[Counter[str]] = []
-    counts = Counter[str]()
-    real_changed, real_add = LibRepo.changed_paths, LibRepo._add_everything
-
-    def counting_changed(self: LibRepo) -> dict[str, int]:
-        counts["walks"] += 1
-        return real_changed(self)
-
-    def counting_add(self: LibRepo, index: Any) -> bool:
-        counts["walks"] += 1
-        return real_add(self, index)
-
-    class CountedPhase(phase_module.PhaseExecution):
-        def run(self) -> phase_module.PhaseOutcome:
-            before = counts.copy()
-            try:
-                return super().run()
-            finally:
-                walks.append(counts - before)
-
-    monkeypatch.setattr(LibRepo, "changed_paths", counting_changed)
-    monkeypatch.setattr(LibRepo, "_add_everything", counting_add)
-    monkeypatch.setattr(loop_module, "PhaseExecution", CountedPhase)
+    walks = count_per_phase(monkeypatch, Counter[str](), walks="walks")
     db = open_database(settings)
     try:
         with unit_of_work(db.factory) as session:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,24 +24,28 @@ def test_runs_list_in_a_pipe_keeps_long_ids_and_states_whole(tmp_path: Path) -> 
     assert "RUN_CREATED" in line and "…" not in out
 
 
+class _Session:
+    """A session with no rows: the progress line reads the run's tokens from it."""
+
+    def __enter__(self) -> _Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def get(self, *args: object) -> None:
+        return None
+
+
+class _NoDb:
+    def factory(self) -> _Session:
+        return _Session()
+
+
 def test_progress_shows_only_the_phase_commit_that_stays_on_the_branch(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from autopack.cli import progress
-
-    class _NoDb:
-        def factory(self) -> Any:
-            class _Session:
-                def __enter__(self) -> _Session:
-                    return self
-
-                def __exit__(self, *exc: object) -> None:
-                    return None
-
-                def get(self, *args: object) -> None:
-                    return None
-
-            return _Session()
 
     live = progress.LiveProgress(_NoDb(), "r", quiet=False)  # type: ignore[arg-type]
     live("apply_event", phase_id="p1", message="committed " + "a" * 40)
@@ -57,20 +60,6 @@ def test_progress_names_the_test_results_and_leaves_out_empty_fields(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from autopack.cli import progress
-
-    class _NoDb:
-        def factory(self) -> Any:
-            class _Session:
-                def __enter__(self) -> _Session:
-                    return self
-
-                def __exit__(self, *exc: object) -> None:
-                    return None
-
-                def get(self, *args: object) -> None:
-                    return None
-
-            return _Session()
 
     live = progress.LiveProgress(_NoDb(), "r", quiet=False)  # type: ignore[arg-type]
     live("baseline", run_id="r")
