@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from autopack.db.orm import Phase
 from autopack.domain.access import Role
@@ -20,6 +20,7 @@ from autopack.planning.normalize import plan_from_data
 from autopack.services import apikeys, users
 from autopack.services.runs import create_run
 from autopack.settings import Settings
+from sql_statements import recorded_statements
 
 STATUS_ROUTES = ("/runs/{}/status", "/dashboard/runs/{}/status")
 
@@ -70,19 +71,8 @@ def seed_run(client: TestClient, in_db: Callable[[], Any], run_id: str, phases: 
         )
 
 
-@contextmanager
-def counted_statements(client: TestClient) -> Iterator[list[str]]:
-    engine = client.app.state.database.engine  # type: ignore[attr-defined]
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+def counted_statements(client: TestClient) -> AbstractContextManager[list[str]]:
+    return recorded_statements(client.app.state.database.engine)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("route", STATUS_ROUTES)

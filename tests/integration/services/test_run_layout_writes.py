@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
 
 from autopack.api.schemas import RunResponse
 from autopack.db.database import Database
@@ -22,6 +18,7 @@ from autopack.domain.plan import RunSpec
 from autopack.executor.artifacts import RunArtifacts, write_unpublished
 from autopack.services.runs import create_run, get_run, write_layout
 from autopack.settings import Settings
+from sql_statements import recorded_statements
 
 TOKEN = "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 
@@ -61,20 +58,6 @@ def _two_tier_spec(run_id: str, phases: int) -> RunSpec:
             ],
         }
     )
-
-
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _phase_files(root: Path) -> list[Path]:
@@ -151,7 +134,7 @@ def test_creating_a_run_costs_the_same_statements_for_2_and_120_phases(
 ) -> None:
     counts = {}
     for phases in (2, 120):
-        with _statements(db.engine) as seen, unit_of_work(db.factory) as session:
+        with recorded_statements(db.engine) as seen, unit_of_work(db.factory) as session:
             create_run(session, _two_tier_spec(f"n{phases}", phases), runs_dir=settings.runs_dir)
         inserts = [s for s in seen if s.lstrip().upper().startswith("INSERT")]
         counts[phases] = (len(seen), len(inserts))
