@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import struct
 import sys
@@ -69,19 +70,25 @@ class _Unwatchable(Exception):
     """The tree cannot be watched whole (too many directories, a kernel limit)."""
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    """The C library with inotify's functions, loaded on first use: every command that
+    imports the workspace would otherwise pay for it (``find_library`` runs ``ldconfig``)."""
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.inotify_init1.argtypes = [ctypes.c_int]
-        libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-        return libc
-    except (OSError, AttributeError):
-        return None
-
-
-_LIBC = _libc()
+    # glibc's soname first; find_library (which runs ldconfig) only where that fails.
+    for name in ("libc.so.6", None):
+        name = name or ctypes.util.find_library("c")
+        if not name:
+            continue
+        try:
+            libc = ctypes.CDLL(name, use_errno=True)
+            libc.inotify_init1.argtypes = [ctypes.c_int]
+            libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+            return libc
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 class WorktreeWatch:
@@ -104,10 +111,11 @@ class WorktreeWatch:
     @classmethod
     def start(cls, root: Path) -> WorktreeWatch | None:
         """A watch on ``root``, or ``None`` where the tree cannot be watched whole."""
-        if _LIBC is None:
+        libc = _libc()
+        if libc is None:
             return None
         try:
-            return cls(Path(root), _LIBC)
+            return cls(Path(root), libc)
         except (_Unwatchable, OSError):
             return None
 
