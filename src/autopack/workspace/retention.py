@@ -53,7 +53,13 @@ class RunGitState:
     @property
     def savepoints(self) -> int:
         """How many savepoints the run left."""
-        return sum(1 for ref in self.refs if "/save/" in ref)
+        return sum(1 for ref in self.refs if _is_savepoint(ref))
+
+
+def _is_savepoint(ref: str) -> bool:
+    """``.../save/<n>`` (a run id may itself contain ``save``)."""
+    head, _, number = ref.rpartition("/")
+    return head.endswith("/save") and number.isdigit()
 
 
 def run_git_state(repo: str | None, run_id: str) -> RunGitState:
@@ -102,7 +108,7 @@ def remove_run_refs(state: RunGitState, run_id: str) -> list[str]:
         removed.append(f"branch {state.branch}")
     if state.refs:
         delete_refs(state.repo, state.refs)
-        removed += [ref for ref in state.refs if "/save/" not in ref]
+        removed += [ref for ref in state.refs if not _is_savepoint(ref)]
         if state.savepoints:
             removed.append(f"{state.savepoints} savepoint(s) of {run_id}")
     return removed
