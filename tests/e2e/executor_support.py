@@ -37,14 +37,18 @@ def git(repo: Path, *args: str) -> str:
 
 def make_repo(root: Path, extra: dict[str, str] | None = None) -> Path:
     """A git repository holding the calc package and its passing test."""
-    repo = root / "project"
-    repo.mkdir(parents=True)
     files = {
         "calc.py": CALC,
         "tests/test_calc.py": CALC_TESTS,
         "pyproject.toml": "[tool.pytest.ini_options]\npythonpath = ['.']\n",
         **(extra or {}),
     }
+    return committed_repo(root / "project", files)
+
+
+def committed_repo(repo: Path, files: dict[str, str]) -> Path:
+    """A new git repository at ``repo`` whose one commit on ``main`` holds ``files``."""
+    repo.mkdir(parents=True)
     for rel, text in files.items():
         path = repo / rel
         path.parent.mkdir(parents=True, exist_ok=True)

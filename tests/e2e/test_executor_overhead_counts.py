@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from executor_support import count_per_phase, git
+from executor_support import committed_repo, count_per_phase
 from sqlalchemy import event, select, text
 
 from autopack.db.database import open_database
@@ -80,12 +80,7 @@ def _plan_and_script(root: Path, run_id: str) -> tuple[Path, Path]:
 def test_a_late_phase_costs_what_an_early_one_did(
     sqlite_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "README.md").write_text("counts\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
+    repo = committed_repo(tmp_path / "repo", {"README.md": "counts\n"})
     plan, script = _plan_and_script(tmp_path, "counts")
     watched = WorktreeWatch.start(tmp_path) is not None  # inotify (Linux): one walk a phase
     settings = sqlite_settings.model_copy(update={"llm_provider": "scripted", "llm_script": script})

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from executor_support import count_per_phase, git
+from executor_support import committed_repo, count_per_phase, git
 
 from autopack.db.database import open_database
 from autopack.db.session import unit_of_work
@@ -38,12 +38,7 @@ def _verdict(recommendation: str) -> str:
 
 
 def _setup(root: Path) -> tuple[Path, Path, Path]:
-    repo = root / "repo"
-    repo.mkdir()
-    (repo / "README.md").write_text("watch\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
+    repo = committed_repo(root / "repo", {"README.md": "watch\n"})
     phases = [
         {"phase_id": f"p{i}", "name": f"phase {i}", "scope": {"paths": [f"out/p{i}/"]}}
         for i in range(3)
