@@ -182,6 +182,27 @@ def test_token_cap_ends_the_run(settings: Settings, tmp_path: Path, harness_fact
         assert session.scalar(select(func.count()).select_from(LlmUsageEvent)) == 1
 
 
+def test_a_phases_incident_token_cap_stops_it_before_the_next_model_call(
+    settings: Settings, tmp_path: Path, harness_factory
+) -> None:
+    repo = make_repo(tmp_path)
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        "incident-run",
+        [phase("mul", paths=["calc.py", "tests/"], budgets={"incident_token_cap": 1000})],
+    )
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *mul_ops()), auditor("mul")])
+    harness = harness_factory(settings)
+    outcome = harness.execute(harness.create(plan, repo), script)
+
+    assert outcome.state == "DONE_FAILED_BUDGET_EXHAUSTED", outcome.failure_reason
+    assert "phase mul used 1,200 tokens, its incident token cap is 1,000" in (
+        outcome.failure_reason or ""
+    )
+    with harness.db.factory() as session:  # the Auditor was never asked
+        assert session.scalar(select(func.count()).select_from(LlmUsageEvent)) == 1
+
+
 def test_escalation_follows_the_router_config(
     sqlite_settings: Settings, tmp_path: Path, harness_factory
 ) -> None:

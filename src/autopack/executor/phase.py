@@ -715,7 +715,7 @@ class PhaseExecution:
                 goal=spec.goal or spec.name,
                 phase_name=phase.name,
                 phase_description=phase.description,
-                diff=ctx.workspace.git("diff", self._savepoint_head(phase), "HEAD"),
+                diff=ctx.workspace.diff(self._savepoint_head(phase)),
                 test_summary=tests.get("summary") or "no test command for this phase",
                 deliverables=scope.deliverables,
                 acceptance_criteria=scope.acceptance_criteria,
@@ -969,7 +969,7 @@ class PhaseExecution:
         """Hold the attempt's commits off the branch and wait for a person's approval,
         showing the diff and the Auditor's last notes."""
         phase = self._phase(session)
-        diff = self.ctx.workspace.git("diff", self._savepoint_head(phase), "HEAD")
+        diff = self.ctx.workspace.diff(self._savepoint_head(phase))
         notes = payload.get("review_notes") or next(
             (
                 a.payload.get("review_notes", "")

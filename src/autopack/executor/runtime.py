@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, defer, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db.database import Database
 from autopack.db.orm import Approval, DecisionLog, Phase, Run, utcnow
@@ -178,12 +178,32 @@ class RunContext:
     def checkpoint(self, *, before: str, phase_id: str | None = None) -> None:
         """Between steps: renew the lease, honour a cancel request and a shutdown of the
         executing process (ShuttingDown), and check the run's
-        budgets before an LLM call (``before="llm"``) or a test run (``before="ci"``)."""
+        budgets before an LLM call (``before="llm"``) or a test run (``before="ci"``).
+
+        One read: the run's counters and lease, its approvals' waiting intervals (one row
+        each, joined) and, before an LLM call, the phase's tokens against its incident
+        cap. A checkpoint runs several times a phase; a write only when the lease needs
+        renewing."""
         now = self.deps.clock()
         with unit_of_work(self.factory) as session:
-            # Not the plan: the run's row carries it whole, and a check needs none of it.
-            run = session.get(Run, self.run_id, options=[defer(Run.spec)])
-            assert run is not None
+            statement = (
+                select(*_CHECKPOINT_COLUMNS, Approval.requested_at, Approval.decided_at)
+                .outerjoin(Approval, Approval.run_id == Run.id)
+                .where(Run.id == self.run_id)
+            )
+            if before == "llm" and phase_id is not None:
+                of_phase = (Phase.run_id == self.run_id, Phase.phase_id == phase_id)
+                statement = statement.add_columns(
+                    select(Phase.tokens_used).where(*of_phase).scalar_subquery().label("tokens"),
+                    select(Phase.incident_token_cap)
+                    .where(*of_phase)
+                    .scalar_subquery()
+                    .label("incident_cap"),
+                )
+            rows = session.execute(statement).mappings().all()
+            assert rows, f"run {self.run_id!r} vanished while executing"
+            first = rows[0]
+            run = RunCounters(**{column.key: first[column.key] for column in _CHECKPOINT_COLUMNS})
             seconds = self.deps.settings.lease_seconds
             if self.fence is not None and not lease_is_fresh(run, self.fence, seconds, now):
                 # Renewal is conditional on the token, so a lost lease is never taken back.
@@ -192,23 +212,58 @@ class RunContext:
                 raise Cancelled("cancel requested")
             if self.deps.stop_requested.is_set():
                 raise ShuttingDown(f"run {self.run_id!r}: this executor is shutting down")
-            approvals = session.scalars(select(Approval).where(Approval.run_id == self.run_id))
-            waited = waiting_time([(a.requested_at, a.decided_at) for a in approvals], now)
-            check_run_budgets(run, now, before=before, waited=waited)
+            intervals = [
+                (r["requested_at"], r["decided_at"]) for r in rows if r["requested_at"] is not None
+            ]
+            check_run_budgets(run, now, before=before, waited=waiting_time(intervals, now))
             if before == "llm" and phase_id is not None:
-                phase = session.scalars(
-                    select(Phase).where(Phase.run_id == self.run_id, Phase.phase_id == phase_id)
-                ).one()
-                if phase.incident_token_cap and phase.tokens_used >= phase.incident_token_cap:
+                tokens, cap = first["tokens"], first["incident_cap"]
+                if cap and tokens is not None and tokens >= cap:
                     raise BudgetExhausted(
-                        f"phase {phase_id} used {phase.tokens_used:,} tokens, its incident "
-                        f"token cap is {phase.incident_token_cap:,}",
+                        f"phase {phase_id} used {tokens:,} tokens, its incident "
+                        f"token cap is {cap:,}",
                         budget="incident_token_cap",
                         phase_id=phase_id,
                     )
 
 
-def lease_is_fresh(run: Run, fence: Fence, seconds: int, now: datetime) -> bool:
+@dataclass(frozen=True)
+class RunCounters:
+    """What a checkpoint reads of the run's row: its lease and what its budgets count
+    (the row's own names, so a :class:`Run` serves wherever these are read)."""
+
+    lease_owner: str | None
+    lease_token: int
+    lease_expires_at: datetime | None
+    cancel_requested: bool
+    tokens_used: int
+    token_cap: int
+    started_at: datetime | None
+    max_duration_minutes: int
+    ci_runs_used: int
+    ci_run_cap: int | None
+    minor_issues_count: int
+    max_minor_issues_total: int
+
+
+#: The run's columns a checkpoint reads, in :class:`RunCounters`' order.
+_CHECKPOINT_COLUMNS = (
+    Run.lease_owner,
+    Run.lease_token,
+    Run.lease_expires_at,
+    Run.cancel_requested,
+    Run.tokens_used,
+    Run.token_cap,
+    Run.started_at,
+    Run.max_duration_minutes,
+    Run.ci_runs_used,
+    Run.ci_run_cap,
+    Run.minor_issues_count,
+    Run.max_minor_issues_total,
+)
+
+
+def lease_is_fresh(run: Run | RunCounters, fence: Fence, seconds: int, now: datetime) -> bool:
     """``fence`` holds the run's lease (of ``seconds``) with more than two thirds of it
     left: renewed moments ago (by the heartbeat or the last checkpoint), so no takeover
     can come before it runs out and a checkpoint reads instead of writing a renewal."""
@@ -235,7 +290,7 @@ def waiting_time(intervals: list[tuple[datetime, datetime | None]], now: datetim
 
 
 def check_run_budgets(
-    run: Run, now: datetime, *, before: str, waited: timedelta = timedelta()
+    run: Run | RunCounters, now: datetime, *, before: str, waited: timedelta = timedelta()
 ) -> None:
     """Raise BudgetExhausted naming the first run budget that is spent. ``waited`` (time
     parked for a person's approval) does not count against the duration cap."""

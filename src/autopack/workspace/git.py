@@ -641,6 +641,13 @@ class GitWorkspace:
             self.git("read-tree", "-u", "--reset", match.commit)
             self.git("reset", "--quiet", match.head)
 
+    def diff(self, base: str, head: str = "HEAD") -> str:
+        """``git diff base head``: what the Auditor and a reviewing person read. In-process
+        (no git process per review) unless the repository configures a diff driver only
+        the git command line runs."""
+        patch = self.lib.patch(base, head)
+        return self.git("diff", base, head) if patch is None else patch
+
     def diff_stats(self, base: str | None = None) -> DiffStats:
         """Lines added/removed in tracked files between ``base`` (default: the run's base,
         else HEAD) and the working tree, committed or not."""

@@ -56,6 +56,16 @@ def clean_message(message: str) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
+def _renames_on(config: pygit2.Config) -> bool:
+    """git's ``diff.renames``: on unless set false (``copies`` finds renames too)."""
+    if "diff.renames" not in config:
+        return True
+    try:
+        return config.get_bool("diff.renames")
+    except (pygit2.GitError, ValueError):
+        return True  # "copies" (or "copy"): renames and more
+
+
 class LibRepo:
     """One libgit2 handle on a working tree (a linked worktree or a checkout)."""
 
@@ -83,6 +93,29 @@ class LibRepo:
             with translated("config"):
                 self._filters = any(entry.name.startswith("filter.") for entry in self.repo.config)
         return self._filters
+
+    def patch(self, base: str, head: str) -> str | None:
+        """``git diff base head`` (two commits), in-process; ``None`` where only the git
+        command line gives git's output: a configured external diff or textconv driver
+        (``diff.external``, ``diff.<driver>.command`` or ``.textconv``), which libgit2
+        does not run. Like git's defaults, renames are detected (unless ``diff.renames``
+        is false) and the indent heuristic places the hunks; the ``index`` lines name
+        blobs by 7 hex digits where git may print more."""
+        with translated(f"diff {base[:12]} {head[:12]}"):
+            config = self.repo.config
+            drivers = (".command", ".textconv")
+            if any(
+                entry.name == "diff.external"
+                or (entry.name.startswith("diff.") and entry.name.endswith(drivers))
+                for entry in config
+            ):
+                return None
+            diff = self.repo.diff(
+                base, head, context_lines=3, flags=pygit2.enums.DiffOption.INDENT_HEURISTIC
+            )
+            if _renames_on(config):
+                diff.find_similar()
+            return diff.patch or ""
 
     def head(self) -> str:
         with translated("rev-parse HEAD"):

@@ -254,3 +254,54 @@ def test_a_failing_git_maintenance_never_fails_the_commit_before_it(
     assert git(ws.path, "log", "-1", "--format=%s").strip() == "a 1"
     _write_commits(ws, "b", 2)  # and the workspace goes on writing
     assert ws.maintenance_failures == 2
+
+
+def _index_lines_cut(diff: str) -> str:
+    """A diff without its ``index`` lines' blob abbreviations (git lengthens them as a
+    repository grows; libgit2 prints 7 digits) and git's ``index`` line for an empty new
+    file, which libgit2 leaves out."""
+    return "\n".join(line for line in diff.splitlines() if not line.startswith("index "))
+
+
+def test_the_review_diff_in_process_is_what_git_diff_prints(
+    repo: Path, tmp_path: Path, git: GitRunner
+) -> None:
+    ws = GitWorkspace.create(repo, "run-diff", tmp_path / "wt")
+    base = ws.head()
+    body = "".join(f"line {i}\n" for i in range(40))
+    (ws.path / "moved.txt").write_text(body)
+    (ws.path / "crlf.txt").write_bytes(b"one\r\ntwo\r\n")
+    (ws.path / "blob.bin").write_bytes(bytes(range(256)))
+    ws.commit("add files")
+    middle = ws.head()
+    (ws.path / "moved.txt").rename(ws.path / "renamed.txt")
+    (ws.path / "src" / "app.py").write_text("def f():\n    return 2\n\n\ndef g():\n    pass\n")
+    (ws.path / "README.md").unlink()
+    (ws.path / "crlf.txt").write_bytes(b"one\r\nTWO\r\n")
+    (ws.path / "blob.bin").write_bytes(bytes(range(255, -1, -1)))
+    ws.commit("change files")
+    for a, b in ((base, "HEAD"), (middle, "HEAD"), (base, middle)):
+        mine = ws.diff(a, b)
+        assert mine.strip()
+        assert _index_lines_cut(mine) == _index_lines_cut(git(ws.path, "diff", a, b))
+    # The rename is found, as git's default diff.renames finds it.
+    assert "rename from moved.txt\nrename to renamed.txt" in ws.diff(middle)
+    assert ws.diff("HEAD") == ""
+
+
+def test_the_review_diff_honours_renames_off_and_leaves_diff_drivers_to_git(
+    repo: Path, tmp_path: Path, git: GitRunner
+) -> None:
+    ws = GitWorkspace.create(repo, "run-drv", tmp_path / "wt")
+    base = ws.head()
+    (ws.path / "src" / "app.py").rename(ws.path / "src" / "main.py")
+    ws.commit("move app")
+    git(ws.path, "config", "diff.renames", "false")
+    assert "rename from" not in ws.diff(base)
+    assert "deleted file mode" in ws.diff(base)
+    # A textconv driver only the git command line runs: the diff is git's own.
+    git(ws.path, "config", "diff.upper.textconv", "tr a-z A-Z <")
+    (ws.path / ".gitattributes").write_text("*.py diff=upper\n")
+    (ws.path / "src" / "main.py").write_text("print('changed')\n")
+    ws.commit("change main")
+    assert "PRINT('CHANGED')" in ws.diff(base)
