@@ -71,9 +71,9 @@ def govern_attempt(
         *critical_among([*asked, *(e.path for e in edits)], config, read),
     )
     with unit_of_work(ctx.factory) as session:
-        phase = get_phase(session, ctx.run_id, phase_id)
         rows = governance_service.requests_for_attempt(session, attempt_id)
         if not rows and requests:
+            phase = get_phase(session, ctx.run_id, phase_id)
             now = ctx.deps.clock()
             for request in requests:
                 classes = [

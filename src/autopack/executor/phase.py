@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from autopack.agents.auditor import AuditorContext, CodeFile, run_auditor, run_goal_check
 from autopack.agents.builder import BuilderContext, ContextRef, FileContext, run_builder
 from autopack.agents.doctor import DoctorContext, run_doctor
 from autopack.agents.output import parse_model_output
-from autopack.db.orm import DecisionLog, Phase, PhaseAttempt, Run
+from autopack.db.orm import DecisionLog, Phase, PhaseAttempt, Run, Tier
 from autopack.db.session import unit_of_work
 from autopack.domain.plan import PhaseSpec, Scope
 from autopack.domain.states import (
@@ -144,6 +144,14 @@ class PhaseExecution:
         #: files included, is what the savepoint holds): nothing to check or reset until a
         #: step that writes the worktree (tests, hardening, an apply) has run.
         self._at_savepoint = False
+        #: What the plan fixed for the phase (its scope) and the rows it lives in, read
+        #: once when the execution starts: none of them changes while the phase runs.
+        self._scope: Scope | None = None
+        self._phase_pk: int | None = None
+        self._tier_pk: int | None = None
+        #: The retrieval query of a phase with no attempt yet, read with the phase when
+        #: the execution starts (its first attempt need not read the phase again for it).
+        self._first_query: executor_memory.PhaseQuery | None = None
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> PhaseOutcome:
@@ -176,8 +184,11 @@ class PhaseExecution:
                 # commits (or the squash's staged changes) are still there; finish it.
                 return self._complete(session, phase, commit=True)
             # Read here what the next steps need, not in a transaction of their own each.
-            deliverables = Scope.model_validate(phase.scope).deliverables
+            scope = self._remember(phase)
+            deliverables = scope.deliverables
             built_before = phase.builder_attempts > 0
+            if not phase.attempts:
+                self._first_query = self._query(phase, scope)
             session.flush()  # the phase's changes written: the attempt can leave the session
             attempt = self._unfinished(session, phase)
         ctx.deps.progress("phase_started", phase_id=self.phase_id)
@@ -220,6 +231,43 @@ class PhaseExecution:
 
     def _phase(self, session: Session) -> Phase:
         return get_phase(session, self.ctx.run_id, self.phase_id)
+
+    def _remember(self, phase: Phase) -> Scope:
+        """Keep what does not change while the phase runs: its scope and its rows' keys."""
+        self._scope = Scope.model_validate(phase.scope)
+        self._phase_pk, self._tier_pk = phase.id, phase.tier_pk
+        return self._scope
+
+    def _fixed(self) -> tuple[Scope, int, int]:
+        """The phase's scope, row id and tier row id (read once, see :meth:`_remember`)."""
+        if self._scope is None or self._phase_pk is None or self._tier_pk is None:
+            with unit_of_work(self.ctx.factory) as session:
+                self._remember(self._phase(session))
+        assert self._scope is not None and self._phase_pk is not None
+        assert self._tier_pk is not None
+        return self._scope, self._phase_pk, self._tier_pk
+
+    def _query(self, phase: Phase, scope: Scope) -> executor_memory.PhaseQuery:
+        """What retrieval searches the memory with for ``phase``."""
+        return executor_memory.PhaseQuery(
+            phase_id=phase.phase_id,
+            goal=self.ctx.spec.goal or "",
+            phase_name=phase.name,
+            description=phase.description,
+            deliverables=scope.deliverables,
+            acceptance_criteria=scope.acceptance_criteria,
+            paths=[*scope.paths, *scope.deliverables],
+        )
+
+    def _attempt_rows(self, session: Session, role: AttemptRole) -> int:
+        """How many attempt rows of ``role`` the phase has (one count, not the rows)."""
+        _, phase_pk, _ = self._fixed()
+        count = session.scalar(
+            select(func.count())
+            .select_from(PhaseAttempt)
+            .where(PhaseAttempt.phase_pk == phase_pk, PhaseAttempt.role == role.value)
+        )
+        return int(count or 0)
 
     def _already_committed(self, phase: Phase) -> bool:
         """A phase whose squash commit landed before the executor died is complete."""
@@ -332,15 +380,19 @@ class PhaseExecution:
                 consumed_call=True,
                 already_failed=failed_id is not None,
             )
+        _, phase_pk, _ = self._fixed()
         with unit_of_work(ctx.factory) as session:
-            phase = self._phase(session)
-            phase.builder_attempts += 1
+            session.execute(
+                update(Phase)
+                .where(Phase.id == phase_pk)
+                .values(builder_attempts=Phase.builder_attempts + 1)
+            )
             attempt = PhaseAttempt(
                 run_id=ctx.run_id,
-                phase_pk=phase.id,
+                phase_pk=phase_pk,
                 role=AttemptRole.BUILDER.value,
                 # Numbered by rows, not the budget counter a resumed run resets.
-                attempt_number=1 + sum(a.role == AttemptRole.BUILDER.value for a in phase.attempts),
+                attempt_number=1 + self._attempt_rows(session, AttemptRole.BUILDER),
                 status="answered",
                 model=answer.model,
                 tokens_used=answer.total_tokens,
@@ -369,6 +421,9 @@ class PhaseExecution:
         """The code regions retrieval finds for the phase: asked on its first attempt, then
         read back from the latest attempt's context record, so every attempt (and a resumed
         run) cuts its files the same way without indexing again."""
+        query, self._first_query = self._first_query, None
+        if query is not None:  # no attempt yet when the execution started: nothing stored
+            return executor_memory.retrieval_hints(self.ctx, query)
         with unit_of_work(self.ctx.factory) as session:
             phase = self._phase(session)
             for attempt in reversed(phase.attempts):
@@ -376,16 +431,7 @@ class PhaseExecution:
                     stored = hints_from_record((attempt.payload or {}).get("context"))
                     if stored is not None:
                         return stored
-            scope = Scope.model_validate(phase.scope)
-            query = executor_memory.PhaseQuery(
-                phase_id=phase.phase_id,
-                goal=self.ctx.spec.goal or "",
-                phase_name=phase.name,
-                description=phase.description,
-                deliverables=scope.deliverables,
-                acceptance_criteria=scope.acceptance_criteria,
-                paths=[*scope.paths, *scope.deliverables],
-            )
+            query = self._query(phase, self._fixed()[0])
         return executor_memory.retrieval_hints(self.ctx, query)
 
     def _failed_attempt(
@@ -439,14 +485,25 @@ class PhaseExecution:
             return self._stage_in(session, attempt_id, stage, **fields)
 
     @staticmethod
-    def _stage_in(session: Session, attempt_id: int, stage: str, **fields: Any) -> dict[str, Any]:
+    def _stage_in(
+        session: Session,
+        attempt_id: int,
+        stage: str,
+        *,
+        columns: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         """Record the attempt's stage in the caller's transaction (with the step's own
-        writes, so the step and its stage persist together)."""
-        row = session.get(PhaseAttempt, attempt_id)
-        assert row is not None
-        payload = {**row.payload, "stage": stage, **fields}
-        row.payload = payload
-        row.status = stage
+        writes, so the step and its stage persist together): ``fields`` join its payload,
+        ``columns`` are other columns of its row set in the same UPDATE."""
+        stored = session.scalar(select(PhaseAttempt.payload).where(PhaseAttempt.id == attempt_id))
+        assert stored is not None
+        payload = {**stored, "stage": stage, **fields}
+        session.execute(
+            update(PhaseAttempt)
+            .where(PhaseAttempt.id == attempt_id)
+            .values(payload=payload, status=stage, **(columns or {}))
+        )
         return payload
 
     def _apply(self, attempt: PhaseAttempt) -> tuple[bool, PhaseOutcome | None]:
@@ -454,26 +511,26 @@ class PhaseExecution:
         ``(False, outcome)`` with the phase's outcome (None: try again)."""
         ctx = self.ctx
         fresh, self._fresh_attempt = self._fresh_attempt == attempt.id, None
+        scope = self._fixed()[0]
         with unit_of_work(ctx.factory) as session:
-            phase = self._phase(session)
             if not fresh:
                 # Anything uncommitted is a half-finished apply of this attempt (a resumed
                 # run, an attempt a person's decision let go on): discard it.
-                self._from_savepoint(session, phase)
+                self._from_savepoint(session, self._phase(session))
             # Requests a person (or the expiry policy) decided take that decision now.
             governance_service.settle(
                 session, governance_service.requests_for_attempt(session, attempt.id)
             )
             rejected, approved = self._decided_for(session, attempt.id)
             policy = ApplyPolicy.for_phase(
-                Scope.model_validate(phase.scope),
+                scope,
                 run_protected=self.ctx.spec.protected_paths,
                 deletion_approved=approved,
             )
             if self.ctx.spec.safety_profile is SafetyProfile.SAFETY_CRITICAL:
                 policy = policy.model_copy(update=SAFETY_CRITICAL_DELETION)
             message = (
-                f"autopack({ctx.run_id}): {phase.phase_id} attempt "
+                f"autopack({ctx.run_id}): {self.phase_id} attempt "
                 f"{attempt.attempt_number} [attempt-id {attempt.id}]"
             )
         if rejected is not None:
@@ -523,18 +580,20 @@ class PhaseExecution:
         )
         record = result.model_dump(mode="json")
         with unit_of_work(ctx.factory) as session:
-            row = session.get(PhaseAttempt, attempt.id)
-            assert row is not None
-            row.apply_result = record
-            row.apply_status = result.status
+            applied = {"apply_result": record, "apply_status": result.status}
             if result.ok and not result.requires_approval:
                 self._stage_in(
                     session,
                     attempt.id,
                     "applied",
+                    columns=applied,
                     files_changed=result.files_changed,
                     lines_added=result.lines_added,
                     lines_removed=result.lines_removed,
+                )
+            else:
+                session.execute(
+                    update(PhaseAttempt).where(PhaseAttempt.id == attempt.id).values(**applied)
                 )
             if result.requires_approval:
                 phase = self._phase(session)
@@ -607,9 +666,8 @@ class PhaseExecution:
         """Run the phase's checks (counted against the CI budget) and compare to baseline."""
         ctx = self.ctx
         self._at_savepoint = False  # the project's commands may write the worktree
-        with unit_of_work(ctx.factory) as session:
-            phase = self._phase(session)
-            scope_tests = Scope.model_validate(phase.scope).tests
+        scope, _, tier_pk = self._fixed()
+        scope_tests = scope.tests
         # A changed manifest means a rebuilt environment; a failed rebuild stands for the run.
         env_failure = current_environment(ctx, self.phase_id)
         commands = test_commands(ctx, scope_tests)
@@ -625,12 +683,15 @@ class PhaseExecution:
         )
         ctx.deps.progress("tested", phase_id=self.phase_id, summary=report.summary())
         with unit_of_work(ctx.factory) as session:
-            run = session.get(Run, ctx.run_id, options=[defer(Run.spec)])
-            assert run is not None
-            run.ci_runs_used += 1
-            phase = self._phase(session)
-            phase.tier.ci_runs_used += 1
-            count = run.ci_runs_used
+            count = session.execute(
+                update(Run)
+                .where(Run.id == ctx.run_id)
+                .values(ci_runs_used=Run.ci_runs_used + 1)
+                .returning(Run.ci_runs_used)
+            ).scalar_one()
+            session.execute(
+                update(Tier).where(Tier.id == tier_pk).values(ci_runs_used=Tier.ci_runs_used + 1)
+            )
         ctx.artifacts.write_ci_log(
             f"{count:03d}_{self.phase_id}", report.log_tail or report.summary()
         )
@@ -638,9 +699,7 @@ class PhaseExecution:
 
     def _verify(self, attempt: PhaseAttempt) -> Failure | None:
         report, delta = self._tests()
-        with unit_of_work(self.ctx.factory) as session:
-            phase = self._phase(session)
-            deliverables = Scope.model_validate(phase.scope).deliverables
+        deliverables = self._fixed()[0].deliverables
         allow_removal = self._phase_spec().allow_test_removal
         decision = self.finalizer.decide(
             FinalizerInputs(
@@ -777,10 +836,9 @@ class PhaseExecution:
 
     def _finalize(self, attempt: PhaseAttempt) -> PhaseOutcome | None:
         ctx = self.ctx
+        deliverables = self._fixed()[0].deliverables
         with unit_of_work(ctx.factory) as session:
             payload = attempt_payload(session, attempt.id)
-            phase = self._phase(session)
-            deliverables = Scope.model_validate(phase.scope).deliverables
         verdict = payload.get("verdict")
         # While a person reviews it, the attempt's commits wait off the branch.
         self._restore_held(attempt.id)
