@@ -29,8 +29,8 @@ it (bounded). The next savepoint's clean check reuses that walk while the worktr
 watch saw no write since, and the repository map lists HEAD's tree incrementally instead of
 running ``git ls-files`` (docs/ARCHITECTURE.md, "Git on the executor's hot path"); where
 inotify is missing (not Linux) the savepoint walks again and the map asks git, as before.
-The git processes column shows which: 1 a phase (the Auditor's diff) with the watch, 2
-without.
+The git processes column shows which: none a phase with the watch (the review diff is
+in-process; what is left is ``git maintenance`` every few hundred writes), 1 without.
 """
 
 from __future__ import annotations

@@ -799,24 +799,30 @@ class PhaseExecution:
             self._stage(attempt.id, "failed", failure=exc.message)
             return Failure(kind, f"auditor: {exc.message}", error=exc)
         verdict = result.verdict
+        _, phase_pk, _ = self._fixed()
         with unit_of_work(ctx.factory) as session:
-            phase = self._phase(session)
-            phase.auditor_attempts += 1
+            session.execute(
+                update(Phase)
+                .where(Phase.id == phase_pk)
+                .values(auditor_attempts=Phase.auditor_attempts + 1)
+            )
             session.add(
                 agent_attempt(
-                    phase,
+                    (ctx.run_id, phase_pk),
                     AttemptRole.AUDITOR,
                     # Numbered by rows: a goal check (not counted in the budget) is one too.
-                    1 + sum(a.role == AttemptRole.AUDITOR.value for a in phase.attempts),
+                    1 + self._attempt_rows(session, AttemptRole.AUDITOR),
                     verdict.recommendation,
                     result.completions,
                     verdict,
                 )
             )
+            issues_of = self._phase(session) if verdict.issues else None
             for issue in verdict.issues:
+                assert issues_of is not None
                 issue_service.record_issue(
                     session,
-                    phase,
+                    issues_of,
                     issue_key=issue.issue_key,
                     severity=IssueSeverity(issue.severity),
                     source="auditor",
@@ -1612,17 +1618,19 @@ class PhaseExecution:
 
 
 def agent_attempt(
-    phase: Phase,
+    phase: Phase | tuple[str, int],
     role: AttemptRole,
     number: int,
     status: str,
     completions: Sequence[Completion],
     verdict: BaseModel,
 ) -> PhaseAttempt:
-    """The attempt row of an Auditor or Doctor answer: its verdict, model and tokens."""
+    """The attempt row of an Auditor or Doctor answer: its verdict, model and tokens.
+    ``phase`` is the phase's row or its ``(run id, row id)``."""
+    run_id, phase_pk = (phase.run_id, phase.id) if isinstance(phase, Phase) else phase
     return PhaseAttempt(
-        run_id=phase.run_id,
-        phase_pk=phase.id,
+        run_id=run_id,
+        phase_pk=phase_pk,
         role=role.value,
         attempt_number=number,
         status=status,
