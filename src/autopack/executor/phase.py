@@ -664,15 +664,23 @@ class PhaseExecution:
 
     def _tests(self) -> tuple[TestReport | None, TestDelta | None]:
         """Run the phase's checks (counted against the CI budget) and compare to baseline."""
+        report = self._checks()
+        if report is None:
+            return None, None
+        with unit_of_work(self.ctx.factory) as session:
+            count = self._count_ci(session)
+        self._keep_ci_log(count, report)
+        return report, compute_delta(report, self.baseline)
+
+    def _checks(self) -> TestReport | None:
+        """Run the phase's checks (None: it has none); :meth:`_count_ci` counts them."""
         ctx = self.ctx
         self._at_savepoint = False  # the project's commands may write the worktree
-        scope, _, tier_pk = self._fixed()
-        scope_tests = scope.tests
         # A changed manifest means a rebuilt environment; a failed rebuild stands for the run.
         env_failure = current_environment(ctx, self.phase_id)
-        commands = test_commands(ctx, scope_tests)
+        commands = test_commands(ctx, self._fixed()[0].tests)
         if not commands:
-            return None, None
+            return None
         ctx.checkpoint(before="ci", phase_id=self.phase_id)
         ctx.deps.progress("verify", phase_id=self.phase_id)
         report = env_failure or run_tests(
@@ -682,23 +690,32 @@ class PhaseExecution:
             env=project_command_env(ctx),
         )
         ctx.deps.progress("tested", phase_id=self.phase_id, summary=report.summary())
-        with unit_of_work(ctx.factory) as session:
-            count = session.execute(
-                update(Run)
-                .where(Run.id == ctx.run_id)
-                .values(ci_runs_used=Run.ci_runs_used + 1)
-                .returning(Run.ci_runs_used)
-            ).scalar_one()
-            session.execute(
-                update(Tier).where(Tier.id == tier_pk).values(ci_runs_used=Tier.ci_runs_used + 1)
-            )
-        ctx.artifacts.write_ci_log(
+        return report
+
+    def _count_ci(self, session: Session) -> int:
+        """Count a test run against the run's and the tier's CI budgets (in the caller's
+        transaction); the run's count so far."""
+        _, _, tier_pk = self._fixed()
+        count = session.execute(
+            update(Run)
+            .where(Run.id == self.ctx.run_id)
+            .values(ci_runs_used=Run.ci_runs_used + 1)
+            .returning(Run.ci_runs_used)
+        ).scalar_one()
+        session.execute(
+            update(Tier).where(Tier.id == tier_pk).values(ci_runs_used=Tier.ci_runs_used + 1)
+        )
+        return int(count)
+
+    def _keep_ci_log(self, count: int, report: TestReport) -> None:
+        """The test run's log as ``ci/<count>_<phase>`` (once its count is committed)."""
+        self.ctx.artifacts.write_ci_log(
             f"{count:03d}_{self.phase_id}", report.log_tail or report.summary()
         )
-        return report, compute_delta(report, self.baseline)
 
     def _verify(self, attempt: PhaseAttempt) -> Failure | None:
-        report, delta = self._tests()
+        report = self._checks()
+        delta = compute_delta(report, self.baseline) if report is not None else None
         deliverables = self._fixed()[0].deliverables
         allow_removal = self._phase_spec().allow_test_removal
         decision = self.finalizer.decide(
@@ -709,16 +726,8 @@ class PhaseExecution:
                 allow_test_removal=allow_removal,
             )
         )
-        # Removed or skipped tests the plan allows still need a person (see _finalize).
-        taken_away = tests_taken_away(delta) if allow_removal else ""
-        self._stage(
-            attempt.id,
-            "verified",
-            tests=delta.model_dump(mode="json") if delta else None,
-            gates=[g.model_dump(mode="json") for g in decision.gates],
-            tests_taken_away=taken_away,
-        )
         failed = {g.name: g for g in decision.failed_gates}
+        failure: Failure | None = None
         if "tests" in failed and delta is not None:
             kind = (
                 FailureKind.timeout
@@ -733,12 +742,29 @@ class PhaseExecution:
                 # run, and read as this failure's cause they send hardening after them (a
                 # scope_mismatch on cleo's FORCE_COLOR test). The gate's reason is the cause.
                 logs = ""
-            self._stage(attempt.id, "failed", failure=failed["tests"].reason)
-            return Failure(kind, failed["tests"].reason, logs=logs)
-        if "deliverables" in failed:
-            self._stage(attempt.id, "failed", failure=failed["deliverables"].reason)
-            return Failure(FailureKind.deliverables_missing, failed["deliverables"].reason)
-        return None
+            failure = Failure(kind, failed["tests"].reason, logs=logs)
+        elif "deliverables" in failed:
+            failure = Failure(FailureKind.deliverables_missing, failed["deliverables"].reason)
+        # The test run's count, the attempt's results and its verdict in one transaction:
+        # an attempt is never left "verified" by tests that failed it.
+        outcome: dict[str, Any] = {} if failure is None else {"failure": failure.message}
+        count = 0
+        with unit_of_work(self.ctx.factory) as session:
+            if report is not None:
+                count = self._count_ci(session)
+            self._stage_in(
+                session,
+                attempt.id,
+                "verified" if failure is None else "failed",
+                tests=delta.model_dump(mode="json") if delta else None,
+                gates=[g.model_dump(mode="json") for g in decision.gates],
+                # Removed or skipped tests the plan allows still need a person (_finalize).
+                tests_taken_away=tests_taken_away(delta) if allow_removal else "",
+                **outcome,
+            )
+        if report is not None:
+            self._keep_ci_log(count, report)
+        return failure
 
     def _audit(self, attempt: PhaseAttempt) -> Failure | None:
         ctx = self.ctx
