@@ -22,7 +22,7 @@ from autopack.agents.auditor import AuditorContext, CodeFile, run_auditor, run_g
 from autopack.agents.builder import BuilderContext, ContextRef, FileContext, run_builder
 from autopack.agents.doctor import DoctorContext, run_doctor
 from autopack.agents.output import parse_model_output
-from autopack.db.orm import DecisionLog, Phase, PhaseAttempt, Run, Tier
+from autopack.db.orm import Approval, DecisionLog, Phase, PhaseAttempt, Run, Tier
 from autopack.db.session import unit_of_work
 from autopack.domain.plan import PhaseSpec, Scope
 from autopack.domain.states import (
@@ -157,14 +157,18 @@ class PhaseExecution:
     def run(self) -> PhaseOutcome:
         ctx = self.ctx
         with unit_of_work(ctx.factory) as session:
-            # The executor meets a parked phase: an approval past its time expires now.
-            approval_service.expire_overdue(session, ctx.deps.clock(), run_id=ctx.run_id)
+            now = ctx.deps.clock()
+            approvals = approval_service.list_approvals(session, run_id=ctx.run_id)
+            if any(approval_service.is_overdue(a, now) for a in approvals):
+                # The executor meets a parked phase: an approval past its time expires now
+                # (locked and read again first: a person may be deciding it this moment).
+                approval_service.expire_overdue(session, now, run_id=ctx.run_id)
             phase = self._phase(session)
             if phase.state == PhaseState.AWAITING_APPROVAL.value:
                 return "parked"
             if phase.state == PhaseState.FAILED.value:
                 return "failed"  # its approval expired, and the plan fails the phase
-            self._take_override(session)
+            self._take_override(session, approvals)
             # A phase an API client moved to GATE or CI_RUNNING is executed from EXECUTING
             # (CI_RUNNING could not park for an approval, for one).
             if phase.state in (
@@ -200,9 +204,10 @@ class PhaseExecution:
                 return outcome
             attempt = self._open_attempt()
 
-    def _take_override(self, session: Session) -> None:
-        """A person approved an attempt the Auditor escalated: it counts as approved."""
-        for approval in approval_service.list_approvals(session, run_id=self.ctx.run_id):
+    def _take_override(self, session: Session, approvals: list[Approval]) -> None:
+        """A person approved an attempt the Auditor escalated: it counts as approved.
+        ``approvals`` are the run's, read in ``session``."""
+        for approval in approvals:
             details = dict(approval.details)
             if (
                 approval.phase_id != self.phase_id

@@ -114,6 +114,16 @@ def get_approval(session: Session, approval_id: int) -> Approval:
     return approval
 
 
+def is_overdue(approval: Approval, now: datetime) -> bool:
+    """Whether ``approval`` is pending past its expiry (what :func:`expire_overdue`
+    expires; it locks and reads the approvals again before acting)."""
+    return (
+        approval.status == ApprovalStatus.PENDING.value
+        and approval.expires_at is not None
+        and approval.expires_at <= now
+    )
+
+
 def _locked(
     session: Session, *where: ColumnElement[bool], skip_locked: bool = False
 ) -> list[Approval]:
