@@ -213,26 +213,29 @@ def _call_sums() -> tuple[ColumnElement[Any], ...]:
     )
 
 
-def record_estimation(session: Session, record: EstimationRecord) -> TokenEstimationEvent:
-    """Write one ``token_estimation_events`` row (estimate, budget, actual, truncation)."""
+def record_estimation(session: Session, record: EstimationRecord) -> int:
+    """Write one ``token_estimation_events`` row (estimate, budget, actual, truncation);
+    returns its id. One Core INSERT."""
     estimate = record.estimate
-    event = TokenEstimationEvent(
-        run_id=record.run_id,
-        phase_id=record.phase_id,
-        model=record.model,
-        task_category=estimate.category,
-        complexity=estimate.complexity,
-        builder_mode=estimate.builder_mode,
-        deliverables_count=estimate.deliverables_count,
-        context_tokens=estimate.context_tokens,
-        estimated_tokens=estimate.estimated,
-        chosen_budget=estimate.budget,
-        actual_output_tokens=record.actual_output_tokens,
-        truncated=record.truncated,
-    )
-    session.add(event)
-    session.flush()
-    return event
+    row = {
+        "run_id": record.run_id,
+        "phase_id": record.phase_id,
+        "model": record.model,
+        "task_category": estimate.category,
+        "complexity": estimate.complexity,
+        "builder_mode": estimate.builder_mode,
+        "deliverables_count": estimate.deliverables_count,
+        "context_tokens": estimate.context_tokens,
+        "estimated_tokens": estimate.estimated,
+        "chosen_budget": estimate.budget,
+        "actual_output_tokens": record.actual_output_tokens,
+        "truncated": record.truncated,
+    }
+    return int(session.execute(_INSERT_ESTIMATION, row).scalar_one())
+
+
+_ESTIMATIONS = cast(Table, TokenEstimationEvent.__table__)
+_INSERT_ESTIMATION = insert(_ESTIMATIONS).returning(_ESTIMATIONS.c.id)
 
 
 def make_usage_sink(factory: sessionmaker[Session], pricing: PriceTable) -> UsageSink:
