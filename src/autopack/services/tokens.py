@@ -86,7 +86,8 @@ def count_phase_tokens(session: Session, *, run_id: str, phase_id: str | None, t
     spent = session.execute(_ADD_TO_RUN_OF_PHASE, params).first()
     if spent is None:
         return False
-    # The run's row is locked now, so its phase (checked by that UPDATE) is still there.
+    # The phase that UPDATE saw is still there: phases go only with their run, whose row
+    # this transaction now locks.
     phase_pk, tier_pk = session.execute(_ADD_TO_PHASE_BY_ID, params).one()
     _add_to_phase_and_tier(session, None, tier_pk, tokens)
     _settle(session, run_id, phase_pk, tier_pk, tokens, spent)
