@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db.orm import MemoryDocument, MemoryEmbedding
@@ -45,36 +46,105 @@ def upsert_documents(
     embedder: EmbedderStatus,
     source: str = "",
 ) -> list[int]:
-    """Insert or replace each document by (collection, repo_key, key); returns their ids.
-    A document whose text is unchanged keeps its row (and vector). For the few documents
-    a phase or run leaves: the new ones are embedded inside the caller's transaction
-    (code is indexed by :func:`index_code`, which embeds outside any)."""
-    ids: list[int] = []
-    fresh: list[tuple[int, str]] = []
+    """Insert or replace each document by (collection, repo_key, key); returns their ids,
+    in the order given (a key given twice: its last document is stored). A document
+    whose text is unchanged keeps its row (and vector) and is not written. For the few
+    documents a phase or run leaves: the new and changed ones are embedded inside the
+    caller's transaction (code is indexed by :func:`index_code`, which embeds outside
+    any).
+
+    Statements do not grow with the documents: one read of the stored hashes, one
+    multi-row INSERT for the new documents, one UPDATE (executemany) for the changed."""
+    latest: dict[_Key, Document] = {}
     for doc in documents:
-        row = session.scalars(
-            select(MemoryDocument).where(
-                MemoryDocument.collection == doc.collection.value,
-                MemoryDocument.repo_key == doc.repo_key,
-                MemoryDocument.key == doc.key,
-            )
-        ).one_or_none()
-        digest = doc.content_hash
-        if row is None:
-            row = MemoryDocument(
-                collection=doc.collection.value, repo_key=doc.repo_key, key=doc.key
-            )
-            session.add(row)
-        elif row.content_hash == digest:
-            ids.append(row.id)
-            continue
-        row.title, row.text, row.meta = doc.title, doc.text, dict(doc.metadata)
-        row.content_hash, row.source = digest, source
-        session.flush()
-        ids.append(row.id)
-        fresh.append((row.id, doc.title + "\n" + doc.text))
+        latest[_key_of(doc)] = doc
+    if not latest:
+        return []
+    stored = _stored(session, list(latest))
+    new = [k for k in latest if k not in stored]
+    changed = [k for k in latest if k in stored and stored[k][1] != latest[k].content_hash]
+    ids = {k: row_id for k, (row_id, _) in stored.items()}
+    if new:
+        inserted = session.execute(
+            insert(_DOCUMENTS).returning(
+                _DOCUMENTS.c.id, _DOCUMENTS.c.collection, _DOCUMENTS.c.repo_key, _DOCUMENTS.c.key
+            ),
+            [{**_key_columns(k), **_content(latest[k], source)} for k in new],
+        )
+        ids.update({(c, r, k): row_id for row_id, c, r, k in inserted})
+    if changed:
+        session.execute(
+            _UPDATE_DOCUMENT,
+            [_update_params(ids[k], latest[k], source) for k in changed],
+        )
+    written = set(new) | set(changed)
+    fresh = [(ids[k], latest[k].title + "\n" + latest[k].text) for k in latest if k in written]
     _embed(session, fresh, embedder)
-    return ids
+    return [ids[_key_of(d)] for d in documents]
+
+
+#: A document's identity: (collection, repo_key, key), unique in ``memory_documents``.
+_Key = tuple[str, str, str]
+_DOCUMENTS = cast(Table, MemoryDocument.__table__)
+_CONTENT_COLUMNS = ("title", "text", "meta", "content_hash", "source")
+#: The bound names differ from the columns, which an UPDATE reserves for its SET clause.
+_UPDATE_DOCUMENT = (
+    update(_DOCUMENTS)
+    .where(_DOCUMENTS.c.id == bindparam("doc_id"))
+    .values({name: bindparam(f"doc_{name}") for name in _CONTENT_COLUMNS})
+)
+#: Keys looked up per read (three bound values each, far below any database's limit).
+_KEYS_PER_READ = 300
+
+
+def _key_of(doc: Document) -> _Key:
+    return (doc.collection.value, doc.repo_key, doc.key)
+
+
+def _key_columns(key: _Key) -> dict[str, str]:
+    return {"collection": key[0], "repo_key": key[1], "key": key[2]}
+
+
+def _content(doc: Document, source: str) -> dict[str, Any]:
+    return {
+        "title": doc.title,
+        "text": doc.text,
+        "meta": dict(doc.metadata),
+        "content_hash": doc.content_hash,
+        "source": source,
+    }
+
+
+def _update_params(row_id: int, doc: Document, source: str) -> dict[str, Any]:
+    return {"doc_id": row_id, **{f"doc_{n}": v for n, v in _content(doc, source).items()}}
+
+
+def _stored(session: Session, keys: Sequence[_Key]) -> dict[_Key, tuple[int, str]]:
+    """The id and content hash of each of ``keys`` that is stored. Each column is matched
+    with IN (SQLite searches the unique index with it, where a row-value IN scans the
+    table) and the exact triples are kept here: the extra rows are at most the same keys
+    in the other collections asked for."""
+    found: dict[_Key, tuple[int, str]] = {}
+    wanted = set(keys)
+    for start in range(0, len(keys), _KEYS_PER_READ):
+        part = keys[start : start + _KEYS_PER_READ]
+        rows = session.execute(
+            select(
+                _DOCUMENTS.c.id,
+                _DOCUMENTS.c.collection,
+                _DOCUMENTS.c.repo_key,
+                _DOCUMENTS.c.key,
+                _DOCUMENTS.c.content_hash,
+            ).where(
+                _DOCUMENTS.c.collection.in_(sorted({k[0] for k in part})),
+                _DOCUMENTS.c.repo_key.in_(sorted({k[1] for k in part})),
+                _DOCUMENTS.c.key.in_(sorted({k[2] for k in part})),
+            )
+        )
+        for row_id, collection, repo_key, key, digest in rows:
+            if (collection, repo_key, key) in wanted:
+                found[(collection, repo_key, key)] = (row_id, digest)
+    return found
 
 
 def _embed(session: Session, fresh: list[tuple[int, str]], status: EmbedderStatus) -> int:
@@ -91,22 +161,23 @@ def _embed(session: Session, fresh: list[tuple[int, str]], status: EmbedderStatu
 def _forget_sources(
     session: Session, repo_key: str, sources: Sequence[str], status: EmbedderStatus
 ) -> None:
+    """Delete the code documents of ``sources`` (and their vectors): one statement, which
+    returns the ids the vector store must drop."""
     if not sources:
         return
     ids = list(
         session.scalars(
-            select(MemoryDocument.id).where(
-                MemoryDocument.repo_key == repo_key,
-                MemoryDocument.collection == Collection.code.value,
-                MemoryDocument.source.in_(list(sources)),
+            delete(_DOCUMENTS)
+            .where(
+                _DOCUMENTS.c.repo_key == repo_key,
+                _DOCUMENTS.c.collection == Collection.code.value,
+                _DOCUMENTS.c.source.in_(list(sources)),
             )
+            .returning(_DOCUMENTS.c.id)
         )
     )
-    if not ids:
-        return
-    if status.embedder is not None:
+    if ids and status.embedder is not None:
         vector_store_for(session, status.embedder.dimension).delete(session, ids)
-    session.execute(delete(MemoryDocument).where(MemoryDocument.id.in_(ids)))
 
 
 #: Chunks embedded, then written in one short transaction, at a time: a first index of a
@@ -212,31 +283,34 @@ def _index_batch(
         # a file since.
         _forget_sources(session, repo_key, [*(f.rel for f in files), *gone], status)
         rows = [
-            MemoryDocument(
-                collection=d.collection.value,
-                repo_key=d.repo_key,
-                key=d.key,
-                title=d.title,
-                text=d.text,
-                meta=dict(d.metadata),
-                content_hash=d.content_hash,
-                source=f.rel,
-                source_hash=f.digest,
-            )
+            {
+                "collection": d.collection.value,
+                "repo_key": d.repo_key,
+                "key": d.key,
+                "title": d.title,
+                "text": d.text,
+                "meta": dict(d.metadata),
+                "content_hash": d.content_hash,
+                "source": f.rel,
+                "source_hash": f.digest,
+            }
             for f in files
             for d in f.documents
         ]
-        session.add_all(rows)
-        session.flush()
+        # One multi-row INSERT (a Core insert: no ORM objects are needed back).
+        inserted = (
+            session.execute(
+                insert(_DOCUMENTS).returning(_DOCUMENTS.c.id, _DOCUMENTS.c.content_hash), rows
+            ).all()
+            if rows
+            else []
+        )
         if status.embedder is not None and vectors:
             _cache_vectors(session, status.embedder.model_name, vectors)
             store = vector_store_for(session, status.embedder.dimension)
             if store.available:
-                store.upsert(
-                    session,
-                    [(r.id, vectors[content_hash(r.title + "\n" + r.text)]) for r in rows],
-                )
-                stats.embedded += len(rows)
+                store.upsert(session, [(row_id, vectors[digest]) for row_id, digest in inserted])
+                stats.embedded += len(inserted)
     stats.files_indexed += len(files)
     stats.chunks += len(texts)
     stats.files_removed += len(gone)

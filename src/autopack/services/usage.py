@@ -1,6 +1,6 @@
 """Token usage and cost: recording every LLM call, summaries, estimator telemetry.
 
-Recording functions take the caller's session and only ``flush()``; the caller commits.
+Recording functions write in the caller's session and never commit; the caller commits.
 For the executor, :func:`make_usage_sink` and :func:`make_estimation_sink` wrap them in
 their own unit of work per call, so spend is committed the moment it happens.
 """
@@ -8,11 +8,13 @@ their own unit of work per call, so spend is committed the moment it happens.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Table, and_, case, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Insert, Table, and_, case, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +23,6 @@ from autopack.config import ProviderQuota, load_models_config
 from autopack.db.orm import (
     LlmUsageDaily,
     LlmUsageEvent,
-    Phase,
     Run,
     TokenEstimationEvent,
     utcnow,
@@ -34,10 +35,31 @@ from autopack.llm.client import EstimationRecord, EstimationSink, UsageSink
 from autopack.llm.estimator import EstimatorConfig, TokenEstimator
 from autopack.llm.pricing import PriceTable
 from autopack.metrics import LLM_LATENCY
-from autopack.services.tokens import count_tokens
+from autopack.services.tokens import count_phase_tokens
 
 Period = Literal["day", "week", "month"]
 PERIOD_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedCall:
+    """One LLM call as :func:`record_usage` stored it in ``llm_usage_events``."""
+
+    id: int
+    created_at: datetime
+    provider: str
+    model: str
+    role: str
+    run_id: str | None
+    phase_id: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int
+    exact: bool
+    cost_usd: float | None
+    latency_ms: int
+    stop_reason: str | None
+    truncated: bool
 
 
 def record_usage(
@@ -47,7 +69,7 @@ def record_usage(
     request: LLMRequest,
     pricing: PriceTable | None = None,
     at: datetime | None = None,
-) -> LlmUsageEvent:
+) -> RecordedCall:
     """Write one ``llm_usage_events`` row (made ``at``, default now), add it to its UTC
     day's ``llm_usage_daily`` row, and add its total to the run's, the phase's and the
     phase's tier's ``tokens_used``, all in the caller's transaction. The only writer of
@@ -55,85 +77,89 @@ def record_usage(
 
     Splits are stored as reported (NULL when the provider gave only a total); the cost
     comes from ``pricing`` (default: the bundled price table) and is NULL when unknown.
-    Raises NotFoundError for a run or phase id that does not exist.
+    Raises NotFoundError, having written nothing, for a run or phase id that does not
+    exist. Core statements, five for a call of a phase (the counters' three UPDATEs,
+    the event's INSERT, the day's upsert), none of them a read.
     """
     prices = pricing if pricing is not None else load_models_config().price_table()
     usage = completion.usage
-    tier_pk: int | None = None
-    phase_pk: int | None = None
-    if request.run_id is not None:
-        # The id alone: the run's row carries its whole plan, which this needs none of.
-        if session.scalar(select(Run.id).where(Run.id == request.run_id)) is None:
-            raise NotFoundError(f"usage for unknown run {request.run_id!r}", run_id=request.run_id)
-        if request.phase_id is not None:
-            row = session.execute(
-                select(Phase.id, Phase.tier_pk).where(
-                    Phase.run_id == request.run_id, Phase.phase_id == request.phase_id
-                )
-            ).first()
-            if row is None:
-                raise NotFoundError(
-                    f"usage for unknown phase {request.phase_id!r} of run {request.run_id!r}",
-                    run_id=request.run_id,
-                    phase_id=request.phase_id,
-                )
-            phase_pk, tier_pk = row[0], row[1]
-    event = LlmUsageEvent(
-        created_at=at or utcnow(),
-        provider=completion.provider,
-        model=completion.model,
-        role=request.role,
-        run_id=request.run_id,
-        phase_id=request.phase_id,
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        total_tokens=usage.total_tokens,
-        exact=usage.exact,
-        cost_usd=prices.cost_usd(completion.model, usage),
-        latency_ms=completion.latency_ms,
-        stop_reason=completion.stop_reason,
-        truncated=completion.truncated,
-    )
-    session.add(event)
+    # The run's row first (its UPDATE also proves the run and its phase exist), as every
+    # fenced transaction locks it first.
+    if request.run_id is not None and not count_phase_tokens(
+        session, run_id=request.run_id, phase_id=request.phase_id, tokens=usage.total_tokens
+    ):
+        raise _unknown_run_or_phase(session, request.run_id, request.phase_id)
+    row: dict[str, Any] = {
+        "created_at": at or utcnow(),
+        "provider": completion.provider,
+        "model": completion.model,
+        "role": request.role,
+        "run_id": request.run_id,
+        "phase_id": request.phase_id,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "exact": usage.exact,
+        "cost_usd": prices.cost_usd(completion.model, usage),
+        "latency_ms": completion.latency_ms,
+        "stop_reason": completion.stop_reason,
+        "truncated": completion.truncated,
+    }
+    event = RecordedCall(id=session.execute(_INSERT_EVENT, row).scalar_one(), **row)
     _add_to_day(session, event)
     LLM_LATENCY.labels(provider=completion.provider, model=completion.model).observe(
         completion.latency_ms / 1000
     )
-    if request.run_id is not None:
-        count_tokens(
-            session,
-            run_id=request.run_id,
-            phase_pk=phase_pk,
-            tier_pk=tier_pk,
-            tokens=usage.total_tokens,
-        )
-    session.flush()
     return event
 
 
-def _add_to_day(session: Session, event: LlmUsageEvent) -> None:
+_EVENTS = cast(Table, LlmUsageEvent.__table__)
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+
+
+def _unknown_run_or_phase(session: Session, run_id: str, phase_id: str | None) -> NotFoundError:
+    """The error for a call whose run, or whose run's phase, does not exist (one read, on
+    this rare path only)."""
+    if session.scalar(select(Run.id).where(Run.id == run_id)) is None:
+        return NotFoundError(f"usage for unknown run {run_id!r}", run_id=run_id)
+    return NotFoundError(
+        f"usage for unknown phase {phase_id!r} of run {run_id!r}",
+        run_id=run_id,
+        phase_id=phase_id,
+    )
+
+
+def _add_to_day(session: Session, event: RecordedCall) -> None:
     """Add ``event`` to its day's summary row: one upsert (SQLite and PostgreSQL share
     the ``ON CONFLICT DO UPDATE`` form), atomic under concurrent recorders."""
-    table = cast(Table, LlmUsageDaily.__table__)
-    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = upsert(table).values(
-        day=event.created_at.astimezone(UTC).date(),
-        provider=event.provider,
-        model=event.model,
-        role=event.role,
-        calls=1,
-        prompt_tokens=event.prompt_tokens or 0,
-        completion_tokens=event.completion_tokens or 0,
-        total_tokens=event.total_tokens,
-        unsplit_tokens=event.total_tokens if event.prompt_tokens is None else 0,
-        cost_usd=event.cost_usd or 0.0,
-        priced_calls=0 if event.cost_usd is None else 1,
+    session.execute(
+        _daily_upsert(session.get_bind().dialect.name),
+        {
+            "day": event.created_at.astimezone(UTC).date(),
+            "provider": event.provider,
+            "model": event.model,
+            "role": event.role,
+            "calls": 1,
+            "prompt_tokens": event.prompt_tokens or 0,
+            "completion_tokens": event.completion_tokens or 0,
+            "total_tokens": event.total_tokens,
+            "unsplit_tokens": event.total_tokens if event.prompt_tokens is None else 0,
+            "cost_usd": event.cost_usd or 0.0,
+            "priced_calls": 0 if event.cost_usd is None else 1,
+        },
     )
-    statement = statement.on_conflict_do_update(
+
+
+@cache
+def _daily_upsert(dialect: str) -> Insert:
+    """The day's upsert for ``dialect``, built once; the values are its parameters."""
+    table = cast(Table, LlmUsageDaily.__table__)
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = upsert(table)
+    return statement.on_conflict_do_update(
         index_elements=["day", "provider", "model", "role"],
         set_={name: table.c[name] + statement.excluded[name] for name in DAILY_SUMS},
     )
-    session.execute(statement)
 
 
 #: The summed columns of ``llm_usage_daily``.
@@ -187,26 +213,29 @@ def _call_sums() -> tuple[ColumnElement[Any], ...]:
     )
 
 
-def record_estimation(session: Session, record: EstimationRecord) -> TokenEstimationEvent:
-    """Write one ``token_estimation_events`` row (estimate, budget, actual, truncation)."""
+def record_estimation(session: Session, record: EstimationRecord) -> int:
+    """Write one ``token_estimation_events`` row (estimate, budget, actual, truncation);
+    returns its id. One Core INSERT."""
     estimate = record.estimate
-    event = TokenEstimationEvent(
-        run_id=record.run_id,
-        phase_id=record.phase_id,
-        model=record.model,
-        task_category=estimate.category,
-        complexity=estimate.complexity,
-        builder_mode=estimate.builder_mode,
-        deliverables_count=estimate.deliverables_count,
-        context_tokens=estimate.context_tokens,
-        estimated_tokens=estimate.estimated,
-        chosen_budget=estimate.budget,
-        actual_output_tokens=record.actual_output_tokens,
-        truncated=record.truncated,
-    )
-    session.add(event)
-    session.flush()
-    return event
+    row = {
+        "run_id": record.run_id,
+        "phase_id": record.phase_id,
+        "model": record.model,
+        "task_category": estimate.category,
+        "complexity": estimate.complexity,
+        "builder_mode": estimate.builder_mode,
+        "deliverables_count": estimate.deliverables_count,
+        "context_tokens": estimate.context_tokens,
+        "estimated_tokens": estimate.estimated,
+        "chosen_budget": estimate.budget,
+        "actual_output_tokens": record.actual_output_tokens,
+        "truncated": record.truncated,
+    }
+    return int(session.execute(_INSERT_ESTIMATION, row).scalar_one())
+
+
+_ESTIMATIONS = cast(Table, TokenEstimationEvent.__table__)
+_INSERT_ESTIMATION = insert(_ESTIMATIONS).returning(_ESTIMATIONS.c.id)
 
 
 def make_usage_sink(factory: sessionmaker[Session], pricing: PriceTable) -> UsageSink:
