@@ -28,7 +28,7 @@ from autopack.executor import loop as executor_loop
 from autopack.executor.phase import PhaseExecution
 from autopack.services import approvals as approval_service
 from autopack.settings import Settings
-from autopack.workspace.git import GitWorkspace
+from autopack.workspace.git_lib import LibRepo
 
 
 class Killed(BaseException):
@@ -97,15 +97,14 @@ def test_kill_around_the_squash_resumes_without_a_second_builder_call(
 
         monkeypatch.setattr(PhaseExecution, "_complete", killed_complete)
     else:
-        original_commit = GitWorkspace.commit
+        original_squash = LibRepo.squash
 
-        def killed_commit(self, message, *, paths=None):  # type: ignore[no-untyped-def]
-            if message.startswith("mul: Phase mul"):  # after `reset --soft`, before commit
-                monkeypatch.setattr(GitWorkspace, "commit", original_commit)
-                raise Killed
-            return original_commit(self, message, paths=paths)
+        def killed_squash(self, tree, base, message):  # type: ignore[no-untyped-def]
+            # Everything staged in the index, the branch not moved yet.
+            monkeypatch.setattr(LibRepo, "squash", original_squash)
+            raise Killed
 
-        monkeypatch.setattr(GitWorkspace, "commit", killed_commit)
+        monkeypatch.setattr(LibRepo, "squash", killed_squash)
 
     with pytest.raises(Killed):
         harness.execute(run_id, script)

@@ -965,9 +965,7 @@ class PhaseExecution:
         ws = self.ctx.workspace
         if commit:
             base = self._savepoint_head(phase)
-            if ws.head() != base:
-                ws.reset_soft(base)
-            phase.commit_sha = ws.commit(phase_commit_message(self.ctx.run_id, phase))
+            phase.commit_sha = ws.squash(base, phase_commit_message(self.ctx.run_id, phase))
         else:
             phase.commit_sha = ws.head()
         set_phase_state(session, phase, PhaseState.COMPLETE, now=self.ctx.deps.clock())
@@ -1672,8 +1670,9 @@ def agent_attempt(
 
 
 def attempt_payload(session: Session, attempt_id: int) -> dict[str, Any]:
-    row = session.get(PhaseAttempt, attempt_id)
-    return dict(row.payload) if row is not None else {}
+    """The attempt's payload (a copy; ``{}`` for no such attempt), not its whole row."""
+    payload = session.scalar(select(PhaseAttempt.payload).where(PhaseAttempt.id == attempt_id))
+    return dict(payload) if payload is not None else {}
 
 
 @dataclass

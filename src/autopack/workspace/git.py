@@ -499,6 +499,26 @@ class GitWorkspace:
         self.git("commit", "--no-verify", "--quiet", "-m", message, *spec)
         return self.head()
 
+    def squash(self, base: str, message: str) -> str | None:
+        """Everything in the worktree as one commit on ``base`` (``git reset --soft base;
+        git add -A; git commit``): the attempts' commits since ``base`` give way to it.
+        The new sha, or ``None`` when the worktree is ``base``'s tree (the branch is then
+        at ``base``). In-process the branch moves once; with a filter driver, the git
+        command line as before."""
+        if self.lib.has_filter_drivers():
+            if self.head() != base:
+                self.reset_soft(base)
+            return self.commit(message)
+        self._walk_starts()
+        tree = self.lib.stage(None)
+        clean_after = self.lib.staged_exactly
+        with self._writing():
+            sha = self.lib.squash(tree, base, message)
+        if clean_after:
+            self._walk_found_clean()
+        self._wrote()
+        return sha
+
     def savepoint(self) -> str:
         """Save the current state, uncommitted files included; returns the savepoint's name."""
         if self._next_savepoint is None:

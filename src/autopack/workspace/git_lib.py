@@ -298,6 +298,25 @@ class LibRepo:
                 self.repo.create_commit("HEAD", sig, sig, clean_message(message), tree, parents)
             )
 
+    def squash(self, tree: pygit2.Oid, base: str, message: str) -> str | None:
+        """``git reset --soft base`` then ``git commit`` of ``tree`` in one move of HEAD's
+        branch: a commit of ``tree`` on ``base`` (None, and the branch put at ``base``,
+        when ``tree`` is ``base``'s). The move is conditional on the branch's tip as read
+        here (libgit2 updates a ref only from the value it loaded)."""
+        with translated(f"reset --soft {base[:12]} && commit"):
+            branch = self.repo.lookup_reference("HEAD").resolve()
+            parent = self.repo.revparse_single(base).peel(pygit2.Commit)
+            if tree == parent.tree_id:
+                made, target, why = None, parent.id, f"reset: moving to {base}"
+            else:
+                sig = self.signature()
+                text = clean_message(message)
+                target = self.repo.create_commit(None, sig, sig, text, tree, [parent.id])
+                made, why = str(target), f"commit: {text.partition(chr(10))[0]}"
+            if branch.target != target:
+                branch.set_target(target, why)
+            return made
+
     def commit_tree(self, tree: pygit2.Oid, parent: str, message: str) -> str:
         """A commit object (no ref moved), like ``git commit-tree``."""
         with translated("commit-tree"):
