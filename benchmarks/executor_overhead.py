@@ -40,6 +40,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -200,6 +201,31 @@ def _cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def _machine_now() -> str:
+    """What this machine gives right now, to read the table by: the interpreter's speed
+    (builds differ about twofold: pyenv's default build against Debian's) and the latency
+    of a small file write and rename (a loose git object, a lock file), which other work on
+    a shared disk stretches. Medians of several tries."""
+    loops, writes = [], []
+    for _ in range(5):
+        start = time.perf_counter()
+        sum(range(10**6))
+        loops.append(time.perf_counter() - start)
+    with tempfile.TemporaryDirectory(prefix="autopack-bench-") as tmp:
+        for i in range(50):
+            start = time.perf_counter()
+            part = Path(tmp) / f"{i}.tmp"
+            part.write_bytes(b"x" * 200)
+            part.rename(part.with_suffix(""))
+            writes.append(time.perf_counter() - start)
+    return (
+        f"machine now: Python {sys.version.split()[0]} at {sys.executable}; "
+        f"sum(range(10**6)) {1000 * statistics.median(loops):.1f} ms; "
+        f"a small file written and renamed {1e6 * statistics.median(writes):.0f} us; "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[10, 100], help="Run sizes.")
@@ -213,6 +239,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     sizes = args.sizes
+    print(_machine_now())
     header = (
         f"{'phases':>6} {'total s':>8} {'tests+model s':>13} {'median ms':>9} {'p90 ms':>7} "
         f"{'run/phase ms':>12} {'cpu/phase ms':>12} {'git procs/phase':>15}"
