@@ -34,6 +34,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
@@ -48,9 +49,11 @@ from autopack.workspace.git_cli import (
     run_git,
     run_refs,
 )
-from autopack.workspace.git_lib import LibRepo
 from autopack.workspace.repo_lock import repo_lock
 from autopack.workspace.watch import WorktreeWatch
+
+if TYPE_CHECKING:
+    from autopack.workspace.git_lib import LibRepo
 
 _log = logging.getLogger(__name__)
 
@@ -324,6 +327,10 @@ class GitWorkspace:
     def lib(self) -> LibRepo:
         """The in-process git handle on this working tree (opened once, kept)."""
         if self._lib is None:
+            # Imported on first use: pygit2 takes tens of milliseconds to import, which a
+            # command that never touches git in-process (a dry-run apply) need not pay.
+            from autopack.workspace.git_lib import LibRepo
+
             self._lib = LibRepo(self.path)
         return self._lib
 

@@ -59,6 +59,24 @@ def test_running_one_command_imports_only_its_module() -> None:
     assert _heavy(modules) == []
 
 
+def test_a_dry_run_apply_and_a_plan_check_never_load_libgit2(tmp_path: Path) -> None:
+    # pygit2 takes tens of milliseconds to import; these commands never commit.
+    (tmp_path / "answer.ndjson").write_text(
+        '{"op": "create", "path": "hello.py", "content": "x = 1\\n"}\n'
+    )
+    (tmp_path / "plan.yaml").write_text("phases:\n  - {phase_id: p1, name: One}\n")
+    for argv in (
+        ["apply", str(tmp_path / "answer.ndjson"), "--repo", str(tmp_path), "--dry-run"],
+        ["plan", str(tmp_path / "plan.yaml")],
+    ):
+        code = (
+            "from autopack.cli.main import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass"
+        )
+        modules = _modules_after(code)
+        assert "pygit2" not in modules, argv
+
+
 def test_help_lists_every_command_with_its_help_text() -> None:
     done = subprocess.run([AUTOPACK, "--help"], capture_output=True, text=True, check=True)
     lines = done.stdout.splitlines()
