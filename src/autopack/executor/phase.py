@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from autopack.agents.auditor import AuditorContext, CodeFile, run_auditor, run_goal_check
@@ -86,6 +86,16 @@ WHOLE_CHANGE_KINDS = frozenset({"auditor_budget", "human_review", "auditor_escal
 APPROVAL_DIFF_CHARS = 20_000
 #: Deletion guard thresholds of a safety_critical run (normal: notify 100, approval 200).
 SAFETY_CRITICAL_DELETION = {"deletion_notify_lines": 25, "deletion_approval_lines": 50}
+
+
+#: An attempt's payload alone, and how many attempts of a role a phase has: read several
+#: times a phase, so built once (building a statement cost more than running it).
+_PAYLOAD_OF = select(PhaseAttempt.payload).where(PhaseAttempt.id == bindparam("attempt_pk"))
+_ATTEMPTS_OF_ROLE = (
+    select(func.count())
+    .select_from(PhaseAttempt)
+    .where(PhaseAttempt.phase_pk == bindparam("phase_pk"), PhaseAttempt.role == bindparam("role"))
+)
 
 
 def held_ref(run_id: str, attempt_id: int) -> str:
@@ -267,11 +277,7 @@ class PhaseExecution:
     def _attempt_rows(self, session: Session, role: AttemptRole) -> int:
         """How many attempt rows of ``role`` the phase has (one count, not the rows)."""
         _, phase_pk, _ = self._fixed()
-        count = session.scalar(
-            select(func.count())
-            .select_from(PhaseAttempt)
-            .where(PhaseAttempt.phase_pk == phase_pk, PhaseAttempt.role == role.value)
-        )
+        count = session.scalar(_ATTEMPTS_OF_ROLE, {"phase_pk": phase_pk, "role": role.value})
         return int(count or 0)
 
     def _already_committed(self, phase: Phase) -> bool:
@@ -501,7 +507,7 @@ class PhaseExecution:
         """Record the attempt's stage in the caller's transaction (with the step's own
         writes, so the step and its stage persist together): ``fields`` join its payload,
         ``columns`` are other columns of its row set in the same UPDATE."""
-        stored = session.scalar(select(PhaseAttempt.payload).where(PhaseAttempt.id == attempt_id))
+        stored = session.scalar(_PAYLOAD_OF, {"attempt_pk": attempt_id})
         assert stored is not None
         payload = {**stored, "stage": stage, **fields}
         session.execute(
@@ -1671,7 +1677,7 @@ def agent_attempt(
 
 def attempt_payload(session: Session, attempt_id: int) -> dict[str, Any]:
     """The attempt's payload (a copy; ``{}`` for no such attempt), not its whole row."""
-    payload = session.scalar(select(PhaseAttempt.payload).where(PhaseAttempt.id == attempt_id))
+    payload = session.scalar(_PAYLOAD_OF, {"attempt_pk": attempt_id})
     return dict(payload) if payload is not None else {}
 
 

@@ -9,10 +9,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopack.db.database import Database
@@ -186,21 +187,10 @@ class RunContext:
         renewing."""
         now = self.deps.clock()
         with unit_of_work(self.factory) as session:
-            statement = (
-                select(*_CHECKPOINT_COLUMNS, Approval.requested_at, Approval.decided_at)
-                .outerjoin(Approval, Approval.run_id == Run.id)
-                .where(Run.id == self.run_id)
-            )
-            if before == "llm" and phase_id is not None:
-                of_phase = (Phase.run_id == self.run_id, Phase.phase_id == phase_id)
-                statement = statement.add_columns(
-                    select(Phase.tokens_used).where(*of_phase).scalar_subquery().label("tokens"),
-                    select(Phase.incident_token_cap)
-                    .where(*of_phase)
-                    .scalar_subquery()
-                    .label("incident_cap"),
-                )
-            rows = session.execute(statement).mappings().all()
+            with_phase = before == "llm" and phase_id is not None
+            statement = _checkpoint_read(with_phase=with_phase)
+            params = {"cp_run": self.run_id, "cp_phase": phase_id}
+            rows = session.execute(statement, params).mappings().all()
             assert rows, f"run {self.run_id!r} vanished while executing"
             first = rows[0]
             run = RunCounters(**{column.key: first[column.key] for column in _CHECKPOINT_COLUMNS})
@@ -216,7 +206,7 @@ class RunContext:
                 (r["requested_at"], r["decided_at"]) for r in rows if r["requested_at"] is not None
             ]
             check_run_budgets(run, now, before=before, waited=waiting_time(intervals, now))
-            if before == "llm" and phase_id is not None:
+            if with_phase:
                 tokens, cap = first["tokens"], first["incident_cap"]
                 if cap and tokens is not None and tokens >= cap:
                     raise BudgetExhausted(
@@ -261,6 +251,24 @@ _CHECKPOINT_COLUMNS = (
     Run.minor_issues_count,
     Run.max_minor_issues_total,
 )
+
+
+@cache
+def _checkpoint_read(*, with_phase: bool) -> Executable:
+    """The checkpoint's one read (run ``cp_run``; with the phase ``cp_phase``'s tokens
+    and incident cap), built once per shape."""
+    statement = (
+        select(*_CHECKPOINT_COLUMNS, Approval.requested_at, Approval.decided_at)
+        .outerjoin(Approval, Approval.run_id == Run.id)
+        .where(Run.id == bindparam("cp_run"))
+    )
+    if not with_phase:
+        return statement
+    of_phase = (Phase.run_id == bindparam("cp_run"), Phase.phase_id == bindparam("cp_phase"))
+    return statement.add_columns(
+        select(Phase.tokens_used).where(*of_phase).scalar_subquery().label("tokens"),
+        select(Phase.incident_token_cap).where(*of_phase).scalar_subquery().label("incident_cap"),
+    )
 
 
 def lease_is_fresh(run: Run | RunCounters, fence: Fence, seconds: int, now: datetime) -> bool:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, event, select, update
+from sqlalchemy import Table, bindparam, event, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from autopack.db.orm import DecisionLog, Run, RunLease, utcnow
@@ -46,6 +46,26 @@ class Fence:
 _CURRENT: ContextVar[Fence | None] = ContextVar("autopack_fence", default=None)
 _CHECKED_KEY = "autopack_fence_checked"
 _RUNS = cast(Table, Run.__table__)
+
+# The statements every fenced transaction runs, built once (a write transaction checks
+# its fence, a ref write reads the lease): constructing a statement and its cache key
+# each time cost more than running it. Bound names differ from the columns an UPDATE
+# may SET.
+#: The check: a no-op UPDATE of the run's row, matched only while ``fence`` holds it.
+#: ``updated_at`` is named so its onupdate does not fire: a check is not a change.
+_CHECK_FENCE = (
+    update(_RUNS)
+    .where(
+        _RUNS.c.id == bindparam("fence_run"),
+        _RUNS.c.lease_token == bindparam("fence_token"),
+        _RUNS.c.lease_owner == bindparam("fence_owner"),
+    )
+    .values(lease_token=_RUNS.c.lease_token, updated_at=_RUNS.c.updated_at)
+)
+#: Who holds the run's lease, with which token.
+_LEASE_OF = select(_RUNS.c.lease_owner, _RUNS.c.lease_token).where(
+    _RUNS.c.id == bindparam("fence_run")
+)
 
 
 def current_fence() -> Fence | None:
@@ -71,27 +91,13 @@ def check_fence(session: Session, fence: Fence) -> None:
     """Refuse (LeaseLost) unless ``fence`` still holds the run's lease, and lock the run's
     row for the rest of the session's transaction so no takeover can slip in before it
     commits."""
-    table = _RUNS
-    statement = (
-        update(table)
-        .where(
-            table.c.id == fence.run_id,
-            table.c.lease_token == fence.token,
-            table.c.lease_owner == fence.owner,
-        )
-        # A no-op assignment: the point is the row lock. updated_at is named so its
-        # onupdate does not fire: a check is not a change of the run.
-        .values(lease_token=table.c.lease_token, updated_at=table.c.updated_at)
+    # A no-op assignment: the point is the row lock.
+    result = session.connection().execute(
+        _CHECK_FENCE,
+        {"fence_run": fence.run_id, "fence_token": fence.token, "fence_owner": fence.owner},
     )
-    result = session.connection().execute(statement)
     if result.rowcount != 1:
-        holder = (
-            session.connection()
-            .execute(
-                select(table.c.lease_owner, table.c.lease_token).where(table.c.id == fence.run_id)
-            )
-            .first()
-        )
+        holder = session.connection().execute(_LEASE_OF, {"fence_run": fence.run_id}).first()
         now_held = (
             f"{holder[0]} holds it with token {holder[1]}"
             if holder is not None and holder[0]
@@ -109,9 +115,7 @@ def assert_lease_current(session: Session, fence: Fence) -> None:
     """LeaseLost unless ``fence`` still holds the run's lease: a plain read that takes no
     lock, for checks made outside a write (before a git ref update, under the repository
     lock: a takeover's own ref updates wait for that lock, so they come after)."""
-    row = session.execute(
-        select(_RUNS.c.lease_owner, _RUNS.c.lease_token).where(_RUNS.c.id == fence.run_id)
-    ).first()
+    row = session.execute(_LEASE_OF, {"fence_run": fence.run_id}).first()
     if row is None or row[0] != fence.owner or row[1] != fence.token:
         holder = f"{row[0]} holds it with token {row[1]}" if row and row[0] else "nobody does"
         raise LeaseLost(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from autopack.db.orm import Phase, PhaseAttempt, Run, utcnow
@@ -38,14 +38,18 @@ from autopack.services import notifications
 from autopack.services.runs import known_state
 from autopack.services.tokens import count_tokens
 
+#: A phase by its run and id, built once: the executor loads its phase several times a
+#: phase, and building the statement each time cost more than running it.
+_PHASE_BY_ID = select(Phase).where(
+    Phase.run_id == bindparam("of_run"), Phase.phase_id == bindparam("of_phase")
+)
+
 
 def get_phase(session: Session, run_id: str, phase_id: str, *, check_state: bool = True) -> Phase:
     """Load a phase; NotFoundError names whichever of run or phase is missing, and
     InvalidStoredState a stored state the code does not know (unless ``check_state`` is
     off, for writes that must not depend on the state, like storing a result)."""
-    phase = session.scalars(
-        select(Phase).where(Phase.run_id == run_id, Phase.phase_id == phase_id)
-    ).one_or_none()
+    phase = session.scalars(_PHASE_BY_ID, {"of_run": run_id, "of_phase": phase_id}).one_or_none()
     if phase is None:
         if session.get(Run, run_id) is None:
             raise NotFoundError(f"run {run_id!r} not found", run_id=run_id)
