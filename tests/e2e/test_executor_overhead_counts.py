@@ -4,8 +4,9 @@ Counted, not timed (benchmarks/executor_overhead.py has the times): for each pha
 run of many small phases, the SQL statements and transactions, the SQLite virtual machine
 steps those statements took (a query that scans every decision or attempt of the run takes
 more steps at each phase), the git subprocesses, and the in-process status walks of the
-worktree. A late phase must cost what an early one did; and a phase walks the worktree once
-(the squash) and starts no ``git ls-files``, since those grow with the repository's size.
+worktree. A late phase must cost what an early one did; and a phase walks the worktree
+nowhere (the squash stages what the worktree's watch saw written) and starts no ``git
+ls-files``, since those grow with the repository's size.
 """
 
 from __future__ import annotations
@@ -129,9 +130,10 @@ def test_a_late_phase_costs_what_an_early_one_did(
         for what in ("statements", "transactions", "git processes", "status walks"):
             assert late[what] == early[what], (what, early[what], late[what])
         if watched:
-            # One walk, the squash's: the next savepoint's clean check is that walk while
-            # the worktree's watch saw nothing written since (test_executor_worktree_watch).
-            assert early["status walks"] == 1
+            # No walk: the squash stages the paths the worktree's watch saw written, and
+            # the next savepoint's clean check is that squash while nothing was written
+            # since (test_executor_worktree_watch, test_git_in_process).
+            assert early["status walks"] == 0
         else:
             assert early["status walks"] == 2  # the savepoint's clean check, the squash
         # The repository map's file list comes from the tree, not `git ls-files`, and the

@@ -1,5 +1,6 @@
-"""One status walk per phase, and a file dropped into the worktree between phases is still
-kept by the next phase's savepoint and committed with that phase, as with two walks.
+"""No status walk in a phase nobody else wrote in, and a file dropped into the worktree
+between phases is still kept by the next phase's savepoint and committed with that phase,
+as with two walks.
 
 The next phase's clean check reuses the squash's walk only while the worktree's watch saw
 no write since (workspace/watch.py). Here a person drops a file in between, and the next
@@ -114,6 +115,8 @@ def test_a_file_dropped_between_phases_survives_the_next_phases_retry(
     assert sorted(files_of["p1"]) == ["notes/todo.txt", "out/p1/f.txt"]
     assert files_of["p0"] == ["out/p0/f.txt"] and files_of["p2"] == ["out/p2/f.txt"]
     assert (worktree / "notes" / "todo.txt").read_text() == "a person's note\n"
-    # p1's savepoint walked (the watch saw the note), p2's did not: the squash's walk of
-    # p1 stands for it. p1's retry adds the check before going back to the savepoint.
-    assert [w["walks"] for w in walks] == [2, 3, 1]
+    # p0: its savepoint's clean check is the run's first walk; its squash stages what the
+    # watch saw written. p1: its savepoint walked (the watch saw the note), the retry
+    # checks before going back to the savepoint, and the squash after that reset walks
+    # (git's reset rewrote the index). p2: no walk at all, the squash of p1 stands for it.
+    assert [w["walks"] for w in walks] == [1, 3, 0]

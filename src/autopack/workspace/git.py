@@ -197,6 +197,11 @@ class GitWorkspace:
         #: that walk: while HEAD, the index and the watch say nothing changed since, the
         #: worktree is still clean (:meth:`_known_clean`).
         self._clean: tuple[str, tuple[int, int, int] | None] | None = None
+        #: The index stamp at which the index held the worktree but for the paths the
+        #: watch names since it was last settled: set by a walk that found or made the
+        #: worktree clean, carried over the workspace's own path commits, lost to any
+        #: other index write. While it holds, the squash stages those paths, not a walk.
+        self._synced: tuple[int, int, int] | None = None
 
     @property
     def branch_name(self) -> str:
@@ -398,7 +403,7 @@ class GitWorkspace:
         """Stop watching the worktree (the workspace stays usable, walking every time)."""
         if self._watch is not None:
             self._watch.close()
-        self._watch = self._clean = None
+        self._watch = self._clean = self._synced = None
 
     def _index_stamp(self) -> tuple[int, int, int] | None:
         """The index file's size, modification time and inode: a git command that
@@ -412,14 +417,24 @@ class GitWorkspace:
     def _walk_starts(self) -> None:
         """Before a status walk: forget what an earlier walk found; from here on the
         watch reports any write, so a clean result of this walk can be kept."""
-        self._clean = None
+        self._clean = self._synced = None
         if self._watch is not None:
             self._watch.settle()
 
     def _walk_found_clean(self) -> None:
         """After a walk that found (or a squash that made) the worktree clean."""
         if self._watch is not None and not self.lib.repo.head_is_unborn:
-            self._clean = (self.lib.head(), self._index_stamp())
+            stamp = self._index_stamp()
+            self._clean, self._synced = (self.lib.head(), stamp), stamp
+
+    def _written_since_synced(self) -> set[str] | None:
+        """The paths written in the worktree since the index last held it whole (the
+        watch's epoch, taken and begun anew), or ``None`` when that is not known: no
+        watch, no walk that found the worktree clean since, an index written by anyone
+        but this workspace's own path commits, or a watch that cannot name them."""
+        if self._watch is None or self._synced is None or self._synced != self._index_stamp():
+            return None
+        return self._watch.take_touched()
 
     def _known_clean(self) -> bool:
         """Clean without a walk: a walk since the watch settled found it clean, and since
@@ -473,7 +488,13 @@ class GitWorkspace:
             everything = paths is None
             if everything:
                 self._walk_starts()
+            # Staging some paths from the worktree keeps the index in step with it for
+            # those paths, and leaves the others as they were.
+            stamp = self._index_stamp()
+            synced = not everything and stamp is not None and self._synced == stamp
             tree = self.lib.stage(paths)
+            if synced:
+                self._synced = self._index_stamp()
             # Everything the walk named staged, and the staged tree committed (or HEAD's
             # already): the worktree is clean at the new HEAD.
             clean_after = everything and self.lib.staged_exactly
@@ -516,9 +537,14 @@ class GitWorkspace:
             if self.head() != base:
                 self.reset_soft(base)
             return self.commit(message)
-        self._walk_starts()
-        tree = self.lib.stage(None)
-        clean_after = self.lib.staged_exactly
+        written = self._written_since_synced()
+        tree = self.lib.stage_touched(written) if written is not None else None
+        if tree is not None:
+            clean_after = True  # the index holds the worktree again
+        else:
+            self._walk_starts()
+            tree = self.lib.stage(None)
+            clean_after = self.lib.staged_exactly
         with self._writing():
             sha = self.lib.squash(tree, base, message)
         if clean_after:

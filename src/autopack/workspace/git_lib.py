@@ -250,6 +250,82 @@ class LibRepo:
                 index.add(path)
         return True
 
+    def stage_touched(self, paths: set[str]) -> pygit2.Oid | None:
+        """``git add -A`` for a worktree whose index matched it but for ``paths`` (what
+        the worktree's watch saw written): each is staged as the full walk would stage it
+        (removed when gone and tracked; added when a file or symlink that is tracked or
+        not ignored; a new directory's files that are not ignored added, walking that
+        directory alone). What a gone directory held is in ``paths`` too (each deletion
+        was an event). Returns the tree to commit, or ``None``, having changed nothing,
+        for what only the walk gets right: a ``.gitignore`` written (what is ignored
+        changed everywhere), a nested repository or a path inside a tracked file or
+        gitlink, a path that changed between file and directory."""
+        with translated("add (written paths)"):
+            if any(p == ".gitignore" or p.endswith("/.gitignore") for p in paths):
+                return None
+            index = self.repo.index
+            index.read(False)
+            workdir = Path(self.repo.workdir)
+            present = sorted(p for p in paths if os.path.lexists(workdir / p))
+            gone = sorted(set(paths) - set(present))
+            nested: dict[str, bool] = {}
+            for path in paths:
+                for i, c in enumerate(path):
+                    if c != "/":
+                        continue
+                    above = path[:i]
+                    if above not in nested:  # inside a tracked file or gitlink, or a repository
+                        nested[above] = above in index or (workdir / above / ".git").exists()
+                    if nested[above]:
+                        return None
+            files: list[str] = []
+            for path in present:
+                full = workdir / path
+                if full.is_dir() and not full.is_symlink():
+                    if path in index:
+                        return None  # a tracked file (or gitlink) turned directory
+                    found = self._files_under(workdir, path)
+                    if found is None:
+                        return None  # a nested repository
+                    files += found
+                elif any(g.startswith(path + "/") for g in gone):
+                    return None  # a directory turned file
+                else:
+                    files.append(path)
+            # Removals first: a tracked file gone (a file may take a gone one's place).
+            for path in gone:
+                if path in index:
+                    index.remove(path)
+            for path in dict.fromkeys(files):
+                if path in index or not self.repo.path_is_ignored(path):
+                    index.add(path)
+            index.write()
+            tree: pygit2.Oid = index.write_tree()
+            return tree
+
+    def _files_under(self, workdir: Path, top: str) -> list[str] | None:
+        """The files and symlinks under the directory ``top`` that ``add -A`` would add,
+        its ignored directories skipped; ``None`` when it holds a nested repository."""
+        if self.repo.path_is_ignored(f"{top}/"):
+            return []
+        found: list[str] = []
+        stack = [top]
+        while stack:
+            current = stack.pop()
+            with os.scandir(workdir / current) as entries:
+                for entry in entries:
+                    rel = f"{current}/{entry.name}"
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name == ".git":
+                            return None
+                        if not self.repo.path_is_ignored(f"{rel}/"):
+                            stack.append(rel)
+                    elif entry.name == ".git":
+                        return None  # a worktree or submodule's .git file
+                    else:
+                        found.append(rel)
+        return found
+
     def tree_paths(self, commit: str, keep: Callable[[str], bool] | None = None) -> frozenset[str]:
         """The paths in ``commit``'s tree (files, symlinks, submodules) that ``keep``
         accepts (default: all), as ``git ls-files`` lists them in a checkout of it.

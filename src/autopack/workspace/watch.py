@@ -35,6 +35,10 @@ from pathlib import Path
 
 #: Directories beyond which a tree is not watched (its clean checks walk, as before).
 MAX_WATCHED_DIRS = 20_000
+#: Paths written since an epoch began beyond which the watch stops naming them (it still
+#: says that something was written): staging that many one by one is no longer cheaper
+#: than the walk.
+MAX_TOUCHED = 2_000
 
 _IN_MODIFY = 0x00000002
 _IN_ATTRIB = 0x00000004
@@ -105,6 +109,11 @@ class WorktreeWatch:
         self._stale = False
         #: No event since the last :meth:`settle`.
         self._quiet = False
+        #: The paths events named since the last :meth:`settle` (``None``: too many).
+        self._touched: set[bytes] | None = set()
+        #: Settled at least once since the tree was (re)scanned: only then do the paths
+        #: named since say what changed.
+        self._epoch = False
         self._finalizer: weakref.finalize[..., WorktreeWatch] | None = None
         self._open()
 
@@ -124,6 +133,7 @@ class WorktreeWatch:
         if fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
         self._fd, self._dirs, self._stale, self._quiet = fd, {}, False, False
+        self._touched, self._epoch = set(), False
         self._finalizer = weakref.finalize(self, os.close, fd)
         try:
             self._add_tree(os.fsencode(self.root))
@@ -145,16 +155,32 @@ class WorktreeWatch:
         they created are watched (with what they hold). A watch that lost track of the
         tree is rebuilt from a fresh scan; if that fails, the watch closes and vouches for
         nothing any more."""
+        self.take_touched()
+
+    def take_touched(self) -> set[str] | None:
+        """:meth:`settle`, returning the paths (relative to the root, ``/``-separated)
+        that were written, created, deleted, moved or changed in their metadata since the
+        last one: for a directory created meanwhile, its own path (what it holds may have
+        been written before its watch was added). ``None`` when the watch cannot name
+        them all: it lost track of the tree (a queue overflow, a moved directory), more
+        than :data:`MAX_TOUCHED` were written, it was never settled, or it is closed."""
         if self._fd < 0:
-            return
+            return None
         self._drain()
+        named = None if self._stale or not self._epoch else self._touched
+        taken = None
+        if named is not None:
+            root = os.fsencode(self.root)
+            taken = {os.fsdecode(os.path.relpath(path, root)) for path in named}
+        self._touched = set()
         if self._stale:
             self.close()
             try:
                 self._open()
             except (_Unwatchable, OSError):
-                return
-        self._quiet = True
+                return None
+        self._quiet = self._epoch = True
+        return taken
 
     def undisturbed(self) -> bool:
         """Whether nothing wrote in the tree since the last :meth:`settle` (``False``
@@ -192,6 +218,10 @@ class WorktreeWatch:
         parent = self._dirs.get(wd)
         if parent is None:
             return
+        if self._touched is not None:
+            self._touched.add(parent + b"/" + name if name else parent)
+            if len(self._touched) > MAX_TOUCHED:
+                self._touched = None
         if mask & _IN_MOVE_SELF or (mask & _IN_ISDIR and mask & _IN_MOVED_FROM):
             self._stale = True  # a directory moved: the paths under it are stale
         elif mask & _IN_ISDIR and mask & (_IN_CREATE | _IN_MOVED_TO) and name != b".git":
