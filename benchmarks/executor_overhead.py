@@ -23,12 +23,14 @@ Run: ``.venv/bin/python benchmarks/executor_overhead.py [N ...]`` (default 10 10
 already holds the 1,000 files a 1,000-phase run leaves behind: a 10-phase run on it shows how
 much of the cost at phase 1,000 is the repository's size rather than the run's length.
 
-What grows with the repository's size: a phase walks the worktree once (the squash's
-``git add -A``; ~17 ms at 1,000 files in 1,000 directories) and toolchain detection scans
-it (bounded). The next savepoint's clean check reuses that walk while the worktree's inotify
-watch saw no write since, and the repository map lists HEAD's tree incrementally instead of
-running ``git ls-files`` (docs/ARCHITECTURE.md, "Git on the executor's hot path"); where
-inotify is missing (not Linux) the savepoint walks again and the map asks git, as before.
+What grows with the repository's size: toolchain detection scans it (bounded), and the
+index and the tree of a directory that holds every phase's output are rewritten. A phase
+does not walk the worktree: the squash stages the paths the worktree's inotify watch saw
+written (a walk, ~20 ms at 1,000 files in 1,000 directories, only when that is not known),
+the next savepoint's clean check is that squash while nothing was written since, and the
+repository map lists HEAD's tree incrementally instead of running ``git ls-files``
+(docs/ARCHITECTURE.md, "Git on the executor's hot path"); where inotify is missing (not
+Linux) the squash and the savepoint walk and the map asks git, as before.
 The git processes column shows which: none a phase with the watch (the review diff is
 in-process; what is left is ``git maintenance`` every few hundred writes), 1 without.
 """

@@ -261,8 +261,11 @@ class LibRepo:
         changed everywhere), a nested repository or a path inside a tracked file or
         gitlink, a path that changed between file and directory."""
         with translated("add (written paths)"):
-            if any(p == ".gitignore" or p.endswith("/.gitignore") for p in paths):
-                return None
+            if any(
+                p in (".", ".gitignore") or p.startswith("../") or p.endswith("/.gitignore")
+                for p in paths
+            ):
+                return None  # the worktree's own directory (its metadata), or what is ignored
             index = self.repo.index
             index.read(False)
             workdir = Path(self.repo.workdir)

@@ -12,10 +12,13 @@ The protocol: :meth:`WorktreeWatch.settle` right before a walk (the events of wh
 written until then are read and dropped, new directories get their watches);
 :meth:`WorktreeWatch.undisturbed` later says whether any event arrived since. An event
 is never explained away: whatever wrote (a person, a process left over from the tests, a
-file dropped by anyone), the caller walks as before.
+file dropped by anyone), the caller walks as before. :meth:`WorktreeWatch.take_touched`
+settles too, and names the paths written since the last settle, so the squash can stage
+just those (``GitWorkspace.squash``) instead of walking for ``git add -A``.
 
 What inotify does not see, and so what this cannot vouch for: writes through a shared
-memory mapping, and writes made by another machine on a network filesystem. The watch
+memory mapping, through a hard link from outside the tree, and writes made by another
+machine on a network filesystem. The watch
 is only used on Linux; anywhere else, when the kernel refuses a watch (its per-user
 limits), or when the tree has more than :data:`MAX_WATCHED_DIRS` directories,
 :meth:`WorktreeWatch.start` returns ``None`` and the caller walks every time.

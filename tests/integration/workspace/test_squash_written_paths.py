@@ -153,7 +153,7 @@ def test_a_deleted_tracked_directory_goes_whole(
 
 @pytest.mark.parametrize(
     "change",
-    ["gitignore", "file_to_dir", "dir_to_file"],
+    ["gitignore", "file_to_dir", "dir_to_file", "worktree_itself"],
 )
 def test_what_only_a_walk_gets_right_is_walked(
     repo: Path, tmp_path: Path, git: GitRunner, walks: Counter[str], change: str
@@ -169,10 +169,13 @@ def test_what_only_a_walk_gets_right_is_walked(
         (ws.path / "tool.sh").unlink()
         (ws.path / "tool.sh").mkdir()
         (ws.path / "tool.sh" / "inner.txt").write_text("now a directory\n")
-    else:
+    elif change == "dir_to_file":
         (ws.path / "docs" / "guide.md").unlink()
         (ws.path / "docs").rmdir()
         (ws.path / "docs").write_text("now a file\n")
+    else:  # an event on the worktree's own directory names no path in it
+        os.utime(ws.path)
+        (ws.path / "new.txt").write_text("and a file\n")
 
     ws.squash(base, "phase 2")
 
