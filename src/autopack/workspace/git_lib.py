@@ -287,21 +287,34 @@ class LibRepo:
                 if full.is_dir() and not full.is_symlink():
                     if path in index:
                         return None  # a tracked file (or gitlink) turned directory
-                    found = self._files_under(workdir, path)
+                    try:
+                        found = self._files_under(workdir, path)
+                    except OSError:
+                        return None  # gone or unreadable meanwhile: the walk decides
                     if found is None:
                         return None  # a nested repository
                     files += found
                 elif any(g.startswith(path + "/") for g in gone):
                     return None  # a directory turned file
-                else:
+                elif full.is_symlink() or full.is_file():
                     files.append(path)
-            # Removals first: a tracked file gone (a file may take a gone one's place).
-            for path in gone:
-                if path in index:
-                    index.remove(path)
-            for path in dict.fromkeys(files):
-                if path in index or not self.repo.path_is_ignored(path):
-                    index.add(path)
+                elif path in index:
+                    return None  # a tracked file turned FIFO, socket or device
+                # A FIFO, socket or device: git (and its walk) never stage those, and
+                # reading a FIFO to hash it would wait for a writer.
+            try:
+                # Removals first: a tracked file gone (a file may take a gone one's place).
+                for path in gone:
+                    if path in index:
+                        index.remove(path)
+                for path in dict.fromkeys(files):
+                    if path in index or not self.repo.path_is_ignored(path):
+                        index.add(path)
+            except (pygit2.GitError, OSError):
+                # A file libgit2 will not stage (one that vanished or became unreadable
+                # meanwhile): what was staged is dropped from memory, and the walk decides.
+                index.read(True)
+                return None
             index.write()
             tree: pygit2.Oid = index.write_tree()
             return tree
@@ -325,8 +338,8 @@ class LibRepo:
                             stack.append(rel)
                     elif entry.name == ".git":
                         return None  # a worktree or submodule's .git file
-                    else:
-                        found.append(rel)
+                    elif entry.is_symlink() or entry.is_file(follow_symlinks=False):
+                        found.append(rel)  # not a FIFO, socket or device (never staged)
         return found
 
     def tree_paths(self, commit: str, keep: Callable[[str], bool] | None = None) -> frozenset[str]:

@@ -204,6 +204,49 @@ def test_a_nested_repository_is_left_to_the_walk(
     assert git(ws.path, "ls-files", "-s") == before  # refused before staging anything
 
 
+def test_fifos_are_left_out_as_git_leaves_them(
+    repo: Path, tmp_path: Path, git: GitRunner, walks: Counter[str]
+) -> None:
+    # Hashing a FIFO would wait for a writer forever; `git add -A` never stages one.
+    ws, base = _phase_one(repo, tmp_path, git, "run-fifo")
+    walks.clear()
+    (ws.path / "notes.txt").write_text("kept\n")
+    os.mkfifo(ws.path / "pipe")
+    (ws.path / "pipes").mkdir()
+    os.mkfifo(ws.path / "pipes" / "fifo")
+    (ws.path / "pipes" / "real.txt").write_text("kept too\n")
+
+    ws.squash(base, "phase 2")
+
+    assert walks == Counter({"written paths": 1})
+    status, tracked = _left_out_or_let_in(ws, git)
+    assert status == "" and "notes.txt" in tracked and "pipes/real.txt" in tracked
+    assert "pipe" not in tracked and "pipes/fifo" not in tracked
+
+
+def test_a_file_that_fails_to_stage_leaves_nothing_staged_behind(
+    repo: Path, tmp_path: Path, git: GitRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pygit2
+
+    ws, _ = _phase_one(repo, tmp_path, git, "run-fail")
+    (ws.path / "a.txt").write_text("would be staged first\n")
+    (ws.path / "b.txt").write_text("vanishes as it is read\n")
+    before = git(ws.path, "ls-files", "-s")
+    real_add = pygit2.Index.add
+
+    def add(self: pygit2.Index, path: Any) -> None:
+        if path == "b.txt":
+            raise pygit2.GitError("could not open 'b.txt'")
+        real_add(self, path)
+
+    monkeypatch.setattr(pygit2.Index, "add", add)
+
+    assert ws.lib.stage_touched({"a.txt", "b.txt"}) is None
+    ws.lib.repo.index.write()  # what a later write of the index would write
+    assert git(ws.path, "ls-files", "-s") == before
+
+
 def test_an_index_written_by_anyone_else_means_a_walk(
     repo: Path, tmp_path: Path, git: GitRunner, walks: Counter[str]
 ) -> None:
