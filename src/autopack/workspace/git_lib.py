@@ -281,6 +281,8 @@ class LibRepo:
                         nested[above] = above in index or (workdir / above / ".git").exists()
                     if nested[above]:
                         return None
+            # The directories a gone path was in: a present file at one of them replaced it.
+            gone_in = {g[:i] for g in gone for i, c in enumerate(g) if c == "/"}
             files: list[str] = []
             for path in present:
                 full = workdir / path
@@ -294,7 +296,7 @@ class LibRepo:
                     if found is None:
                         return None  # a nested repository
                     files += found
-                elif any(g.startswith(path + "/") for g in gone):
+                elif path in gone_in:
                     return None  # a directory turned file
                 elif full.is_symlink() or full.is_file():
                     files.append(path)
