@@ -25,12 +25,13 @@ much of the cost at phase 1,000 is the repository's size rather than the run's l
 
 What grows with the repository's size: toolchain detection scans it (bounded), and the
 index and the tree of a directory that holds every phase's output are rewritten. A phase
-does not walk the worktree: the squash stages the paths the worktree's inotify watch saw
-written (a walk, ~20 ms at 1,000 files in 1,000 directories, only when that is not known),
-the next savepoint's clean check is that squash while nothing was written since, and the
+does not walk the worktree: the squash commits HEAD's tree and tells from the paths the
+worktree's inotify watch saw written whether the worktree is still that tree (a walk, ~20
+ms at 1,000 files in 1,000 directories, only when that is not known), the next
+savepoint's clean check is that answer while nothing was written since, and the
 repository map lists HEAD's tree incrementally instead of running ``git ls-files``
 (docs/ARCHITECTURE.md, "Git on the executor's hot path"); where inotify is missing (not
-Linux) the squash and the savepoint walk and the map asks git, as before.
+Linux) the savepoint walks and the map asks git, as before.
 The git processes column shows which: none a phase with the watch (the review diff is
 in-process; what is left is ``git maintenance`` every few hundred writes), 1 without.
 """

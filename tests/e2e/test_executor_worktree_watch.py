@@ -1,11 +1,11 @@
 """No status walk in a phase nobody else wrote in, and a file dropped into the worktree
-between phases is still kept by the next phase's savepoint and committed with that phase,
-as with two walks.
+between phases is kept through the next phase's retry, and never committed.
 
-The next phase's clean check reuses the squash's walk only while the worktree's watch saw
-no write since (workspace/watch.py). Here a person drops a file in between, and the next
-phase's first attempt is sent back by the Auditor: going back to the savepoint must bring
-the person's file back, not delete it as an untracked file the attempt made.
+The next phase's clean check is answered without a walk only while the worktree's watch
+saw no write since the last one (workspace/watch.py). Here a person drops a file in
+between, and the next phase's first attempt is sent back by the Auditor: going back to
+the savepoint must bring the person's file back, not delete it as an untracked file the
+attempt made; and since no Auditor read it, no phase's commit takes it.
 """
 
 from __future__ import annotations
@@ -110,13 +110,16 @@ def test_a_file_dropped_between_phases_survives_the_next_phases_retry(
             files = files_of.setdefault(line[1:].split(":")[0], [])
         elif line:
             files.append(line)
-    # The note is kept through p1's retry and lands in p1's commit, as the savepoint's
-    # snapshot and the squash's `add -A` always did.
-    assert sorted(files_of["p1"]) == ["notes/todo.txt", "out/p1/f.txt"]
-    assert files_of["p0"] == ["out/p0/f.txt"] and files_of["p2"] == ["out/p2/f.txt"]
+    # Each phase's commit is what its Builder wrote; the note was never reviewed, so it is
+    # kept in the worktree through p1's retry but is on no commit of the branch.
+    assert files_of["p0"] == ["out/p0/f.txt"]
+    assert files_of["p1"] == ["out/p1/f.txt"] and files_of["p2"] == ["out/p2/f.txt"]
     assert (worktree / "notes" / "todo.txt").read_text() == "a person's note\n"
-    # p0: its savepoint's clean check is the run's first walk; its squash stages what the
-    # watch saw written. p1: its savepoint walked (the watch saw the note), the retry
-    # checks before going back to the savepoint, and the squash after that reset walks
-    # (git's reset rewrote the index). p2: no walk at all, the squash of p1 stands for it.
-    assert [w["walks"] for w in walks] == [1, 3, 0]
+    assert git(worktree, "status", "--porcelain", "--untracked-files=all") == (
+        "?? notes/todo.txt\n"
+    )
+    # p0: its savepoint's clean check is the run's first walk; its squash sees from what
+    # the watch named that the worktree is still clean. p1: its savepoint walks (the watch
+    # saw the note), and so does the clean check before going back to the savepoint; its
+    # squash walks nothing. p2: its savepoint walks, as the note is still there.
+    assert [w["walks"] for w in walks] == [1, 2, 1]

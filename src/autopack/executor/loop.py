@@ -306,8 +306,8 @@ class _RunExecution:
             run.branch = workspace.branch_name
             run.worktree_path = str(workspace.path)
             workspace.ref_guard = self._ensure_lease
-            # One status walk per phase, not two: the next savepoint's clean check is the
-            # squash's walk while nothing (the watch says) wrote in the worktree since.
+            # No status walk in a phase nobody else wrote in: the next savepoint's clean
+            # check is answered from what the watch saw written since the last walk.
             workspace.track_worktree()
             if run.state in (
                 RunState.RUN_CREATED.value,

@@ -194,8 +194,8 @@ class PhaseExecution:
                 return self._complete(session, phase, commit=False)
             builders = [a for a in phase.attempts if a.role == AttemptRole.BUILDER.value]
             if builders and builders[-1].payload.get("stage") == "done":
-                # Killed after the attempt was done, before (or during) the squash: its
-                # commits (or the squash's staged changes) are still there; finish it.
+                # Killed after the attempt was done, before the squash moved the branch:
+                # its commits are still there; finish it.
                 return self._complete(session, phase, commit=True)
             # Read here what the next steps need, not in a transaction of their own each.
             scope = self._remember(phase)
@@ -941,7 +941,8 @@ class PhaseExecution:
         if made:
             self.ctx.workspace.commit(
                 f"autopack({self.ctx.run_id}): {self.phase_id} hardening: "
-                + ", ".join(dict.fromkeys(f.describe() for f in made))
+                + ", ".join(dict.fromkeys(f.describe() for f in made)),
+                paths=list(dict.fromkeys(f.path for f in made)),
             )
 
     def _savepoint_head(self, phase: Phase) -> str:

@@ -4,7 +4,7 @@ The user's checkout is never touched: the run works in ``git worktree add`` outp
 the data dir. Commands run through :func:`~autopack.workspace.git_cli.run_git` (fixed
 identity, no prompts or hooks, failures as :class:`~autopack.errors.WorkspaceError`);
 what the executor does every phase (read HEAD and refs, the clean check, stage and commit,
-savepoint tags, the squash's soft reset) runs in-process through one long-lived libgit2
+savepoint tags, the squash's branch move) runs in-process through one long-lived libgit2
 handle (:mod:`autopack.workspace.git_lib`), under the same repository lock and ref guard.
 With :meth:`GitWorkspace.track_worktree` (the executor's), a clean check that follows a
 walk which found or made the worktree clean is answered without walking again, as long as
@@ -193,14 +193,16 @@ class GitWorkspace:
         #: The inotify watch of :meth:`track_worktree` (``None``: every clean check walks).
         self._watch: WorktreeWatch | None = None
         #: ``(HEAD, index stamp)`` when a status walk last found the worktree clean, or
-        #: made it so (the squash's ``add -A`` and commit), with the watch settled before
-        #: that walk: while HEAD, the index and the watch say nothing changed since, the
-        #: worktree is still clean (:meth:`_known_clean`).
+        #: made it so (a full ``add -A`` and commit, or a squash that found it still
+        #: HEAD's tree), with the watch settled before that walk: while HEAD, the index
+        #: and the watch say nothing changed since, the worktree is still clean
+        #: (:meth:`_known_clean`).
         self._clean: tuple[str, tuple[int, int, int] | None] | None = None
         #: The index stamp at which the index held the worktree but for the paths the
         #: watch names since it was last settled: set by a walk that found or made the
         #: worktree clean, carried over the workspace's own path commits, lost to any
-        #: other index write. While it holds, the squash stages those paths, not a walk.
+        #: other index write. While it holds, the squash tells whether the worktree is
+        #: still clean from those paths, not from a walk.
         self._synced: tuple[int, int, int] | None = None
 
     @property
@@ -422,7 +424,7 @@ class GitWorkspace:
             self._watch.settle()
 
     def _walk_found_clean(self) -> None:
-        """After a walk that found (or a squash that made) the worktree clean."""
+        """After a walk that found (or a commit that made) the worktree clean."""
         if self._watch is not None and not self.lib.repo.head_is_unborn:
             stamp = self._index_stamp()
             self._clean, self._synced = (self.lib.head(), stamp), stamp
@@ -528,27 +530,38 @@ class GitWorkspace:
         return self.head()
 
     def squash(self, base: str, message: str) -> str | None:
-        """Everything in the worktree as one commit on ``base`` (``git reset --soft base;
-        git add -A; git commit``): the attempts' commits since ``base`` give way to it.
-        The new sha, or ``None`` when the worktree is ``base``'s tree (the branch is then
-        at ``base``). In-process the branch moves once; with a filter driver, the git
-        command line as before."""
-        if self.lib.has_filter_drivers():
-            if self.head() != base:
-                self.reset_soft(base)
-            return self.commit(message)
+        """The commits on top of ``base`` as one commit on ``base`` with HEAD's tree (the
+        new sha; ``None``, the branch put at ``base``, when that tree is ``base``'s): one
+        move of the branch, from the tip read here.
+
+        HEAD's tree is what the attempts committed (the Builder's edits by path, and the
+        hardening fixes), which is what the Auditor read as ``diff(base)``. Nothing else
+        in the worktree is swept in: a file the project's tests wrote, or a person
+        dropped in, stays uncommitted in the worktree, so no unreviewed line reaches the
+        branch through the squash.
+
+        The squash changes neither the worktree nor the index, so it is clean afterwards
+        exactly when it was before. That is known without a walk when the watch names
+        every path written since the index last held the worktree and, those paths taken
+        as ``git add -A`` would take them, the tree is still HEAD's; otherwise the next
+        clean check walks."""
+        tree = self.lib.head_tree()
+        if tree is None:
+            raise WorkspaceError(f"cannot squash onto {base}: the branch has no commit")
         written = self._written_since_synced()
-        tree = self.lib.stage_touched(written) if written is not None else None
-        if tree is not None:
-            clean_after = True  # the index holds the worktree again
-        else:
-            self._walk_starts()
-            tree = self.lib.stage(None)
-            clean_after = self.lib.staged_exactly
+        unchanged = (
+            written is not None
+            and not self.lib.has_filter_drivers()
+            and self.lib.touched_tree(written) == tree
+        )
         with self._writing():
             sha = self.lib.squash(tree, base, message)
-        if clean_after:
+        if unchanged:
             self._walk_found_clean()
+        else:
+            # The paths the watch named were taken, and some of them differ (or only a
+            # walk could tell): nothing is known about the worktree until the next walk.
+            self._clean = self._synced = None
         self._wrote()
         return sha
 

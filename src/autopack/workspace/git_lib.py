@@ -250,17 +250,18 @@ class LibRepo:
                 index.add(path)
         return True
 
-    def stage_touched(self, paths: set[str]) -> pygit2.Oid | None:
-        """``git add -A`` for a worktree whose index matched it but for ``paths`` (what
-        the worktree's watch saw written): each is staged as the full walk would stage it
+    def touched_tree(self, paths: set[str]) -> pygit2.Oid | None:
+        """The tree ``git add -A`` would stage in a worktree whose index matched it but for
+        ``paths`` (what the worktree's watch saw written), worked out in memory: the
+        index file is left as it was. Each path is taken as the full walk would take it
         (removed when gone and tracked; added when a file or symlink that is tracked or
         not ignored; a new directory's files that are not ignored added, walking that
         directory alone). What a gone directory held is in ``paths`` too (each deletion
-        was an event). Returns the tree to commit, or ``None``, having changed nothing,
-        for what only the walk gets right: a ``.gitignore`` written (what is ignored
-        changed everywhere), a nested repository or a path inside a tracked file or
-        gitlink, a path that changed between file and directory."""
-        with translated("add (written paths)"):
+        was an event). ``None`` for what only the walk gets right: a ``.gitignore``
+        written (what is ignored changed everywhere), a nested repository or a path
+        inside a tracked file or gitlink, a path that changed between file and
+        directory, a file that cannot be read."""
+        with translated("add --dry-run (written paths)"):
             if any(
                 p in (".", ".gitignore") or p.startswith("../") or p.endswith("/.gitignore")
                 for p in paths
@@ -314,12 +315,13 @@ class LibRepo:
                         index.add(path)
             except (pygit2.GitError, OSError):
                 # A file libgit2 will not stage (one that vanished or became unreadable
-                # meanwhile): what was staged is dropped from memory, and the walk decides.
-                index.read(True)
+                # meanwhile): the walk decides.
                 return None
-            index.write()
-            tree: pygit2.Oid = index.write_tree()
-            return tree
+            else:
+                tree: pygit2.Oid = index.write_tree()
+                return tree
+            finally:
+                index.read(True)  # what was staged in memory is dropped
 
     def _files_under(self, workdir: Path, top: str) -> list[str] | None:
         """The files and symlinks under the directory ``top`` that ``add -A`` would add,

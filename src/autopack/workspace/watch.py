@@ -1,10 +1,10 @@
 """Whether anything wrote in a working tree since a moment: Linux inotify, through ctypes.
 
 A git status walk is O(files): libgit2 opens and lists every directory and stats every
-file. The executor walks the run's worktree when it squashes a phase (``git add -A``) and
-again, moments later, when the next phase's savepoint asks whether the worktree is clean;
-nothing of Autopack's writes to the worktree in between. :class:`WorktreeWatch` lets the
-second question be answered without the walk, by proving that nobody else wrote either:
+file. The executor asks whether the run's worktree is clean when a phase starts (its
+savepoint) and, in between, writes only the files it commits by path.
+:class:`WorktreeWatch` lets the question be answered without the walk, by proving that
+nobody else wrote either:
 an inotify watch on every directory of the tree (``.git`` excluded) reports any file
 created, written, deleted, moved or changed in its metadata, and every directory created.
 
@@ -13,8 +13,9 @@ written until then are read and dropped, new directories get their watches);
 :meth:`WorktreeWatch.undisturbed` later says whether any event arrived since. An event
 is never explained away: whatever wrote (a person, a process left over from the tests, a
 file dropped by anyone), the caller walks as before. :meth:`WorktreeWatch.take_touched`
-settles too, and names the paths written since the last settle, so the squash can stage
-just those (``GitWorkspace.squash``) instead of walking for ``git add -A``.
+settles too, and names the paths written since the last settle, so the squash can tell
+from just those whether the worktree is still its commit's tree (``GitWorkspace.squash``)
+instead of walking.
 
 What inotify does not see, and so what this cannot vouch for: writes through a shared
 memory mapping, through a hard link from outside the tree, and writes made by another

@@ -307,7 +307,7 @@ def test_the_review_diff_honours_renames_off_and_leaves_diff_drivers_to_git(
     assert "PRINT('CHANGED')" in ws.diff(base)
 
 
-def test_a_squash_is_one_commit_on_the_base_with_everything_and_one_branch_move(
+def test_a_squash_is_one_commit_on_the_base_of_what_was_committed_and_one_branch_move(
     repo: Path, tmp_path: Path, git: GitRunner
 ) -> None:
     ws = GitWorkspace.create(repo, "run-sq", tmp_path / "wt")
@@ -317,17 +317,23 @@ def test_a_squash_is_one_commit_on_the_base_with_everything_and_one_branch_move(
     (ws.path / "b.txt").write_text("b\n")
     (ws.path / "README.md").unlink()
     ws.commit("attempt 2")
-    (ws.path / "left by the tests.txt").write_text("c\n")  # uncommitted: squashed in too
+    reviewed = git(ws.path, "rev-parse", "HEAD^{tree}").strip()
+    # Uncommitted, so never reviewed: left in the worktree, not swept into the commit.
+    (ws.path / "left by the tests.txt").write_text("c\n")
+    (ws.path / "a.txt").write_text("a, changed by the tests\n")
     moves_before = len(git(ws.path, "reflog", "show", "refs/heads/autopack/run-sq").splitlines())
 
     sha = ws.squash(base, "phase p1\n\nthe body")
 
     assert sha is not None and sha == ws.head() == git(ws.path, "rev-parse", "HEAD").strip()
     assert git(ws.path, "rev-parse", "HEAD^").strip() == base
+    assert git(ws.path, "rev-parse", "HEAD^{tree}").strip() == reviewed
     assert git(ws.path, "log", "-1", "--format=%B", "HEAD").strip() == "phase p1\n\nthe body"
     changed = git(ws.path, "show", "--name-status", "--format=", "HEAD").splitlines()
-    assert sorted(changed) == ["A\ta.txt", "A\tb.txt", "A\tleft by the tests.txt", "D\tREADME.md"]
-    assert ws.is_clean() and git(ws.path, "status", "--porcelain") == ""
+    assert sorted(changed) == ["A\ta.txt", "A\tb.txt", "D\tREADME.md"]
+    assert not ws.is_clean()
+    status = git(ws.path, "status", "--porcelain", "--untracked-files=all").splitlines()
+    assert sorted(status) == [" M a.txt", '?? "left by the tests.txt"']
     reflog = git(ws.path, "reflog", "show", "refs/heads/autopack/run-sq").splitlines()
     assert len(reflog) == moves_before + 1  # one move, not a reset and then a commit
     assert "commit: phase p1" in reflog[0]
@@ -340,7 +346,8 @@ def test_a_squash_of_nothing_puts_the_branch_back_at_the_base(
     base = ws.head()
     (ws.path / "a.txt").write_text("a\n")
     ws.commit("attempt 1")
-    (ws.path / "a.txt").unlink()  # the attempt's change undone in the worktree
+    (ws.path / "a.txt").unlink()
+    ws.commit("attempt 2: the first one undone")
 
     assert ws.squash(base, "phase p1") is None
     assert ws.head() == base == git(ws.path, "rev-parse", "HEAD").strip()
