@@ -31,7 +31,10 @@ from autopack.llm.client import LLMClient
 from autopack.llm.router import Routing
 
 AUDITOR_MAX_TOKENS = 4096
+#: The most of a diff one review reads; a longer diff is read in parts, one call each.
 DIFF_CHAR_LIMIT = 60_000
+#: The most parts of one diff the Auditor reads; a longer diff goes to a person.
+MAX_DIFF_PARTS = 8
 
 CONFIDENCE_WORDS = {
     "very low": 0.1,
@@ -210,9 +213,65 @@ class AuditorResult:
     reasked: bool = False
 
 
-def render_auditor_prompt(ctx: AuditorContext) -> Prompt:
-    """The Auditor's system prompt and review request."""
-    values = {"ctx": ctx, "diff": clip(ctx.diff, DIFF_CHAR_LIMIT, what="the diff")}
+def split_diff(diff: str, limit: int = DIFF_CHAR_LIMIT) -> list[str]:
+    """``diff`` in parts of about ``limit`` characters at most, which together hold every
+    line of it: cut between files where a file fits, else between hunks, else between
+    lines (a line longer than a part is cut itself). A part that goes on with a file
+    starts with the file's header again (and the hunk's, inside a hunk), so each part
+    reads as a diff of its own."""
+    if len(diff) <= limit:
+        return [diff]
+    starts = [m.start() for m in _FILE_START.finditer(diff)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    parts: list[str] = []
+    current = ""
+    for start, end in zip(starts, [*starts[1:], len(diff)], strict=True):
+        text = diff[start:end]
+        if len(current) + len(text) <= limit:
+            current += text
+            continue
+        if current:
+            parts.append(current)
+        pieces = [text] if len(text) <= limit else _file_pieces(text, limit)
+        parts.extend(pieces[:-1])
+        current = pieces[-1]
+    if current:
+        parts.append(current)
+    return parts
+
+
+_FILE_START = re.compile(r"^diff --git ", re.MULTILINE)
+
+
+def _file_pieces(text: str, limit: int) -> list[str]:
+    """One file's diff, longer than ``limit``, in pieces that each start with its header
+    (and, inside a hunk, the hunk's header)."""
+    lines = text.splitlines(keepends=True)
+    first = next((i for i, line in enumerate(lines) if line.startswith("@@")), len(lines))
+    header = "".join(lines[:first])
+    room = max(limit - len(header), limit // 2)
+    pieces: list[str] = []
+    body = hunk = ""
+    for line in lines[first:]:
+        opens_hunk = line.startswith("@@")
+        if opens_hunk:
+            hunk = line
+        for i in range(0, len(line), room):
+            chunk = line[i : i + room]
+            if body and len(body) + len(chunk) > room:
+                pieces.append(header + body)
+                body = "" if opens_hunk and i == 0 else hunk[: room // 2]
+            body += chunk
+    pieces.append(header + body)
+    return pieces
+
+
+def render_auditor_prompt(ctx: AuditorContext, *, part: int = 1) -> Prompt:
+    """The Auditor's system prompt and its request to review ``part`` of the diff (of
+    :func:`split_diff`'s parts; a diff that fits one review is its own part 1)."""
+    parts = split_diff(ctx.diff)
+    values = {"ctx": ctx, "diff": parts[part - 1], "part": part, "parts": len(parts)}
     return Prompt(
         system=render_template("auditor_system.j2"),
         user=render_template("auditor_user.j2", **values),
@@ -221,18 +280,59 @@ def render_auditor_prompt(ctx: AuditorContext) -> Prompt:
 
 def run_auditor(client: LLMClient, ctx: AuditorContext, routing: Routing) -> AuditorResult:
     """Ask the Auditor (one re-ask on a malformed verdict); usage is recorded by the client.
-    Raises OutputParseError when the re-ask fails too."""
-    request = render_auditor_prompt(ctx).request(
-        "auditor", max_tokens=AUDITOR_MAX_TOKENS, run_id=ctx.run_id, phase_id=ctx.phase_id
+    Raises OutputParseError when the re-ask fails too.
+
+    A diff longer than one review reads (:data:`DIFF_CHAR_LIMIT`) is reviewed in parts,
+    one call each, and approved only when every part is: nothing is approved unread.
+    The first part not approved ends the review with its verdict (the change goes back
+    anyway). Callers send a diff of more than :data:`MAX_DIFF_PARTS` parts to a person
+    instead (:func:`review_parts`)."""
+    count = review_parts(ctx.diff)
+    verdicts: list[AuditorVerdict] = []
+    completions: list[Completion] = []
+    reasked = False
+    for part in range(1, count + 1):
+        request = render_auditor_prompt(ctx, part=part).request(
+            "auditor", max_tokens=AUDITOR_MAX_TOKENS, run_id=ctx.run_id, phase_id=ctx.phase_id
+        )
+        parsed: Parsed[AuditorVerdict] = ask_with_reask(
+            client,
+            request,
+            routing,
+            parse_auditor_verdict,
+            expected="one JSON object with recommendation, confidence, review_notes and issues",
+        )
+        verdicts.append(parsed.value)
+        completions += parsed.completions
+        reasked = reasked or parsed.reasked
+        if parsed.value.recommendation != "approve":
+            break
+    return AuditorResult(_whole_verdict(verdicts, count), completions, reasked)
+
+
+def review_parts(diff: str) -> int:
+    """How many reviews the Auditor needs to read all of ``diff``."""
+    return len(split_diff(diff))
+
+
+def _whole_verdict(verdicts: list[AuditorVerdict], parts: int) -> AuditorVerdict:
+    """The verdicts on a diff's parts as one: the last one's recommendation (the first
+    that did not approve, or an approval of every part), the lowest confidence, every
+    part's notes and issues."""
+    if parts == 1:
+        return verdicts[0]
+    notes = "\n".join(
+        f"part {i} of {parts}: {v.review_notes}"
+        for i, v in enumerate(verdicts, 1)
+        if v.review_notes
     )
-    parsed: Parsed[AuditorVerdict] = ask_with_reask(
-        client,
-        request,
-        routing,
-        parse_auditor_verdict,
-        expected="one JSON object with recommendation, confidence, review_notes and issues",
+    issues = list({issue.issue_key: issue for v in verdicts for issue in v.issues}.values())
+    return AuditorVerdict(
+        recommendation=verdicts[-1].recommendation,
+        confidence=min(v.confidence for v in verdicts),
+        review_notes=notes,
+        issues=issues,
     )
-    return AuditorResult(parsed.value, parsed.completions, parsed.reasked)
 
 
 # -- "is the goal already met?" ----------------------------------------------------------

@@ -18,7 +18,15 @@ from pydantic import BaseModel
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from autopack.agents.auditor import AuditorContext, CodeFile, run_auditor, run_goal_check
+from autopack.agents.auditor import (
+    DIFF_CHAR_LIMIT,
+    MAX_DIFF_PARTS,
+    AuditorContext,
+    CodeFile,
+    review_parts,
+    run_auditor,
+    run_goal_check,
+)
 from autopack.agents.builder import BuilderContext, ContextRef, FileContext, run_builder
 from autopack.agents.doctor import DoctorContext, run_doctor
 from autopack.agents.output import parse_model_output
@@ -802,6 +810,18 @@ class PhaseExecution:
                     review_by="auditor_budget",
                 )
                 return None
+            diff = ctx.workspace.diff(self._savepoint_head(phase))
+            if (parts := review_parts(diff)) > MAX_DIFF_PARTS:
+                # Approving what the Auditor did not read would let anything through.
+                self._stage(
+                    attempt.id,
+                    "audited",
+                    verdict=None,
+                    unreviewed=f"the diff is {len(diff):,} characters, {parts} parts of "
+                    f"{DIFF_CHAR_LIMIT:,}; the Auditor reads at most {MAX_DIFF_PARTS}",
+                    review_by="human_review",
+                )
+                return None
             spec = self.ctx.spec
             scope = Scope.model_validate(phase.scope)
             tests = attempt_payload(session, attempt.id).get("tests") or {}
@@ -811,7 +831,7 @@ class PhaseExecution:
                 goal=spec.goal or spec.name,
                 phase_name=phase.name,
                 phase_description=phase.description,
-                diff=ctx.workspace.diff(self._savepoint_head(phase)),
+                diff=diff,
                 test_summary=tests.get("summary") or "no test command for this phase",
                 deliverables=scope.deliverables,
                 acceptance_criteria=scope.acceptance_criteria,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
-from autopack.agents.auditor import AuditorContext, run_auditor
+from autopack.agents.auditor import AuditorContext, review_parts, run_auditor
 from autopack.agents.builder import (
     BuilderContext,
     complete_operation_lines,
@@ -133,6 +134,68 @@ def test_auditor_reasks_exactly_once_with_the_error(rig) -> None:  # type: ignor
     with pytest.raises(OutputParseError, match=r"even after one re-ask.*recommendation"):
         run_auditor(r.client, auditor_context(), ROUTING)
     assert len(r.provider.requests) == 2
+
+
+def _verdict(recommendation: str, notes: str, confidence: float = 0.9, key: str = "") -> str:
+    issues = [{"issue_key": key, "severity": "major", "description": notes}] if key else []
+    return json.dumps(
+        {
+            "recommendation": recommendation,
+            "confidence": confidence,
+            "review_notes": notes,
+            "issues": issues,
+        }
+    )
+
+
+def _long_diff(files: int) -> str:
+    """``files`` file diffs of ~45,000 characters each: one review part per file."""
+    return "".join(
+        f"diff --git a/f{i}.py b/f{i}.py\n--- a/f{i}.py\n+++ b/f{i}.py\n@@ -0,0 +1,1000 @@\n"
+        + "".join(f"+line {n} of f{i}".ljust(44, "x") + "\n" for n in range(1000))
+        for i in range(files)
+    )
+
+
+def test_a_long_diff_is_approved_only_when_every_part_is(rig) -> None:  # type: ignore[no-untyped-def]
+    ctx = replace(auditor_context(), diff=_long_diff(3))
+    r = rig(
+        _verdict("approve", "first fine", 0.9),
+        _verdict("approve", "second fine", 0.7, key="style"),
+        _verdict("approve", "third fine", 0.8),
+    )
+
+    result = run_auditor(r.client, ctx, ROUTING)
+
+    prompts = [req.messages[0].content for req in r.provider.requests]
+    assert len(prompts) == 3 and len(result.completions) == 3 and len(r.usage) == 3
+    for i, prompt in enumerate(prompts):
+        assert f"part {i + 1} of 3" in prompt and f"line 999 of f{i}" in prompt
+    verdict = result.verdict
+    assert verdict.recommendation == "approve" and verdict.confidence == 0.7
+    assert verdict.review_notes.splitlines() == [
+        "part 1 of 3: first fine",
+        "part 2 of 3: second fine",
+        "part 3 of 3: third fine",
+    ]
+    assert [i.issue_key for i in verdict.issues] == ["style"]
+
+
+def test_a_part_not_approved_ends_the_review_with_its_verdict(rig) -> None:  # type: ignore[no-untyped-def]
+    ctx = replace(auditor_context(), diff=_long_diff(3))
+    r = rig(
+        _verdict("approve", "fine"),
+        _verdict("revise", "f1.py shells out", key="shell"),
+        _verdict("approve", "never asked"),
+    )
+
+    result = run_auditor(r.client, ctx, ROUTING)
+
+    assert len(r.provider.requests) == 2
+    assert result.verdict.recommendation == "revise"
+    assert "part 2 of 3: f1.py shells out" in result.verdict.review_notes
+    assert [i.issue_key for i in result.verdict.issues] == ["shell"]
+    assert review_parts(ctx.diff) == 3 and review_parts("+x") == 1
 
 
 def doctor_context() -> DoctorContext:

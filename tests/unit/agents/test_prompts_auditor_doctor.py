@@ -11,6 +11,7 @@ from autopack.agents.auditor import (
     AuditorContext,
     parse_auditor_verdict,
     render_auditor_prompt,
+    split_diff,
 )
 from autopack.agents.doctor import DoctorContext, parse_doctor_verdict, render_doctor_prompt
 from autopack.errors import OutputParseError
@@ -38,9 +39,62 @@ def test_auditor_prompt_has_diff_tests_and_criteria() -> None:
     assert '"recommendation": "approve" | "revise" | "escalate"' in prompt.system
 
 
-def test_auditor_prompt_clips_huge_diffs() -> None:
-    prompt = render_auditor_prompt(auditor_context("+" * (DIFF_CHAR_LIMIT + 500)))
-    assert "500 more characters of the diff omitted" in prompt.user
+def _file_diff(path: str, hunks: int, lines: int, width: int = 40) -> str:
+    head = (
+        f"diff --git a/{path} b/{path}\nindex 1111111..2222222 100644\n--- a/{path}\n+++ b/{path}\n"
+    )
+    body = "".join(
+        f"@@ -{h * 100},0 +{h * 100},{lines} @@ def f{h}():\n"
+        + "".join(f"+{path}:{h}:{n}:".ljust(width, "x") + "\n" for n in range(lines))
+        for h in range(hunks)
+    )
+    return head + body
+
+
+def test_a_diff_too_long_for_one_review_is_cut_into_parts_that_hold_every_line() -> None:
+    one_line = (
+        "diff --git a/min.js b/min.js\n--- a/min.js\n+++ b/min.js\n@@ -1 +1 @@\n+"
+        + ("Q" * 5_000)
+        + "\n"
+    )
+    diff = (
+        _file_diff("a.py", 2, 10)
+        + _file_diff("big.py", 12, 30)  # longer than a part: cut between hunks
+        + _file_diff("huge_hunk.py", 1, 200)  # one hunk longer than a part
+        + one_line  # one line longer than a part
+        + _file_diff("z.py", 1, 3)
+    )
+    limit = 2_000
+
+    parts = split_diff(diff, limit)
+
+    assert len(parts) > 5 and all(p.startswith("diff --git ") for p in parts)
+    assert all(len(p) <= limit + 200 for p in parts)  # a repeated header at most
+    seen = "".join(parts)
+    for line in diff.splitlines():
+        if line.startswith("+Q"):
+            continue
+        assert line in seen, line
+    assert seen.count("Q") == 5_000  # the long line is all there, cut into pieces
+    # In order, and a part going on with a file (or a hunk) repeats its header.
+    assert parts[0].startswith("diff --git a/a.py") and "z.py" in parts[-1]
+    huge = [p for p in parts if "huge_hunk.py:0:" in p]
+    assert len(huge) > 2 and all(p.count("@@ -0,0 +0,200 @@") == 1 for p in huge)
+    assert split_diff(diff, len(diff)) == [diff]
+
+
+def test_the_auditor_prompt_shows_its_part_of_a_long_diff() -> None:
+    diff = _file_diff("a.py", 1, 1000)  # ~45,000 characters
+    ctx = auditor_context(diff + _file_diff("b.py", 1, 1000))
+    assert len(ctx.diff) > DIFF_CHAR_LIMIT
+
+    first = render_auditor_prompt(ctx, part=1)
+    second = render_auditor_prompt(ctx, part=2)
+
+    assert "## Diff, part 1 of 2" in first.user and "a.py:0:999:" in first.user
+    assert "## Diff, part 2 of 2" in second.user and "b.py:0:999:" in second.user
+    assert "b.py" not in first.user and "omitted" not in first.user + second.user
+    assert "part 1 of" not in render_auditor_prompt(auditor_context()).user
 
 
 def test_verdict_parsing_is_lenient_about_form() -> None:
