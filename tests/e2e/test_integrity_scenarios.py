@@ -551,3 +551,32 @@ def test_a_change_longer_than_the_auditor_reads_waits_for_a_person(
     held = pending.details["held_ref"]
     assert git(repo, "show", f"{held}:tests/zz_helper.py") == SHELLS_OUT
     assert not branch_has(repo, run_id, "tests/zz_helper.py")
+
+
+# -- 9. a file the diff shows as binary ------------------------------------------------------
+def test_a_change_the_diff_shows_as_binary_waits_for_a_person(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory
+) -> None:
+    """A .gitattributes that marks a file ``-diff`` turns its diff into "Binary files ...
+    differ": the Auditor would approve a change it was shown no line of. (A NUL byte,
+    git's other reason, is refused by the apply.)"""
+    repo = make_repo(tmp_path)
+    plan = write_plan(
+        tmp_path / "plan.yaml", "binary-diff", [phase("mul", paths=["calc.py", "tests/"])]
+    )
+    answer = [
+        *mul_ops(),
+        op("create", "tests/.gitattributes", content="zz_helper.py -diff\n"),
+        op("create", "tests/zz_helper.py", content=SHELLS_OUT),
+    ]
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *answer), auditor("mul")])
+    harness = harness_factory(sqlite_settings)
+    run_id = harness.create(plan, repo)
+
+    outcome = harness.execute(run_id, script)
+
+    assert [p.state for p in outcome.phases] == ["AWAITING_APPROVAL"]
+    [pending] = approvals(harness, run_id)
+    assert pending.kind == "human_review"
+    assert "the diff shows tests/zz_helper.py as binary" in pending.reason
+    assert not branch_has(repo, run_id, "tests/zz_helper.py")

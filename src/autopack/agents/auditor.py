@@ -310,6 +310,20 @@ def run_auditor(client: LLMClient, ctx: AuditorContext, routing: Routing) -> Aud
     return AuditorResult(_whole_verdict(verdicts, count), completions, reasked)
 
 
+def unreadable_changes(diff: str) -> list[str]:
+    """The files ``diff`` adds or changes but shows as ``Binary files ... differ``, with
+    no line of them a reviewer could read: content git takes for binary, or text a
+    ``.gitattributes`` marks ``binary`` or ``-diff``. (A deleted binary file is just
+    gone.)"""
+    found: list[str] = []
+    for line in diff.splitlines():
+        if line.startswith("Binary files ") and line.endswith(" differ"):
+            sides = line[len("Binary files ") : -len(" differ")]
+            if not sides.endswith(" and /dev/null"):
+                found.append(sides.rpartition(" and ")[2].removeprefix("b/"))
+    return found
+
+
 def review_parts(diff: str) -> int:
     """How many reviews the Auditor needs to read all of ``diff``."""
     return len(split_diff(diff))

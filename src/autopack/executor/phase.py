@@ -26,6 +26,7 @@ from autopack.agents.auditor import (
     review_parts,
     run_auditor,
     run_goal_check,
+    unreadable_changes,
 )
 from autopack.agents.builder import BuilderContext, ContextRef, FileContext, run_builder
 from autopack.agents.doctor import DoctorContext, run_doctor
@@ -811,14 +812,26 @@ class PhaseExecution:
                 )
                 return None
             diff = ctx.workspace.diff(self._savepoint_head(phase))
-            if (parts := review_parts(diff)) > MAX_DIFF_PARTS:
-                # Approving what the Auditor did not read would let anything through.
+            # Approving what the Auditor did not read would let anything through.
+            unreadable = None
+            if binary := unreadable_changes(diff):
+                unreadable = (
+                    f"the diff shows {', '.join(binary[:5])}"
+                    f"{f' and {len(binary) - 5} more' if len(binary) > 5 else ''} as binary "
+                    "(no line the Auditor could read; a .gitattributes 'binary' or '-diff' "
+                    "does this to text)"
+                )
+            elif (parts := review_parts(diff)) > MAX_DIFF_PARTS:
+                unreadable = (
+                    f"the diff is {len(diff):,} characters, {parts} parts of "
+                    f"{DIFF_CHAR_LIMIT:,}; the Auditor reads at most {MAX_DIFF_PARTS}"
+                )
+            if unreadable is not None:
                 self._stage(
                     attempt.id,
                     "audited",
                     verdict=None,
-                    unreviewed=f"the diff is {len(diff):,} characters, {parts} parts of "
-                    f"{DIFF_CHAR_LIMIT:,}; the Auditor reads at most {MAX_DIFF_PARTS}",
+                    unreviewed=unreadable,
                     review_by="human_review",
                 )
                 return None

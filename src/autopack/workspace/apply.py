@@ -6,7 +6,8 @@
    worktree's own ``.autopack.yaml`` ``protected_paths`` added to the policy's (a list
    that cannot be read refuses the attempt);
 2. every edit placed and applied in memory (:mod:`~autopack.workspace.operations`), in
-   order, each file loaded once and refused if binary, not UTF-8 or too large;
+   order, each file loaded once and refused if binary, not UTF-8 or too large, and a
+   result refused if it holds a NUL byte (git would show it to no reviewer);
 3. size and net-deletion guards on the result; over the approval threshold nothing is
    written and the result says ``requires_approval``;
 4. a savepoint (with a workspace), then atomic writes; any write error restores every
@@ -279,6 +280,15 @@ def _run_edit(
             outcome,
             "file_too_large",
             f"the result would be over the {policy.max_file_bytes}-byte cap",
+        )
+        return
+    if result.text is not None and "\x00" in result.text:
+        _fail(
+            outcome,
+            "binary_content",
+            "the result would hold a NUL byte: git would take the file for binary and "
+            "show no reviewer its lines; write text (a NUL in source code is written as "
+            "an escape such as \\x00 or \\0)",
         )
         return
     outcome.status = result.status

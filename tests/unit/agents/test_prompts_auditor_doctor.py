@@ -12,6 +12,7 @@ from autopack.agents.auditor import (
     parse_auditor_verdict,
     render_auditor_prompt,
     split_diff,
+    unreadable_changes,
 )
 from autopack.agents.doctor import DoctorContext, parse_doctor_verdict, render_doctor_prompt
 from autopack.errors import OutputParseError
@@ -81,6 +82,19 @@ def test_a_diff_too_long_for_one_review_is_cut_into_parts_that_hold_every_line()
     huge = [p for p in parts if "huge_hunk.py:0:" in p]
     assert len(huge) > 2 and all(p.count("@@ -0,0 +0,200 @@") == 1 for p in huge)
     assert split_diff(diff, len(diff)) == [diff]
+
+
+def test_changes_a_diff_shows_as_binary_are_named() -> None:
+    diff = (
+        _file_diff("a.py", 1, 2)
+        + "diff --git a/tests/zz helper.py b/tests/zz helper.py\nnew file mode 100644\n"
+        + "Binary files /dev/null and b/tests/zz helper.py differ\n"
+        + "diff --git a/logo.png b/logo.png\nBinary files a/logo.png and b/logo.png differ\n"
+        + "diff --git a/old.bin b/old.bin\ndeleted file mode 100644\n"
+        + "Binary files a/old.bin and /dev/null differ\n"
+    )
+    assert unreadable_changes(diff) == ["tests/zz helper.py", "logo.png"]
+    assert unreadable_changes(_file_diff("a.py", 2, 3)) == []
 
 
 def test_the_auditor_prompt_shows_its_part_of_a_long_diff() -> None:
