@@ -580,3 +580,45 @@ def test_a_change_the_diff_shows_as_binary_waits_for_a_person(
     assert pending.kind == "human_review"
     assert "the diff shows tests/zz_helper.py as binary" in pending.reason
     assert not branch_has(repo, run_id, "tests/zz_helper.py")
+
+
+# -- 10. the deliverable is something the tests write ----------------------------------------
+WRITES_DELIVERABLE_CONFTEST = """from pathlib import Path
+
+_docs = Path(__file__).resolve().parent.parent / "docs"
+_docs.mkdir(exist_ok=True)
+(_docs / "api.md").write_text("# API\\n\\nmul(a, b)\\n")
+"""
+
+
+def test_a_deliverable_only_the_tests_wrote_is_not_delivered(
+    sqlite_settings: Settings, tmp_path: Path, harness_factory
+) -> None:
+    """The phase must deliver docs/api.md; the Builder writes a conftest that writes it
+    when the suite runs. The file is in the worktree, but the phase's commit (what the
+    Builder's edits committed) does not hold it, so the phase is not done."""
+    repo = make_repo(tmp_path)
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        "made-by-tests",
+        [
+            phase(
+                "mul",
+                paths=["calc.py", "tests/", "docs/"],
+                deliverables=["docs/api.md"],
+                max_builder_attempts=1,
+            )
+        ],
+    )
+    conftest = op("create", "tests/conftest.py", content=WRITES_DELIVERABLE_CONFTEST)
+    script = write_script(
+        tmp_path / "s.jsonl", [builder("mul", *mul_ops(), conftest), auditor("mul")]
+    )
+    harness = harness_factory(sqlite_settings)
+    run_id = harness.create(plan, repo)
+
+    outcome = harness.execute(run_id, script)
+
+    assert outcome.state != "DONE_SUCCESS"
+    assert "docs/api.md is not in the phase's commit" in (outcome.failure_reason or "")
+    assert not branch_has(repo, run_id, "docs/api.md")

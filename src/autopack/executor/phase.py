@@ -741,6 +741,7 @@ class PhaseExecution:
         decision = self.finalizer.decide(
             FinalizerInputs(
                 worktree=self.ctx.worktree,
+                committed=self.ctx.workspace.committed_files(),
                 delta=delta,
                 deliverables=deliverables,
                 allow_test_removal=allow_removal,
@@ -921,6 +922,7 @@ class PhaseExecution:
         decision = self.finalizer.decide(
             FinalizerInputs(
                 worktree=ctx.worktree,
+                committed=ctx.workspace.committed_files(),
                 deliverables=deliverables,
                 auditor=verdict,
                 guard=GuardOutcome(status="ok"),
@@ -1174,13 +1176,22 @@ class PhaseExecution:
             return None
         if not verify_only:
             present = self.finalizer.decide(
-                FinalizerInputs(worktree=self.ctx.worktree, deliverables=deliverables)
+                FinalizerInputs(
+                    worktree=self.ctx.worktree,
+                    committed=self.ctx.workspace.committed_files(),
+                    deliverables=deliverables,
+                )
             )
             if present.outcome != "complete":
                 return None
         _, delta = self._tests()
         decision = self.finalizer.decide(
-            FinalizerInputs(worktree=self.ctx.worktree, delta=delta, deliverables=deliverables)
+            FinalizerInputs(
+                worktree=self.ctx.worktree,
+                committed=self.ctx.workspace.committed_files(),
+                delta=delta,
+                deliverables=deliverables,
+            )
         )
         if verify_only:
             with unit_of_work(self.ctx.factory) as session:

@@ -28,7 +28,7 @@ import ast
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,16 +48,47 @@ class GuardOutcome(BaseModel):
     reason: str = ""
 
 
+@runtime_checkable
+class DeliverableFiles(Protocol):
+    """Where deliverables are looked for: the worktree's files, or a commit's tree."""
+
+    def kind(self, rel: str) -> Literal["file", "dir"] | None:
+        """What ``rel`` (``/``-separated, no trailing ``/``) is; ``None``: absent."""
+        ...
+
+    def text(self, rel: str) -> str:
+        """The file ``rel``'s text (undecodable bytes replaced)."""
+        ...
+
+
+class WorktreeFiles:
+    """:class:`DeliverableFiles` of a directory on disk (symlinks followed)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def kind(self, rel: str) -> Literal["file", "dir"] | None:
+        target = self.root / rel
+        return "dir" if target.is_dir() else "file" if target.is_file() else None
+
+    def text(self, rel: str) -> str:
+        return (self.root / rel).read_text(encoding="utf-8", errors="replace")
+
+
 class FinalizerInputs(BaseModel):
     """Everything the finalizer judges. ``delta`` is None when the phase has no tests.
 
     ``allow_test_removal`` comes from the phase's plan: removed or newly skipped tests then
-    pass the tests gate (the executor still asks a person to approve them).
+    pass the tests gate (the executor still asks a person to approve them). ``committed``
+    is what the phase's commit will hold (its tree): deliverables are looked for there
+    when it is given, so a file only the tests (or a person) left in the worktree, which
+    the commit does not take, is not a deliverable; else in the worktree.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     worktree: Path
+    committed: DeliverableFiles | None = None
     delta: TestDelta | None = None
     allow_test_removal: bool = False
     deliverables: list[str] = Field(default_factory=list)
@@ -180,7 +211,11 @@ def _removal_reason(d: TestDelta) -> str:
 def deliverables_gate(inputs: FinalizerInputs) -> GateResult:
     if not inputs.deliverables:
         return GateResult(name="deliverables", passed=True, reason="no deliverables declared")
-    problems = [p for d in inputs.deliverables if (p := check_deliverable(inputs.worktree, d))]
+    problems = [
+        p
+        for d in inputs.deliverables
+        if (p := check_deliverable(inputs.worktree, d, committed=inputs.committed))
+    ]
     if problems:
         return GateResult(name="deliverables", passed=False, reason="; ".join(problems))
     return GateResult(
@@ -229,30 +264,41 @@ class PhaseFinalizer:
         return FinalizerDecision(outcome=outcome, gates=results, reason=reason)
 
 
-def check_deliverable(worktree: Path, deliverable: str) -> str | None:
+def check_deliverable(
+    worktree: Path, deliverable: str, *, committed: DeliverableFiles | None = None
+) -> str | None:
     """None when ``deliverable`` ("path", "dir/" or "path::symbol") is present in
-    ``worktree``; otherwise what is missing, in words."""
+    ``committed`` (a commit's tree) when given, else in ``worktree``; otherwise what is
+    missing, in words."""
     rel, _, symbol = deliverable.strip().partition("::")
     root = worktree.resolve()
     target = (root / rel).resolve()
     if Path(rel).is_absolute() or not target.is_relative_to(root):
         return f"{rel} is outside the worktree"
-    if rel.endswith("/"):
-        return None if target.is_dir() else f"directory {rel} is missing"
-    if not target.is_file():
-        return f"{rel} is missing"
+    files = committed if committed is not None else WorktreeFiles(root)
+    name = rel.strip("/")
+    kind = files.kind(name)
+    wanted = "dir" if rel.endswith("/") else "file"
+    if kind != wanted:
+        what = f"directory {rel}" if wanted == "dir" else rel
+        if committed is not None and WorktreeFiles(root).kind(name) == wanted:
+            return (
+                f"{what} is not in the phase's commit: it is only in the worktree, where "
+                "the Builder's edits did not put it (the tests or a person did)"
+            )
+        return f"{what} is missing"
     if not symbol:
         return None
-    text = target.read_text(encoding="utf-8", errors="replace")
-    if target.suffix == ".py":
+    text = files.text(name)
+    if rel.endswith(".py"):
         try:
             names = python_symbols(text)
         except SyntaxError as exc:
             return f"{rel} does not parse (line {exc.lineno}: {exc.msg}), so {symbol} is unknown"
         return None if symbol in names else f"{rel} does not define {symbol}"
     # Other languages: the name as a whole word; for a dotted name, its last part.
-    name = symbol.rsplit(".", 1)[-1]
-    if re.search(rf"(?<![\w$]){re.escape(name)}(?![\w$])", text):
+    last = symbol.rsplit(".", 1)[-1]
+    if re.search(rf"(?<![\w$]){re.escape(last)}(?![\w$])", text):
         return None
     return f"{rel} does not mention {symbol}"
 

@@ -53,7 +53,7 @@ from autopack.workspace.repo_lock import repo_lock
 from autopack.workspace.watch import WorktreeWatch
 
 if TYPE_CHECKING:
-    from autopack.workspace.git_lib import LibRepo
+    from autopack.workspace.git_lib import LibRepo, TreeFiles
 
 _log = logging.getLogger(__name__)
 
@@ -368,6 +368,11 @@ class GitWorkspace:
     def ref_target(self, ref: str) -> str | None:
         """The commit a full ref name (``refs/...``) points to, or ``None`` if it is absent."""
         return self.lib.ref_target(ref)
+
+    def committed_files(self) -> TreeFiles | None:
+        """What HEAD's commit holds, read like a directory: what a phase's squash commits
+        (``None`` before the first commit)."""
+        return self.lib.head_files()
 
     def head_subject(self) -> str | None:
         """The subject of HEAD's commit, ``None`` when HEAD is the run's base (no commit of

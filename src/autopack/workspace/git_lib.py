@@ -25,6 +25,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import pygit2
 
@@ -64,6 +65,26 @@ def _renames_on(config: pygit2.Config) -> bool:
         return config.get_bool("diff.renames")
     except (pygit2.GitError, ValueError):
         return True  # "copies" (or "copy"): renames and more
+
+
+class TreeFiles:
+    """A commit's tree read like a directory (the finalizer's ``DeliverableFiles``): what
+    a phase's commit holds, whatever else is in the worktree."""
+
+    def __init__(self, tree: pygit2.Tree) -> None:
+        self._tree = tree
+
+    def kind(self, rel: str) -> Literal["file", "dir"] | None:
+        try:
+            found = self._tree[rel] if rel else self._tree
+        except KeyError:
+            return None
+        return "dir" if isinstance(found, pygit2.Tree) else "file"
+
+    def text(self, rel: str) -> str:
+        found = self._tree[rel]
+        data = found.data if isinstance(found, pygit2.Blob) else b""
+        return data.decode("utf-8", errors="replace")
 
 
 class LibRepo:
@@ -372,6 +393,11 @@ class LibRepo:
             result = frozenset(paths)
             self._listed[keep] = (tree.id, result)
             return result
+
+    def head_files(self) -> TreeFiles | None:
+        """HEAD's tree as :class:`TreeFiles` (``None`` before the first commit)."""
+        head = self._head_commit()
+        return TreeFiles(head.tree) if head is not None else None
 
     def head_tree(self) -> pygit2.Oid | None:
         head = self._head_commit()

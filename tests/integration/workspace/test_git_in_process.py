@@ -354,3 +354,22 @@ def test_a_squash_of_nothing_puts_the_branch_back_at_the_base(
     assert ws.is_clean() and git(ws.path, "status", "--porcelain") == ""
     # Nothing on top of the base: the squash commits nothing and moves nothing.
     assert ws.squash(base, "phase p1") is None and ws.head() == base
+
+
+def test_the_committed_files_are_heads_tree_read_like_a_directory(
+    repo: Path, tmp_path: Path, git: GitRunner
+) -> None:
+    ws = GitWorkspace.create(repo, "run-files", tmp_path / "wt")
+    (ws.path / "pkg" / "sub").mkdir(parents=True)
+    (ws.path / "pkg" / "sub" / "mod.py").write_text("def f():\n    return 'é'\n")
+    ws.commit("attempt", paths=["pkg/sub/mod.py"])
+    (ws.path / "pkg" / "sub" / "mod.py").write_text("changed by the tests\n")
+    (ws.path / "untracked.txt").write_text("not committed\n")
+
+    files = ws.committed_files()
+
+    assert files is not None
+    assert files.kind("pkg") == files.kind("pkg/sub") == "dir"
+    assert files.kind("pkg/sub/mod.py") == "file" and files.kind("README.md") == "file"
+    assert files.kind("untracked.txt") is None and files.kind("pkg/nope.py") is None
+    assert files.text("pkg/sub/mod.py") == "def f():\n    return 'é'\n"

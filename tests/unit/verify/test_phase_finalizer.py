@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -169,6 +170,46 @@ def test_deliverables_files_symbols_and_directories(tmp_path: Path) -> None:
     assert "does not parse (line 1" in (check_deliverable(tmp_path, "broken.py::x") or "")
     assert check_deliverable(tmp_path, "../outside.py") == "../outside.py is outside the worktree"
     assert check_deliverable(tmp_path, "docs/") == "directory docs/ is missing"
+
+
+class CommitFiles:
+    """A commit's files, for :class:`~autopack.verify.finalizer.DeliverableFiles`."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+
+    def kind(self, rel: str) -> Literal["file", "dir"] | None:
+        if rel in self.files:
+            return "file"
+        return "dir" if any(f.startswith(rel + "/") for f in self.files) else None
+
+    def text(self, rel: str) -> str:
+        return self.files[rel]
+
+
+def test_deliverables_are_looked_for_in_the_commit_when_there_is_one(tmp_path: Path) -> None:
+    # In the worktree, written by the tests: no deliverable, as the commit will not hold it.
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "report.md").write_text("generated\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "store.py").write_text(MODULE)
+    committed = CommitFiles({"pkg/store.py": "def other():\n    pass\n", "README.md": ""})
+
+    assert check_deliverable(tmp_path, "docs/report.md", committed=committed) == (
+        "docs/report.md is not in the phase's commit: it is only in the worktree, where "
+        "the Builder's edits did not put it (the tests or a person did)"
+    )
+    assert "directory docs/ is not in the phase's commit" in (
+        check_deliverable(tmp_path, "docs/", committed=committed) or ""
+    )
+    # The commit's version is the one judged, not the worktree's.
+    assert check_deliverable(tmp_path, "pkg/store.py::Store", committed=committed) == (
+        "pkg/store.py does not define Store"
+    )
+    assert check_deliverable(tmp_path, "pkg/", committed=committed) is None
+    assert check_deliverable(tmp_path, "gone.py", committed=committed) == "gone.py is missing"
+    outcome, reason = decide(tmp_path, deliverables=["docs/report.md"], committed=committed)
+    assert outcome == "retry" and "not in the phase's commit" in reason
 
 
 def test_missing_deliverable_retries_with_each_reason(tmp_path: Path) -> None:
