@@ -31,6 +31,7 @@ from autopack.cli.main import _register, app
 from autopack.db.orm import Approval, DecisionLog
 from autopack.db.session import unit_of_work
 from autopack.services import approvals as approval_service
+from autopack.services.delivery import merge_run
 from autopack.settings import Settings, get_settings
 
 #: Another passing test, so that removing test_calc.py still leaves a suite to collect.
@@ -608,3 +609,28 @@ def test_a_deliverable_only_the_tests_wrote_is_not_delivered(
     assert outcome.state != "DONE_SUCCESS"
     assert "docs/api.md is not in the phase's commit" in (outcome.failure_reason or "")
     assert not branch_has(repo, "made-by-tests", "docs/api.md")
+
+
+# -- a bare repository (a server's, or a replay's bare clone) --------------------------------
+def test_a_run_builds_in_a_bare_repository_and_merges_there(
+    sqlite_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, harness_factory
+) -> None:
+    """A bare repository has no checkout, and needs none: the run works in a worktree
+    of its own, and the merge moves the bare repository's branch."""
+    work = make_repo(tmp_path / "work")
+    bare = tmp_path / "calc.git"
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+    plan = write_plan(
+        tmp_path / "plan.yaml", "in-bare", [phase("mul", paths=["calc.py", "tests/"])]
+    )
+    script = write_script(tmp_path / "s.jsonl", [builder("mul", *mul_ops()), auditor("mul")])
+
+    code, out = cli_run(sqlite_settings, monkeypatch, script, str(plan), "--repo", str(bare))
+
+    assert code == 0 and out["state"] == "DONE_SUCCESS", out
+    assert "def mul" in branch_file(bare, "in-bare", "calc.py")
+    harness = harness_factory(sqlite_settings)
+    with unit_of_work(harness.db.factory) as session:
+        merged = merge_run(session, "in-bare", actor="reviewer")
+    assert merged.result == "fast_forward" and merged.target == "main"
+    assert "def mul" in git(bare, "show", "main:calc.py")

@@ -147,8 +147,9 @@ def run(
     repo: Path = typer.Option(
         None,
         "--repo",
-        help="The git repository to build in (its checkout is never touched: Autopack "
-        "works on branch autopack/<run_id> in its own worktree).",
+        help="The git repository to build in, a checkout or a bare repository (a "
+        "checkout is never touched: Autopack works on branch autopack/<run_id> in its "
+        "own worktree).",
     ),
     run_id: str = typer.Option(
         None, "--run-id", help="Run id (default: the plan's id, else one derived from the plan)."

@@ -236,7 +236,11 @@ class RunSpec(_Model):
         default=None, description="Run-level test command; wins over detection."
     )
     protected_paths: list[str] = Field(default_factory=list)
-    repo: str | None = Field(default=None, description="Target git repository (a local path).")
+    repo: str | None = Field(
+        default=None,
+        description="Target git repository: the absolute local path of a checkout or a bare "
+        "repository.",
+    )
     base_ref: str | None = Field(default=None, description="Default: the repository's HEAD.")
     setup: list[str] = Field(
         default_factory=list,

@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 from autopack.domain.plan import PhaseSpec, RunSpec
 from autopack.errors import AutopackError
 from autopack.toolchains.detect import detect_best
+from autopack.workspace.git_cli import is_bare_repository, is_repository
 from autopack.workspace.globs import glob_match, glob_match_or_parent
 
 #: Protected whatever the plan says; mirrors governed apply's defaults.
@@ -96,7 +97,11 @@ def preflight(spec: RunSpec, repo: Path) -> list[PreflightWarning]:
                 "(see docs/plans.md)",
             )
         )
-    if not (root / ".git").exists():
+    if is_bare_repository(root):
+        # No checkout to look at: the paths and the project files are checked in the
+        # run's worktree, when the run starts.
+        return warnings
+    if not is_repository(root):
         warnings.append(
             PreflightWarning(
                 "not_a_git_repository",

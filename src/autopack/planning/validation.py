@@ -21,6 +21,7 @@ import yaml
 
 from autopack.domain.plan import PhaseBudgets, PhaseSpec, RunBudgets, RunSpec, Scope
 from autopack.errors import PlanError
+from autopack.workspace.git_cli import is_repository
 
 #: A location inside plan data: keys and list indexes, outermost first.
 Loc = tuple[str | int, ...]
@@ -250,7 +251,8 @@ def check_plan_paths(spec: RunSpec) -> None:
 
 def check_repository(repo: str, *, field: str = "repo") -> Path:
     """The repository a run builds in, resolved; PlanError naming ``field`` when it is not
-    an absolute path to an existing git repository's top (a directory holding ``.git``)."""
+    an absolute path to an existing git repository's top (a checkout holding ``.git``, or
+    a bare repository)."""
     path = Path(repo).expanduser()
     if not path.is_absolute():
         raise PlanError(
@@ -264,11 +266,11 @@ def check_repository(repo: str, *, field: str = "repo") -> Path:
             "git repository the run should change",
             field=field,
         )
-    if not (path / ".git").exists():
+    if not is_repository(path):
         raise PlanError(
-            f"{field}: {repo!r} is not the top of a git repository (it has no .git); each "
-            "run works on a branch of the repository, so run `git init` and commit there "
-            "first",
+            f"{field}: {repo!r} is not the top of a git repository (no .git in it, and it is "
+            "not a bare repository); each run works on a branch of the repository, so run "
+            "`git init` and commit there first",
             field=field,
         )
     return path.resolve()

@@ -25,6 +25,7 @@ from autopack.services.decisions import record_decision
 from autopack.services.runs import get_run
 from autopack.workspace import delivery as git_delivery
 from autopack.workspace.delivery import FileDiff, MergeMode
+from autopack.workspace.git_cli import is_repository
 
 __all__ = [
     "BranchDiff",
@@ -118,7 +119,7 @@ def _repository(run: Run) -> Path:
             run_id=run.id,
         )
     repo = Path(run.repo_path)
-    if not (repo / ".git").exists():
+    if not is_repository(repo):
         raise ConflictError(
             f"run {run.id!r}'s repository {repo} is gone or no longer a git repository",
             run_id=run.id,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, object_session
 from autopack.db.orm import LlmUsageEvent, Run
 from autopack.errors import WorkspaceError
 from autopack.executor.artifacts import phase_file
-from autopack.workspace.git_cli import run_git
+from autopack.workspace.git_cli import is_repository, run_git
 
 
 def _costs(session: Session | None, run_id: str) -> dict[str, float]:
@@ -31,7 +31,7 @@ def _costs(session: Session | None, run_id: str) -> dict[str, float]:
 
 def branch_commits(run: Run) -> list[str]:
     """``<short sha> <subject>`` for each commit on the run's branch since its base."""
-    if not (run.repo_path and run.branch and Path(run.repo_path, ".git").exists()):
+    if not (run.repo_path and run.branch and is_repository(Path(run.repo_path))):
         return []
     base = f"refs/autopack/{run.id}/base"
     try:

@@ -47,6 +47,20 @@ _GIT_REDIRECTS = (
 )
 
 
+def is_repository(path: Path) -> bool:
+    """Whether ``path`` is the top of a git repository: a checkout (it holds ``.git``) or
+    a bare repository (``HEAD``, ``objects/`` and ``refs/`` in it, as git tells one). A
+    run works in a worktree of its own, so either kind can be built in."""
+    if (path / ".git").exists():
+        return True
+    return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
+
+
+def is_bare_repository(path: Path) -> bool:
+    """A repository with no checkout of its own (:func:`is_repository` without ``.git``)."""
+    return not (path / ".git").exists() and is_repository(path)
+
+
 def run_git(
     cwd: Path,
     *args: str,

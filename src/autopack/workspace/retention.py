@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autopack.workspace.git_cli import delete_refs, run_git, run_refs
+from autopack.workspace.git_cli import delete_refs, is_repository, run_git, run_refs
 
 
 def directory_size(path: Path) -> int:
@@ -65,7 +65,7 @@ def _is_savepoint(ref: str) -> bool:
 def run_git_state(repo: str | None, run_id: str) -> RunGitState:
     """The run's branch (``autopack/<run_id>``), whether it is merged, and its other refs."""
     branch = f"autopack/{run_id}"
-    if not repo or not Path(repo, ".git").exists():
+    if not repo or not is_repository(Path(repo)):
         return RunGitState(repo=None, branch=branch)
     root = Path(repo)
     state = RunGitState(repo=root, branch=branch)

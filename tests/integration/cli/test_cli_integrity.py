@@ -172,3 +172,9 @@ def test_runs_create_refuses_a_repository_that_is_not_git(
     assert code == 2 and "does not exist" in out
     code, out = autopack("runs", "create", str(plan), "--repo", str(_git_repo(tmp_path / "g")))
     assert code == 0, out
+    # A bare repository is one too (the run works in a worktree of its own).
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(tmp_path / "g"), str(bare)], check=True)
+    plan.write_text("run_id: r2\nphases:\n  - phase_id: p\n    name: p\n")
+    code, out = autopack("runs", "create", str(plan), "--repo", str(bare))
+    assert code == 0, out
