@@ -97,11 +97,10 @@ def preflight(spec: RunSpec, repo: Path) -> list[PreflightWarning]:
                 "(see docs/plans.md)",
             )
         )
-    if is_bare_repository(root):
-        # No checkout to look at: the paths and the project files are checked in the
-        # run's worktree, when the run starts.
-        return warnings
-    if not is_repository(root):
+    # A bare repository has no files to look at: whether a path can be created and what
+    # the project's tests are are met by the run, in its worktree.
+    files = not is_bare_repository(root)
+    if files and not is_repository(root):
         warnings.append(
             PreflightWarning(
                 "not_a_git_repository",
@@ -112,10 +111,11 @@ def preflight(spec: RunSpec, repo: Path) -> list[PreflightWarning]:
         )
     for phase in spec.ordered_phases():
         protected = [*DEFAULT_PROTECTED_PATHS, *spec.protected_paths, *phase.scope.protected_paths]
-        warnings.extend(_check_paths(phase, root))
+        if files:
+            warnings.extend(_check_paths(phase, root))
         warnings.extend(_check_protected(phase, protected))
         warnings.extend(_check_deliverables(phase))
-    warning = _check_tests(spec, root)
+    warning = _check_tests(spec, root) if files else None
     if warning is not None:
         warnings.append(warning)
     return warnings

@@ -193,3 +193,23 @@ def test_globs_match_as_governed_apply_reads_them() -> None:
     assert covers("pkg*/", "pkg1/sub/mod.py")
     assert not is_protected("config/prod/app.yaml", ["config/*.yaml"])
     assert is_protected("config/app.yaml", ["config/*.yaml"])
+
+
+def test_a_bare_repository_gets_the_plan_checks_but_not_the_file_checks(tmp_path: Path) -> None:
+    # git's own layout of a bare repository: no checkout, so no files to look at.
+    root = tmp_path / "project.git"
+    (root / "objects").mkdir(parents=True)
+    (root / "refs").mkdir()
+    (root / "HEAD").write_text("ref: refs/heads/main\n")
+    spec = _spec(
+        {"paths": ["README.md/notes/", ".env"], "deliverables": ["docs/a.md"]},
+    )
+
+    warnings = preflight(spec, root)
+
+    # No "not a git repository", no "cannot be created" (README.md's kind is unknown here),
+    # no "no project files"; what the plan says on its own is still checked.
+    assert _codes(warnings) == [
+        ("protected_path_in_scope", "p0"),
+        ("deliverable_outside_scope", "p0"),
+    ]
