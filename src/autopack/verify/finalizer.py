@@ -25,6 +25,7 @@ else ``complete``. ``blocked`` means another attempt cannot help without a perso
 from __future__ import annotations
 
 import ast
+import posixpath
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -276,7 +277,9 @@ def check_deliverable(
     if Path(rel).is_absolute() or not target.is_relative_to(root):
         return f"{rel} is outside the worktree"
     files = committed if committed is not None else WorktreeFiles(root)
-    name = rel.strip("/")
+    # One spelling for a tree lookup: "./docs//api.md" is "docs/api.md".
+    name = posixpath.normpath(rel).strip("/")
+    name = "" if name == "." else name
     kind = files.kind(name)
     wanted = "dir" if rel.endswith("/") else "file"
     if kind != wanted:

@@ -193,7 +193,9 @@ def test_deliverables_are_looked_for_in_the_commit_when_there_is_one(tmp_path: P
     (tmp_path / "docs" / "report.md").write_text("generated\n")
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "store.py").write_text(MODULE)
-    committed = CommitFiles({"pkg/store.py": "def other():\n    pass\n", "README.md": ""})
+    committed = CommitFiles(
+        {"pkg/store.py": "def other():\n    pass\n", "README.md": "", ".github/ci.yml": ""}
+    )
 
     assert check_deliverable(tmp_path, "docs/report.md", committed=committed) == (
         "docs/report.md is not in the phase's commit: it is only in the worktree, where "
@@ -207,6 +209,8 @@ def test_deliverables_are_looked_for_in_the_commit_when_there_is_one(tmp_path: P
         "pkg/store.py does not define Store"
     )
     assert check_deliverable(tmp_path, "pkg/", committed=committed) is None
+    assert check_deliverable(tmp_path, "./pkg//store.py::other", committed=committed) is None
+    assert check_deliverable(tmp_path, ".github/ci.yml", committed=committed) is None
     assert check_deliverable(tmp_path, "gone.py", committed=committed) == "gone.py is missing"
     outcome, reason = decide(tmp_path, deliverables=["docs/report.md"], committed=committed)
     assert outcome == "retry" and "not in the phase's commit" in reason
