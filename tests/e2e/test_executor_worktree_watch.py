@@ -21,6 +21,7 @@ from executor_support import committed_repo, count_per_phase, git
 
 from autopack.db.database import open_database
 from autopack.db.session import unit_of_work
+from autopack.executor import phase as phase_module
 from autopack.executor.loop import build_deps, execute_run
 from autopack.planning.normalize import load_plan
 from autopack.services.runs import create_run
@@ -123,3 +124,48 @@ def test_a_file_dropped_between_phases_survives_the_next_phases_retry(
     # saw the note), and so does the clean check before going back to the savepoint; its
     # squash walks nothing. p2: its savepoint walks, as the note is still there.
     assert [w["walks"] for w in walks] == [1, 2, 1]
+
+
+def test_a_suite_that_leaves_files_behind_never_puts_them_on_the_branch(
+    sqlite_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The project's tests write a file the project does not ignore, every time they run,
+    and the middle phase's first attempt is sent back: every phase's commit is still its
+    Builder's file alone, the Auditor's diffs hold nothing else, and the file the tests
+    keep writing stays in the worktree, uncommitted."""
+    repo, plan, script = _setup(tmp_path)
+    data = yaml.safe_load(plan.read_text())
+    for p in data["phases"]:
+        p["scope"]["tests"] = ["sh -c 'date +%N >> test-report.txt'"]
+    plan.write_text(yaml.safe_dump(data))
+    settings = sqlite_settings.model_copy(update={"llm_provider": "scripted", "llm_script": script})
+    worktree = settings.worktrees_dir / "watch"
+    reviewed: list[str] = []
+    real_auditor = phase_module.run_auditor
+
+    def auditor(client: Any, ctx: Any, routing: Any) -> Any:
+        reviewed.append(ctx.diff)
+        return real_auditor(client, ctx, routing)
+
+    monkeypatch.setattr(phase_module, "run_auditor", auditor)
+    db = open_database(settings)
+    try:
+        with unit_of_work(db.factory) as session:
+            create_run(session, load_plan(plan), runs_dir=settings.runs_dir, repo_path=str(repo))
+        outcome = execute_run(build_deps(settings, db), "watch")
+        assert outcome.state == "DONE_SUCCESS", outcome.failure_reason
+    finally:
+        db.dispose()
+
+    log = git(repo, "log", "--format=@%s", "--name-only", "main..autopack/watch").splitlines()
+    assert [x for x in log if x and not x.startswith("@")] == [
+        "out/p2/f.txt",
+        "out/p1/f.txt",
+        "out/p0/f.txt",
+    ]
+    assert len(reviewed) == 4 and not any("test-report.txt" in d for d in reviewed)
+    # Four test runs, one per attempt; the reset after p1's first attempt kept the lines
+    # the savepoint held and dropped only the one that attempt's run wrote.
+    assert len((worktree / "test-report.txt").read_text().splitlines()) == 3
+    status = git(worktree, "status", "--porcelain", "--untracked-files=all")
+    assert status == "?? test-report.txt\n"
