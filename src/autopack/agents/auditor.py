@@ -271,7 +271,11 @@ def render_auditor_prompt(ctx: AuditorContext, *, part: int = 1) -> Prompt:
     """The Auditor's system prompt and its request to review ``part`` of the diff (of
     :func:`split_diff`'s parts; a diff that fits one review is its own part 1)."""
     parts = split_diff(ctx.diff)
-    values = {"ctx": ctx, "diff": parts[part - 1], "part": part, "parts": len(parts)}
+    return _review_prompt(ctx, parts[part - 1], part, len(parts))
+
+
+def _review_prompt(ctx: AuditorContext, diff: str, part: int, parts: int) -> Prompt:
+    values = {"ctx": ctx, "diff": diff, "part": part, "parts": parts}
     return Prompt(
         system=render_template("auditor_system.j2"),
         user=render_template("auditor_user.j2", **values),
@@ -287,12 +291,12 @@ def run_auditor(client: LLMClient, ctx: AuditorContext, routing: Routing) -> Aud
     The first part not approved ends the review with its verdict (the change goes back
     anyway). Callers send a diff of more than :data:`MAX_DIFF_PARTS` parts to a person
     instead (:func:`review_parts`)."""
-    count = review_parts(ctx.diff)
+    parts = split_diff(ctx.diff)
     verdicts: list[AuditorVerdict] = []
     completions: list[Completion] = []
     reasked = False
-    for part in range(1, count + 1):
-        request = render_auditor_prompt(ctx, part=part).request(
+    for number, diff in enumerate(parts, 1):
+        request = _review_prompt(ctx, diff, number, len(parts)).request(
             "auditor", max_tokens=AUDITOR_MAX_TOKENS, run_id=ctx.run_id, phase_id=ctx.phase_id
         )
         parsed: Parsed[AuditorVerdict] = ask_with_reask(
@@ -307,7 +311,7 @@ def run_auditor(client: LLMClient, ctx: AuditorContext, routing: Routing) -> Aud
         reasked = reasked or parsed.reasked
         if parsed.value.recommendation != "approve":
             break
-    return AuditorResult(_whole_verdict(verdicts, count), completions, reasked)
+    return AuditorResult(_whole_verdict(verdicts, len(parts)), completions, reasked)
 
 
 def unreadable_changes(diff: str) -> list[str]:

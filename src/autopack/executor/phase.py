@@ -791,50 +791,17 @@ class PhaseExecution:
         ctx = self.ctx
         with unit_of_work(ctx.factory) as session:
             phase = self._phase(session)
-            # No review left is not an approval: the attempt is stored unreviewed, and
-            # _finalize asks a person (or fails the phase) before anything is committed.
-            if phase.max_auditor_attempts == 0:
-                self._stage(
-                    attempt.id,
-                    "audited",
-                    verdict=None,
-                    unreviewed="the plan sets no Auditor review (max_auditor_attempts: 0)",
-                    review_by="human_review",
-                )
-                return None
-            if phase.auditor_attempts >= phase.max_auditor_attempts:
-                self._stage(
-                    attempt.id,
-                    "audited",
-                    verdict=None,
-                    unreviewed=f"the Auditor's {phase.max_auditor_attempts} review(s) of "
-                    "this phase are used up",
-                    review_by="auditor_budget",
-                )
-                return None
-            diff = ctx.workspace.diff(self._savepoint_head(phase))
-            # Approving what the Auditor did not read would let anything through.
-            unreadable = None
-            if binary := unreadable_changes(diff):
-                unreadable = (
-                    f"the diff shows {', '.join(binary[:5])}"
-                    f"{f' and {len(binary) - 5} more' if len(binary) > 5 else ''} as binary "
-                    "(no line the Auditor could read; a .gitattributes 'binary' or '-diff' "
-                    "does this to text)"
-                )
-            elif (parts := review_parts(diff)) > MAX_DIFF_PARTS:
-                unreadable = (
-                    f"the diff is {len(diff):,} characters, {parts} parts of "
-                    f"{DIFF_CHAR_LIMIT:,}; the Auditor reads at most {MAX_DIFF_PARTS}"
-                )
-            if unreadable is not None:
-                self._stage(
-                    attempt.id,
-                    "audited",
-                    verdict=None,
-                    unreviewed=unreadable,
-                    review_by="human_review",
-                )
+            # No review left, or a diff the Auditor cannot read whole, is not an approval:
+            # the attempt is stored unreviewed, and _finalize asks a person (or fails the
+            # phase) before anything is committed.
+            diff = ""
+            unreviewed = _no_review_left(phase)
+            if unreviewed is None:
+                diff = ctx.workspace.diff(self._savepoint_head(phase))
+                unreviewed = _unreadable(diff)
+            if unreviewed is not None:
+                why, by = unreviewed
+                self._stage(attempt.id, "audited", verdict=None, unreviewed=why, review_by=by)
                 return None
             spec = self.ctx.spec
             scope = Scope.model_validate(phase.scope)
@@ -1718,6 +1685,36 @@ def agent_attempt(
         tokens_used=sum(c.usage.total_tokens for c in completions),
         payload=verdict.model_dump(mode="json"),
     )
+
+
+def _no_review_left(phase: Phase) -> tuple[str, str] | None:
+    """Why the Auditor reviews none of the phase's attempts any more, and the approval
+    kind a person reviews it under instead (``None``: a review is left)."""
+    if phase.max_auditor_attempts == 0:
+        return "the plan sets no Auditor review (max_auditor_attempts: 0)", "human_review"
+    if phase.auditor_attempts >= phase.max_auditor_attempts:
+        used = f"the Auditor's {phase.max_auditor_attempts} review(s) of this phase are used up"
+        return used, "auditor_budget"
+    return None
+
+
+def _unreadable(diff: str) -> tuple[str, str] | None:
+    """Why the Auditor cannot read all of ``diff`` (then a person reviews it), or ``None``:
+    approving what the Auditor did not read would let anything through."""
+    if binary := unreadable_changes(diff):
+        more = f" and {len(binary) - 5} more" if len(binary) > 5 else ""
+        return (
+            f"the diff shows {', '.join(binary[:5])}{more} as binary (no line the Auditor "
+            "could read; a .gitattributes 'binary' or '-diff' does this to text)",
+            "human_review",
+        )
+    if (parts := review_parts(diff)) > MAX_DIFF_PARTS:
+        return (
+            f"the diff is {len(diff):,} characters, {parts} parts of {DIFF_CHAR_LIMIT:,}; "
+            f"the Auditor reads at most {MAX_DIFF_PARTS}",
+            "human_review",
+        )
+    return None
 
 
 def attempt_payload(session: Session, attempt_id: int) -> dict[str, Any]:
